@@ -1,0 +1,1 @@
+"""HTTP faces over the job service."""

@@ -1,0 +1,97 @@
+"""The FastAPI application: wires store, registry, executor and job service
+together and mounts the HTTP faces."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import IO
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+
+from ..config import Settings
+from ..core import OpenGPError
+from ..executors.local import LocalExecutor
+from ..jobs.service import JobService
+from ..store import open_store
+from ..tools.registry import Registry
+from .arcgis.errors import error_response
+from .arcgis.fastpath import JobStatusFastPath
+from .arcgis.routes import routes as arcgis_routes
+
+log = logging.getLogger("opengp")
+PURGE_INTERVAL = 60.0
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """One server per data folder: local workers report only to their own server."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(data_dir / "opengp.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RuntimeError(f"another opengp server is using {data_dir}") from None
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+async def _purge_forever(jobs: JobService) -> None:
+    while True:
+        try:
+            purged = await jobs.purge_expired()
+            if purged:
+                log.info("purged %d expired jobs", purged)
+        except Exception:
+            log.exception("purging expired jobs failed")
+        await asyncio.sleep(PURGE_INTERVAL)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        lock = lock_data_dir(settings.data_dir)
+        store = open_store(settings.store_url)
+        registry = Registry.from_settings(settings)
+        jobs = JobService(store, registry, executor=None, data_dir=settings.data_dir)  # type: ignore[arg-type]
+        executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done)
+        jobs.executor = executor
+        jobs.bind_loop(asyncio.get_running_loop())
+        interrupted, requeued = jobs.recover()
+        if interrupted or requeued:
+            log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
+        executor.start()
+        app.state.jobs = jobs
+        app.state.executor = executor
+        purger = asyncio.create_task(_purge_forever(jobs))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            executor.stop()
+            store.close()
+            lock.close()
+
+    app = FastAPI(title="opengp", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+                  # FastAPI's built-in OpenTelemetry checks the environment on every request
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    app.state.settings = settings
+
+    @app.exception_handler(OpenGPError)
+    async def _known(request: Request, exc: OpenGPError) -> Response:
+        return error_response(exc, request.query_params.get("f") == "pjson")
+
+    @app.exception_handler(Exception)
+    async def _unknown(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(exc)
+
+    app.router.routes.extend(arcgis_routes)
+    app.add_middleware(JobStatusFastPath)   # outermost: the polled path skips the stack
+    return app

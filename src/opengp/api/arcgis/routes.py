@@ -1,0 +1,289 @@
+"""The ArcGIS REST geoprocessing face: services directory, GPServer, tasks and jobs.
+
+Paths follow ArcGIS Server: ``/arcgis/rest/services/[<Folder>/]<Service>/GPServer/...``.
+One catch-all route parses the path (a service may or may not sit in a
+folder, which route patterns cannot tell apart) and dispatches.
+"""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+from starlette.routing import Route
+from starlette.responses import FileResponse, RedirectResponse, Response
+
+from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
+from ...jobs.service import JobService
+from ...runtime.files import JOBS_URL_PATH
+from ...tools.params import ParamSpec, ToolSpec
+from ...tools.registry import Service
+from .errors import error_body, error_response
+from .render import JOB_STATUS, job_json, messages_json
+
+CURRENT_VERSION = 11.1
+
+
+def _jobs(request: Request) -> JobService:
+    return request.app.state.jobs
+
+
+def respond(data: Any, params: Any) -> Response:
+    option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
+    return Response(orjson.dumps(data, option=option), media_type="application/json")
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """Query string and form body merged (body wins), as ArcGIS reads them."""
+    params = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    limit = request.app.state.settings.max_request_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=limit)
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        return params
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    if body:
+        try:
+            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError:
+            raise InvalidInput("Unable to complete operation.", ["The request body is not valid UTF-8."]) from None
+    return params
+
+
+def _truthy(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+async def info(request: Request) -> Response:
+    params = dict(request.query_params)
+    return respond({"currentVersion": CURRENT_VERSION, "fullVersion": "11.1.0",
+                    "authInfo": {"isTokenBasedSecurity": False}}, params)
+
+
+async def services_root(request: Request) -> Response:
+    return _folder(request, None, dict(request.query_params))
+
+
+def _folder(request: Request, folder: str | None, params: dict[str, str]) -> Response:
+    registry = _jobs(request).registry
+    services = registry.in_folder(folder)
+    if folder is not None and not services:
+        raise NotFound(f"Folder '{folder}' not found.")
+    return respond({
+        "currentVersion": CURRENT_VERSION,
+        "folders": registry.folders() if folder is None else [],
+        "services": [{"name": s.key, "type": "GPServer"} for s in services],
+    }, params)
+
+
+async def services(request: Request) -> Response:
+    path = request.path_params["path"]
+    params = await read_params(request)
+    parts = [p for p in path.split("/") if p]
+    if "GPServer" not in parts:
+        if not parts:
+            return _folder(request, None, params)
+        if len(parts) == 1:
+            return _folder(request, parts[0], params)
+        raise NotFound(f"Service '{path}' not found.")
+    at = parts.index("GPServer")
+    key, rest = "/".join(parts[:at]), parts[at + 1:]
+    jobs = _jobs(request)
+    service = jobs.service(key)
+    if not rest:
+        return respond(service_json(service), params)
+    if rest[0] == "jobs":
+        return await _job_resource(request, service, None, rest[1:], params)
+    task = service.tool(rest[0])
+    if len(rest) == 1:
+        return respond(task_json(service, task), params)
+    op = rest[1]
+    if op == "submitJob" and len(rest) == 2:
+        job = await jobs.submit(service.key, task.name, params, synchronous=False,
+                                options=_options(request, params))
+        if params.get("f") == "html":
+            return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}", status_code=303)
+        return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
+    if op == "execute" and len(rest) == 2:
+        return await _execute(request, service, task, params)
+    if op == "jobs":
+        return await _job_resource(request, service, task, rest[2:], params)
+    raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
+
+
+def _options(request: Request, params: dict[str, str]) -> dict[str, Any]:
+    """Request-wide settings a job keeps: output SR and the base URL for file links."""
+    options: dict[str, Any] = {
+        "base_url": request.app.state.settings.public_url or str(request.base_url).rstrip("/"),
+    }
+    out_sr = params.get("env:outSR") or ""
+    context = params.get("context") or ""
+    if context:
+        try:
+            ctx = orjson.loads(context)
+        except orjson.JSONDecodeError:
+            raise InvalidInput("Unable to complete operation.", ["'context' is not valid JSON."]) from None
+        if isinstance(ctx, dict) and ctx.get("outSR"):
+            options["out_sr"] = _sr(ctx["outSR"])
+    if out_sr:
+        options["out_sr"] = _sr(out_sr)
+    return options
+
+
+def _sr(value: Any) -> dict[str, Any]:
+    """``3857``, ``"3857"``, ``{"wkid": 3857}`` or ``{"wkt": ...}`` -> SR JSON."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lstrip("-").isdigit():
+            return {"wkid": int(text)}
+        try:
+            value = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {text!r}."]) from None
+    if isinstance(value, int):
+        return {"wkid": value}
+    if isinstance(value, dict) and ({"wkid", "latestWkid", "wkt"} & value.keys()):
+        return value
+    raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {value!r}."])
+
+
+async def _execute(request: Request, service: Service, task: ToolSpec, params: dict[str, str]) -> Response:
+    jobs = _jobs(request)
+    job = await jobs.execute(service.key, task.name, params, options=_options(request, params))
+    if job.status is Status.SUCCEEDED:
+        results = [{"paramName": name, "dataType": r["dataType"], "value": r["value"]}
+                   for name, r in (job.results or {}).items()]
+        return respond({"results": results, "messages": messages_json(job)}, params)
+    if not job.status.terminal:
+        await jobs.cancel(job.id)
+        return respond(error_body(504, "The operation timed out.", [
+            f"The tool did not finish within the service's maximum usage time."]), params)
+    details = [m.text for m in job.messages if m.level.value == "error"] or [job.error or "Failed."]
+    return respond(error_body(500, "Error executing tool.", details), params)
+
+
+async def _job_resource(request: Request, service: Service, task: ToolSpec | None,
+                        rest: list[str], params: dict[str, str]) -> Response:
+    if not rest:
+        raise NotFound("A job id is required: .../jobs/<jobId>.")
+    jobs = _jobs(request)
+    job_id, sub = rest[0], rest[1:]
+    job = jobs.get(job_id, service.key)
+    if task is not None and job.task != task.name:
+        raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
+    if not sub:
+        return respond(job_json(job, return_messages=_truthy(params.get("returnMessages"), True)), params)
+    spec = service.tool(job.task)
+    if sub == ["cancel"]:
+        job = await jobs.cancel(job.id, service.key)
+        return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
+    if sub[0] == "results":
+        return respond(_results(job, spec, sub[1:]), params)
+    if sub[0] == "inputs":
+        return respond(_inputs(job, spec, sub[1:]), params)
+    raise NotFound(f"Resource '{'/'.join(sub)}' not found on job '{job.id}'.")
+
+
+def _results(job: Job, spec: ToolSpec, names: list[str]) -> Any:
+    if job.status is not Status.SUCCEEDED or job.results is None:
+        raise Conflict("Unable to complete operation.",
+                       [f"Job '{job.id}' has not succeeded (status {JOB_STATUS[job.status]}); no results."])
+    if not names:
+        return [{"paramName": n, "dataType": r["dataType"], "value": r["value"]} for n, r in job.results.items()]
+    name = "/".join(names)
+    if name not in job.results:
+        raise NotFound(f"Result parameter '{name}' not found on job '{job.id}'.")
+    r = job.results[name]
+    return {"paramName": name, "dataType": r["dataType"], "value": r["value"]}
+
+
+def _inputs(job: Job, spec: ToolSpec, names: list[str]) -> Any:
+    def one(p: ParamSpec) -> dict[str, Any]:
+        return {"paramName": p.name, "dataType": p.data_type, "value": job.inputs.get(p.name)}
+
+    if not names:
+        return [one(p) for p in spec.inputs if p.name in job.inputs]
+    name = "/".join(names)
+    p = spec.param(name, output=False)
+    if p is None or name not in job.inputs:
+        raise NotFound(f"Input parameter '{name}' not found on job '{job.id}'.")
+    return one(p)
+
+
+def service_json(service: Service) -> dict[str, Any]:
+    return {
+        "currentVersion": CURRENT_VERSION,
+        "serviceDescription": service.config.description,
+        "tasks": list(service.tools),
+        "executionType": _execution_type(service),
+        "resultMapServerName": "",
+        "maximumRecords": 1000,
+    }
+
+
+def _execution_type(service: Service) -> str:
+    return "esriExecutionTypeSynchronous" if service.synchronous else "esriExecutionTypeAsynchronous"
+
+
+def task_json(service: Service, task: ToolSpec) -> dict[str, Any]:
+    return {
+        "name": task.name,
+        "displayName": task.display_name,
+        "description": task.description,
+        "category": task.category,
+        "helpUrl": "",
+        "executionType": _execution_type(service),
+        "parameters": [param_json(p) for p in task.inputs + task.outputs],
+    }
+
+
+def param_json(p: ParamSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": p.name,
+        "dataType": p.data_type,
+        "displayName": p.display_name,
+        "description": p.description,
+        "direction": "esriGPParameterDirectionOutput" if p.output else "esriGPParameterDirectionInput",
+        "defaultValue": p.gp.describe_default(p.default),
+        "parameterType": ("esriGPParameterTypeRequired" if p.required or p.output
+                          else "esriGPParameterTypeOptional"),
+        "category": p.category,
+    }
+    if p.choices is not None:
+        out["choiceList"] = list(p.choices)
+    return out
+
+
+async def job_file(request: Request) -> Response:
+    """Files tools wrote into their work folders."""
+    path = request.path_params["path"]
+    root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
+    target = (root / path).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        raise NotFound(f"File '{path}' not found.")
+    return FileResponse(target)
+
+
+# Plain Starlette routes: every handler reads the Request itself, so FastAPI's
+# dependency injection would only add per-request cost.
+routes = [
+    Route("/arcgis/rest/info", info, methods=["GET", "POST"]),
+    Route("/arcgis/rest/services", services_root, methods=["GET", "POST"]),
+    Route("/arcgis/rest/services/{path:path}", services, methods=["GET", "POST"]),
+    Route(JOBS_URL_PATH + "/{path:path}", job_file, methods=["GET"]),
+]

@@ -1,0 +1,105 @@
+"""The ``opengp`` command: serve toolboxes, write a starter project."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="opengp: publish Python functions as ArcGIS-compatible geoprocessing services.")
+console = Console(stderr=True)
+
+STARTER_CONFIG = """\
+# opengp configuration: see docs/toolboxes.md
+[server]
+host = "127.0.0.1"
+port = 8000
+data_dir = "opengp-data"
+
+[[services]]
+folder = "MyTools"
+name = "Starter"
+toolbox = "starter_toolbox.py"       # relative to this file
+execution_type = "asynchronous"      # or "synchronous"
+max_usage_time = 600                 # seconds
+max_instances = 2
+"""
+
+STARTER_TOOLBOX = '''\
+"""My first opengp toolbox: every @tool function is a task."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from opengp import JobContext, Param, tool
+
+
+@tool(name="Greet", display_name="Greet", description="Say hello, a few times.")
+def greet(
+    name: Annotated[str, Param(display_name="Name", description="Who to greet")],
+    times: Annotated[int, Param(display_name="Times")] = 1,
+    ctx: JobContext = None,
+) -> str:
+    ctx.info(f"Greeting {name} {times} time(s)")
+    return " ".join(f"Hello, {name}!" for _ in range(times))
+'''
+
+
+@app.command()
+def serve(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML configuration file."),
+    demo: bool = typer.Option(False, "--demo", help="Also publish the demo toolbox (Demo/Tools)."),
+    host: Optional[str] = typer.Option(None, help="Interface to bind (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where the job store and job files live."),
+    workers: Optional[int] = typer.Option(None, help="Local worker processes."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Serve the configured toolboxes over HTTP."""
+    import uvicorn
+
+    from .api.app import create_app
+    from .config import load_settings
+
+    if config is None and not demo:
+        default = Path("opengp.toml")
+        if default.exists():
+            config = default
+        else:
+            console.print("[red]Nothing to serve:[/] pass --config FILE or --demo (or run `opengp init`).")
+            raise typer.Exit(2)
+    try:
+        settings = load_settings(config, demo=demo, host=host, port=port, data_dir=data_dir, workers=workers)
+    except Exception as exc:
+        console.print(f"[red]Invalid configuration:[/] {exc}")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    console.print(f"opengp serving {len(settings.services)} service(s) at "
+                  f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+
+
+@app.command()
+def init(directory: Path = typer.Argument(Path("."), help="Where to write the files.")) -> None:
+    """Write a starter opengp.toml and starter_toolbox.py."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in (("opengp.toml", STARTER_CONFIG), ("starter_toolbox.py", STARTER_TOOLBOX)):
+        path = directory / name
+        if path.exists():
+            console.print(f"[yellow]kept[/] {path} (already exists)")
+            continue
+        path.write_text(text)
+        console.print(f"[green]wrote[/] {path}")
+    console.print(f"Next: cd {directory} && opengp serve")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""One configuration schema for every component: a TOML file plus OPENGP_* env.
+
+    [server]                      # all optional
+    host = "127.0.0.1"
+    port = 8000
+    data_dir = "opengp-data"      # SQLite file and job folders
+    workers = 2                   # local worker processes
+
+    [[services]]
+    folder = "Demo"               # optional
+    name = "Tools"
+    toolbox = "opengp.toolboxes.demo"   # module name, or path to a .py file
+    execution_type = "asynchronous"     # or "synchronous"
+    max_usage_time = 600          # seconds a job may run before it is timed out
+    max_instances = 4             # concurrent jobs of this service; the rest wait
+    retention = 21600             # seconds a finished job and its files are kept
+    public = true
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceConfig(BaseModel):
+    """One published GP service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str | None = None
+    name: str
+    toolbox: str
+    execution_type: Literal["asynchronous", "synchronous"] = "asynchronous"
+    max_usage_time: float = Field(600.0, gt=0)        # ArcGIS's default maxUsageTime
+    max_instances: int | None = Field(None, ge=1)     # None: limited only by workers
+    retention: float = Field(6 * 3600.0, gt=0)         # ArcGIS cleans job folders after 360 min
+    retries: int = Field(0, ge=0)                      # re-runs after a lost worker
+    public: bool = True
+    description: str = ""
+
+    @field_validator("name", "folder")
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        if v is not None and (not v or "/" in v or v.startswith(".")):
+            raise ValueError("must be a plain name without '/'")
+        return v
+
+    @property
+    def key(self) -> str:
+        """``Folder/Name`` or ``Name``: how jobs and URLs name the service."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+
+class Settings(BaseSettings):
+    """Server settings; ``OPENGP_<NAME>`` environment variables override defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="OPENGP_", extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("opengp-data")
+    database_url: str | None = None         # default: SQLite in data_dir
+    workers: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
+    max_request_bytes: int = 10 * 1024 * 1024
+    public_url: str | None = None           # base URL for file links; default: the request's
+    heartbeat_interval: float = 5.0
+    lease: float = 30.0                     # a running job whose heartbeat is older is reaped
+    services: list[ServiceConfig] = []
+    config_dir: Path = Path(".")            # where relative toolbox paths are resolved
+
+    @property
+    def store_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        from .store.sql import sqlite_url
+
+        return sqlite_url(self.data_dir)
+
+
+DEMO_SERVICES = [
+    {"folder": "Demo", "name": "Tools", "toolbox": "opengp.toolboxes.demo",
+     "execution_type": "asynchronous", "max_usage_time": 600, "max_instances": 4,
+     "description": "Demo geoprocessing tools (buffer, project, clip, summarize) run as jobs."},
+    {"folder": "Demo", "name": "ToolsSync", "toolbox": "opengp.toolboxes.demo",
+     "execution_type": "synchronous", "max_usage_time": 60,
+     "description": "The demo tools, run synchronously with execute."},
+]
+
+
+def load_settings(config: Path | None = None, *, demo: bool = False, **overrides: Any) -> Settings:
+    """Settings from a TOML file (``[server]`` + ``[[services]]``), the demo, and overrides."""
+    data: dict[str, Any] = {}
+    if config is not None:
+        with open(config, "rb") as fh:
+            raw = tomllib.load(fh)
+        data.update(raw.get("server", {}))
+        data["services"] = raw.get("services", [])
+        data["config_dir"] = Path(config).resolve().parent
+        unknown = set(raw) - {"server", "services"}
+        if unknown:
+            raise ValueError(f"unknown section(s) in {config}: {', '.join(sorted(unknown))}")
+    if demo:
+        data["services"] = list(data.get("services", [])) + DEMO_SERVICES
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**data)

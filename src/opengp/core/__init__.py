@@ -1,0 +1,12 @@
+"""Job, status, messages, progress, transitions and errors: no I/O here."""
+from __future__ import annotations
+
+from .errors import Conflict, InvalidInput, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError
+from .job import Job, Kind, Level, Message, Progress, new_job_id
+from .status import TERMINAL, Status, can_move
+
+__all__ = [
+    "Conflict", "InvalidInput", "Job", "Kind", "Level", "Message", "NotAllowed", "NotFound",
+    "OpenGPError", "Progress", "RequestTooLarge", "Status", "StoreError", "TERMINAL", "can_move",
+    "new_job_id",
+]

@@ -1,0 +1,47 @@
+"""Every error opengp raises on purpose, in one tree.
+
+    OpenGPError
+    ├── NotFound                 unknown service, task, job, parameter
+    ├── InvalidInput             a request value is missing, malformed or of the wrong type
+    │   └── RequestTooLarge      the request body passes the configured limit
+    ├── NotAllowed               the operation does not apply (execute on an async service, ...)
+    ├── Conflict                 the job is not in a state that allows the operation
+    └── StoreError               the job store failed (driver errors are translated into this)
+
+Each face maps each class to one error code of its dialect (see
+``opengp.api.arcgis.errors``); handlers never build error bodies by hand.
+"""
+from __future__ import annotations
+
+
+class OpenGPError(Exception):
+    """Base class; ``message`` is for people, ``details`` lists specifics."""
+
+    def __init__(self, message: str, details: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or []
+
+
+class NotFound(OpenGPError):
+    pass
+
+
+class InvalidInput(OpenGPError):
+    pass
+
+
+class RequestTooLarge(InvalidInput):
+    pass
+
+
+class NotAllowed(OpenGPError):
+    pass
+
+
+class Conflict(OpenGPError):
+    pass
+
+
+class StoreError(OpenGPError):
+    pass

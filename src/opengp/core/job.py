@@ -1,0 +1,131 @@
+"""The one canonical job record, shared by every layer and every face."""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .status import Status
+
+
+class Kind(str, Enum):
+    GP = "gp"              # a tool run (submitJob / execute)
+    ADMIN = "admin"        # an admin operation run as a job
+    PRODUCT = "product"    # a product generation
+
+
+class Level(str, Enum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One job message; ``time`` is epoch seconds."""
+
+    time: float
+    level: Level
+    text: str
+
+    def to_json(self) -> list[Any]:
+        return [self.time, self.level.value, self.text]
+
+    @classmethod
+    def from_json(cls, item: list[Any]) -> Message:
+        return cls(float(item[0]), Level(item[1]), str(item[2]))
+
+    @classmethod
+    def now(cls, level: Level | str, text: str) -> Message:
+        return cls(time.time(), Level(level), text)
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Percent complete (0-100, or None when unknown) and the current stage."""
+
+    percent: float | None = None
+    stage: str | None = None
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"percent": self.percent, "stage": self.stage, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> Progress:
+        if not data:
+            return cls()
+        return cls(data.get("percent"), data.get("stage"), data.get("message"))
+
+
+def new_job_id() -> str:
+    """ArcGIS-looking ids: ``j`` plus 32 hex digits."""
+    return "j" + secrets.token_hex(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Everything known about one job.  Immutable: use :meth:`evolve`."""
+
+    id: str
+    kind: Kind
+    service: str            # "Folder/Name" or "Name"
+    task: str
+    status: Status
+    created: float
+    updated: float
+    owner: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    progress: Progress = field(default_factory=Progress)
+    messages: tuple[Message, ...] = ()
+    inputs: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)   # env:outSR, returnZ, ...
+    results: dict[str, Any] | None = None
+    error: str | None = None
+    request_id: str | None = None
+    operation_uri: str | None = None
+    attempts: int = 0
+    worker: str | None = None
+    heartbeat: float | None = None
+    cancel_requested: bool = False
+    expires: float | None = None
+
+    @classmethod
+    def new(
+        cls,
+        service: str,
+        task: str,
+        inputs: dict[str, Any],
+        *,
+        kind: Kind = Kind.GP,
+        owner: str | None = None,
+        options: dict[str, Any] | None = None,
+        retention: float | None = None,
+        request_id: str | None = None,
+        operation_uri: str | None = None,
+        job_id: str | None = None,
+    ) -> Job:
+        """A fresh job in ``new``; ``retention`` (seconds) sets when it is purged."""
+        now = time.time()
+        return cls(
+            id=job_id or new_job_id(),
+            kind=kind,
+            service=service,
+            task=task,
+            status=Status.NEW,
+            created=now,
+            updated=now,
+            owner=owner,
+            inputs=inputs,
+            options=options or {},
+            request_id=request_id,
+            operation_uri=operation_uri,
+            expires=now + retention if retention else None,
+        )
+
+    def evolve(self, **changes: Any) -> Job:
+        return dataclasses.replace(self, **changes)

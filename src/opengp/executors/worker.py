@@ -1,0 +1,83 @@
+"""The local worker process: runs jobs it is sent, talks to the store over a pipe.
+
+The server process stays the only writer of the SQLite file; a worker's
+store calls travel as small messages (``_PipeStore``) and come back with the
+result.  The same ``run_job`` runs here as in a Celery worker.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import threading
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from ..runtime.context import JobContext
+
+
+class _PipeStore:
+    """The part of the Store protocol run_job needs, forwarded to the server."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._lock = threading.Lock()
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._conn.send(("call", method, args, kwargs))
+            ok, value = self._conn.recv()
+        if not ok:
+            raise value
+        return value
+
+    def __getattr__(self, method: str) -> Any:
+        if method.startswith("_"):
+            raise AttributeError(method)
+        return lambda *a, **k: self._call(method, *a, **k)
+
+    def notify(self, *message: Any) -> None:
+        with self._lock:
+            self._conn.send(message)
+
+
+def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
+    """Entry point of a worker process (spawned, so it imports fresh)."""
+    from ..config import Settings
+    from ..runtime.run import run_job
+    from ..tools.registry import Registry
+
+    settings = Settings.model_validate_json(settings_json)
+    registry = Registry.from_settings(settings)
+    store = _PipeStore(rpc)
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    current: list[JobContext | None] = [None]
+
+    def listen() -> None:
+        while True:
+            try:
+                op, *args = cmd.recv()
+            except (EOFError, OSError):
+                todo.put(None)
+                return
+            if op == "run":
+                todo.put(args[0])
+            elif op == "cancel":
+                ctx = current[0]
+                if ctx is not None and ctx.job_id == args[0]:
+                    ctx.request_cancel()
+            elif op == "stop":
+                todo.put(None)
+                return
+
+    threading.Thread(target=listen, name="opengp-worker-commands", daemon=True).start()
+    store.notify("ready", os.getpid())
+    while (job_id := todo.get()) is not None:
+        try:
+            run_job(job_id, store, registry, Path(data_dir), worker=name,
+                    heartbeat_interval=settings.heartbeat_interval,
+                    on_context=lambda c: current.__setitem__(0, c))
+        finally:
+            store.notify("done", job_id)

@@ -1,0 +1,202 @@
+"""The job service: the one place job logic lives.
+
+Every HTTP face (GP, admin, products, OGC, pages) calls this; none talks to
+the store or the executor itself.  Store writes run on a thread pool so the
+event loop keeps serving while a group commit is in flight.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ..core import Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, Status
+from ..core.status import QUEUED
+from ..executors.base import Executor
+from ..runtime.files import job_root
+from ..store import JobQuery, Store
+from ..tools.gptypes import InvalidValue, ParseEnv
+from ..tools.registry import Registry, Service
+
+log = logging.getLogger("opengp.jobs")
+T = TypeVar("T")
+_RUNNING = (Status.EXECUTING, Status.CANCELLING)
+
+
+class JobService:
+    def __init__(self, store: Store, registry: Registry, executor: Executor, data_dir: Path) -> None:
+        self.store, self.registry, self.executor, self.data_dir = store, registry, executor, Path(data_dir)
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opengp-store")
+        self._inline = bool(getattr(store, "local", False))
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store call: inline for a local store (microseconds, and the
+        event loop is then its only writer), on a thread for a network one."""
+        if self._inline:
+            return fn(*args, **kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
+
+    # -- lifecycle -----------------------------------------------------------
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def job_done(self, job_id: str) -> None:
+        """Executor callback (any thread): wake whoever waits for this job."""
+        if job_id in self._waiters and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake, job_id)
+
+    def _wake(self, job_id: str) -> None:
+        for fut in self._waiters.pop(job_id, []):
+            if not fut.done():
+                fut.set_result(None)
+
+    def recover(self) -> tuple[int, int]:
+        """At start: fail (or re-queue) jobs a dead process left running; re-queue
+        jobs that were waiting.  Returns (interrupted, requeued)."""
+        interrupted = requeued = 0
+        _, running = self.store.query(JobQuery(statuses=frozenset(_RUNNING), limit=None, oldest_first=True))
+        for job in running:
+            service = self.registry.services.get(job.service)
+            if job.cancel_requested or job.status is Status.CANCELLING:
+                self.store.transition(job.id, _RUNNING, Status.CANCELLED, finished=time.time(),
+                                      messages=[Message.now("warning", "Cancelled while the server was stopped.")])
+            elif service is not None and job.attempts <= service.config.retries:
+                self.store.transition(job.id, _RUNNING, Status.SUBMITTED, messages=[Message.now(
+                    "warning", "The server stopped while this job was running; it will run again.")])
+                requeued += 1
+                continue
+            else:
+                why = "The server stopped while this job was running, so it did not complete."
+                self.store.transition(job.id, _RUNNING, Status.FAILED, finished=time.time(), error=why,
+                                      messages=[Message.now("error", why)])
+            interrupted += 1
+        _, queued = self.store.query(JobQuery(statuses=frozenset(QUEUED), limit=None, oldest_first=True))
+        for job in queued:
+            if job.status is Status.WAITING:
+                self.store.transition(job.id, [Status.WAITING], Status.SUBMITTED)
+            if job.service in self.registry.services:
+                self.executor.submit(job.id, job.service)
+                requeued += 1
+            else:
+                self.store.transition(job.id, QUEUED, Status.FAILED, finished=time.time(),
+                                      error=f"Service '{job.service}' is no longer published.")
+        return interrupted, requeued
+
+    # -- operations -----------------------------------------------------------
+    def service(self, key: str) -> Service:
+        return self.registry.service(key)
+
+    async def submit(self, service_key: str, task: str, form: dict[str, Any], *,
+                     synchronous: bool, owner: str | None = None,
+                     options: dict[str, Any] | None = None) -> Job:
+        """Validate inputs and queue a job; returns once the job is committed."""
+        service = self.registry.service(service_key)
+        spec = service.tool(task)
+        if service.synchronous != synchronous:
+            op = "execute" if synchronous else "submitJob"
+            kind = "synchronous" if service.synchronous else "asynchronous"
+            raise NotAllowed(f"Operation '{op}' is not supported on this {kind} service; use "
+                             f"'{'execute' if service.synchronous else 'submitJob'}'.")
+        try:
+            inputs = spec.validate(form, ParseEnv())
+        except InvalidValue as exc:
+            raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
+        job = Job.new(service.key, spec.name, inputs, owner=owner, options=options,
+                      retention=service.config.retention)
+        job = job.evolve(status=Status.SUBMITTED, messages=(Message(job.created, Level.INFO, "Submitted."),))
+        await self._io(self.store.create, job)
+        self.executor.submit(job.id, service.key)
+        return job
+
+    async def execute(self, service_key: str, task: str, form: dict[str, Any], *,
+                      owner: str | None = None, options: dict[str, Any] | None = None) -> Job:
+        """Run a task and wait for it (synchronous services)."""
+        service = self.registry.service(service_key)
+        waiter = self._waiter_future()
+        job = await self.submit(service_key, task, form, synchronous=True, owner=owner, options=options)
+        self._waiters.setdefault(job.id, []).append(waiter)
+        return await self.wait(job.id, service.config.max_usage_time + 5, waiter)
+
+    def _waiter_future(self) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().create_future()
+
+    async def wait(self, job_id: str, timeout: float, waiter: asyncio.Future[None] | None = None) -> Job:
+        """Wait until the job is terminal (or ``timeout`` passes); returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get(job_id)
+            if job.status.terminal or time.monotonic() >= deadline:
+                return job
+            if waiter is None or waiter.done():
+                waiter = self._waiter_future()
+                self._waiters.setdefault(job_id, []).append(waiter)
+            try:
+                await asyncio.wait_for(asyncio.shield(waiter), min(0.5, max(0.0, deadline - time.monotonic())))
+            except asyncio.TimeoutError:
+                pass
+
+    def get(self, job_id: str, service_key: str | None = None) -> Job:
+        """The job; NotFound if unknown (or not of ``service_key`` when given)."""
+        job = self.store.get(job_id)
+        if job is None or (service_key is not None and job.service != service_key):
+            raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
+        return job
+
+    async def cancel(self, job_id: str, service_key: str | None = None) -> Job:
+        """Cancel a queued job at once; ask a running one to stop (it is killed
+        if it does not within a moment).  A finished job is returned unchanged."""
+        job = self.get(job_id, service_key)
+        if job.status.terminal or job.status is Status.CANCELLING:
+            return job
+        if job.status in QUEUED:
+            done = await self._io(self.store.transition, job_id, QUEUED, Status.CANCELLED,
+                                  finished=time.time(), cancel_requested=True,
+                                  messages=[Message.now("warning", "Cancelled before it started.")])
+            if done is not None:
+                self.executor.cancel(job_id)
+                self.job_done(job_id)
+                return done
+            job = self.get(job_id)
+        if job.status is Status.EXECUTING:
+            done = await self._io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
+                                  cancel_requested=True,
+                                  messages=[Message.now("warning", "Cancel requested.")])
+            self.executor.cancel(job_id)
+            if done is not None:
+                return done
+        return self.get(job_id)
+
+    async def delete(self, job_id: str) -> None:
+        """Remove a job and its files, cancelling it first if it still runs."""
+        job = self.get(job_id)
+        if not job.status.terminal:
+            await self.cancel(job_id)
+        await self._io(self.store.delete, job_id)
+        await self._io(shutil.rmtree, job_root(self.data_dir, job.service, job.id), True)
+
+    def query(self, q: JobQuery) -> tuple[int, list[Job]]:
+        return self.store.query(q)
+
+    async def purge_expired(self) -> int:
+        """Delete finished jobs past their retention, with their files."""
+        ids = await self._io(self.store.expired, time.time())
+        for job_id in ids:
+            try:
+                await self.delete(job_id)
+            except NotFound:
+                pass
+        return len(ids)
+
+    def require_terminal(self, job: Job) -> None:
+        if not job.status.terminal:
+            raise Conflict(f"Job '{job.id}' has not finished.")
+
+
+__all__ = ["JobService", "Kind"]

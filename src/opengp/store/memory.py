@@ -1,0 +1,108 @@
+"""An in-memory Store: for unit tests and for the contract suite's baseline."""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from ..core import Job, Message, Progress, Status, TERMINAL
+from ..core.status import QUEUED
+from .base import JobQuery
+
+
+class MemoryStore:
+    """Dict-backed, one lock; behaves exactly like the SQL store."""
+
+    local = True
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def create(self, job: Job) -> None:
+        with self._lock:
+            if job.id in self._jobs:
+                raise ValueError(f"job {job.id} exists")
+            self._jobs[job.id] = job
+
+    def get(self, job_id: str) -> Job | None:
+        return self._jobs.get(job_id)
+
+    def query(self, q: JobQuery) -> tuple[int, list[Job]]:
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if matches(j, q)]
+        jobs.sort(key=lambda j: (j.created, j.id), reverse=not q.oldest_first)
+        end = None if q.limit is None else q.offset + q.limit
+        return len(jobs), jobs[q.offset : end]
+
+    def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in set(src):
+                return None
+            new_messages = tuple(fields.pop("messages", ()))
+            job = job.evolve(status=dst, updated=time.time(), messages=job.messages + new_messages, **fields)
+            self._jobs[job_id] = job
+            return job
+
+    def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status in TERMINAL:
+                return
+            self._jobs[job_id] = job.evolve(
+                messages=job.messages + tuple(messages),
+                progress=progress or job.progress,
+                updated=time.time(),
+            )
+
+    def claim(self, job_id: str, worker: str) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.status not in QUEUED or job.cancel_requested:
+                return None
+            now = time.time()
+            job = job.evolve(
+                status=Status.EXECUTING, started=now, updated=now, worker=worker,
+                heartbeat=now, attempts=job.attempts + 1,
+            )
+            self._jobs[job_id] = job
+            return job
+
+    def heartbeat(self, job_id: str, worker: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.worker != worker:
+                return True
+            self._jobs[job_id] = job.evolve(heartbeat=time.time())
+            return job.cancel_requested
+
+    def reap(self, stale_before: float) -> list[Job]:
+        active = {Status.EXECUTING, Status.CANCELLING}
+        return [j for j in list(self._jobs.values())
+                if j.status in active and (j.heartbeat or 0) < stale_before]
+
+    def delete(self, job_id: str) -> bool:
+        with self._lock:
+            return self._jobs.pop(job_id, None) is not None
+
+    def expired(self, now: float, limit: int = 500) -> list[str]:
+        return [j.id for j in list(self._jobs.values())
+                if j.status in TERMINAL and j.expires is not None and j.expires <= now][:limit]
+
+    def close(self) -> None:
+        pass
+
+
+def matches(job: Job, q: JobQuery) -> bool:
+    """The filter semantics every store must share."""
+    return not (
+        (q.service is not None and job.service != q.service)
+        or (q.task is not None and job.task != q.task)
+        or (q.statuses is not None and job.status not in q.statuses)
+        or (q.owner is not None and job.owner != q.owner)
+        or (q.kind is not None and job.kind.value != q.kind)
+        or (q.created_after is not None and job.created < q.created_after)
+        or (q.created_before is not None and job.created > q.created_before)
+    )

@@ -1,0 +1,39 @@
+"""SQLAlchemy Core tables.  Alembic migrations (``opengp/migrations``) mirror these."""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255)),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Column("started", Float),
+    Column("finished", Float),
+    Column("progress", Text),     # JSON text, orjson-encoded (faster than the JSON type)
+    Column("messages", Text),     # JSON list of [time, level, text]
+    Column("inputs", Text),
+    Column("options", Text),
+    Column("results", Text),
+    Column("error", Text),
+    Column("request_id", String(64)),
+    Column("operation_uri", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("worker", String(255)),
+    Column("heartbeat", Float),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("expires", Float),
+    Index("ix_jobs_service_created", "service", "created"),
+    Index("ix_jobs_status_created", "status", "created"),
+    Index("ix_jobs_owner_created", "owner", "created"),
+    Index("ix_jobs_created", "created"),
+    Index("ix_jobs_expires", "expires"),
+)

@@ -1,0 +1,96 @@
+"""Services and their tasks, loaded from toolbox modules named in the config."""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+from ..config import ServiceConfig, Settings
+from ..core import NotFound
+from .params import ToolSpec, is_tool, tool_spec
+
+
+@dataclass
+class Service:
+    """A published toolbox: its settings and its tasks, in definition order."""
+
+    config: ServiceConfig
+    tools: dict[str, ToolSpec] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def synchronous(self) -> bool:
+        return self.config.execution_type == "synchronous"
+
+    def tool(self, name: str) -> ToolSpec:
+        try:
+            return self.tools[name]
+        except KeyError:
+            raise NotFound(f"Task '{name}' not found in service '{self.key}'.") from None
+
+
+class Registry:
+    """All services, by key (``Folder/Name``)."""
+
+    def __init__(self, services: list[Service]) -> None:
+        self.services = {s.key: s for s in services}
+        if len(self.services) != len(services):
+            raise ValueError("two services share one folder/name")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Registry:
+        return cls([load_service(c, settings.config_dir) for c in settings.services])
+
+    def service(self, key: str) -> Service:
+        try:
+            return self.services[key]
+        except KeyError:
+            raise NotFound(f"Service {key}/GPServer not found") from None
+
+    def folders(self) -> list[str]:
+        return sorted({s.config.folder for s in self.services.values() if s.config.folder})
+
+    def in_folder(self, folder: str | None) -> list[Service]:
+        return [s for s in self.services.values() if s.config.folder == folder]
+
+
+def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
+    """Import a toolbox by module name or by ``.py`` path (relative to ``base``)."""
+    if ref.endswith(".py") or "/" in ref or "\\" in ref:
+        path = Path(ref)
+        if not path.is_absolute():
+            path = (base / path) if (base / path).exists() else path.resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"toolbox file not found: {path}")
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        name = f"opengp_toolbox_{path.stem}_{digest}"
+        if name in sys.modules:
+            return sys.modules[name]
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    return importlib.import_module(ref)
+
+
+def load_service(config: ServiceConfig, base: Path = Path(".")) -> Service:
+    module = load_toolbox(config.toolbox, base)
+    tools: dict[str, ToolSpec] = {}
+    for obj in vars(module).values():
+        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__:
+            spec = tool_spec(obj)
+            tools[spec.name] = spec
+    if not tools:
+        raise ValueError(f"toolbox {config.toolbox!r} has no @tool functions")
+    description = config.description or (module.__doc__ or "").strip()
+    config = config.model_copy(update={"description": description})
+    return Service(config, tools)

@@ -1,0 +1,48 @@
+"""Small HTTP helpers for talking to a GPServer the way ArcGIS clients do."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+TERMINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut"}
+
+
+def submit(client: httpx.Client, task_url: str, **params: Any) -> str:
+    r = client.post(f"{task_url}/submitJob", data={"f": "json", **params})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert "jobId" in body, body
+    return body["jobId"]
+
+
+def job(client: httpx.Client, task_url: str, job_id: str, **params: Any) -> dict[str, Any]:
+    r = client.get(f"{task_url}/jobs/{job_id}", params={"f": "json", **params})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait(client: httpx.Client, task_url: str, job_id: str, until: set[str] = TERMINAL,
+         timeout: float = 30, interval: float = 0.02) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = job(client, task_url, job_id)
+        if body["jobStatus"] in until:
+            return body
+        assert time.monotonic() < deadline, f"job {job_id} stuck at {body}"
+        time.sleep(interval)
+
+
+def result(client: httpx.Client, task_url: str, job_id: str, name: str) -> Any:
+    r = client.get(f"{task_url}/jobs/{job_id}/results/{name}", params={"f": "json"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def error_of(r: httpx.Response) -> dict[str, Any]:
+    """The ArcGIS error object of a response (which must be HTTP 200, as ArcGIS sends)."""
+    assert r.status_code == 200, f"HTTP {r.status_code}: {r.text}"
+    body = r.json()
+    assert "error" in body, body
+    return body["error"]

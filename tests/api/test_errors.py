@@ -1,0 +1,73 @@
+"""Bad requests get ArcGIS error bodies over HTTP 200, never a 500, and no job."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .helpers import error_of, submit, wait
+
+JOBS = "/Test/Jobs/GPServer"
+
+
+def _job_count(server) -> int:
+    import sqlite3
+    with sqlite3.connect(server.data_dir / "opengp.db") as db:
+        return db.execute("select count(*) from jobs").fetchone()[0]
+
+
+@pytest.mark.parametrize("params, problem", [
+    ({}, "Missing required parameter 'a'"),
+    ({"a": "abc"}, "'a' (GPLong)"),
+    ({"a": "1", "b": "2.5"}, "'b' (GPLong)"),
+    ({"a": "99999999999"}, "'a' (GPLong)"),
+])
+def test_invalid_input_is_rejected_at_submit_naming_the_parameter(server, client, params, problem):
+    before = _job_count(server)
+    err = error_of(client.post(f"{JOBS}/Add/submitJob", data={"f": "json", **params}))
+    assert err["code"] == 400
+    assert any(problem in d for d in err["details"]), err
+    assert _job_count(server) == before
+
+
+def test_choice_outside_the_list_is_rejected(client):
+    err = error_of(client.post(f"{JOBS}/Choose/submitJob", data={"f": "json", "color": "blue"}))
+    assert err["code"] == 400 and "red" in err["details"][0]
+
+
+def test_malformed_json_value_is_rejected(client):
+    err = error_of(client.post(f"{JOBS}/Stats/submitJob", data={"f": "json", "values": "[1, 2"}))
+    assert err["code"] == 400 and "'values'" in err["details"][0]
+
+
+def test_unknown_job_and_parameter(client):
+    assert error_of(client.get(f"{JOBS}/Add/jobs/jdoesnotexist", params={"f": "json"}))["code"] == 404
+    job_id = submit(client, f"{JOBS}/Add", a="1")
+    wait(client, f"{JOBS}/Add", job_id)
+    assert error_of(client.get(f"{JOBS}/Add/jobs/{job_id}/results/nope", params={"f": "json"}))["code"] == 404
+    assert error_of(client.get(f"{JOBS}/Add/jobs/{job_id}/inputs/nope", params={"f": "json"}))["code"] == 404
+    assert error_of(client.get(f"{JOBS}/Add/jobs/{job_id}/nope", params={"f": "json"}))["code"] == 404
+
+
+def test_execute_on_an_async_service_and_submit_on_a_sync_one(client):
+    assert error_of(client.post(f"{JOBS}/Add/execute", data={"f": "json", "a": "1"}))["code"] == 400
+    err = error_of(client.post("/Test/Sync/GPServer/Add/submitJob", data={"f": "json", "a": "1"}))
+    assert err["code"] == 400 and "execute" in err["message"]
+
+
+def test_oversized_request_is_refused_with_413(server, client):
+    big = "x" * (11 * 1024 * 1024)
+    before = _job_count(server)
+    err = error_of(client.post(f"{JOBS}/Noop/submitJob", data={"f": "json", "value": big}))
+    assert err["code"] == 413
+    assert _job_count(server) == before
+
+
+def test_non_utf8_body_is_a_clear_error(client):
+    r = client.post(f"{JOBS}/Noop/submitJob", content=b"value=\xff\xfe&f=json",
+                    headers={"content-type": "application/x-www-form-urlencoded"})
+    assert error_of(r)["code"] == 400
+
+
+def test_errors_in_pjson_are_pretty(client):
+    r = client.get(f"{JOBS}/Nope", params={"f": "pjson"})
+    assert "\n" in r.text and error_of(r)["code"] == 404

@@ -1,0 +1,159 @@
+"""Asynchronous jobs over HTTP: submit, poll, results, inputs, messages, progress, cancel."""
+from __future__ import annotations
+
+import time
+
+from .helpers import TERMINAL, error_of, job, result, submit, wait
+
+JOBS = "/Test/Jobs/GPServer"
+
+
+def test_submit_poll_and_fetch_results(client):
+    job_id = submit(client, f"{JOBS}/Add", a="40", b="2")
+    assert job_id.startswith("j") and len(job_id) == 33
+    body = wait(client, f"{JOBS}/Add", job_id)
+    assert body["jobStatus"] == "esriJobSucceeded"
+    assert body["results"] == {"result": {"paramUrl": "results/result"}}
+    assert body["inputs"] == {"a": {"paramUrl": "inputs/a"}, "b": {"paramUrl": "inputs/b"}}
+    assert result(client, f"{JOBS}/Add", job_id, "result") == {
+        "paramName": "result", "dataType": "GPLong", "value": 42}
+    echoed = client.get(f"{JOBS}/Add/jobs/{job_id}/inputs/a", params={"f": "json"}).json()
+    assert echoed == {"paramName": "a", "dataType": "GPLong", "value": 40}
+
+
+def test_submit_by_get_with_query_string_as_restapi_does(client):
+    r = client.get(f"{JOBS}/Add/submitJob", params={
+        "a": "1", "b": "", "env:outSR": "", "env:processSR": "", "returnZ": "False",
+        "returnM": "False", "f": "json"})
+    job_id = r.json()["jobId"]
+    wait(client, f"{JOBS}/Add", job_id)
+    assert result(client, f"{JOBS}/Add", job_id, "result")["value"] == 3  # b="" -> default 2
+
+
+def test_service_level_job_url_and_list_forms(client):
+    job_id = submit(client, f"{JOBS}/Stats", values="[1.5, 2.5, 4]", label="sum")
+    wait(client, f"{JOBS}/Stats", job_id)
+    body = client.get(f"{JOBS}/jobs/{job_id}", params={"f": "json"}).json()
+    assert body["jobStatus"] == "esriJobSucceeded"
+    listed = client.get(f"{JOBS}/jobs/{job_id}/results", params={"f": "json"}).json()
+    assert {r["paramName"]: r["value"] for r in listed} == {"total": 8.0, "count": 3, "title": "Sum"}
+
+
+def test_job_of_another_task_is_not_found(client):
+    job_id = submit(client, f"{JOBS}/Noop")
+    assert error_of(client.get(f"{JOBS}/Add/jobs/{job_id}", params={"f": "json"}))["code"] == 404
+
+
+def test_messages_honour_return_messages(client):
+    job_id = submit(client, f"{JOBS}/Noop", value="v")
+    body = wait(client, f"{JOBS}/Noop", job_id)
+    texts = [m["description"] for m in body["messages"]]
+    assert texts[0] == "Submitted."
+    assert any(t.startswith("Succeeded at") for t in texts)
+    assert all(m["type"] == "esriJobMessageTypeInformative" for m in body["messages"])
+    quiet = job(client, f"{JOBS}/Noop", job_id, returnMessages="False")
+    assert "messages" not in quiet
+
+
+def test_failed_job_reports_the_tools_error(client):
+    job_id = submit(client, f"{JOBS}/Fail", message="no data in the area of interest")
+    body = wait(client, f"{JOBS}/Fail", job_id)
+    assert body["jobStatus"] == "esriJobFailed"
+    assert "results" not in body
+    errors = [m["description"] for m in body["messages"] if m["type"] == "esriJobMessageTypeError"]
+    assert "no data in the area of interest" in errors
+    warnings = [m["description"] for m in body["messages"] if m["type"] == "esriJobMessageTypeWarning"]
+    assert "about to fail" in warnings
+    err = error_of(client.get(f"{JOBS}/Fail/jobs/{job_id}/results/result", params={"f": "json"}))
+    assert err["code"] == 400
+
+
+def test_progress_and_stage_visible_while_executing(client):
+    job_id = submit(client, f"{JOBS}/Sleep", seconds="1.5")
+    body = wait(client, f"{JOBS}/Sleep", job_id, until={"esriJobExecuting"})
+    deadline = time.monotonic() + 3
+    while "percent" not in body.get("progress", {}) and time.monotonic() < deadline:
+        body = job(client, f"{JOBS}/Sleep", job_id)
+    assert 0 <= body["progress"]["percent"] <= 100
+    assert body["progress"]["message"] == "Sleeping"
+    done = wait(client, f"{JOBS}/Sleep", job_id)
+    assert "progress" not in done and done["jobStatus"] == "esriJobSucceeded"
+
+
+def test_chatty_tool_is_coalesced_and_loses_nothing_at_the_end(client):
+    job_id = submit(client, f"{JOBS}/Chatty", n="3000")
+    body = wait(client, f"{JOBS}/Chatty", job_id)
+    assert body["jobStatus"] == "esriJobSucceeded"
+    steps = [m for m in body["messages"] if m["description"].startswith("step ")]
+    assert len(steps) == 30
+
+
+def test_cancel_a_tool_that_never_checks_stops_within_a_second(client):
+    job_id = submit(client, f"{JOBS}/Stubborn", seconds="60")
+    wait(client, f"{JOBS}/Stubborn", job_id, until={"esriJobExecuting"})
+    t0 = time.monotonic()
+    r = client.post(f"{JOBS}/Stubborn/jobs/{job_id}/cancel", data={"f": "json"}).json()
+    assert r["jobId"] == job_id and r["jobStatus"] in {"esriJobCancelling", "esriJobCancelled"}
+    body = wait(client, f"{JOBS}/Stubborn", job_id, timeout=5)
+    assert body["jobStatus"] == "esriJobCancelled"
+    assert time.monotonic() - t0 < 1.0
+    # the killed worker was replaced: the service still runs jobs
+    again = submit(client, f"{JOBS}/Noop")
+    assert wait(client, f"{JOBS}/Noop", again)["jobStatus"] == "esriJobSucceeded"
+
+
+def test_cancel_a_cooperative_tool_lets_it_stop_itself(client):
+    job_id = submit(client, f"{JOBS}/Sleep", seconds="30")
+    wait(client, f"{JOBS}/Sleep", job_id, until={"esriJobExecuting"})
+    client.get(f"{JOBS}/Sleep/jobs/{job_id}/cancel", params={"f": "json"})
+    body = wait(client, f"{JOBS}/Sleep", job_id, timeout=5)
+    assert body["jobStatus"] == "esriJobCancelled"
+    assert any("Cancel" in m["description"] for m in body["messages"])
+
+
+def test_cancel_a_finished_job_changes_nothing(client):
+    job_id = submit(client, f"{JOBS}/Noop")
+    wait(client, f"{JOBS}/Noop", job_id)
+    r = client.post(f"{JOBS}/Noop/jobs/{job_id}/cancel", data={"f": "json"}).json()
+    assert r["jobStatus"] == "esriJobSucceeded"
+
+
+def test_job_past_max_usage_time_is_timed_out(client):
+    job_id = submit(client, f"{JOBS}/Stubborn", seconds="60")  # the service allows 3 s
+    t0 = time.monotonic()
+    body = wait(client, f"{JOBS}/Stubborn", job_id, timeout=15)
+    assert body["jobStatus"] == "esriJobTimedOut"
+    assert 2.5 < time.monotonic() - t0 < 6
+    assert any("maximum usage time" in m["description"] for m in body["messages"])
+
+
+def test_max_instances_holds_jobs_waiting_first_in_first_out(client):
+    # Test/Jobs allows 2 at once; the server has 3 workers.
+    ids = [submit(client, f"{JOBS}/Sleep", seconds="0.6") for _ in range(5)]
+    time.sleep(0.3)
+    statuses = [job(client, f"{JOBS}/Sleep", i)["jobStatus"] for i in ids]
+    assert statuses[:2] == ["esriJobExecuting"] * 2, statuses
+    assert statuses[2:] == ["esriJobWaiting"] * 3, statuses
+    order = []
+    deadline = time.monotonic() + 15
+    while len(order) < 5 and time.monotonic() < deadline:
+        for i in ids:
+            if i not in order and job(client, f"{JOBS}/Sleep", i)["jobStatus"] in {"esriJobExecuting"} | TERMINAL:
+                order.append(i)
+        time.sleep(0.02)
+    assert order[2:] == ids[2:]
+    assert all(wait(client, f"{JOBS}/Sleep", i)["jobStatus"] == "esriJobSucceeded" for i in ids)
+
+
+def test_file_output_is_served_by_url(client):
+    job_id = submit(client, f"{JOBS}/WriteFile", text="a file from a tool")
+    wait(client, f"{JOBS}/WriteFile", job_id)
+    value = result(client, f"{JOBS}/WriteFile", job_id, "result")["value"]
+    assert value["url"].endswith(f"/arcgis/rest/directories/arcgisjobs/test/jobs_gpserver/{job_id}/scratch/out.txt")
+    assert client.get(value["url"]).text == "a file from a tool"
+
+
+def test_job_files_cannot_escape_the_jobs_directory(server):
+    import httpx
+    r = httpx.get(server.url + "/arcgis/rest/directories/arcgisjobs/../opengp.db")
+    assert r.status_code in (200, 404) and b"SQLite" not in r.content

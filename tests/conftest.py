@@ -1,0 +1,147 @@
+"""Shared fixtures: a real opengp server process on a free port, on real SQLite.
+
+Tests that need something this machine may lack (a client package, a
+database, a broker, a browser) skip with the reason, unless
+``OPENGP_REQUIRE_ALL=1`` (set by .ci/run), which turns such a skip into a
+failure so CI never passes by skipping.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TOOLBOXES = Path(__file__).resolve().parent / "toolboxes"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip (or, under OPENGP_REQUIRE_ALL=1, fail) when ``condition`` is false."""
+    if condition:
+        return
+    if os.environ.get("OPENGP_REQUIRE_ALL") == "1":
+        pytest.fail(f"required by OPENGP_REQUIRE_ALL=1 but unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TEST_CONFIG = """
+[server]
+workers = {workers}
+heartbeat_interval = 1.0
+
+[[services]]
+folder = "Test"
+name = "Jobs"
+toolbox = "{toolbox}"
+execution_type = "asynchronous"
+max_usage_time = 3
+max_instances = 2
+retention = 3600
+
+[[services]]
+folder = "Test"
+name = "Sync"
+toolbox = "{toolbox}"
+execution_type = "synchronous"
+max_usage_time = 5
+
+[[services]]
+name = "Retry"
+toolbox = "{toolbox}"
+retries = 1
+max_usage_time = 30
+"""
+
+
+class Server:
+    """An ``opengp serve`` child process; ``url`` is its http://host:port."""
+
+    def __init__(self, tmp: Path, *, demo: bool = True, workers: int = 3, extra_args: list[str] | None = None) -> None:
+        self.tmp = tmp
+        self.data_dir = tmp / "data"
+        self.config = tmp / "opengp.toml"
+        self.config.write_text(TEST_CONFIG.format(workers=workers, toolbox=TOOLBOXES / "testing.py"))
+        self.demo = demo
+        self.extra_args = extra_args or []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+        self.log = tmp / "server.log"
+
+    def start(self, timeout: float = 30) -> Server:
+        args = [sys.executable, "-m", "opengp", "serve", "--config", str(self.config),
+                "--port", str(self.port), "--data-dir", str(self.data_dir), "--log-level", "warning"]
+        if self.demo:
+            args.append("--demo")
+        self.proc = subprocess.Popen(args + self.extra_args, stdout=open(self.log, "ab"),
+                                     stderr=subprocess.STDOUT, cwd=self.tmp)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited ({self.proc.returncode}):\n{self.log.read_text()}")
+            try:
+                if httpx.get(self.url + "/arcgis/rest/info?f=json", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.log.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def worker_pids(self) -> list[int]:
+        """The server's worker processes (its children)."""
+        assert self.proc is not None
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
+        return [int(p) for p in out.stdout.split()]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the whole session (tests must not depend on each other's jobs)."""
+    srv = Server(tmp_path_factory.mktemp("server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path) -> Iterator[Server]:
+    """A server of this test's own (for restarts, kills and timing)."""
+    srv = Server(tmp_path)
+    yield srv
+    srv.stop(signal.SIGKILL)
+    for pid in _orphans(srv):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _orphans(srv: Server) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", str(srv.config)], capture_output=True, text=True)
+    return [int(p) for p in out.stdout.split() if int(p) != os.getpid()]
+
+
+@pytest.fixture
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url + "/arcgis/rest/services", timeout=30) as c:
+        yield c
