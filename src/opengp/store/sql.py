@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from functools import lru_cache
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, create_engine, event, func, select
+from sqlalchemy import Connection, create_engine, event, func, select, text
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -81,8 +82,44 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{Path(data_dir).resolve() / 'opengp.db'}"
 
 
+_COLUMNS = tuple(c.name for c in jobs.columns)
+_INSERT_SQL = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+# Appends a JSON array of new messages to the stored array without reading it first.
+_APPEND_MESSAGES = ("CASE WHEN messages IS NULL OR messages = '[]' THEN :new_messages "
+                    "ELSE substr(messages, 1, length(messages) - 1) || ',' || substr(:new_messages, 2) END")
+_TERMINAL = tuple(s.value for s in TERMINAL)
+
+
+def _in(values: Iterable[str]) -> str:
+    """A SQL list of status literals (our own enum values, never user input)."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+@lru_cache(maxsize=512)
+def _update_sql(columns: tuple[str, ...], where: str, append_messages: bool, returning: str) -> str:
+    sets = [f"{c} = :{c}" for c in columns]
+    if append_messages:
+        sets.append(f"messages = {_APPEND_MESSAGES}")
+    return f"UPDATE jobs SET {', '.join(sets)} WHERE {where}" + (f" RETURNING {returning}" if returning else "")
+
+
+_CLAIM_SQL = (
+    "UPDATE jobs SET status = 'executing', started = :now, updated = :now, worker = :worker, "
+    f"heartbeat = :now, attempts = attempts + 1 WHERE id = :id AND status IN ({_in(_QUEUED)}) "
+    "AND cancel_requested = false RETURNING *"
+)
+_HEARTBEAT_SQL = "UPDATE jobs SET heartbeat = :now WHERE id = :id AND worker = :worker RETURNING cancel_requested"
+_DELETE_SQL = "DELETE FROM jobs WHERE id = :id RETURNING id"
+
+
 class SqlStore:
-    """A Store over a SQLAlchemy engine.  ``url`` is any SQLAlchemy URL."""
+    """A Store over a SQLAlchemy engine.  ``url`` is any SQLAlchemy URL.
+
+    Writes are plain SQL text (``RETURNING``, string concatenation) that both
+    SQLite 3.35+ and PostgreSQL run.  On SQLite they go straight to the
+    ``sqlite3`` driver on one connection: SQLAlchemy's per-statement overhead
+    was most of a job's store cost, and SQLite has only one writer anyway.
+    """
 
     def __init__(self, url: str, *, migrate: bool = True) -> None:
         self.url = url
@@ -106,21 +143,38 @@ class SqlStore:
         # connection and takes turns on a lock, so writers queue here instead
         # of sleeping in SQLite's busy handler.
         self._write_lock = threading.Lock()
-        self._write_conn: Connection | None = None
+        self._writer: sqlite3.Connection | None = None
 
     # -- plumbing -------------------------------------------------------
-    def _write(self, fn: Callable[[Connection], T]) -> T:
+    def _sqlite_connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.engine.url.database or ":memory:", check_same_thread=False,
+                               isolation_level=None)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _write_sql(self, sql: str, params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
+        """Run one write statement in its own transaction; returns its RETURNING rows."""
+        many = isinstance(params, list)
         try:
             if not self.is_sqlite:
-                with self.engine.begin() as conn:
-                    return fn(conn)
+                with self.engine.begin() as c:
+                    res = c.execute(text(sql), params)
+                    return res.fetchall() if res.returns_rows else []
             with self._write_lock:
-                if self._write_conn is None:
-                    self._write_conn = self.engine.connect()
-                conn = self._write_conn
-                with conn.begin():
-                    return fn(conn)
-        except SQLAlchemyError as exc:
+                if self._writer is None:
+                    self._writer = self._sqlite_connect()
+                conn = self._writer
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    rows = conn.executemany(sql, params).fetchall() if many else conn.execute(sql, params).fetchall()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return rows
+        except (sqlite3.Error, SQLAlchemyError) as exc:
             raise StoreError(f"job store write failed: {exc}") from exc
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
@@ -132,8 +186,7 @@ class SqlStore:
 
     # -- Store protocol -------------------------------------------------
     def create(self, job: Job) -> None:
-        row = job_to_row(job)
-        self._write(lambda c: c.execute(jobs.insert(), row))
+        self._write_sql(_INSERT_SQL, job_to_row(job))
 
     def insert_many(self, many: Iterable[Job], chunk: int = 5000) -> None:
         """Bulk insert (benchmarks and imports); one transaction per chunk."""
@@ -141,10 +194,10 @@ class SqlStore:
         for job in many:
             batch.append(job_to_row(job))
             if len(batch) >= chunk:
-                rows, batch = batch, []
-                self._write(lambda c, rows=rows: c.execute(jobs.insert(), rows))
+                self._write_sql(_INSERT_SQL, batch)
+                batch = []
         if batch:
-            self._write(lambda c: c.execute(jobs.insert(), batch))
+            self._write_sql(_INSERT_SQL, batch)
 
     def get(self, job_id: str) -> Job | None:
         if self.is_sqlite:  # the status GET hot path: a raw DBAPI read skips ~90 us of Core overhead
@@ -157,10 +210,7 @@ class SqlStore:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # a private connection per thread (not from the pool, which it would drain)
-            conn = sqlite3.connect(self.engine.url.database or ":memory:", check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout=10000")
-            conn.row_factory = sqlite3.Row
-            self._local.conn = conn
+            conn = self._local.conn = self._sqlite_connect()
         try:
             row = conn.execute(_GET_SQL, (job_id,)).fetchone()
         except sqlite3.Error as exc:
@@ -196,67 +246,35 @@ class SqlStore:
 
         return self._read(run)
 
+    def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
+                returning: str = "*") -> list[Any]:
+        sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning)
+        params = {**values, "id": job_id}
+        if messages:
+            params["new_messages"] = _dumps([m.to_json() for m in messages])
+        return self._write_sql(sql, params)
+
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
-        src_values = [s.value for s in src]
-        new_messages = [m.to_json() for m in fields.pop("messages", ())]
+        messages = fields.pop("messages", ())
         values = _encode_fields(fields)
         values["status"] = dst.value
         values["updated"] = time.time()
-
-        def run(c: Connection) -> Job | None:
-            if new_messages:
-                row = c.execute(select(jobs.c.messages, jobs.c.status).where(jobs.c.id == job_id)).first()
-                if row is None or row.status not in src_values:
-                    return None
-                values["messages"] = _dumps(orjson.loads(row.messages or "[]") + new_messages)
-            res = c.execute(
-                jobs.update().where(jobs.c.id == job_id, jobs.c.status.in_(src_values)).values(**values)
-            )
-            if res.rowcount != 1:
-                return None
-            return job_from_row(c.execute(select(jobs).where(jobs.c.id == job_id)).one())
-
-        return self._write(run)
+        rows = self._update(job_id, values, f"status IN ({_in(s.value for s in src)})", messages)
+        return job_from_row(rows[0]) if rows else None
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
-        terminal = [s.value for s in TERMINAL]
-
-        def run(c: Connection) -> None:
-            values: dict[str, Any] = {"updated": time.time()}
-            if messages:
-                row = c.execute(select(jobs.c.messages).where(jobs.c.id == job_id)).first()
-                if row is None:
-                    return
-                values["messages"] = _dumps(orjson.loads(row.messages or "[]") + [m.to_json() for m in messages])
-            if progress is not None:
-                values["progress"] = _dumps(progress.to_json())
-            c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.status.not_in(terminal)).values(**values))
-
-        self._write(run)
+        values: dict[str, Any] = {"updated": time.time()}
+        if progress is not None:
+            values["progress"] = _dumps(progress.to_json())
+        self._update(job_id, values, f"status NOT IN ({_in(_TERMINAL)})", messages, returning="")
 
     def claim(self, job_id: str, worker: str) -> Job | None:
-        def run(c: Connection) -> Job | None:
-            now = time.time()
-            res = c.execute(
-                jobs.update()
-                .where(jobs.c.id == job_id, jobs.c.status.in_(_QUEUED), jobs.c.cancel_requested.is_(False))
-                .values(status=Status.EXECUTING.value, started=now, updated=now, worker=worker,
-                        heartbeat=now, attempts=jobs.c.attempts + 1)
-            )
-            if res.rowcount != 1:
-                return None
-            return job_from_row(c.execute(select(jobs).where(jobs.c.id == job_id)).one())
-
-        return self._write(run)
+        rows = self._write_sql(_CLAIM_SQL, {"id": job_id, "worker": worker, "now": time.time()})
+        return job_from_row(rows[0]) if rows else None
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
-        def run(c: Connection) -> bool:
-            c.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.worker == worker)
-                      .values(heartbeat=time.time()))
-            row = c.execute(select(jobs.c.cancel_requested, jobs.c.worker).where(jobs.c.id == job_id)).first()
-            return row is None or row.worker != worker or bool(row.cancel_requested)
-
-        return self._write(run)
+        rows = self._write_sql(_HEARTBEAT_SQL, {"id": job_id, "worker": worker, "now": time.time()})
+        return not rows or bool(rows[0][0])   # lost the job, or asked to cancel
 
     def reap(self, stale_before: float) -> list[Job]:
         stmt = select(jobs).where(jobs.c.status.in_(_ACTIVE),
@@ -264,7 +282,7 @@ class SqlStore:
         return self._read(lambda c: [job_from_row(r) for r in c.execute(stmt)])
 
     def delete(self, job_id: str) -> bool:
-        return self._write(lambda c: c.execute(jobs.delete().where(jobs.c.id == job_id)).rowcount == 1)
+        return bool(self._write_sql(_DELETE_SQL, {"id": job_id}))
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
         stmt = (select(jobs.c.id)
@@ -274,9 +292,9 @@ class SqlStore:
 
     def close(self) -> None:
         with self._write_lock:
-            if self._write_conn is not None:
-                self._write_conn.close()
-                self._write_conn = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
 
