@@ -26,7 +26,7 @@ from ..core import Message, Status
 from ..store import Store
 from ..tools.registry import Registry
 from .base import DoneCallback
-from .worker import worker_main
+from .worker import slot_name, worker_main
 
 log = logging.getLogger("opengp.executor")
 CANCEL_GRACE = 0.5      # seconds a cooperative tool gets to stop before its process is killed
@@ -208,12 +208,16 @@ class LocalExecutor:
                 continue
             if not idle:
                 break
-            slot = idle.pop()
             self._pending.remove(item)
             self._waiting.discard(job_id)
+            # Claimed here, so the worker starts at once without a store round trip.
+            job = self.store.claim(job_id, slot_name(idle[-1].process.pid))
+            if job is None:
+                continue    # cancelled (or taken) while it waited
+            slot = idle.pop()
             slot.job_id, slot.service, slot.since, slot.kill_at = job_id, service, time.monotonic(), None
             self._running[service] += 1
-            self._send(slot, ("run", job_id))
+            self._send(slot, ("run", job))
 
     def _limit(self, service: str) -> int | None:
         svc = self.registry.services.get(service)

@@ -14,6 +14,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from ..core import Job
 from ..runtime.context import JobContext
 
 
@@ -42,6 +43,14 @@ class _PipeStore:
             self._conn.send(message)
 
 
+_HOST = socket.gethostname()
+
+
+def slot_name(pid: int) -> str:
+    """The ``worker`` a job records: host and process id."""
+    return f"{_HOST}:{pid}"
+
+
 def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
     """Entry point of a worker process (spawned, so it imports fresh)."""
     from ..config import Settings
@@ -51,8 +60,8 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
     settings = Settings.model_validate_json(settings_json)
     registry = Registry.from_settings(settings)
     store = _PipeStore(rpc)
-    name = f"{socket.gethostname()}:{os.getpid()}"
-    todo: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+    name = slot_name(os.getpid())
+    todo: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
     current: list[JobContext | None] = [None]
 
     def listen() -> None:
@@ -74,10 +83,10 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
 
     threading.Thread(target=listen, name="opengp-worker-commands", daemon=True).start()
     store.notify("ready", os.getpid())
-    while (job_id := todo.get()) is not None:
+    while (job := todo.get()) is not None:
         try:
-            run_job(job_id, store, registry, Path(data_dir), worker=name,
+            run_job(job, store, registry, Path(data_dir), worker=name,
                     heartbeat_interval=settings.heartbeat_interval,
                     on_context=lambda c: current.__setitem__(0, c))
         finally:
-            store.notify("done", job_id)
+            store.notify("done", job.id)

@@ -29,7 +29,8 @@ class JobContext:
 
     def __init__(self, job_id: str, store: Store, workdir: Path) -> None:
         self.job_id = job_id
-        self.workdir = workdir
+        self._workdir = workdir
+        self._workdir_made = False
         self._store = store
         self._lock = threading.Lock()
         self._messages: list[Message] = []
@@ -39,6 +40,14 @@ class JobContext:
         self._cancel = threading.Event()
 
     # -- for tools ------------------------------------------------------
+    @property
+    def workdir(self) -> Path:
+        """The job's own folder, created on first use; files written here can be outputs."""
+        if not self._workdir_made:
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            self._workdir_made = True
+        return self._workdir
+
     @property
     def cancelled(self) -> bool:
         """True once a cancel was requested; stop soon and return or raise."""

@@ -30,7 +30,7 @@ def _stamp(t: float) -> str:
 
 
 def run_job(
-    job_id: str,
+    job_id: str | Job,
     store: Store,
     registry: Registry,
     data_dir: Path,
@@ -39,8 +39,12 @@ def run_job(
     heartbeat_interval: float = 5.0,
     on_context: Callable[[JobContext | None], None] | None = None,
 ) -> Status | None:
-    """Run one job to its end.  Returns its final status, or None if not claimed."""
-    job = store.claim(job_id, worker)
+    """Run one job to its end.  Returns its final status, or None if not claimed.
+
+    ``job_id`` may be a Job its caller already claimed for ``worker`` (the
+    local executor claims as it dispatches, saving the worker a round trip).
+    """
+    job = job_id if isinstance(job_id, Job) else store.claim(job_id, worker)
     if job is None:
         return None
     start = time.time()
@@ -48,14 +52,12 @@ def run_job(
         spec = registry.service(job.service).tool(job.task)
     except Exception as exc:
         return _finish(store, job, Status.FAILED, error=str(exc), messages=[])
-    workdir = job_dir(data_dir, job.service, job.id)
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = job_dir(data_dir, job.service, job.id)   # created when the tool first asks for it
     ctx = JobContext(job.id, store, workdir)
     ctx.info(f"Executing ({job.task}): start time {_stamp(start)}")
     if on_context:
         on_context(ctx)
-    beat = _Heartbeat(ctx, store, worker, heartbeat_interval)
-    beat.start()
+    beat = _HEARTBEATS.add(ctx, store, worker, heartbeat_interval)
     try:
         kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir))
         if spec.context_arg:
@@ -65,7 +67,7 @@ def run_job(
                       files_url=job_files_url(job.options.get("base_url"), job.service, job.id))
         results = spec.dump(returned, env)
     except Exception as exc:
-        beat.stop()
+        _HEARTBEATS.remove(beat)
         if ctx.cancelled:
             return _cancelled(store, job, ctx)
         text = str(exc) or type(exc).__name__
@@ -74,7 +76,7 @@ def run_job(
         ctx.error(f"Failed to execute ({job.task}).")
         return _finish(store, job, Status.FAILED, error=text, messages=ctx.take_pending()[0])
     finally:
-        beat.stop()
+        _HEARTBEATS.remove(beat)
         if on_context:
             on_context(None)
     if ctx.cancelled:
@@ -101,31 +103,62 @@ def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], 
     return status
 
 
-class _Heartbeat:
-    """Renews the job's lease, flushes buffered reports, notices cancels."""
+class _Beat:
+    """One running job's lease, buffered reports and cancel flag."""
 
     def __init__(self, ctx: JobContext, store: Store, worker: str, interval: float) -> None:
-        self._ctx, self._store, self._worker, self._interval = ctx, store, worker, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="opengp-heartbeat", daemon=True)
+        self.ctx, self.store, self.worker, self.interval = ctx, store, worker, interval
+        self.last_beat = time.monotonic()
+        self.lock = threading.Lock()      # held while ticking, so removal waits for a tick in flight
 
-    def start(self) -> None:
-        self._thread.start()
+    def tick(self) -> None:
+        with self.lock:
+            if self.ctx is None:
+                return
+            try:
+                self.ctx.flush()
+                if time.monotonic() - self.last_beat >= self.interval:
+                    self.last_beat = time.monotonic()
+                    if self.store.heartbeat(self.ctx.job_id, self.worker):
+                        self.ctx.request_cancel()
+            except Exception:  # the store is briefly unreachable: try again next tick
+                log.warning("heartbeat for %s failed", self.ctx.job_id, exc_info=True)
 
-    def stop(self) -> None:
-        self._stop.set()
+
+class _Heartbeats:
+    """One thread per process renews leases, flushes reports and notices cancels
+    for every job running in it (no thread start per job)."""
+
+    def __init__(self) -> None:
+        self._beats: set[_Beat] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, ctx: JobContext, store: Store, worker: str, interval: float) -> _Beat:
+        beat = _Beat(ctx, store, worker, interval)
+        with self._lock:
+            self._beats.add(beat)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name="opengp-heartbeat", daemon=True)
+                self._thread.start()
+        return beat
+
+    def remove(self, beat: _Beat) -> None:
+        with self._lock:
+            self._beats.discard(beat)
+        with beat.lock:
+            beat.ctx = None
 
     def _loop(self) -> None:
-        last_beat = time.monotonic()
-        while not self._stop.wait(FLUSH_INTERVAL):
-            try:
-                self._ctx.flush()
-                if time.monotonic() - last_beat >= self._interval:
-                    last_beat = time.monotonic()
-                    if self._store.heartbeat(self._ctx.job_id, self._worker):
-                        self._ctx.request_cancel()
-            except Exception:  # the store is briefly unreachable: try again next tick
-                log.warning("heartbeat for %s failed", self._ctx.job_id, exc_info=True)
+        while True:
+            time.sleep(FLUSH_INTERVAL)
+            with self._lock:
+                beats = list(self._beats)
+            for beat in beats:
+                beat.tick()
+
+
+_HEARTBEATS = _Heartbeats()
 
 
 __all__ = ["JobContext", "Level", "run_job"]

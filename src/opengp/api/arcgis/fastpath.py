@@ -1,7 +1,8 @@
-"""The job status GET, answered before the framework sees the request.
+"""The job status and result GETs, answered before the framework sees the request.
 
 Clients poll job status far more than anything else (``arcgis`` once a
-second per job, scripts often faster), so this one path skips routing,
+second per job, scripts often faster), then fetch each result once, so these
+paths skip routing,
 dependency injection and middleware: one indexed read, one orjson dump, raw
 ASGI send.  It only answers the success case; anything else (unknown job,
 bad service, errors) falls through to the regular route, which owns the
@@ -15,17 +16,18 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from ...core import Status
 from .render import job_json
 
 _STATUS_PATH = re.compile(
     r"^/arcgis/rest/services/(?:(?P<folder>[^/]+)/)?(?P<name>[^/]+)/GPServer/"
-    r"(?:(?P<task>[^/]+)/)?jobs/(?P<job_id>[^/]+)/?$"
+    r"(?:(?P<task>[^/]+)/)?jobs/(?P<job_id>[^/]+)(?:/results/(?P<result>[^/]+))?/?$"
 )
 _HEADERS = [(b"content-type", b"application/json")]
 
 
 class JobStatusFastPath:
-    """ASGI middleware: serve ``GET .../GPServer/[<task>/]jobs/<jobId>`` directly."""
+    """ASGI middleware: serve ``GET .../GPServer/[<task>/]jobs/<jobId>[/results/<name>]`` directly."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -46,7 +48,7 @@ class JobStatusFastPath:
         jobs = getattr(scope["app"].state, "jobs", None)
         if jobs is None:
             return None
-        folder, name, task, job_id = match.group("folder", "name", "task", "job_id")
+        folder, name, task, job_id, result = match.group("folder", "name", "task", "job_id", "result")
         key = f"{folder}/{name}" if folder else name
         if key not in jobs.registry.services:
             return None
@@ -57,10 +59,16 @@ class JobStatusFastPath:
         if task is not None and job.task != task:
             return None
         params = _query(scope["query_string"])
-        return_messages = params.get("returnMessages", "true").strip().lower() not in ("false", "0", "no")
-        option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
         if params.get("f") == "html":
             return None  # pages are the regular route's business
+        option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
+        if result is not None:
+            if job.status is not Status.SUCCEEDED or not job.results or result not in job.results:
+                return None
+            value = job.results[result]
+            return orjson.dumps({"paramName": result, "dataType": value["dataType"], "value": value["value"]},
+                                option=option)
+        return_messages = params.get("returnMessages", "true").strip().lower() not in ("false", "0", "no")
         return orjson.dumps(job_json(job, return_messages=return_messages), option=option)
 
 
