@@ -61,7 +61,7 @@ def serve(
     """Serve the configured toolboxes over HTTP."""
     import uvicorn
 
-    from .api.app import create_app
+    from .api.app import asgi_app
     from .config import load_settings
 
     if config is None and not demo:
@@ -79,7 +79,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     console.print(f"opengp serving {len(settings.services)} service(s) at "
                   f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=log_level,
+    uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
 
 

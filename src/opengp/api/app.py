@@ -93,5 +93,10 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(exc)
 
     app.router.routes.extend(arcgis_routes)
-    app.add_middleware(JobStatusFastPath)   # outermost: the polled path skips the stack
     return app
+
+
+def asgi_app(settings: Settings) -> JobStatusFastPath:
+    """What ``opengp serve`` runs: the app behind the job status fast path, which
+    sits outside FastAPI's middleware stack so polls skip all of it."""
+    return JobStatusFastPath(create_app(settings))

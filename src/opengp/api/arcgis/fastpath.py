@@ -30,7 +30,7 @@ class JobStatusFastPath:
     """ASGI middleware: serve ``GET .../GPServer/[<task>/]jobs/<jobId>[/results/<name>]`` directly."""
 
     def __init__(self, app: Any) -> None:
-        self.app = app
+        self.app = app      # the FastAPI app: what we do not answer goes there
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -45,7 +45,7 @@ class JobStatusFastPath:
         await self.app(scope, receive, send)
 
     def _answer(self, scope: dict, match: re.Match[str]) -> bytes | None:
-        jobs = getattr(scope["app"].state, "jobs", None)
+        jobs = getattr(self.app.state, "jobs", None)
         if jobs is None:
             return None
         folder, name, task, job_id, result = match.group("folder", "name", "task", "job_id", "result")
