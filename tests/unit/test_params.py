@@ -54,3 +54,13 @@ def test_unsupported_hint_names_the_tool_and_parameter():
 
     with pytest.raises(TypeError, match="'bad', parameter 'x'"):
         tool_spec(bad)
+
+
+def test_input_and_output_names_must_differ():
+    """arcgis' import_toolbox maps names to wire names in one dict: a clash silently drops inputs."""
+    @tool(output_name="text")
+    def shout(text: str) -> str:
+        return text.upper()
+
+    with pytest.raises(TypeError, match="unique.*repeated: text"):
+        tool_spec(shout)

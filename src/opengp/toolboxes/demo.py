@@ -128,12 +128,14 @@ def summarize_features(input_features: Features) -> Summary:
 
 @dataclass
 class Echoed:
-    text: str
-    number: float
-    count: int
-    flag: bool
-    when: datetime | None
-    tags: list[str]
+    """Outputs need names of their own: a task's parameter names are unique."""
+
+    out_text: str
+    out_number: float
+    out_count: int
+    out_flag: bool
+    out_when: datetime | None
+    out_tags: list[str]
 
 
 @tool(name="Echo", category="Testing")

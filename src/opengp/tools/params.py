@@ -227,6 +227,11 @@ def _build(fn: Callable[..., Any], opts: _ToolOptions) -> ToolSpec:
             category=meta.category or "",
         ))
     outputs, multi = _outputs(task, hints.get("return", type(None)), opts)
+    names = [p.name for p in inputs + outputs]
+    clash = sorted({n for n in names if names.count(n) > 1})
+    if clash:
+        raise TypeError(f"tool {task!r}: parameter names must be unique across inputs and outputs "
+                        f"(ArcGIS clients look them up by name); repeated: {', '.join(clash)}")
     spec = ToolSpec(
         name=task, func=fn, display_name=opts.display_name or _humanize(task),
         description=opts.description or inspect.getdoc(fn) or "",
