@@ -29,7 +29,7 @@ def _metric(fs: FeatureSet) -> tuple[Transformer, Transformer]:
     to_wgs = Transformer.from_crs(src, CRS.from_epsg(4326), always_xy=True)
     shapes = [g for g in fs.geometries if g is not None and not g.is_empty]
     if shapes:
-        centre = ops.transform(to_wgs.transform, ops.unary_union(shapes).centroid)
+        centre = geo.project(ops.unary_union(shapes).centroid, to_wgs)
         lon, lat = centre.x, centre.y
     else:
         lon, lat = 0.0, 0.0
@@ -46,7 +46,7 @@ def _in_metres(fs: FeatureSet, fn) -> list[BaseGeometry | None]:
         if g is None or g.is_empty:
             out.append(g)
             continue
-        out.append(ops.transform(back.transform, fn(ops.transform(forward.transform, g))))
+        out.append(geo.project(fn(geo.project(g, forward)), back))
     return out
 
 
@@ -117,7 +117,7 @@ def summarize_features(input_features: Features) -> Summary:
     """Count features, measure their total length and area (metres, near their centre) and return their extent."""
     shapes = [g for g in input_features.geometries if g is not None and not g.is_empty]
     forward, _ = _metric(input_features)
-    in_metres = [ops.transform(forward.transform, g) for g in shapes]
+    in_metres = [geo.project(g, forward) for g in shapes]
     length = sum(g.length for g in in_metres if g.geom_type in ("LineString", "MultiLineString"))
     area = sum(g.area for g in in_metres)
     extent = FeatureSet.from_geometries(

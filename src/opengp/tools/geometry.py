@@ -10,9 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
-from shapely import ops
 from shapely.geometry import (
     LinearRing, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, box, shape,
 )
@@ -186,9 +186,13 @@ def transformer(src: dict[str, Any], dst: dict[str, Any]) -> Transformer:
 
 
 def project(geom: BaseGeometry | None, t: Transformer) -> BaseGeometry | None:
+    """``geom`` with every coordinate passed through ``t`` (z kept when present)."""
     if geom is None or geom.is_empty:
         return geom
-    return ops.transform(t.transform, geom)
+    if geom.has_z:
+        return shapely.transform(geom, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1], c[:, 2])),
+                                 include_z=True)
+    return shapely.transform(geom, lambda c: np.column_stack(t.transform(c[:, 0], c[:, 1])))
 
 
 def is_geographic(sr: dict[str, Any]) -> bool:

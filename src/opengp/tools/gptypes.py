@@ -389,6 +389,7 @@ class _File:
         if not path.is_file():
             raise InvalidValue(f"the tool returned {path.name!r}, which does not exist")
         if not path.is_relative_to(workdir):
+            workdir.mkdir(parents=True, exist_ok=True)   # made lazily: the tool may never have used it
             target = workdir / path.name
             shutil.copyfile(path, target)
             path = target
