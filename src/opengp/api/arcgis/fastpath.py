@@ -1,29 +1,42 @@
-"""The job status and result GETs, answered before the framework sees the request.
+"""The hot paths, answered before the framework sees the request.
 
 Clients poll job status far more than anything else (``arcgis`` once a
-second per job, scripts often faster), then fetch each result once, so these
-paths skip routing,
+second per job, scripts often faster), then fetch each result once; and
+every job starts with a small form-encoded ``submitJob``.  These paths skip
+routing,
 dependency injection and middleware: one indexed read, one orjson dump, raw
 ASGI send.  It only answers the success case; anything else (unknown job,
 bad service, errors) falls through to the regular route, which owns the
-error handling — so both paths always agree.
+error handling — so both paths always agree.  ``submitJob`` cannot fall
+through once it has read the body, so it answers its own errors with the
+same ArcGIS error body the app's handlers write.
 """
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
 
-from ...core import Status
-from .render import job_json
+from ...core import InvalidInput, OpenGPError, Status
+from .errors import error_response
+from .render import JOB_STATUS, job_json
+from .routes import job_options
 
 _STATUS_PATH = re.compile(
     r"^/arcgis/rest/services/(?:(?P<folder>[^/]+)/)?(?P<name>[^/]+)/GPServer/"
     r"(?:(?P<task>[^/]+)/)?jobs/(?P<job_id>[^/]+)(?:/results/(?P<result>[^/]+))?/?$"
 )
+_SUBMIT_PATH = re.compile(
+    r"^/arcgis/rest/services/(?:(?P<folder>[^/]+)/)?(?P<name>[^/]+)/GPServer/(?P<task>[^/]+)/submitJob/?$"
+)
+_FORM = b"application/x-www-form-urlencoded"
 _HEADERS = [(b"content-type", b"application/json")]
+log = logging.getLogger("opengp.api")
 
 
 class JobStatusFastPath:
@@ -38,11 +51,60 @@ class JobStatusFastPath:
             if match is not None:
                 body = self._answer(scope, match)
                 if body is not None:
-                    await send({"type": "http.response.start", "status": 200,
-                                "headers": _HEADERS + [(b"content-length", str(len(body)).encode())]})
-                    await send({"type": "http.response.body", "body": body})
+                    await _send_json(send, body)
                     return
+        elif scope["type"] == "http" and scope["method"] == "POST":
+            match = _SUBMIT_PATH.match(scope["path"])
+            if match is not None and self._small_form(scope):
+                await self._submit(scope, receive, send, match)
+                return
         await self.app(scope, receive, send)
+
+    # -- submitJob ----------------------------------------------------------
+    def _small_form(self, scope: dict) -> bool:
+        """A form-encoded body with a declared length within the limit (the rest: regular route)."""
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length", b"")
+        settings = self.app.state.settings
+        return (headers.get(b"content-type", b"").split(b";")[0].strip() == _FORM and length.isdigit()
+                and int(length) <= settings.max_request_bytes and hasattr(self.app.state, "jobs"))
+
+    async def _submit(self, scope: dict, receive: Any, send: Any, match: re.Match[str]) -> None:
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        params = _query(scope["query_string"])
+        pretty = params.get("f") == "pjson"
+        try:
+            try:
+                params.update(parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                raise InvalidInput("Unable to complete operation.",
+                                   ["The request body is not valid UTF-8."]) from None
+            folder, name, task = match.group("folder", "name", "task")
+            request = Request(scope)
+            options = job_options(request, self.app.state.settings, params)
+            jobs = self.app.state.jobs
+            job = await jobs.submit(f"{folder}/{name}" if folder else name, task, params,
+                                    synchronous=False, options=options)
+        except OpenGPError as exc:
+            await error_response(exc, pretty)(scope, receive, send)
+            return
+        except Exception as exc:  # never a stack trace to the client
+            log.exception("unhandled error on POST %s", scope["path"])
+            await error_response(exc, pretty)(scope, receive, send)
+            return
+        if params.get("f") == "html":
+            path = scope["path"].rstrip("/").rsplit("/", 1)[0]
+            await RedirectResponse(f"{path}/jobs/{job.id}", status_code=303)(scope, receive, send)
+            return
+        option = orjson.OPT_INDENT_2 if pretty else 0
+        await _send_json(send, orjson.dumps({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, option=option))
 
     def _answer(self, scope: dict, match: re.Match[str]) -> bytes | None:
         jobs = getattr(self.app.state, "jobs", None)
@@ -70,6 +132,12 @@ class JobStatusFastPath:
                                 option=option)
         return_messages = params.get("returnMessages", "true").strip().lower() not in ("false", "0", "no")
         return orjson.dumps(job_json(job, return_messages=return_messages), option=option)
+
+
+async def _send_json(send: Any, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": _HEADERS + [(b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _query(raw: bytes) -> dict[str, str]:

@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.responses import FileResponse, RedirectResponse, Response
 
+from ...config import Settings
 from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH
@@ -115,7 +116,7 @@ async def services(request: Request) -> Response:
     op = rest[1]
     if op == "submitJob" and len(rest) == 2:
         job = await jobs.submit(service.key, task.name, params, synchronous=False,
-                                options=_options(request, params))
+                                options=job_options(request, request.app.state.settings, params))
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}", status_code=303)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
@@ -126,10 +127,10 @@ async def services(request: Request) -> Response:
     raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
 
 
-def _options(request: Request, params: dict[str, str]) -> dict[str, Any]:
+def job_options(request: Request, settings: Settings, params: dict[str, str]) -> dict[str, Any]:
     """Request-wide settings a job keeps: output SR and the base URL for file links."""
     options: dict[str, Any] = {
-        "base_url": request.app.state.settings.public_url or str(request.base_url).rstrip("/"),
+        "base_url": settings.public_url or str(request.base_url).rstrip("/"),
     }
     out_sr = params.get("env:outSR") or ""
     context = params.get("context") or ""
@@ -164,7 +165,7 @@ def _sr(value: Any) -> dict[str, Any]:
 
 async def _execute(request: Request, service: Service, task: ToolSpec, params: dict[str, str]) -> Response:
     jobs = _jobs(request)
-    job = await jobs.execute(service.key, task.name, params, options=_options(request, params))
+    job = await jobs.execute(service.key, task.name, params, options=job_options(request, request.app.state.settings, params))
     if job.status is Status.SUCCEEDED:
         results = [{"paramName": name, "dataType": r["dataType"], "value": r["value"]}
                    for name, r in (job.results or {}).items()]
