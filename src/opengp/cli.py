@@ -63,6 +63,7 @@ def serve(
 
     from .api.app import asgi_app
     from .config import load_settings
+    from .tools.registry import Registry
 
     if config is None and not demo:
         default = Path("opengp.toml")
@@ -76,7 +77,13 @@ def serve(
     except Exception as exc:
         console.print(f"[red]Invalid configuration:[/] {exc}")
         raise typer.Exit(2) from None
+    try:
+        Registry.from_settings(settings)    # a broken toolbox stops here, in one line
+    except Exception as exc:
+        console.print(f"[red]Cannot load toolboxes:[/] {exc}")
+        raise typer.Exit(2) from None
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     console.print(f"opengp serving {len(settings.services)} service(s) at "
                   f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
     uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,

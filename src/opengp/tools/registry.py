@@ -83,12 +83,15 @@ def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
 
 
 def load_service(config: ServiceConfig, base: Path = Path(".")) -> Service:
-    module = load_toolbox(config.toolbox, base)
-    tools: dict[str, ToolSpec] = {}
-    for obj in vars(module).values():
-        if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__:
-            spec = tool_spec(obj)
-            tools[spec.name] = spec
+    try:
+        module = load_toolbox(config.toolbox, base)
+        tools: dict[str, ToolSpec] = {}
+        for obj in vars(module).values():
+            if is_tool(obj) and getattr(obj, "__module__", None) == module.__name__:
+                spec = tool_spec(obj)
+                tools[spec.name] = spec
+    except Exception as exc:   # say which service, whatever the toolbox raised
+        raise ValueError(f"service '{config.key}' (toolbox {config.toolbox!r}): {exc}") from exc
     if not tools:
         raise ValueError(f"toolbox {config.toolbox!r} has no @tool functions")
     description = config.description or (module.__doc__ or "").strip()

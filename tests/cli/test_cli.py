@@ -1,0 +1,69 @@
+"""The ``opengp`` command: init, and refusing broken setups with one clear line."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from conftest import free_port
+
+
+def opengp(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opengp", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_init_writes_a_project_that_serves(tmp_path: Path) -> None:
+    done = opengp("init", "proj", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "proj"
+    assert (project / "opengp.toml").is_file() and (project / "starter_toolbox.py").is_file()
+    again = opengp("init", "proj", cwd=tmp_path)
+    assert "kept" in again.stdout + again.stderr     # never overwrites
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "opengp", "serve", "--port", str(port),
+                             "--data-dir", str(tmp_path / "data")], cwd=project,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url)
+        services = httpx.get(f"{url}/arcgis/rest/services/MyTools", params={"f": "json"}).json()
+        assert services["services"] == [{"name": "MyTools/Starter", "type": "GPServer"}]
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _wait_ready(url: str, timeout: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/arcgis/rest/info?f=json", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not start")
+
+
+def test_a_broken_toolbox_stops_serve_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "tb.py").write_text(
+        "from opengp import tool\n\n@tool(output_name='text')\ndef shout(text: str) -> str:\n    return text\n")
+    (tmp_path / "opengp.toml").write_text('[[services]]\nname = "Bad"\ntoolbox = "tb.py"\n')
+    done = opengp("serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
+    assert done.returncode == 2
+    out = " ".join((done.stdout + done.stderr).split())
+    assert "Cannot load toolboxes: service 'Bad'" in out and "repeated: text" in out
+    assert "Traceback" not in out
+
+
+def test_nothing_to_serve_says_what_to_do(tmp_path: Path) -> None:
+    done = opengp("serve", cwd=tmp_path)
+    assert done.returncode == 2
+    out = done.stdout + done.stderr
+    assert "--demo" in out and "opengp init" in out
