@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,clients]'
+	$(BIN)/pip install -q -e '.[test,clients,postgres]'
 	touch $(STAMP)
 
 venv: $(STAMP)
