@@ -1,7 +1,6 @@
 """Bad requests get ArcGIS error bodies over HTTP 200, never a 500, and no job."""
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from .helpers import error_of, submit, wait

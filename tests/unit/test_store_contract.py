@@ -20,7 +20,7 @@ PG_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127
 def _postgres_store() -> SqlStore:
     """A fresh jobs table in the local PostgreSQL (the same SQL text runs there)."""
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401  (the driver must be importable)
         from sqlalchemy import create_engine, text
 
         engine = create_engine(PG_URL)

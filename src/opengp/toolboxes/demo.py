@@ -18,7 +18,7 @@ from shapely.geometry.base import BaseGeometry
 
 from opengp import ArealUnit, DataFile, FeatureSet, JobContext, LinearUnit, Param, tool
 from opengp.tools import geometry as geo
-from opengp.tools.gptypes import Feature
+from opengp.tools.values import Feature
 
 Features = Annotated[FeatureSet, Param(display_name="Input Features")]
 

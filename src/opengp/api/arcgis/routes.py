@@ -20,7 +20,7 @@ from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Service
-from .errors import error_body, error_response
+from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
 
 CURRENT_VERSION = 11.1
@@ -173,7 +173,7 @@ async def _execute(request: Request, service: Service, task: ToolSpec, params: d
     if not job.status.terminal:
         await jobs.cancel(job.id)
         return respond(error_body(504, "The operation timed out.", [
-            f"The tool did not finish within the service's maximum usage time."]), params)
+            "The tool did not finish within the service's maximum usage time."]), params)
     details = [m.text for m in job.messages if m.level.value == "error"] or [job.error or "Failed."]
     return respond(error_body(500, "Error executing tool.", details), params)
 
