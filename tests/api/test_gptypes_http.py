@@ -92,3 +92,19 @@ def test_file_result_downloads_from_the_jobs_directory(client):
     assert f"/arcgis/rest/directories/arcgisjobs/demo/tools_gpserver/{job_id}/scratch/report.csv" in url
     text = client.get(url).text
     assert text.splitlines()[:3] == ["# Report", "geometry_type,centroid_x,centroid_y,name", "Point,10.0,50.0,a"]
+
+
+def test_out_sr_on_the_result_fetch_reprojects_a_stored_result(client):
+    job_id = submit(client, f"{TOOLS}/ProjectFeatures", input_features=dumps(POINT), out_wkid="4326")
+    wait(client, f"{TOOLS}/ProjectFeatures", job_id)
+    url = f"{TOOLS}/ProjectFeatures/jobs/{job_id}/results/result"
+    stored = client.get(url, params={"f": "json", "env:outSR": ""}).json()["value"]   # restapi sends it empty
+    assert stored["features"][0]["geometry"] == {"x": 10.0, "y": 50.0}
+    projected = client.get(url, params={"f": "json", "env:outSR": "3857"}).json()["value"]
+    assert projected["spatialReference"] == {"wkid": 3857}
+    assert projected["features"][0]["geometry"]["x"] == pytest.approx(1113194.91, abs=0.01)
+    listed = client.get(f"{TOOLS}/ProjectFeatures/jobs/{job_id}/results",
+                        params={"f": "json", "env:outSR": '{"wkid": 3857}'}).json()
+    assert listed[0]["value"]["spatialReference"] == {"wkid": 3857}
+    bad = client.get(url, params={"f": "json", "env:outSR": "999999"})
+    assert error_of(bad)["code"] == 400

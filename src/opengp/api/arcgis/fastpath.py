@@ -125,6 +125,8 @@ class JobStatusFastPath:
             return None  # pages are the regular route's business
         option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
         if result is not None:
+            if params.get("env:outSR"):
+                return None  # reprojecting a stored result is the regular route's business
             if job.status is not Status.SUCCEEDED or not job.results or result not in job.results:
                 return None
             value = job.results[result]

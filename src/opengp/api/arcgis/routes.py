@@ -19,6 +19,7 @@ from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Stat
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH
 from ...tools.params import ParamSpec, ToolSpec
+from ...tools.values import FeatureSet
 from ...tools.registry import Service
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
@@ -194,23 +195,38 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         job = await jobs.cancel(job.id, service.key)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
     if sub[0] == "results":
-        return respond(_results(job, spec, sub[1:]), params)
+        out_sr = _sr(params["env:outSR"]) if params.get("env:outSR") else None
+        return respond(_results(job, spec, sub[1:], out_sr), params)
     if sub[0] == "inputs":
         return respond(_inputs(job, spec, sub[1:]), params)
     raise NotFound(f"Resource '{'/'.join(sub)}' not found on job '{job.id}'.")
 
 
-def _results(job: Job, spec: ToolSpec, names: list[str]) -> Any:
+def _results(job: Job, spec: ToolSpec, names: list[str], out_sr: dict[str, Any] | None = None) -> Any:
     if job.status is not Status.SUCCEEDED or job.results is None:
         raise Conflict("Unable to complete operation.",
                        [f"Job '{job.id}' has not succeeded (status {JOB_STATUS[job.status]}); no results."])
+
+    def one(name: str, r: dict[str, Any]) -> dict[str, Any]:
+        value = r["value"]
+        if out_sr and r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
+            value = _reproject(value, out_sr)
+        return {"paramName": name, "dataType": r["dataType"], "value": value}
+
     if not names:
-        return [{"paramName": n, "dataType": r["dataType"], "value": r["value"]} for n, r in job.results.items()]
+        return [one(n, r) for n, r in job.results.items()]
     name = "/".join(names)
     if name not in job.results:
         raise NotFound(f"Result parameter '{name}' not found on job '{job.id}'.")
-    r = job.results[name]
-    return {"paramName": name, "dataType": r["dataType"], "value": r["value"]}
+    return one(name, job.results[name])
+
+
+def _reproject(feature_set: dict[str, Any], out_sr: dict[str, Any]) -> dict[str, Any]:
+    """A stored feature result in another spatial reference (``env:outSR`` on a result fetch)."""
+    try:
+        return FeatureSet.from_json(feature_set).to_sr(out_sr).to_json()
+    except Exception as exc:   # unknown SR, or features without one
+        raise InvalidInput("Unable to complete operation.", [f"Cannot project to {out_sr}: {exc}"]) from None
 
 
 def _inputs(job: Job, spec: ToolSpec, names: list[str]) -> Any:
