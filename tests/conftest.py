@@ -32,6 +32,25 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+PG_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def fresh_postgres() -> str:
+    """The test PostgreSQL's URL, with opengp's tables dropped (skip, or fail under
+    OPENGP_REQUIRE_ALL=1, when there is no driver or no server)."""
+    try:
+        import psycopg  # noqa: F401  (the driver must be importable)
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(PG_URL)
+        with engine.begin() as c:
+            c.execute(text("DROP TABLE IF EXISTS jobs, users, revoked_tokens, alembic_version"))
+        engine.dispose()
+    except Exception as exc:
+        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    return PG_URL
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,7 +1,6 @@
 """One contract suite for every Store backend: memory, SQLite and PostgreSQL."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -11,25 +10,7 @@ from opengp.core import Job, Message, Progress, Status
 from opengp.store import JobQuery, MemoryStore
 from opengp.store.sql import SqlStore
 
-from conftest import require
-
-
-PG_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_store() -> SqlStore:
-    """A fresh jobs table in the local PostgreSQL (the same SQL text runs there)."""
-    try:
-        import psycopg  # noqa: F401  (the driver must be importable)
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(PG_URL)
-        with engine.begin() as c:
-            c.execute(text("DROP TABLE IF EXISTS jobs, alembic_version"))
-        engine.dispose()
-    except Exception as exc:  # no driver, no server
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
-    return SqlStore(PG_URL)
+from conftest import fresh_postgres
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgresql"])
@@ -39,7 +20,7 @@ def store(request, tmp_path):
     elif request.param == "sqlite":
         s = SqlStore(f"sqlite:///{tmp_path}/jobs.db")
     else:
-        s = _postgres_store()
+        s = SqlStore(fresh_postgres())
     yield s
     s.close()
 

@@ -1,4 +1,5 @@
-"""SQLAlchemy Core tables.  Alembic migrations (``opengp/migrations``) mirror these."""
+"""SQLAlchemy Core tables: jobs, users and revoked tokens.  Alembic migrations
+(``opengp/migrations``) mirror these."""
 from __future__ import annotations
 
 from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
@@ -37,3 +38,23 @@ jobs = Table(
     Index("ix_jobs_created", "created"),
     Index("ix_jobs_expires", "expires"),
 )
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("roles", String(255), nullable=False),       # comma-separated, canonical order
+    Column("password_hash", Text, nullable=False),      # argon2
+    Column("token_epoch", Integer, nullable=False, default=0),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_id", String(64), primary_key=True),
+    Column("expires", Float, nullable=False),           # kept until the token would have expired anyway
+    Index("ix_revoked_tokens_expires", "expires"),
+)
+

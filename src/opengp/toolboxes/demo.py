@@ -10,11 +10,15 @@ import csv
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Annotated
 
-from pyproj import CRS, Transformer
+import shapely
+from pyproj import CRS, Geod, Transformer
 from shapely import ops
+from shapely.geometry import GeometryCollection, MultiLineString, MultiPoint
 from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
 
 from opengp import ArealUnit, DataFile, FeatureSet, JobContext, LinearUnit, Param, tool
 from opengp.tools import geometry as geo
@@ -23,31 +27,46 @@ from opengp.tools.values import Feature
 Features = Annotated[FeatureSet, Param(display_name="Input Features")]
 
 
-def _metric(fs: FeatureSet) -> tuple[Transformer, Transformer]:
-    """Transformers to and from a metric CRS around the features (AEQD at their centre)."""
-    src = geo.crs_of(fs.spatial_reference or geo.WGS84)
-    to_wgs = Transformer.from_crs(src, CRS.from_epsg(4326), always_xy=True)
-    shapes = [g for g in fs.geometries if g is not None and not g.is_empty]
-    if shapes:
-        centre = geo.project(ops.unary_union(shapes).centroid, to_wgs)
-        lon, lat = centre.x, centre.y
-    else:
-        lon, lat = 0.0, 0.0
+GEOD = Geod(ellps="WGS84")
+
+
+@lru_cache(maxsize=64)
+def _to_wgs84(src: CRS) -> Transformer:
+    return Transformer.from_crs(src, CRS.from_epsg(4326), always_xy=True)
+
+
+@lru_cache(maxsize=1024)
+def _local(src: CRS, lon: int, lat: int) -> tuple[Transformer, Transformer]:
+    """Transformers to and from metres on the ground around (lon, lat): an azimuthal equidistant CRS."""
     local = CRS.from_proj4(f"+proj=aeqd +lat_0={lat} +lon_0={lon} +datum=WGS84 +units=m")
     return (Transformer.from_crs(src, local, always_xy=True),
             Transformer.from_crs(local, src, always_xy=True))
 
 
 def _in_metres(fs: FeatureSet, fn) -> list[BaseGeometry | None]:
-    """Apply ``fn`` to each geometry in a metric CRS; results come back in the input SR."""
-    forward, back = _metric(fs)
+    """Apply ``fn`` to each geometry in metres; results come back in the input SR.
+
+    Each geometry is worked on in an equidistant CRS centred within a degree
+    of it, so distances are true on the ground wherever the features are
+    (one CRS for features on both sides of the world would stretch them).
+    """
+    src = geo.crs_of(fs.spatial_reference or geo.WGS84)
     out = []
     for g in fs.geometries:
         if g is None or g.is_empty:
             out.append(g)
             continue
+        x0, y0, x1, y1 = g.bounds           # the bounds' centre: no topology, so invalid shapes are fine
+        centre = geo.project(shapely.Point((x0 + x1) / 2, (y0 + y1) / 2), _to_wgs84(src))
+        forward, back = _local(src, round(centre.x), round(centre.y))
         out.append(geo.project(fn(geo.project(g, forward)), back))
     return out
+
+
+def _in_degrees(fs: FeatureSet) -> list[BaseGeometry]:
+    """The non-empty geometries as WGS84 longitude/latitude."""
+    t = _to_wgs84(geo.crs_of(fs.spatial_reference or geo.WGS84))
+    return [geo.project(g, t) for g in fs.geometries if g is not None and not g.is_empty]
 
 
 @tool(name="BufferFeatures", display_name="Buffer Features", category="Analysis")
@@ -61,7 +80,7 @@ def buffer_features(
     if ctx:
         ctx.stage("Buffering")
     metres = distance.meters
-    buffered = _in_metres(input_features, lambda g: g.buffer(metres))
+    buffered = _in_metres(input_features, lambda g: geo.valid(g).buffer(metres))
     if dissolve:
         shapes = [g for g in buffered if g is not None and not g.is_empty]
         merged = ops.unary_union(shapes) if shapes else None
@@ -92,16 +111,36 @@ def clip_features(
 ) -> FeatureSet:
     """Keep the parts of the input features inside the clip polygons."""
     clip_shapes = clip_features.to_sr(input_features.spatial_reference or geo.WGS84).geometries
-    area = geo.valid(ops.unary_union([g for g in clip_shapes if g is not None]))
+    polygons = [_parts(geo.valid(g), 2) for g in clip_shapes if g is not None and not g.is_empty]
+    polygons = [p for p in polygons if not p.is_empty]
+    if not polygons:
+        raise ValueError("Clip Features has no polygons to clip with")
+    area = ops.unary_union(polygons)
     out = []
     for f in input_features:
-        if f.geometry is None:
+        if f.geometry is None or f.geometry.is_empty:
             continue
-        part = geo.valid(f.geometry).intersection(area)
+        dimension = shapely.get_dimensions(f.geometry)
+        # the same kind of geometry as the input: a polygon touching the clip edge leaves no lines behind
+        part = _parts(geo.valid(f.geometry).intersection(area), dimension)
         if not part.is_empty:
+            if isinstance(f.geometry, MultiPoint) and part.geom_type == "Point":
+                part = MultiPoint([part])
             out.append(Feature(part, dict(f.attributes)))
     return FeatureSet(out, input_features.spatial_reference, input_features.geometry_type
                       or next((geo.geometry_type(f.geometry) for f in input_features if f.geometry), None))
+
+
+def _parts(g: BaseGeometry, dimension: int) -> BaseGeometry:
+    """The parts of ``g`` of one dimension (0 points, 1 lines, 2 polygons), as one geometry."""
+    parts = [p for p in shapely.get_parts(g) if shapely.get_dimensions(p) == dimension and not p.is_empty]
+    if not parts:
+        return GeometryCollection()
+    if len(parts) == 1:
+        return parts[0]
+    if dimension == 2:
+        return ops.unary_union(parts)          # pieces sharing an edge become one polygon
+    return MultiLineString(parts) if dimension == 1 else MultiPoint(parts)
 
 
 @dataclass
@@ -114,14 +153,17 @@ class Summary:
 
 @tool(name="SummarizeFeatures", display_name="Summarize Features", category="Analysis")
 def summarize_features(input_features: Features) -> Summary:
-    """Count features, measure their total length and area (metres, near their centre) and return their extent."""
+    """Count features, measure their total length and area (geodesic, on the WGS84 ellipsoid) and return their extent."""
     shapes = [g for g in input_features.geometries if g is not None and not g.is_empty]
-    forward, _ = _metric(input_features)
-    in_metres = [geo.project(g, forward) for g in shapes]
-    length = sum(g.length for g in in_metres if g.geom_type in ("LineString", "MultiLineString"))
-    area = sum(g.area for g in in_metres)
+    length = area = 0.0
+    for g in _in_degrees(input_features):
+        if g.geom_type in ("LineString", "MultiLineString"):
+            length += GEOD.geometry_length(g)
+        for poly in shapely.get_parts(geo.valid(g)):
+            if poly.geom_type == "Polygon":      # counter-clockwise: pyproj's areas are then positive
+                area += GEOD.geometry_area_perimeter(orient(poly, 1.0))[0]
     extent = FeatureSet.from_geometries(
-        [ops.unary_union(shapes).envelope] if shapes else [], sr=input_features.spatial_reference)
+        [GeometryCollection(shapes).envelope] if shapes else [], sr=input_features.spatial_reference)
     return Summary(len(input_features), LinearUnit(round(length, 3), "esriMeters"),
                    ArealUnit(round(area, 3), "esriSquareMeters"), extent)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+import shapely.errors
 from pyproj import CRS, Transformer
 from shapely.geometry import (
     LinearRing, LineString, MultiLineString, MultiPoint, MultiPolygon, Point, Polygon, box, shape,
@@ -28,55 +29,100 @@ ENVELOPE = "esriGeometryEnvelope"
 WGS84 = {"wkid": 4326}
 
 
-def _coord(c: Any) -> tuple[float, ...]:
+def _coord(c: Any, dims: int) -> tuple[float, ...]:
     if not isinstance(c, (list, tuple)) or len(c) < 2:
         raise ValueError(f"a coordinate must be [x, y] or [x, y, z], got {c!r}")
-    return tuple(float(v) for v in c[:3] if v is not None)
+    return tuple(float(v) for v in c[:dims] if v is not None)
 
 
-def from_esri(g: dict[str, Any] | None) -> BaseGeometry | None:
-    """One Esri JSON geometry -> a shapely geometry (None stays None)."""
+def _is_nan(v: Any) -> bool:
+    return v is None or v == "NaN" or (isinstance(v, float) and v != v)
+
+
+def from_esri(g: dict[str, Any] | None, has_z: bool | None = None, has_m: bool | None = None) -> BaseGeometry | None:
+    """One Esri JSON geometry -> a shapely geometry (None stays None).
+
+    Coordinates are ``[x, y]``, ``[x, y, z]``, ``[x, y, m]`` or ``[x, y, z, m]``:
+    which one the geometry's own ``hasZ``/``hasM`` say, else ``has_z``/``has_m``
+    (the feature set's).  Without either, a third value is read as z.  M values
+    are dropped.
+    """
     if g is None:
         return None
     if not isinstance(g, dict):
         raise ValueError(f"a geometry must be a JSON object, got {type(g).__name__}")
+    has_z = g.get("hasZ", has_z)
+    has_m = g.get("hasM", has_m)
+    dims = 2 if has_m and not has_z else 3
+    try:
+        return _from_esri(g, dims)
+    except shapely.errors.ShapelyError as exc:   # e.g. a path of one point
+        raise ValueError(str(exc).strip()) from None
+
+
+def _from_esri(g: dict[str, Any], dims: int) -> BaseGeometry:
     if "x" in g:
-        if g["x"] is None or g["x"] == "NaN":
+        if _is_nan(g["x"]):
             return Point()
         z = g.get("z")
         return Point(float(g["x"]), float(g["y"]), float(z)) if z is not None else Point(float(g["x"]), float(g["y"]))
     if "points" in g:
-        return MultiPoint([_coord(c) for c in g["points"]])
+        return MultiPoint([_coord(c, dims) for c in _array(g["points"], "points")])
     if "paths" in g:
-        paths = [LineString([_coord(c) for c in p]) for p in g["paths"]]
+        paths = [LineString(_path(p, dims)) for p in _array(g["paths"], "paths")]
         return paths[0] if len(paths) == 1 else MultiLineString(paths)
     if "rings" in g:
-        return _polygon([[_coord(c) for c in r] for r in g["rings"]])
+        return _polygon([[_coord(c, dims) for c in _array(r, "a ring")] for r in _array(g["rings"], "rings")])
     if "xmin" in g:
+        if _is_nan(g["xmin"]):
+            return Polygon()
         return box(float(g["xmin"]), float(g["ymin"]), float(g["xmax"]), float(g["ymax"]))
     if "curvePaths" in g or "curveRings" in g:
         raise ValueError("true curves are not supported; send densified geometries")
     raise ValueError(f"not an Esri geometry (keys: {sorted(g)})")
 
 
+def _path(p: Any, dims: int) -> list[tuple[float, ...]]:
+    coords = [_coord(c, dims) for c in _array(p, "a path")]
+    if len(coords) == 1:
+        raise ValueError("a path needs at least 2 points")
+    return coords
+
+
+def _array(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ValueError(f"{what} must be a JSON array, got {type(value).__name__}")
+    return value
+
+
 def _polygon(rings: list[list[tuple[float, ...]]]) -> Polygon | MultiPolygon:
-    shells: list[LinearRing] = []
+    """Esri rings -> polygons: clockwise rings are exteriors, counter-clockwise ones holes.
+
+    Each hole goes to the smallest exterior that covers it (an island inside a
+    lake inside a park: the lake is the park's hole, not the island's).
+    """
+    shells: list[Polygon] = []
     holes: list[LinearRing] = []
     for coords in rings:
         if len(coords) < 3:
             raise ValueError("a polygon ring needs at least 3 points")
         ring = LinearRing(coords)
-        (holes if ring.is_ccw else shells).append(ring)
+        if ring.is_ccw:
+            holes.append(ring)
+        else:
+            shells.append(Polygon(ring))
     owned: list[list[LinearRing]] = [[] for _ in shells]
+    areas = [s.area for s in shells]
     for hole in holes:
-        probe = Point(hole.coords[0])
-        owner = next((i for i, s in enumerate(shells) if Polygon(s).covers(probe)), None)
-        if owner is None:       # a counter-clockwise exterior: accept it as one
-            shells.append(hole)
+        inner = Polygon(hole)
+        owners = [i for i, s in enumerate(shells) if s.covers(inner)]
+        if not owners:          # a counter-clockwise exterior: accept it as one
+            shells.append(inner)
+            areas.append(inner.area)
             owned.append([])
         else:
-            owned[owner].append(hole)
-    polys = [Polygon(s, h) for s, h in zip(shells, owned)]
+            owned[min(owners, key=areas.__getitem__)].append(hole)
+    polys = [Polygon(s.exterior, h) for s, h in zip(shells, owned)]
     if not polys:
         return Polygon()
     return polys[0] if len(polys) == 1 else MultiPolygon(polys)

@@ -10,20 +10,30 @@ import from ``opengp``, live in ``values``.
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import types
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Protocol, Union, get_args, get_origin
+from urllib.parse import quote
 
 import orjson
+from shapely.geometry import MultiPoint
 
 from . import geometry as geo
 from .values import (
-    INT32, ArealUnit, DataFile, FeatureSet, InvalidValue, LinearUnit, RasterData, RecordSet,
+    INT32, ArealUnit, DataFile, Feature, FeatureSet, InvalidValue, LinearUnit, RasterData, RecordSet,
     epoch_ms,
 )
+
+# Numbers as people and clients write them: ASCII digits, optional sign, fraction
+# and exponent.  (Python's int()/float() also take "1_000" and non-ASCII digits.)
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)",
+                     re.ASCII | re.IGNORECASE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -116,15 +126,12 @@ class GPLong(_Scalar):
             value = raw
         else:
             text = str(raw).strip()
-            try:
+            if _INTEGER.fullmatch(text):
                 value = int(text)
-            except ValueError:
-                try:
-                    number = float(text)
-                except ValueError:
-                    raise InvalidValue(f"expected an integer, got {_clip(text)!r}") from None
+            else:     # "3.0" and "3e2" are integers too; "3.5" is not
+                number = float(text) if _NUMBER.fullmatch(text) else math.nan
                 if not number.is_integer():
-                    raise InvalidValue(f"expected an integer, got {_clip(text)!r}") from None
+                    raise InvalidValue(f"expected an integer, got {_clip(text)!r}")
                 value = int(number)
         if not INT32[0] <= value <= INT32[1]:
             raise InvalidValue(f"{value} is outside the 32-bit range of GPLong")
@@ -137,10 +144,14 @@ class GPDouble(_Scalar):
     def parse(self, raw: Any, env: ParseEnv) -> float:
         if isinstance(raw, bool):
             raise InvalidValue(f"expected a number, got {raw!r}")
+        if isinstance(raw, str) and not _NUMBER.fullmatch(raw.strip()):
+            raise InvalidValue(f"expected a number, got {_clip(raw)!r}")
         try:
             value = float(raw.strip() if isinstance(raw, str) else raw)
         except (TypeError, ValueError):
             raise InvalidValue(f"expected a number, got {_clip(raw)!r}") from None
+        except OverflowError:
+            raise InvalidValue(f"{_clip(raw)!r} is too large for a GPDouble") from None
         if not math.isfinite(value):
             raise InvalidValue(f"expected a finite number, got {raw!r}")
         return value
@@ -169,25 +180,29 @@ class GPDate(_Scalar):
 
     def parse(self, raw: Any, env: ParseEnv) -> datetime:
         if isinstance(raw, datetime):
-            return raw if raw.tzinfo else raw.replace(tzinfo=timezone.utc)
+            return _utc(raw)
         if isinstance(raw, bool):
             raise InvalidValue(f"expected epoch milliseconds, got {raw!r}")
         text = raw.strip() if isinstance(raw, str) else raw
-        try:
-            ms = float(text)
-        except (TypeError, ValueError):
-            try:   # ISO 8601 is friendlier for people typing into a form
-                parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidValue(f"expected epoch milliseconds or an ISO 8601 date, got {_clip(raw)!r}") from None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-        try:
-            return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-        except (OverflowError, OSError, ValueError):
-            raise InvalidValue(f"{_clip(raw)!r} is not a representable date") from None
+        if isinstance(text, (int, float)) or (isinstance(text, str) and _NUMBER.fullmatch(text)):
+            try:
+                ms = int(text) if isinstance(text, str) and _INTEGER.fullmatch(text) else float(text)
+                return _EPOCH + timedelta(milliseconds=ms)   # exact, unlike fromtimestamp(ms / 1000)
+            except (OverflowError, ValueError):
+                raise InvalidValue(f"{_clip(raw)!r} is not a representable date") from None
+        try:   # ISO 8601 is friendlier for people typing into a form
+            parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue(f"expected epoch milliseconds or an ISO 8601 date, got {_clip(raw)!r}") from None
+        return _utc(parsed)
 
     def to_json(self, value: datetime) -> int:
         return epoch_ms(value)
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive means UTC; an aware datetime is converted to UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 class GPMultiValue:
@@ -233,7 +248,10 @@ class _Unit:
         if self.amount not in obj:
             raise InvalidValue(f"missing {self.amount!r} in {_clip(obj)!r}")
         amount = GPDouble().parse(obj[self.amount], env)
-        return self.cls(amount, obj.get("units") or self.cls.__dataclass_fields__["units"].default)
+        units = obj.get("units") or self.cls.__dataclass_fields__["units"].default
+        if not isinstance(units, str):
+            raise InvalidValue(f"'units' must be a string such as \"esriMeters\", got {_clip(units)!r}")
+        return self.cls(amount, units)
 
     def to_json(self, value: Any) -> dict[str, Any]:
         return value.to_json()
@@ -282,8 +300,8 @@ class _File:
             raise InvalidValue("a file output needs a path or a url")
         out: dict[str, Any] = {"url": url}
         if self.cls is RasterData:
-            fmt = getattr(value, "format", "") or (Path(value.path).suffix.lstrip(".") if value.path else "")
-            out["format"] = fmt
+            named = value.path if value.path is not None else url.split("?", 1)[0].rsplit("/", 1)[-1]
+            out["format"] = getattr(value, "format", "") or Path(named).suffix.lstrip(".")
         return out
 
     @staticmethod
@@ -294,17 +312,27 @@ class _File:
         if not path.is_absolute():
             path = workdir / path
         path = path.resolve()
-        if not path.is_file():
+        if not path.exists():
             raise InvalidValue(f"the tool returned {path.name!r}, which does not exist")
+        if not path.is_file():
+            raise InvalidValue(f"the tool returned {path.name!r}, which is not a file")
         if not path.is_relative_to(workdir):
             workdir.mkdir(parents=True, exist_ok=True)   # made lazily: the tool may never have used it
             target = workdir / path.name
+            n = 1
+            while target.exists():      # never overwrite a file another output may point at
+                target = workdir / f"{path.stem}-{n}{path.suffix}"
+                n += 1
             shutil.copyfile(path, target)
             path = target
-        return f"{env.files_url}/{path.relative_to(workdir).as_posix()}"
+        return f"{env.files_url}/{quote(path.relative_to(workdir).as_posix(), safe='/')}"
 
     def describe_default(self, default: Any) -> Any:
         return None if default is None or default.url is None else self.to_json(default)
+
+
+_GEOMETRY_KEYS = ("x", "points", "paths", "rings", "xmin", "curvePaths", "curveRings")
+_GEOMETRY_TYPES = (geo.POINT, geo.MULTIPOINT, geo.POLYLINE, geo.POLYGON, geo.ENVELOPE)
 
 
 class _FeatureSetType:
@@ -314,13 +342,30 @@ class _FeatureSetType:
         if isinstance(raw, FeatureSet):
             return raw
         value = _object(raw, "a feature set")
-        fs = FeatureSet.from_json(value)
+        if "features" not in value and any(k in value for k in _GEOMETRY_KEYS):
+            raise InvalidValue('got a single Esri geometry; send a feature set: '
+                               '{"features": [{"geometry": ...}], "spatialReference": ...}')
+        if value.get("type") in ("FeatureCollection", "Feature", "GeometryCollection"):
+            _check_geojson(value)
+        else:
+            value = _with_zm_flags(value)
+        try:
+            fs = FeatureSet.from_json(value)
+        except InvalidValue:
+            raise
+        except Exception as exc:      # structure the reader did not expect
+            raise InvalidValue(f"not a valid feature set: {type(exc).__name__}: {exc}") from None
         if fs.spatial_reference:
             try:
                 geo.crs_of(fs.spatial_reference)
             except Exception as exc:
                 raise InvalidValue(f"unknown spatial reference {fs.spatial_reference}: {exc}") from None
-        return fs
+        if fs.geometry_type is not None and fs.geometry_type not in _GEOMETRY_TYPES:
+            raise InvalidValue(f"unknown geometryType {_clip(fs.geometry_type)!r}; "
+                               f"use one of {', '.join(_GEOMETRY_TYPES)}")
+        if fs.geometry_type == geo.ENVELOPE:     # envelopes are read as polygons
+            fs.geometry_type = geo.POLYGON
+        return _conform(fs)
 
     def to_json(self, value: FeatureSet) -> dict[str, Any]:
         return value.to_json()
@@ -328,6 +373,7 @@ class _FeatureSetType:
     def dump(self, value: Any, env: DumpEnv) -> dict[str, Any]:
         fs = self.parse(value if isinstance(value, (FeatureSet, dict, str)) else _not(value, "FeatureSet"),
                         ParseEnv())
+        fs = _conform(fs)
         if env.out_sr and fs.spatial_reference:
             try:
                 fs = fs.to_sr(env.out_sr)
@@ -339,19 +385,90 @@ class _FeatureSetType:
         return None if default is None else self.parse(default, ParseEnv()).to_json()
 
 
+def _check_geojson(value: dict[str, Any]) -> None:
+    """What the GeoJSON reader takes for granted, checked with messages naming the feature."""
+    if value.get("type") == "GeometryCollection":
+        raise InvalidValue("GeoJSON GeometryCollections are not supported; send a FeatureCollection")
+    if value.get("type") == "FeatureCollection":
+        features = value.get("features")
+        if not isinstance(features, list):
+            raise InvalidValue("a GeoJSON FeatureCollection needs a 'features' array")
+    else:
+        features = [value]
+    for i, item in enumerate(features):
+        if not isinstance(item, dict) or item.get("type") != "Feature":
+            raise InvalidValue(f"feature {i} is not a GeoJSON Feature")
+        g = item.get("geometry")
+        if g is not None and not isinstance(g, dict):
+            raise InvalidValue(f"feature {i}: 'geometry' must be a GeoJSON geometry object or null")
+        if isinstance(g, dict) and g.get("type") == "GeometryCollection":
+            raise InvalidValue(f"feature {i}: GeometryCollections are not supported")
+        if item.get("properties") is not None and not isinstance(item["properties"], dict):
+            raise InvalidValue(f"feature {i}: 'properties' must be a JSON object or null")
+
+
+def _with_zm_flags(value: dict[str, Any]) -> dict[str, Any]:
+    """Hand a feature set's hasZ/hasM to its geometries, so [x, y, m] is not read as [x, y, z]."""
+    if not value.get("hasM") or not isinstance(value.get("features"), list):
+        return value
+    flags = {"hasZ": bool(value.get("hasZ")), "hasM": True}
+    features = [
+        {**f, "geometry": {**flags, **f["geometry"]}} if isinstance(f, dict) and isinstance(f.get("geometry"), dict)
+        else f
+        for f in value["features"]
+    ]
+    return {**value, "features": features}
+
+
+def _conform(fs: FeatureSet) -> FeatureSet:
+    """Every geometry of the one type an Esri feature set holds (a Point may join multipoints)."""
+    declared = fs.geometry_type
+    changed: dict[int, Feature] = {}
+    for i, f in enumerate(fs.features):
+        if f.geometry is None:
+            continue
+        try:
+            kind = geo.geometry_type(f.geometry)
+        except ValueError as exc:
+            raise InvalidValue(f"feature {i}: {exc}") from None
+        if declared is None:
+            declared = kind
+        if kind == declared:
+            continue
+        if kind == geo.POINT and declared == geo.MULTIPOINT:
+            changed[i] = Feature(MultiPoint([] if f.geometry.is_empty else [f.geometry]), f.attributes)
+            continue
+        raise InvalidValue(f"feature {i}: {_kind(kind)} geometry in a feature set of {_kind(declared)}s "
+                           f"(an Esri feature set holds one geometry type)")
+    if not changed:
+        return fs
+    features = [changed.get(i, f) for i, f in enumerate(fs.features)]
+    return FeatureSet(features, fs.spatial_reference, fs.geometry_type or declared, fs.fields,
+                      fs.display_field_name)
+
+
+def _kind(geometry_type: str | None) -> str:
+    return (geometry_type or "").removeprefix("esriGeometry").lower()
+
+
 class _RecordSetType:
     data_type = "GPRecordSet"
 
     def parse(self, raw: Any, env: ParseEnv) -> RecordSet:
         if isinstance(raw, RecordSet):
             return raw
-        return RecordSet.from_json(_object(raw, "a record set"))
+        value = _object(raw, "a record set")
+        if "itemID" in value and "features" not in value:
+            raise InvalidValue("portal items (itemID) are not supported here; send the records as JSON")
+        return RecordSet.from_json(value)
 
     def to_json(self, value: RecordSet) -> dict[str, Any]:
         return value.to_json()
 
     def dump(self, value: Any, env: DumpEnv) -> dict[str, Any]:
         if isinstance(value, list):
+            if not all(isinstance(row, dict) for row in value):
+                raise InvalidValue("a RecordSet output given as a list needs one dict per row")
             value = RecordSet(value)
         return self.parse(value if isinstance(value, (RecordSet, dict, str)) else _not(value, "RecordSet"),
                           ParseEnv()).to_json()
@@ -388,6 +505,7 @@ def gp_type_for(hint: Any) -> GPType:
             raise TypeError("nested lists cannot be published")
         return GPMultiValue(gp_type_for(member))
     if origin in (Union, types.UnionType):
-        raise TypeError(f"union types other than Optional[T] cannot be published: {hint!r}")
+        raise TypeError(f"union types cannot be published: {hint!r} (Optional[T] / T | None is allowed "
+                        f"only as a parameter's own hint, where it makes the parameter optional)")
     supported = ", ".join(getattr(k, "__name__", str(k)) for k in _SIMPLE)
     raise TypeError(f"type {hint!r} cannot be published; use one of {supported} or list[...] of them")

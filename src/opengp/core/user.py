@@ -1,0 +1,47 @@
+"""The user record: who may do what is decided from its roles (see ``opengp.auth``)."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+ROLES = ("administrator", "publisher", "user")
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def check_username(name: str) -> str:
+    """A user name: 1-64 letters, digits and ``_ . @ -`` (it appears in URLs and logs)."""
+    if not _NAME.match(name or ""):
+        raise ValueError(f"invalid user name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
+    return name
+
+
+def check_roles(roles: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles are {', '.join(ROLES)}")
+    if not roles:
+        raise ValueError("a user needs at least one role")
+    return tuple(r for r in ROLES if r in roles)      # canonical order, no duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user.  ``token_epoch`` grows when every token issued so far must stop working
+    (password change, revocation)."""
+
+    name: str
+    roles: tuple[str, ...]
+    password_hash: str
+    token_epoch: int = 0
+    created: float = dataclasses.field(default_factory=time.time)
+    updated: float = dataclasses.field(default_factory=time.time)
+
+    def evolve(self, **changes: Any) -> User:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def is_admin(self) -> bool:
+        return "administrator" in self.roles
