@@ -1,4 +1,4 @@
-"""The ``opengp`` command: serve toolboxes, write a starter project."""
+"""The ``opengp`` command: serve toolboxes, write a starter project, manage users."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +11,15 @@ from rich.console import Console
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="opengp: publish Python functions as ArcGIS-compatible geoprocessing services.")
 console = Console(stderr=True)
+
+
+def _add_users_commands() -> None:
+    from .cli_users import users_app
+
+    app.add_typer(users_app, name="users")
+
+
+_add_users_commands()
 
 STARTER_CONFIG = """\
 # opengp configuration: see docs/toolboxes.md

@@ -44,6 +44,17 @@ SQUARE_METERS_PER = {
 }
 
 
+def _unit_name(units: str, known: dict[str, float], kind: str) -> str:
+    """The standard spelling of a unit, matched without regard to case and with or
+    without the ``esri`` prefix (the arcgis client sends ``"Esrimeters"``)."""
+    key = str(units).strip().lower()
+    key = key if key.startswith("esri") else "esri" + key
+    for name in known:
+        if name.lower() == key:
+            return name
+    raise InvalidValue(f"unknown {kind} unit {units!r}; use one of {sorted(known)}")
+
+
 @dataclass(frozen=True)
 class LinearUnit:
     """A distance with its unit: ``LinearUnit(500, "esriMeters")``."""
@@ -52,8 +63,7 @@ class LinearUnit:
     units: str = "esriMeters"
 
     def __post_init__(self) -> None:
-        if self.units not in METERS_PER:
-            raise InvalidValue(f"unknown linear unit {self.units!r}; use one of {sorted(METERS_PER)}")
+        object.__setattr__(self, "units", _unit_name(self.units, METERS_PER, "linear"))
 
     @property
     def meters(self) -> float:
@@ -71,8 +81,7 @@ class ArealUnit:
     units: str = "esriSquareMeters"
 
     def __post_init__(self) -> None:
-        if self.units not in SQUARE_METERS_PER:
-            raise InvalidValue(f"unknown areal unit {self.units!r}; use one of {sorted(SQUARE_METERS_PER)}")
+        object.__setattr__(self, "units", _unit_name(self.units, SQUARE_METERS_PER, "areal"))
 
     @property
     def square_meters(self) -> float:

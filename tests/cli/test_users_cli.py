@@ -1,0 +1,75 @@
+"""``opengp users``: the store it writes is the one the server reads."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from opengp.auth import verify_password
+from opengp.store.sql import SqlStore, sqlite_url
+from opengp.store.users import SqlUserStore
+
+
+def users_cmd(tmp: Path, *args: str, password: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "OPENGP_PASSWORD"}
+    if password is not None:
+        env["OPENGP_PASSWORD"] = password
+    return subprocess.run([sys.executable, "-m", "opengp", "users", *args, "--data-dir", str(tmp / "data")],
+                          cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
+
+
+def stored(tmp: Path):
+    store = SqlStore(sqlite_url(tmp / "data"))
+    try:
+        return {u.name: u for u in SqlUserStore(store.engine).list()}
+    finally:
+        store.close()
+
+
+def test_add_list_passwd_roles_remove(tmp_path):
+    assert users_cmd(tmp_path, "add", "root", "--role", "administrator", password="battery staple").returncode == 0
+    assert users_cmd(tmp_path, "add", "alice", "-r", "user", password="correct horse").returncode == 0
+    listed = users_cmd(tmp_path, "list")
+    assert "alice" in listed.stdout and "administrator" in listed.stdout
+    alice = stored(tmp_path)["alice"]
+    assert alice.roles == ("user",) and verify_password(alice.password_hash, "correct horse")
+
+    assert users_cmd(tmp_path, "passwd", "alice", password="new password").returncode == 0
+    changed = stored(tmp_path)["alice"]
+    assert verify_password(changed.password_hash, "new password")
+    assert changed.token_epoch == alice.token_epoch + 1          # old tokens stop working
+
+    assert users_cmd(tmp_path, "roles", "alice", "-r", "publisher", "-r", "user").returncode == 0
+    assert stored(tmp_path)["alice"].roles == ("publisher", "user")
+    assert users_cmd(tmp_path, "remove", "alice").returncode == 0
+    assert set(stored(tmp_path)) == {"root"}
+
+
+@pytest.mark.parametrize("args,password,problem", [
+    (("add", "bob", "-r", "user"), "short", "at least 8"),
+    (("add", "bob", "-r", "wizard"), "long enough", "unknown role"),
+    (("add", "bad/name", "-r", "user"), "long enough", "invalid user name"),
+    (("passwd", "nobody"), "long enough", "No user 'nobody'"),
+])
+def test_bad_requests_are_refused_with_one_line(tmp_path, args, password, problem):
+    done = users_cmd(tmp_path, *args, password=password)
+    assert done.returncode == 2
+    assert problem in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_last_administrator_stays(tmp_path):
+    users_cmd(tmp_path, "add", "root", "-r", "administrator", password="battery staple")
+    for args in (("remove", "root"), ("roles", "root", "-r", "user")):
+        done = users_cmd(tmp_path, *args)
+        assert done.returncode == 2 and "last administrator" in done.stderr
+    assert stored(tmp_path)["root"].is_admin
+    assert users_cmd(tmp_path, "add", "root", "-r", "user", password="battery staple").returncode == 2
+
+
+def test_passwords_never_appear_in_output_or_the_store(tmp_path):
+    done = users_cmd(tmp_path, "add", "carol", "-r", "user", password="very secret words")
+    assert "very secret words" not in done.stdout + done.stderr
+    assert b"very secret words" not in (tmp_path / "data" / "opengp.db").read_bytes()
