@@ -127,6 +127,8 @@ class GPLong(_Scalar):
         else:
             text = str(raw).strip()
             if _INTEGER.fullmatch(text):
+                if len(text.lstrip("+-").lstrip("0")) > 10:   # int() of thousands of digits is refused
+                    raise InvalidValue(f"{_clip(text)} is outside the 32-bit range of GPLong")
                 value = int(text)
             else:     # "3.0" and "3e2" are integers too; "3.5" is not
                 number = float(text) if _NUMBER.fullmatch(text) else math.nan
