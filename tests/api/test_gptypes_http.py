@@ -108,3 +108,11 @@ def test_out_sr_on_the_result_fetch_reprojects_a_stored_result(client):
     assert listed[0]["value"]["spatialReference"] == {"wkid": 3857}
     bad = client.get(url, params={"f": "json", "env:outSR": "999999"})
     assert error_of(bad)["code"] == 400
+
+
+@pytest.mark.parametrize("out_sr", ["999999", '{"wkid": 123456789}', "not-an-sr"])
+def test_unknown_out_sr_is_refused_at_submit(client, out_sr):
+    r = client.post(f"{TOOLS}/ProjectFeatures/submitJob",
+                    data={"f": "json", "input_features": dumps(POINT), "env:outSR": out_sr})
+    error = error_of(r)
+    assert error["code"] == 400 and "spatial reference" in " ".join(error["details"])

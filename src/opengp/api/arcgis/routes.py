@@ -19,6 +19,7 @@ from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Stat
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH
 from ...tools.params import ParamSpec, ToolSpec
+from ...tools import geometry as geo
 from ...tools.values import FeatureSet
 from ...tools.registry import Service
 from .errors import error_body
@@ -148,7 +149,17 @@ def job_options(request: Request, settings: Settings, params: dict[str, str]) ->
 
 
 def _sr(value: Any) -> dict[str, Any]:
-    """``3857``, ``"3857"``, ``{"wkid": 3857}`` or ``{"wkt": ...}`` -> SR JSON."""
+    """``3857``, ``"3857"``, ``{"wkid": 3857}`` or ``{"wkt": ...}`` -> SR JSON, checked
+    now so that a job never fails later on an unknown spatial reference."""
+    sr = _sr_json(value)
+    try:
+        geo.crs_of(sr)
+    except Exception:
+        raise InvalidInput("Unable to complete operation.", [f"Unknown spatial reference: {value!r}."]) from None
+    return sr
+
+
+def _sr_json(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         text = value.strip()
         if text.lstrip("-").isdigit():
@@ -157,7 +168,7 @@ def _sr(value: Any) -> dict[str, Any]:
             value = orjson.loads(text)
         except orjson.JSONDecodeError:
             raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {text!r}."]) from None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return {"wkid": value}
     if isinstance(value, dict) and ({"wkid", "latestWkid", "wkt"} & value.keys()):
         return value
