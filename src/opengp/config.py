@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     public_url: str | None = None           # base URL for file links; default: the request's
     heartbeat_interval: float = 5.0
     lease: float = 30.0                     # a running job whose heartbeat is older is reaped
+    secret_key: str | None = None           # signs tokens; default: generated into data_dir/secret.key
+    token_minutes: int = Field(60, ge=1)            # shortLivedTokenValidity: generateToken's default
+    token_max_minutes: int = Field(1440, ge=1)      # the most a client may ask for
+    login_attempts: int = Field(5, ge=1)            # failed logins per user or address ...
+    login_window: float = Field(300.0, gt=0)        # ... within this many seconds before throttling
     services: list[ServiceConfig] = []
     config_dir: Path = Path(".")            # where relative toolbox paths are resolved
 

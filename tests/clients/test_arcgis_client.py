@@ -418,3 +418,30 @@ def test_future_job_can_be_cancelled(tools: Any, services: str) -> None:
         assert "Stage 3 of 3" not in [m["description"] for m in body["messages"]]
     finally:
         cancel_over_http(services, job_id)
+
+
+def test_the_client_logs_in_with_a_generated_token_and_owns_its_job(server, services: str) -> None:
+    """The way spec/arcgis-clients.md says arcgis talks to a stand-alone server: EsriGenTokenAuth
+    finds the token service in rest/info, then sends X-Esri-Authorization on every call."""
+    import os
+    import subprocess
+    import sys
+
+    from arcgis.auth import EsriGenTokenAuth, EsriSession
+
+    from opengp.store.sql import SqlStore, sqlite_url
+
+    subprocess.run([sys.executable, "-m", "opengp", "users", "add", "gis_analyst", "--role", "user",
+                    "--data-dir", str(server.data_dir)], check=True, capture_output=True, timeout=60,
+                   env={**os.environ, "OPENGP_PASSWORD": "analyst password"})
+    session = EsriSession(referer="http")
+    session.auth = EsriGenTokenAuth(token_url=f"{server.url}/arcgis/tokens/generateToken", referer="http",
+                                    username="gis_analyst", password="analyst password", session=session)
+    toolbox = call(import_toolbox, f"{services}/Demo/Tools/GPServer", gis=session)
+    job = call(toolbox.echo, text="with a token", gis=session, future=True)
+    assert call(job.result).out_text == "with a token"
+    store = SqlStore(sqlite_url(server.data_dir), migrate=False)
+    try:
+        assert store.get(job_id_of(job)).owner == "gis_analyst"
+    finally:
+        store.close()

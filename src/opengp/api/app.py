@@ -13,16 +13,22 @@ from typing import IO
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
+from starlette.routing import Route
 
+from ..auth import TokenIssuer
+from ..auth.secret import load_secret
+from ..auth.throttle import LoginThrottle
 from ..config import Settings
 from ..core import OpenGPError
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..store import open_store
+from ..store.users import open_user_store
 from ..tools.registry import Registry
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
+from .arcgis.tokens import generate_token
 
 log = logging.getLogger("opengp")
 PURGE_INTERVAL = 60.0
@@ -67,6 +73,12 @@ def create_app(settings: Settings) -> FastAPI:
         if interrupted or requeued:
             log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
         executor.start()
+        users = open_user_store(store)
+        app.state.auth = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
+                                     max_minutes=settings.token_max_minutes)
+        # one address may try a few users (a shared office NAT), so it gets more attempts than a name
+        app.state.throttle_users = LoginThrottle(settings.login_attempts, settings.login_window)
+        app.state.throttle_addresses = LoginThrottle(4 * settings.login_attempts, settings.login_window)
         app.state.jobs = jobs
         app.state.executor = executor
         purger = asyncio.create_task(_purge_forever(jobs))
@@ -93,6 +105,8 @@ def create_app(settings: Settings) -> FastAPI:
         return error_response(exc)
 
     app.router.routes.extend(arcgis_routes)
+    app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
+                             for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     return app
 
 

@@ -6,6 +6,10 @@
     │   └── RequestTooLarge      the request body passes the configured limit
     ├── NotAllowed               the operation does not apply (execute on an async service, ...)
     ├── Conflict                 the job is not in a state that allows the operation
+    ├── TokenRequired            the resource needs a token and none was sent
+    ├── InvalidToken             the token is malformed, forged, expired, revoked or misused
+    ├── Forbidden                the caller is known but may not do this
+    ├── TooManyAttempts          failed logins are being throttled
     └── StoreError               the job store failed (driver errors are translated into this)
 
 Each face maps each class to one error code of its dialect (see
@@ -44,4 +48,20 @@ class Conflict(OpenGPError):
 
 
 class StoreError(OpenGPError):
+    pass
+
+
+class TokenRequired(OpenGPError):
+    pass
+
+
+class InvalidToken(OpenGPError):
+    pass
+
+
+class Forbidden(OpenGPError):
+    pass
+
+
+class TooManyAttempts(OpenGPError):
     pass

@@ -11,7 +11,10 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from ...core import Conflict, InvalidInput, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError
+from ...core import (
+    Conflict, Forbidden, InvalidInput, InvalidToken, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
+    TokenRequired, TooManyAttempts,
+)
 
 CODES: list[tuple[type[OpenGPError], int]] = [
     (RequestTooLarge, 413),
@@ -19,6 +22,10 @@ CODES: list[tuple[type[OpenGPError], int]] = [
     (NotFound, 404),
     (NotAllowed, 400),
     (Conflict, 400),
+    (TokenRequired, 499),
+    (InvalidToken, 498),
+    (Forbidden, 403),
+    (TooManyAttempts, 429),
     (StoreError, 500),
     (OpenGPError, 500),
 ]

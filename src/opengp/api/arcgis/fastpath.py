@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ...core import InvalidInput, OpenGPError, Status
+from ..auth import caller, has_token
 from .errors import error_response
 from .render import JOB_STATUS, job_json
 from .routes import job_options
@@ -46,7 +47,7 @@ class JobStatusFastPath:
         self.app = app      # the FastAPI app: what we do not answer goes there
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] == "GET" and not has_token(scope):
             match = _STATUS_PATH.match(scope["path"])
             if match is not None:
                 body = self._answer(scope, match)
@@ -88,10 +89,11 @@ class JobStatusFastPath:
                                    ["The request body is not valid UTF-8."]) from None
             folder, name, task = match.group("folder", "name", "task")
             request = Request(scope)
+            claims = caller(request, params, self.app.state.auth)
             options = job_options(request, self.app.state.settings, params)
             jobs = self.app.state.jobs
-            job = await jobs.submit(f"{folder}/{name}" if folder else name, task, params,
-                                    synchronous=False, options=options)
+            job = await jobs.submit(f"{folder}/{name}" if folder else name, task, params, synchronous=False,
+                                    owner=claims.user.name if claims else None, options=options)
         except OpenGPError as exc:
             await error_response(exc, pretty)(scope, receive, send)
             return

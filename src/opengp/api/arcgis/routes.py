@@ -22,6 +22,7 @@ from ...tools.params import ParamSpec, ToolSpec
 from ...tools import geometry as geo
 from ...tools.values import FeatureSet
 from ...tools.registry import Service
+from ..auth import caller
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
 
@@ -74,8 +75,13 @@ def _truthy(value: str | None, default: bool) -> bool:
 
 async def info(request: Request) -> Response:
     params = dict(request.query_params)
+    settings = request.app.state.settings
+    base = settings.public_url or str(request.base_url).rstrip("/")
     return respond({"currentVersion": CURRENT_VERSION, "fullVersion": "11.1.0",
-                    "authInfo": {"isTokenBasedSecurity": False}}, params)
+                    "authInfo": {"isTokenBasedSecurity": True,
+                                 "tokenServicesUrl": f"{base}/arcgis/tokens/generateToken",
+                                 "shortLivedTokenValidity": settings.token_minutes,
+                                 "maximumTokenLifetime": settings.token_max_minutes}}, params)
 
 
 async def services_root(request: Request) -> Response:
@@ -104,6 +110,8 @@ async def services(request: Request) -> Response:
         if len(parts) == 1:
             return _folder(request, parts[0], params)
         raise NotFound(f"Service '{path}' not found.")
+    claims = caller(request, params, request.app.state.auth)     # a bad token is refused everywhere
+    owner = claims.user.name if claims else None
     at = parts.index("GPServer")
     key, rest = "/".join(parts[:at]), parts[at + 1:]
     jobs = _jobs(request)
@@ -117,13 +125,13 @@ async def services(request: Request) -> Response:
         return respond(task_json(service, task), params)
     op = rest[1]
     if op == "submitJob" and len(rest) == 2:
-        job = await jobs.submit(service.key, task.name, params, synchronous=False,
+        job = await jobs.submit(service.key, task.name, params, synchronous=False, owner=owner,
                                 options=job_options(request, request.app.state.settings, params))
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}", status_code=303)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
     if op == "execute" and len(rest) == 2:
-        return await _execute(request, service, task, params)
+        return await _execute(request, service, task, params, owner)
     if op == "jobs":
         return await _job_resource(request, service, task, rest[2:], params)
     raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
@@ -175,9 +183,11 @@ def _sr_json(value: Any) -> dict[str, Any]:
     raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {value!r}."])
 
 
-async def _execute(request: Request, service: Service, task: ToolSpec, params: dict[str, str]) -> Response:
+async def _execute(request: Request, service: Service, task: ToolSpec, params: dict[str, str],
+                   owner: str | None) -> Response:
     jobs = _jobs(request)
-    job = await jobs.execute(service.key, task.name, params, options=job_options(request, request.app.state.settings, params))
+    job = await jobs.execute(service.key, task.name, params, owner=owner,
+                             options=job_options(request, request.app.state.settings, params))
     if job.status is Status.SUCCEEDED:
         results = [{"paramName": name, "dataType": r["dataType"], "value": r["value"]}
                    for name, r in (job.results or {}).items()]

@@ -1,0 +1,56 @@
+"""Who is calling: the token a request carries, verified (shared by every face).
+
+ArcGIS clients send a token in four ways, all accepted: the ``token`` query
+or form field, ``X-Esri-Authorization: Bearer``, ``Authorization: Bearer``
+and the ``agstoken`` cookie.  No token means anonymous; a bad one is an
+error (498), never silently anonymous.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from starlette.requests import Request
+
+from ..auth import Claims, TokenError, TokenIssuer
+from ..core import InvalidToken
+
+log = logging.getLogger("opengp.auth")
+_BEARER_HEADERS = ("x-esri-authorization", "authorization")
+
+
+def token_from(request: Request, params: Mapping[str, Any]) -> str | None:
+    token = params.get("token")
+    if token:
+        return str(token)
+    for header in _BEARER_HEADERS:
+        value = request.headers.get(header, "")
+        if value[:7].lower() == "bearer " and value[7:].strip():
+            return value[7:].strip()
+    return request.cookies.get("agstoken") or None
+
+
+def has_token(scope: dict) -> bool:
+    """Cheap check on a raw ASGI scope: does the request carry a token anywhere but its body?"""
+    if b"token=" in scope.get("query_string", b""):
+        return True
+    for name, value in scope["headers"]:
+        if name in (b"x-esri-authorization", b"authorization") or (name == b"cookie" and b"agstoken" in value):
+            return True
+    return False
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def caller(request: Request, params: Mapping[str, Any], issuer: TokenIssuer) -> Claims | None:
+    """The verified claims of the request's token; None when it has none."""
+    token = token_from(request, params)
+    if token is None:
+        return None
+    try:
+        return issuer.verify(token, referer=request.headers.get("referer"), ip=client_ip(request))
+    except TokenError as exc:
+        log.info("refused a token from %s: %s", client_ip(request), exc)   # the reason, never the token
+        raise InvalidToken("Invalid Token", ["The token is invalid, expired or was revoked."]) from None

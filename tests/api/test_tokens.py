@@ -1,0 +1,155 @@
+"""Tokens over HTTP: generateToken, the four ways to present one, refusals (498)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from opengp.store.sql import SqlStore, sqlite_url
+
+from conftest import Server
+from .helpers import error_of, submit, wait
+
+ECHO = "/Demo/Tools/GPServer/Echo"
+
+
+def add_user(data_dir, name: str, role: str, password: str) -> None:
+    env = {**os.environ, "OPENGP_PASSWORD": password}
+    subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
+                    str(data_dir)], env=env, check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("tokens"))
+    add_user(server.data_dir, "alice", "user", "correct horse")
+    add_user(server.data_dir, "victim", "user", "right password")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http(srv):
+    with httpx.Client(base_url=srv.url + "/arcgis/rest/services", timeout=30) as c:
+        yield c
+
+
+def token_for(srv, username="alice", password="correct horse", **extra) -> dict:
+    r = httpx.post(f"{srv.url}/arcgis/tokens/generateToken",
+                   data={"username": username, "password": password, "f": "json", **extra})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def owner_of(srv, job_id: str) -> str | None:
+    store = SqlStore(sqlite_url(srv.data_dir), migrate=False)
+    try:
+        return store.get(job_id).owner
+    finally:
+        store.close()
+
+
+def test_info_tells_clients_where_tokens_come_from(srv):
+    auth = httpx.get(f"{srv.url}/arcgis/rest/info", params={"f": "json"}).json()["authInfo"]
+    assert auth["isTokenBasedSecurity"] is True
+    assert auth["tokenServicesUrl"] == f"{srv.url}/arcgis/tokens/generateToken"
+    assert auth["shortLivedTokenValidity"] == 60
+
+
+def test_generate_token_returns_token_and_expiry_in_ms(srv):
+    body = token_for(srv, client="requestip")
+    assert set(body) == {"token", "expires", "ssl"} and body["ssl"] is False
+    assert body["expires"] / 1000 == pytest.approx(time.time() + 3600, abs=30)
+    short = token_for(srv, client="requestip", expiration="5")
+    assert short["expires"] / 1000 == pytest.approx(time.time() + 300, abs=30)
+    capped = token_for(srv, client="requestip", expiration="999999")
+    assert capped["expires"] / 1000 == pytest.approx(time.time() + 1440 * 60, abs=30)
+    assert "correct horse" not in (srv.log.read_text())
+
+
+def test_bad_credentials_get_one_message_whoever_is_asked(srv):
+    wrong = token_for(srv, password="wrong password")
+    nobody = token_for(srv, username="nobody", password="whatever")
+    for body in (wrong, nobody):
+        assert body["error"]["code"] == 400
+        assert body["error"]["details"] == ["Invalid username or password."]
+
+
+def test_a_password_over_get_is_refused(srv):
+    r = httpx.get(f"{srv.url}/arcgis/tokens/generateToken",
+                  params={"username": "alice", "password": "correct horse", "f": "json"})
+    body = r.json()
+    assert "token" not in body and body["error"]["code"] == 400
+    assert "POST" in " ".join(body["error"]["details"])
+
+
+@pytest.mark.parametrize("how", ["query", "form", "x-esri", "authorization", "cookie"])
+def test_each_way_of_presenting_a_token_identifies_the_submitter(srv, http, how):
+    token = token_for(srv, client="requestip")["token"]
+    data, headers, cookies, params = {"f": "json", "text": how}, {}, {}, {}
+    if how == "query":
+        params["token"] = token
+    elif how == "form":
+        data["token"] = token
+    elif how == "x-esri":
+        headers["X-Esri-Authorization"] = f"Bearer {token}"
+    elif how == "authorization":
+        headers["Authorization"] = f"Bearer {token}"
+    else:
+        cookies["agstoken"] = token
+    with httpx.Client(base_url=srv.url + "/arcgis/rest/services", cookies=cookies, timeout=30) as c:
+        r = c.post(f"{ECHO}/submitJob", data=data, params=params, headers=headers)
+        job_id = r.json()["jobId"]
+        assert wait(c, ECHO, job_id)["jobStatus"] == "esriJobSucceeded"
+    assert owner_of(srv, job_id) == "alice"
+    anonymous = submit(http, ECHO, text="anon")
+    assert owner_of(srv, anonymous) is None
+
+
+def test_bad_tokens_are_refused_with_498_not_treated_as_anonymous(srv, http):
+    good = token_for(srv, client="requestip")["token"]
+    job_id = submit(http, ECHO, text="x")
+    for bad in (good[:-3] + "abc", "garbage", good.split(".")[0] + ".x"):
+        status = http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json", "token": bad})
+        assert error_of(status) == {"code": 498, "message": "Invalid Token",
+                                    "details": ["The token is invalid, expired or was revoked."]}
+        posted = http.post(f"{ECHO}/submitJob", data={"f": "json", "text": "y", "token": bad})
+        assert error_of(posted)["code"] == 498
+
+
+def test_a_referer_bound_token_only_works_with_that_referer(srv, http):
+    token = token_for(srv, client="referer", referer="http")["token"]      # what arcgis asks for
+    job_id = submit(http, ECHO, text="r")
+    ok = http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json"},
+                  headers={"X-Esri-Authorization": f"Bearer {token}", "Referer": "http"})
+    assert ok.json()["jobId"] == job_id
+    other = http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json"},
+                     headers={"X-Esri-Authorization": f"Bearer {token}", "Referer": "https://evil.example"})
+    assert error_of(other)["code"] == 498
+
+
+def test_a_password_change_revokes_tokens(srv, http):
+    add_user(srv.data_dir, "carol", "user", "first password")
+    token = token_for(srv, "carol", "first password", client="requestip")["token"]
+    job_id = submit(http, ECHO, text="c")
+    assert "jobId" in http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json", "token": token}).json()
+    env = {**os.environ, "OPENGP_PASSWORD": "second password"}
+    subprocess.run([sys.executable, "-m", "opengp", "users", "passwd", "carol", "--data-dir",
+                    str(srv.data_dir)], env=env, check=True, capture_output=True, timeout=60)
+    time.sleep(1.2)       # the server caches users for a second
+    refused = http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json", "token": token})
+    assert error_of(refused)["code"] == 498
+
+
+def test_failed_logins_are_throttled_per_user(srv):
+    for _ in range(5):
+        assert token_for(srv, "victim", "guess")["error"]["code"] == 400
+    throttled = token_for(srv, "victim", "right password")
+    assert throttled["error"]["code"] == 429
+    assert "try again" in throttled["error"]["details"][0]
+    assert "token" in token_for(srv, client="requestip")              # other users are not locked out
