@@ -189,7 +189,7 @@ def opengp_server(tmp: Path, data_dir: Path, name: str) -> Server:
     cmd = [str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
            "--data-dir", str(data_dir), "--log-level", "warning"]
     srv = Server(name, cmd, f"http://127.0.0.1:{port}/arcgis/rest/info?f=json", tmp / f"{name}.log",
-                 cwd=str(REPO))
+                 cwd=str(REPO), env={"OPENGP_ADMIN_PASSWORD": "bench-admin-password"})  # a server needs one
     srv.base_url = f"http://127.0.0.1:{port}"
     return srv
 

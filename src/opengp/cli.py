@@ -91,12 +91,37 @@ def serve(
     except Exception as exc:
         console.print(f"[red]Cannot load toolboxes:[/] {exc}")
         raise typer.Exit(2) from None
+    _first_administrator(settings, demo)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     console.print(f"opengp serving {len(settings.services)} service(s) at "
                   f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
     uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+
+
+def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
+    """No server runs without an administrator, and none has a default password."""
+    from .auth.bootstrap import ADMIN, NoAdministrator, ensure_admin
+    from .store import open_store
+    from .store.users import open_user_store
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings.store_url)
+    try:
+        done = ensure_admin(open_user_store(store), settings.data_dir, demo=demo, prompt=lambda: typer.prompt(
+            f"Password for the first administrator '{ADMIN}'", hide_input=True, confirmation_prompt=True))
+    except (NoAdministrator, ValueError) as exc:
+        console.print(f"[red]Cannot start:[/] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
+    if done.created:
+        console.print(f"created the administrator [bold]{ADMIN}[/]")
+    if done.demo_password_file is not None:
+        password = done.demo_password_file.read_text().strip()
+        console.print(f"demo administrator: user [bold]{ADMIN}[/], password [bold]{password}[/] "
+                      f"(kept in {done.demo_password_file})")
 
 
 @app.command()

@@ -1,6 +1,7 @@
 """The ``opengp`` command: init, and refusing broken setups with one clear line."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ def test_init_writes_a_project_that_serves(tmp_path: Path) -> None:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "opengp", "serve", "--port", str(port),
                              "--data-dir", str(tmp_path / "data")], cwd=project,
+                            env={**os.environ, "OPENGP_ADMIN_PASSWORD": "first admin password"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -67,3 +69,33 @@ def test_nothing_to_serve_says_what_to_do(tmp_path: Path) -> None:
     assert done.returncode == 2
     out = done.stdout + done.stderr
     assert "--demo" in out and "opengp init" in out
+
+
+def test_a_server_never_starts_without_an_administrator(tmp_path: Path) -> None:
+    opengp("init", "proj", cwd=tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "OPENGP_ADMIN_PASSWORD"}
+    done = subprocess.run([sys.executable, "-m", "opengp", "serve", "--port", str(free_port()),
+                           "--data-dir", str(tmp_path / "data")], cwd=tmp_path / "proj", env=env,
+                          capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert "no administrator yet" in " ".join(done.stderr.split()) and "OPENGP_ADMIN_PASSWORD" in done.stderr
+
+
+def test_the_demo_generates_an_administrator_and_says_how_to_log_in(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "OPENGP_ADMIN_PASSWORD"}
+    proc = subprocess.Popen([sys.executable, "-m", "opengp", "serve", "--demo", "--port", str(port),
+                             "--data-dir", str(tmp_path / "data")], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_ready(url)
+        password = (tmp_path / "data" / "demo-admin-password").read_text().strip()
+        assert oct((tmp_path / "data" / "demo-admin-password").stat().st_mode & 0o777) == "0o600"
+        token = httpx.post(f"{url}/arcgis/tokens/generateToken",
+                           data={"username": "admin", "password": password, "client": "requestip", "f": "json"})
+        assert "token" in token.json()
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=15)[0]
+    assert password in out and "demo administrator: user admin" in " ".join(out.split())

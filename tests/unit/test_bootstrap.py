@@ -1,0 +1,53 @@
+"""The first administrator is made from the environment, a prompt, or (demo) generated."""
+from __future__ import annotations
+
+import pytest
+
+from opengp.auth import hash_password, verify_password
+from opengp.auth.bootstrap import NoAdministrator, ensure_admin
+from opengp.core import User
+from opengp.store.users import MemoryUserStore
+
+
+@pytest.fixture(autouse=True)
+def no_env(monkeypatch):
+    monkeypatch.delenv("OPENGP_ADMIN_PASSWORD", raising=False)
+
+
+def test_refuses_without_a_password_from_anyone(tmp_path):
+    with pytest.raises(NoAdministrator, match="OPENGP_ADMIN_PASSWORD"):
+        ensure_admin(MemoryUserStore(), tmp_path, demo=False)
+
+
+def test_takes_the_password_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENGP_ADMIN_PASSWORD", "from the environment")
+    users = MemoryUserStore()
+    assert ensure_admin(users, tmp_path, demo=False).created
+    admin = users.get("admin")
+    assert admin.roles == ("administrator",) and verify_password(admin.password_hash, "from the environment")
+
+
+def test_an_existing_administrator_is_left_alone(tmp_path, monkeypatch):
+    users = MemoryUserStore()
+    users.add(User("root", ("administrator",), hash_password("root password")))
+    monkeypatch.setenv("OPENGP_ADMIN_PASSWORD", "ignored password")
+    assert not ensure_admin(users, tmp_path, demo=False).created
+    assert users.get("admin") is None
+
+
+def test_an_admin_user_without_the_role_is_promoted_with_the_new_password(tmp_path, monkeypatch):
+    users = MemoryUserStore()
+    users.add(User("admin", ("user",), hash_password("old password")))
+    monkeypatch.setenv("OPENGP_ADMIN_PASSWORD", "new admin password")
+    ensure_admin(users, tmp_path, demo=False)
+    admin = users.get("admin")
+    assert admin.is_admin and verify_password(admin.password_hash, "new admin password") and admin.token_epoch == 1
+
+
+def test_the_demo_generates_and_keeps_its_password(tmp_path):
+    users = MemoryUserStore()
+    first = ensure_admin(users, tmp_path, demo=True)
+    password = first.demo_password_file.read_text().strip()
+    assert len(password) >= 12 and verify_password(users.get("admin").password_hash, password)
+    again = ensure_admin(users, tmp_path, demo=True)
+    assert not again.created and again.demo_password_file.read_text().strip() == password
