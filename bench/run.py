@@ -184,7 +184,8 @@ def opengp_server(tmp: Path, data_dir: Path, name: str) -> Server:
         'name = "Noop"\n'
         f'toolbox = "{HERE / "noop_toolbox.py"}"\n'
         'execution_type = "asynchronous"\n'
-        "max_instances = 64\n")
+        "max_instances = 64\n"
+        "public = true\n")
     port = free_port()
     cmd = [str(exe), "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
            "--data-dir", str(data_dir), "--log-level", "warning"]

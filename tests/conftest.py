@@ -70,6 +70,7 @@ execution_type = "asynchronous"
 max_usage_time = 3
 max_instances = 2
 retention = 3600
+public = true
 
 [[services]]
 folder = "Test"
@@ -77,12 +78,14 @@ name = "Sync"
 toolbox = "{toolbox}"
 execution_type = "synchronous"
 max_usage_time = 5
+public = true
 
 [[services]]
 name = "Retry"
 toolbox = "{toolbox}"
 retries = 1
 max_usage_time = 30
+public = true
 """
 
 

@@ -35,6 +35,7 @@ toolbox = "starter_toolbox.py"       # relative to this file
 execution_type = "asynchronous"      # or "synchronous"
 max_usage_time = 600                 # seconds
 max_instances = 2
+public = true                        # anyone may run it; or allowed = ["alice", "role:user"]
 """
 
 STARTER_TOOLBOX = '''\

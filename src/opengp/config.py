@@ -14,7 +14,7 @@
     max_usage_time = 600          # seconds a job may run before it is timed out
     max_instances = 4             # concurrent jobs of this service; the rest wait
     retention = 21600             # seconds a finished job and its files are kept
-    public = true
+    public = true                 # anyone may use it; or allowed = ["alice", "role:user"]
 """
 from __future__ import annotations
 
@@ -40,8 +40,22 @@ class ServiceConfig(BaseModel):
     max_instances: int | None = Field(None, ge=1)     # None: limited only by workers
     retention: float = Field(6 * 3600.0, gt=0)         # ArcGIS cleans job folders after 360 min
     retries: int = Field(0, ge=0)                      # re-runs after a lost worker
-    public: bool = True
+    public: bool = False              # anyone, even without a token, may use it
+    allowed: list[str] = []           # else these users and "role:<role>"s (administrators always)
     description: str = ""
+
+    @field_validator("allowed")
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        from .core import ROLES, check_username
+
+        for entry in v:
+            if entry.startswith("role:"):
+                if entry[5:] not in ROLES:
+                    raise ValueError(f"unknown role in {entry!r}; roles are {', '.join(ROLES)}")
+            else:
+                check_username(entry)
+        return v
 
     @field_validator("name", "folder")
     @classmethod
@@ -89,10 +103,10 @@ class Settings(BaseSettings):
 
 DEMO_SERVICES = [
     {"folder": "Demo", "name": "Tools", "toolbox": "opengp.toolboxes.demo",
-     "execution_type": "asynchronous", "max_usage_time": 600, "max_instances": 4,
+     "execution_type": "asynchronous", "max_usage_time": 600, "max_instances": 4, "public": True,
      "description": "Demo geoprocessing tools (buffer, project, clip, summarize) run as jobs."},
     {"folder": "Demo", "name": "ToolsSync", "toolbox": "opengp.toolboxes.demo",
-     "execution_type": "synchronous", "max_usage_time": 60,
+     "execution_type": "synchronous", "max_usage_time": 60, "public": True,
      "description": "The demo tools, run synchronously with execute."},
 ]
 

@@ -105,8 +105,12 @@ def test_each_way_of_presenting_a_token_identifies_the_submitter(srv, http, how)
     with httpx.Client(base_url=srv.url + "/arcgis/rest/services", cookies=cookies, timeout=30) as c:
         r = c.post(f"{ECHO}/submitJob", data=data, params=params, headers=headers)
         job_id = r.json()["jobId"]
-        assert wait(c, ECHO, job_id)["jobStatus"] == "esriJobSucceeded"
+    with httpx.Client(base_url=srv.url + "/arcgis/rest/services", timeout=30,
+                      headers={"X-Esri-Authorization": f"Bearer {token}"}) as as_alice:
+        assert wait(as_alice, ECHO, job_id)["jobStatus"] == "esriJobSucceeded"
     assert owner_of(srv, job_id) == "alice"
+    hidden = http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json"})     # anonymous: not even there
+    assert error_of(hidden)["code"] == 404
     anonymous = submit(http, ECHO, text="anon")
     assert owner_of(srv, anonymous) is None
 

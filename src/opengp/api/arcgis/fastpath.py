@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
 from ...core import InvalidInput, OpenGPError, Status
+from ...auth.access import require_use
 from ..auth import caller, has_token
 from .errors import error_response
 from .render import JOB_STATUS, job_json
@@ -90,9 +91,12 @@ class JobStatusFastPath:
             folder, name, task = match.group("folder", "name", "task")
             request = Request(scope)
             claims = caller(request, params, self.app.state.auth)
-            options = job_options(request, self.app.state.settings, params)
             jobs = self.app.state.jobs
-            job = await jobs.submit(f"{folder}/{name}" if folder else name, task, params, synchronous=False,
+            key = f"{folder}/{name}" if folder else name
+            if key in jobs.registry.services:
+                require_use(jobs.registry.services[key].config, claims)
+            options = job_options(request, self.app.state.settings, params)
+            job = await jobs.submit(key, task, params, synchronous=False,
                                     owner=claims.user.name if claims else None, options=options)
         except OpenGPError as exc:
             await error_response(exc, pretty)(scope, receive, send)
@@ -114,13 +118,14 @@ class JobStatusFastPath:
             return None
         folder, name, task, job_id, result = match.group("folder", "name", "task", "job_id", "result")
         key = f"{folder}/{name}" if folder else name
-        if key not in jobs.registry.services:
-            return None
+        service = jobs.registry.services.get(key)
+        if service is None or not service.config.public:
+            return None     # secured services: the regular route checks who is asking
         try:
             job = jobs.get(job_id, key)
         except Exception:  # NotFound, StoreError...: the regular route answers with the error
             return None
-        if task is not None and job.task != task:
+        if (task is not None and job.task != task) or job.owner is not None:
             return None
         params = _query(scope["query_string"])
         if params.get("f") == "html":

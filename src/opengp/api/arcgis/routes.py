@@ -15,13 +15,16 @@ from starlette.routing import Route
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ...config import Settings
+from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
 from ...jobs.service import JobService
-from ...runtime.files import JOBS_URL_PATH
+from ...runtime.files import JOBS_URL_PATH, service_dir
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools import geometry as geo
 from ...tools.values import FeatureSet
 from ...tools.registry import Service
+from ...auth import Claims
+from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
 from ..auth import caller
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
@@ -85,18 +88,25 @@ async def info(request: Request) -> Response:
 
 
 async def services_root(request: Request) -> Response:
-    return _folder(request, None, dict(request.query_params))
+    params = dict(request.query_params)
+    return _folder(request, None, params, caller(request, params, request.app.state.auth))
 
 
-def _folder(request: Request, folder: str | None, params: dict[str, str]) -> Response:
+def _folder(request: Request, folder: str | None, params: dict[str, str], claims: Claims | None) -> Response:
+    """A folder lists only the services the caller may use."""
     registry = _jobs(request).registry
     services = registry.in_folder(folder)
     if folder is not None and not services:
         raise NotFound(f"Folder '{folder}' not found.")
+    visible = [s for s in services if may_use(s.config, claims)]
+    if folder is not None and not visible:
+        raise TokenRequired("Token Required") if claims is None else Forbidden(FORBIDDEN)
+    folders = sorted({s.config.folder for s in registry.services.values()
+                      if s.config.folder and may_use(s.config, claims)})
     return respond({
         "currentVersion": CURRENT_VERSION,
-        "folders": registry.folders() if folder is None else [],
-        "services": [{"name": s.key, "type": "GPServer"} for s in services],
+        "folders": folders if folder is None else [],
+        "services": [{"name": s.key, "type": "GPServer"} for s in visible],
     }, params)
 
 
@@ -104,22 +114,23 @@ async def services(request: Request) -> Response:
     path = request.path_params["path"]
     params = await read_params(request)
     parts = [p for p in path.split("/") if p]
+    claims = caller(request, params, request.app.state.auth)     # a bad token is refused everywhere
     if "GPServer" not in parts:
         if not parts:
-            return _folder(request, None, params)
+            return _folder(request, None, params, claims)
         if len(parts) == 1:
-            return _folder(request, parts[0], params)
+            return _folder(request, parts[0], params, claims)
         raise NotFound(f"Service '{path}' not found.")
-    claims = caller(request, params, request.app.state.auth)     # a bad token is refused everywhere
     owner = claims.user.name if claims else None
     at = parts.index("GPServer")
     key, rest = "/".join(parts[:at]), parts[at + 1:]
     jobs = _jobs(request)
     service = jobs.service(key)
+    require_use(service.config, claims)
     if not rest:
         return respond(service_json(service), params)
     if rest[0] == "jobs":
-        return await _job_resource(request, service, None, rest[1:], params)
+        return await _job_resource(request, service, None, rest[1:], params, claims)
     task = service.tool(rest[0])
     if len(rest) == 1:
         return respond(task_json(service, task), params)
@@ -133,7 +144,7 @@ async def services(request: Request) -> Response:
     if op == "execute" and len(rest) == 2:
         return await _execute(request, service, task, params, owner)
     if op == "jobs":
-        return await _job_resource(request, service, task, rest[2:], params)
+        return await _job_resource(request, service, task, rest[2:], params, claims)
     raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
 
 
@@ -201,12 +212,13 @@ async def _execute(request: Request, service: Service, task: ToolSpec, params: d
 
 
 async def _job_resource(request: Request, service: Service, task: ToolSpec | None,
-                        rest: list[str], params: dict[str, str]) -> Response:
+                        rest: list[str], params: dict[str, str], claims: Claims | None) -> Response:
     if not rest:
         raise NotFound("A job id is required: .../jobs/<jobId>.")
     jobs = _jobs(request)
     job_id, sub = rest[0], rest[1:]
     job = jobs.get(job_id, service.key)
+    require_see(job, claims)
     if task is not None and job.task != task.name:
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
     if not sub:
@@ -310,9 +322,23 @@ def param_json(p: ParamSpec) -> dict[str, Any]:
 async def job_file(request: Request) -> Response:
     """Files tools wrote into their work folders."""
     path = request.path_params["path"]
+    params = dict(request.query_params)
+    claims = caller(request, params, request.app.state.auth)
     root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
     target = (root / path).resolve()
     if not target.is_relative_to(root) or not target.is_file():
+        raise NotFound(f"File '{path}' not found.")
+    # <service>_gpserver/<jobId>/...: the job's own checks apply to its files
+    parts = target.relative_to(root).parts
+    at = next((i for i, p in enumerate(parts) if p.endswith("_gpserver")), len(parts))
+    service_part, job_id = "/".join(parts[:at + 1]), (parts[at + 1] if at + 1 < len(parts) else "")
+    jobs = _jobs(request)
+    service = next((s for s in jobs.registry.services.values() if service_dir(s.key) == service_part), None)
+    job = jobs.store.get(job_id) if service is not None else None
+    if service is None or job is None or job.service != service.key:
+        raise NotFound(f"File '{path}' not found.")
+    require_use(service.config, claims)
+    if not may_see(job, claims):
         raise NotFound(f"File '{path}' not found.")
     return FileResponse(target)
 
