@@ -6,6 +6,7 @@ They work on the same store as ``opengp serve`` (same ``--config`` and
 """
 from __future__ import annotations
 
+import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,6 +117,18 @@ def roles(name: str, role: list[str] = RoleOpt, config: Optional[Path] = ConfigO
         _keep_an_admin(users, user, new_roles)
         users.update(name, roles=new_roles)
     console.print(f"[bold]{name}[/] is now {', '.join(new_roles)}")
+
+
+@users_app.command("revoke")
+def revoke(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
+    """Revoke every token the user holds (servers notice within a second)."""
+    with _users(config, data_dir) as users:
+        user = users.get(name)
+        if user is None:
+            _fail(f"No user '{name}'.")
+        users.update(name, token_epoch=user.token_epoch + 1)
+    logging.getLogger("opengp.auth").info("all tokens of %s revoked", name)
+    console.print(f"every token of [bold]{name}[/] is revoked")
 
 
 @users_app.command("remove")

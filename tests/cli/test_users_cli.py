@@ -73,3 +73,11 @@ def test_passwords_never_appear_in_output_or_the_store(tmp_path):
     done = users_cmd(tmp_path, "add", "carol", "-r", "user", password="very secret words")
     assert "very secret words" not in done.stdout + done.stderr
     assert b"very secret words" not in (tmp_path / "data" / "opengp.db").read_bytes()
+
+
+def test_revoke_bumps_the_token_epoch(tmp_path):
+    users_cmd(tmp_path, "add", "dave", "-r", "user", password="dave password")
+    before = stored(tmp_path)["dave"].token_epoch
+    assert users_cmd(tmp_path, "revoke", "dave").returncode == 0
+    assert stored(tmp_path)["dave"].token_epoch == before + 1
+    assert users_cmd(tmp_path, "revoke", "nobody").returncode == 2

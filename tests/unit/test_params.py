@@ -64,3 +64,13 @@ def test_input_and_output_names_must_differ():
 
     with pytest.raises(TypeError, match="unique.*repeated: text"):
         tool_spec(shout)
+
+
+def test_request_setting_names_are_reserved():
+    """A parameter called token would store the caller's token in the job record."""
+    @tool
+    def leaky(token: str) -> str:
+        return token
+
+    with pytest.raises(TypeError, match="token cannot be parameter names"):
+        tool_spec(leaky)

@@ -16,6 +16,9 @@ from typing import Annotated, Any, Callable, Union, get_args, get_origin
 from .gptypes import DumpEnv, GPType, InvalidValue, ParseEnv, gp_type_for
 
 _SPEC_ATTR = "__opengp_tool__"
+# Form fields every GP request may carry besides the parameters.
+RESERVED = frozenset({"f", "token", "context", "env:outSR", "env:processSR", "returnZ", "returnM",
+                      "returnMessages", "returnTrueCurves", "returnFeatureCollection", "returnColumnName"})
 _MISSING = inspect.Parameter.empty
 
 
@@ -227,6 +230,10 @@ def _build(fn: Callable[..., Any], opts: _ToolOptions) -> ToolSpec:
             category=meta.category or "",
         ))
     outputs, multi = _outputs(task, hints.get("return", type(None)), opts)
+    reserved = sorted({p.name for p in inputs} & RESERVED)
+    if reserved:
+        raise TypeError(f"tool {task!r}: {', '.join(reserved)} cannot be parameter names: "
+                        "clients send request settings (and tokens) under them")
     names = [p.name for p in inputs + outputs]
     clash = sorted({n for n in names if names.count(n) > 1})
     if clash:
