@@ -81,6 +81,12 @@ max_usage_time = 5
 public = true
 
 [[services]]
+folder = "Test"
+name = "Members"
+toolbox = "{toolbox}"
+allowed = ["role:user"]
+
+[[services]]
 name = "Retry"
 toolbox = "{toolbox}"
 retries = 1

@@ -138,3 +138,16 @@ def test_someone_else_cannot_cancel_a_running_job(as_):
     assert status in ("esriJobSubmitted", "esriJobExecuting")
     assert as_["root"].post(f"{OPEN}/Sleep/jobs/{job_id}/cancel", data={"f": "json"}).json()["jobId"] == job_id
     assert wait(as_["alice"], f"{OPEN}/Sleep", job_id)["jobStatus"] == "esriJobCancelled"
+
+
+def test_the_admin_api_has_its_own_login_for_administrators_and_publishers(srv):
+    def login(name: str, password: str) -> dict:
+        return httpx.post(f"{srv.url}/arcgis/admin/generateToken",
+                          data={"username": name, "password": password, "client": "requestip", "f": "json"}).json()
+
+    assert "token" in login("root", PASSWORDS["root"]) and "token" in login("pat", PASSWORDS["pat"])
+    refused = login("alice", PASSWORDS["alice"])
+    assert refused["status"] == "error" and refused["code"] == 403 and "token" not in refused
+    wrong = login("root", "not the password")
+    assert wrong == {"status": "error", "code": 400,
+                     "messages": ["Unable to generate token.", "Invalid username or password."]}

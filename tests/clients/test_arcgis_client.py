@@ -420,7 +420,7 @@ def test_future_job_can_be_cancelled(tools: Any, services: str) -> None:
         cancel_over_http(services, job_id)
 
 
-def test_the_client_logs_in_with_a_generated_token_and_owns_its_job(server, services: str) -> None:
+def test_the_client_logs_in_runs_a_restricted_task_and_owns_its_job(server, services: str) -> None:
     """The way spec/arcgis-clients.md says arcgis talks to a stand-alone server: EsriGenTokenAuth
     finds the token service in rest/info, then sends X-Esri-Authorization on every call."""
     import os
@@ -445,3 +445,10 @@ def test_the_client_logs_in_with_a_generated_token_and_owns_its_job(server, serv
         assert store.get(job_id_of(job)).owner == "gis_analyst"
     finally:
         store.close()
+    # Test/Members is open to role:user only: the logged-in client runs it, an anonymous one cannot
+    members = call(import_toolbox, f"{services}/Test/Members/GPServer", gis=session)
+    assert call(members.add, a=2, b=40, gis=session) == 42
+    # (anonymous import_toolbox of it dies in the client with a RecursionError on the 499 body,
+    # as spec/arcgis-clients.md describes; the server's answer is what we check)
+    anonymous = httpx.get(f"{services}/Test/Members/GPServer", params={"f": "json"}).json()
+    assert anonymous["error"]["code"] == 499

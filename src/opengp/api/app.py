@@ -28,7 +28,7 @@ from ..tools.registry import Registry
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
-from .arcgis.tokens import generate_token
+from .arcgis.tokens import admin_generate_token, generate_token
 
 log = logging.getLogger("opengp")
 PURGE_INTERVAL = 60.0
@@ -107,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(arcgis_routes)
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
+    app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
     return app
 
 

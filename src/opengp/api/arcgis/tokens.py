@@ -1,17 +1,20 @@
-"""``/arcgis/tokens/generateToken``: username and password for a token, as ArcGIS Server does."""
+"""``/arcgis/tokens/generateToken`` (and the admin API's ``/arcgis/admin/generateToken``):
+username and password for a token, as ArcGIS Server does."""
 from __future__ import annotations
 
 import asyncio
 import logging
 import math
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...auth import hash_password, verify_password
+from ...auth import Scope, hash_password, scopes_for, verify_password
 from ...auth.tokens import binding
-from ...core import InvalidInput, NotAllowed, TooManyAttempts
+from ...core import Forbidden, InvalidInput, NotAllowed, OpenGPError, TooManyAttempts
 from ..auth import client_ip
+from .errors import CODES
 from .routes import read_params, respond
 
 log = logging.getLogger("opengp.auth")
@@ -20,7 +23,25 @@ _DUMMY_HASH = hash_password("not a password of anyone")   # unknown users cost t
 
 
 async def generate_token(request: Request) -> Response:
+    """The services token endpoint (errors in the REST error body)."""
     params = await read_params(request)
+    body = await issue_token(request, params)
+    return respond(body, params)
+
+
+async def admin_generate_token(request: Request) -> Response:
+    """The admin API's own token endpoint: administrators and publishers only, admin error shape."""
+    params = await read_params(request)
+    try:
+        body = await issue_token(request, params, admin=True)
+    except OpenGPError as exc:
+        code = next(c for cls, c in CODES if isinstance(exc, cls))
+        return respond({"status": "error", "messages": [exc.message, *exc.details], "code": code}, params)
+    return respond(body, params)
+
+
+async def issue_token(request: Request, params: dict[str, str], *, admin: bool = False) -> dict[str, Any]:
+    """Check the credentials and make a token; OpenGPError says why not."""
     if request.method == "GET" and params.get("password"):
         raise NotAllowed("Unable to generate token.",
                          ["Send the password with POST: a URL would leave it in logs and histories."])
@@ -40,6 +61,9 @@ async def generate_token(request: Request) -> Response:
         state.throttle_addresses.failed(ip)
         log.warning("failed login for user %r from %s", username, ip)
         raise _FAILED
+    if admin and not scopes_for(user.roles) & {Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN}:
+        log.warning("admin login refused for %s from %s: not an administrator or publisher", user.name, ip)
+        raise Forbidden("Unable to generate token.", [f"User '{user.name}' may not administer this server."])
     client = params.get("client") or "requestip"
     try:
         bound = binding(client, params.get("referer") or request.headers.get("referer"),
@@ -51,5 +75,6 @@ async def generate_token(request: Request) -> Response:
         raise InvalidInput("Unable to generate token.", [str(exc)]) from None
     token, expires = state.auth.issue(user, bound, minutes)
     state.throttle_users.succeeded(username)
-    log.info("token issued to %s from %s (client=%s, until %d)", user.name, ip, client, expires)
-    return respond({"token": token, "expires": int(expires * 1000), "ssl": request.url.scheme == "https"}, params)
+    log.info("%stoken issued to %s from %s (client=%s, until %d)", "admin " if admin else "", user.name, ip,
+             client, expires)
+    return {"token": token, "expires": int(expires * 1000), "ssl": request.url.scheme == "https"}
