@@ -25,7 +25,7 @@ def add_user(data_dir, name: str, role: str, password: str) -> None:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory):
-    server = Server(tmp_path_factory.mktemp("tokens"))
+    server = Server(tmp_path_factory.mktemp("tokens"), extra_args=["--log-level", "info"])   # logins are INFO
     add_user(server.data_dir, "alice", "user", "correct horse")
     add_user(server.data_dir, "victim", "user", "right password")
     server.start()
@@ -157,3 +157,39 @@ def test_failed_logins_are_throttled_per_user(srv):
     assert throttled["error"]["code"] == 429
     assert "try again" in throttled["error"]["details"][0]
     assert "token" in token_for(srv, client="requestip")              # other users are not locked out
+
+
+def test_an_expired_token_is_refused(srv, http, monkeypatch):
+    """Issued here with the server's own secret and users, an hour and a minute ago, for one minute."""
+    from opengp.auth import TokenIssuer
+    from opengp.auth import tokens as tokens_module
+    from opengp.auth.secret import load_secret
+    from opengp.store.users import SqlUserStore
+
+    store = SqlStore(sqlite_url(srv.data_dir), migrate=False)
+    try:
+        issuer = TokenIssuer(load_secret(None, srv.data_dir), SqlUserStore(store.engine))
+        then = time.time() - 3660
+        monkeypatch.setattr(tokens_module.time, "time", lambda: then)
+        token, _ = issuer.issue(issuer.users.get("alice"), "", 1)
+    finally:
+        monkeypatch.undo()
+        store.close()
+    job_id = submit(http, ECHO, text="e")
+    assert error_of(http.get(f"{ECHO}/jobs/{job_id}", params={"f": "json", "token": token}))["code"] == 498
+    assert "refused a token from 127.0.0.1: expired" in srv.log.read_text()
+
+
+def test_the_log_records_logins_without_secrets(srv):
+    body = token_for(srv, client="requestip")
+    token_for(srv, password="a wrong password")
+    log = srv.log.read_text()
+    assert "token issued to alice from 127.0.0.1" in log
+    assert "failed login for user 'alice' from 127.0.0.1" in log
+    for secret in ("correct horse", "a wrong password", body["token"], body["token"][-20:]):
+        assert secret not in log
+
+
+def test_the_demo_password_is_not_in_the_log(srv):
+    password = (srv.data_dir / "demo-admin-password").read_text().strip()
+    assert password not in srv.log.read_text()
