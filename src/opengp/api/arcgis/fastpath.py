@@ -90,7 +90,8 @@ class JobStatusFastPath:
                                    ["The request body is not valid UTF-8."]) from None
             folder, name, task = match.group("folder", "name", "task")
             request = Request(scope)
-            claims = caller(request, params, self.app.state.auth)
+            anonymous = "token" not in params and not has_token(scope)
+            claims = None if anonymous else caller(request, params, self.app.state.auth)
             jobs = self.app.state.jobs
             key = f"{folder}/{name}" if folder else name
             if key in jobs.registry.services:
