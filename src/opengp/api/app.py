@@ -25,6 +25,7 @@ from ..jobs.service import JobService
 from ..store import open_store
 from ..store.users import open_user_store
 from ..tools.registry import Registry
+from .admin.jobs import routes as admin_job_routes
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
@@ -108,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
+    app.router.routes.extend(admin_job_routes)
     return app
 
 

@@ -1,0 +1,1 @@
+"""The ArcGIS Administrator API face (``/arcgis/admin``)."""

@@ -1,0 +1,177 @@
+"""``/arcgis/admin/services/[<Folder>/]<Svc>.GPServer/jobs``: query and manage a service's jobs.
+
+Administrators only (publishers will manage their own services once
+services have owners).  Errors use the admin shape
+``{"status": "error", "messages": [...], "code": n}``.
+"""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...auth import Claims, Scope
+from ...core import Forbidden, InvalidInput, Job, NotFound, OpenGPError, Status, TokenRequired
+from ...store import JobQuery
+from ..arcgis.errors import CODES
+from ..arcgis.render import JOB_STATUS, messages_json
+from ..arcgis.routes import read_params, respond
+from ..auth import caller
+
+_STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
+_PATH = re.compile(r"^(?P<key>.+)\.GPServer/jobs(?:/(?P<rest>.*))?$")
+MAX_PAGE = 10_000
+
+
+def admin_error(exc: Exception, params: dict[str, str]) -> Response:
+    if isinstance(exc, OpenGPError):
+        code = next(c for cls, c in CODES if isinstance(exc, cls))
+        messages = [exc.message, *exc.details]
+    else:
+        code, messages = 500, ["An unexpected error occurred; see the server log."]
+    return respond({"status": "error", "messages": messages, "code": code}, params)
+
+
+def require_admin(request: Request, params: dict[str, str]) -> Claims:
+    claims = caller(request, params, request.app.state.auth)
+    if claims is None:
+        raise TokenRequired("Unauthorized access. Token not found. You can generate a token using the "
+                            "'generateToken' operation.")
+    if Scope.SERVICES_ADMIN not in claims.scopes:
+        raise Forbidden(f"User '{claims.user.name}' is not authorized to administer services.")
+    return claims
+
+
+async def service_jobs(request: Request) -> Response:
+    params = await read_params(request)
+    try:
+        require_admin(request, params)
+        match = _PATH.match(request.path_params["path"].strip("/"))
+        if match is None:
+            raise NotFound(f"Resource '{request.path_params['path']}' not found.")
+        jobs = request.app.state.jobs
+        service = jobs.service(match.group("key"))
+        rest = [p for p in (match.group("rest") or "").split("/") if p]
+        return respond(await _dispatch(request, jobs, service.key, rest, params), params)
+    except Exception as exc:   # every failure in the admin error shape
+        return admin_error(exc, params)
+
+
+async def _dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str]) -> Any:
+    if not rest or rest == ["query"]:
+        return query_json(jobs, key, params)
+    if rest == ["purgeQueue"]:
+        cancelled = 0
+        _, queued = jobs.query(JobQuery(service=key, statuses=frozenset({Status.NEW, Status.SUBMITTED,
+                                                                              Status.WAITING}), limit=None))
+        for job in queued:
+            await jobs.cancel(job.id, key)
+            cancelled += 1
+        return {"status": "success", "cancelled": cancelled}
+    if rest == ["statistics"]:
+        counts = {s: jobs.query(JobQuery(service=key, statuses=frozenset({s}), limit=0))[0]
+                  for s in (Status.CANCELLED, Status.FAILED, Status.SUCCEEDED)}
+        return {"total": jobs.query(JobQuery(service=key, limit=0))[0], "cancelled": counts[Status.CANCELLED],
+                "failed": counts[Status.FAILED], "succeeded": counts[Status.SUCCEEDED]}
+    if rest == ["delete"]:
+        ids = [i.strip() for i in params.get("jobIds", params.get("jobs", "")).split(",") if i.strip()]
+        if not ids:
+            raise InvalidInput("Unable to delete jobs.", ["Pass jobIds=<id>,<id>,..."])
+        for job_id in ids:
+            jobs.get(job_id, key)                 # all must exist before any is deleted
+        for job_id in ids:
+            await jobs.delete(job_id)
+        return {"status": "success", "deleted": ids}
+    job = jobs.get(rest[0], key)
+    if len(rest) == 1:
+        return job_record(request, job)
+    if rest[1:] == ["cancel"]:
+        job = await jobs.cancel(job.id, key)
+        return {"status": "success", "jobId": job.id, "jobStatus": JOB_STATUS[job.status]}
+    if rest[1:] == ["delete"]:
+        await jobs.delete(job.id)
+        return {"status": "success"}
+    raise NotFound(f"Resource '{'/'.join(rest)}' not found.")
+
+
+def parse_time(name: str, raw: str) -> float:
+    """``yyyy-mm-ddThh:mm:ss`` (UTC unless an offset is given) or epoch seconds
+    (numbers past year 5000 are taken as milliseconds, as ArcGIS clients send)."""
+    text = raw.strip()
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput("Unable to query jobs.", [
+                f"'{name}' must be yyyy-mm-ddThh:mm:ss or seconds since the epoch, not {text!r}."]) from None
+        return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a finite time."])
+    return number / 1000 if abs(number) >= 1e11 else number
+
+
+def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = (params.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a whole number, not {raw!r}."]) from None
+    if not low <= value <= high:
+        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be between {low} and {high}."])
+    return value
+
+
+def query_json(jobs: Any, key: str, params: dict[str, str]) -> dict[str, Any]:
+    status_text = (params.get("jobStatus") or params.get("status") or "").strip()
+    statuses = None
+    if status_text:
+        status = _STATUS_BY_NAME.get(status_text.lower()) or _STATUS_BY_NAME.get(f"esrijob{status_text.lower()}")
+        if status is None:
+            raise InvalidInput("Unable to query jobs.", [
+                f"Unknown jobStatus {status_text!r}; use one of {', '.join(JOB_STATUS.values())}."])
+        statuses = frozenset({status})
+    start_time = parse_time("startTime", params["startTime"]) if params.get("startTime") else None
+    end_time = parse_time("endTime", params["endTime"]) if params.get("endTime") else time.time()
+    user = (params.get("userName") or "").strip() or None
+    number = _int(params, "number", 10, 1, MAX_PAGE)
+    start = _int(params, "start", 1, 1, 2**31 - 1)
+    total, page = jobs.query(JobQuery(service=key, statuses=statuses, owner=user, created_after=start_time,
+                                      created_before=end_time, offset=start - 1, limit=number))
+    next_start = start + len(page) if start - 1 + len(page) < total else -1
+    return {
+        "total": total, "num": len(page), "start": start, "nextStart": next_start,
+        "query": {"serviceName": key, "userName": user or "",
+                  "status": [JOB_STATUS[s] for s in statuses] if statuses else [],
+                  "startTime": int(start_time * 1000) if start_time is not None else None,
+                  "endTime": int(end_time * 1000)},
+        "results": {job.id: JOB_STATUS[job.status].removeprefix("esriJob") for job in page},
+    }
+
+
+def _ms(t: float | None) -> int | None:
+    return None if t is None else int(t * 1000)
+
+
+def job_record(request: Request, job: Job) -> dict[str, Any]:
+    """One job, in full: times in epoch ms, its owner, and when it will be purged."""
+    base = str(request.base_url).rstrip("/")
+    return {
+        "jobID": job.id, "serviceName": job.service, "task": job.task, "status": JOB_STATUS[job.status],
+        "submittedTime": _ms(job.created), "startTime": _ms(job.started), "endTime": _ms(job.finished),
+        "updatedTime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
+        "machinename": job.worker, "attempts": job.attempts, "error": job.error,
+        "url": f"{base}/arcgis/rest/services/{job.service}/GPServer/{job.task}/jobs/{job.id}",
+        "messages": messages_json(job),
+    }
+
+
+routes = [Route("/arcgis/admin/services/{path:path}", service_jobs, methods=["GET", "POST"])]
