@@ -123,3 +123,10 @@ def test_one_token_can_be_revoked_alone(issuer):
 def test_a_short_secret_is_refused():
     with pytest.raises(ValueError, match="32 bytes"):
         TokenIssuer(b"short", MemoryUserStore())
+
+
+@pytest.mark.parametrize("junk", ["0.\x80", "é.é", "\ud800.x", ".", "a" * 10_000 + ".b"])
+def test_junk_tokens_are_refused_not_crashed_on(issuer, junk):
+    """Found by the HTTP fuzz test: hmac.compare_digest raised TypeError on non-ASCII text."""
+    with pytest.raises(TokenError):
+        issuer.verify(junk)

@@ -92,7 +92,9 @@ class TokenIssuer:
     def verify(self, token: str, *, referer: str | None = None, ip: str | None = None) -> Claims:
         """The token's claims, or TokenError saying (to the log, not the client) why not."""
         payload, _, signature = (token or "").strip().partition(".")
-        if not payload or not signature or not hmac.compare_digest(signature, self._sign(payload)):
+        expected = self._sign(payload).encode()
+        # bytes: compare_digest refuses non-ASCII str, and a token is whatever a client sent
+        if not payload or not signature or not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
             raise TokenError("bad signature")
         try:
             data = orjson.loads(_unb64(payload))
@@ -126,7 +128,7 @@ class TokenIssuer:
             self._user_cache.pop(name, None)
 
     def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:20])
+        return _b64(hmac.new(self._secret, payload.encode("utf-8", "replace"), hashlib.sha256).digest()[:20])
 
     def _user(self, name: str) -> User | None:
         now = time.monotonic()
