@@ -1,6 +1,7 @@
 """Malformed requests to the token and job endpoints never produce a 500 or a stack trace."""
 from __future__ import annotations
 
+import os
 from urllib.parse import quote
 
 import httpx
@@ -10,7 +11,8 @@ from hypothesis import strategies as st
 
 from conftest import Server
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# OPENGP_FUZZ_EXAMPLES=2000 for a longer hunt
+FUZZ = settings(max_examples=int(os.environ.get("OPENGP_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 junk = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80)
 field = st.one_of(st.none(), junk, st.sampled_from(["", "referer", "ip", "requestip", "-1", "1e400", "nan"]))
 
