@@ -97,8 +97,10 @@ def serve(
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
     console.print(f"opengp serving {len(settings.services)} service(s) at "
                   f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
+    # the client address binds tokens and throttles logins: only named proxies may rewrite it
     uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
+                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or "")
 
 
 def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]

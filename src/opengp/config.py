@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     public_url: str | None = None           # base URL for file links; default: the request's
     heartbeat_interval: float = 5.0
     lease: float = 30.0                     # a running job whose heartbeat is older is reaped
+    trusted_proxies: str | None = None      # addresses whose X-Forwarded-For is believed ("10.0.0.5,...")
     secret_key: str | None = None           # signs tokens; default: generated into data_dir/secret.key
     token_minutes: int = Field(60, ge=1)            # shortLivedTokenValidity: generateToken's default
     token_max_minutes: int = Field(1440, ge=1)      # the most a client may ask for

@@ -151,3 +151,17 @@ def test_the_admin_api_has_its_own_login_for_administrators_and_publishers(srv):
     wrong = login("root", "not the password")
     assert wrong == {"status": "error", "code": 400,
                      "messages": ["Unable to generate token.", "Invalid username or password."]}
+
+
+def test_file_urls_never_tell_whether_a_job_exists(srv, as_):
+    """Found in review: a restricted service's file URL answered 499 for a real job, 404 for a made-up one."""
+    job_id = as_["alice"].post("/Secure/AliceOnly/GPServer/WriteFile/submitJob", data={"f": "json"}).json()["jobId"]
+    wait(as_["alice"], "/Secure/AliceOnly/GPServer/WriteFile", job_id)
+    files = f"{srv.url}/arcgis/rest/directories/arcgisjobs/secure/aliceonly_gpserver"
+    real, made_up = f"{files}/{job_id}/scratch/out.txt", f"{files}/j{'0' * 32}/scratch/out.txt"
+    assert as_["alice"].get(real).status_code == 200
+    for who in (None, "bob"):
+        assert error_of(as_[who].get(real))["code"] == error_of(as_[who].get(made_up))["code"]
+    base = f"{srv.url}/arcgis/rest/directories/arcgisjobs/open/jobs_gpserver"
+    for odd in ("%00", "a" * 300, f"{job_id}/%00", f"{job_id}/" + "b" * 5000):
+        assert error_of(as_["root"].get(f"{base}/{odd}"))["code"] == 404

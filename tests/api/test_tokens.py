@@ -193,3 +193,27 @@ def test_the_log_records_logins_without_secrets(srv):
 def test_the_demo_password_is_not_in_the_log(srv):
     password = (srv.data_dir / "demo-admin-password").read_text().strip()
     assert password not in srv.log.read_text()
+
+
+def test_a_password_in_a_post_url_is_refused(srv):
+    r = httpx.post(f"{srv.url}/arcgis/tokens/generateToken?username=alice&password=correct%20horse",
+                   data={"f": "json", "client": "requestip"})
+    assert "token" not in r.json() and r.json()["error"]["code"] == 400
+
+
+def test_a_disguised_token_on_the_fast_path_is_still_checked(srv, http):
+    job_id = submit(http, ECHO, text="d")
+    r = http.get(f"{ECHO}/jobs/{job_id}?f=json&%74oken=garbage")
+    assert error_of(r)["code"] == 498
+
+
+def test_a_burst_of_guesses_is_throttled_like_a_sequence(srv):
+    """Found in review: concurrent guesses all passed the throttle check before any failure counted."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    add_user(srv.data_dir, "burst", "user", "burst password")
+    with ThreadPoolExecutor(30) as pool:
+        answers = list(pool.map(lambda i: token_for(srv, "burst", f"guess {i}"), range(30)))
+    codes = sorted(a["error"]["code"] for a in answers)
+    assert codes.count(400) <= 5 and codes.count(429) >= 25
+    assert token_for(srv, "burst", "burst password")["error"]["code"] == 429

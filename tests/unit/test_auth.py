@@ -130,3 +130,12 @@ def test_junk_tokens_are_refused_not_crashed_on(issuer, junk):
     """Found by the HTTP fuzz test: hmac.compare_digest raised TypeError on non-ASCII text."""
     with pytest.raises(TokenError):
         issuer.verify(junk)
+
+
+def test_a_name_removed_and_added_again_gets_none_of_the_old_tokens(issuer):
+    """Found in review: every user started at epoch 0, so old tokens came back to life."""
+    old, _ = issuer.issue(issuer.users.get("alice"), "")
+    issuer.users.remove("alice")
+    issuer.users.add(User("alice", ("administrator",), hash_password("another password")))
+    with pytest.raises(TokenError, match="revoked"):
+        issuer.verify(old)

@@ -23,7 +23,7 @@ def users(request, tmp_path):
 
 
 def alice(**kw) -> User:
-    return User("alice", ("user",), "hash-a", **kw)
+    return User("alice", ("user",), "hash-a", **{"token_epoch": 0, **kw})
 
 
 def test_add_get_and_list(users):

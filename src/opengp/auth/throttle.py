@@ -38,6 +38,13 @@ class LoginThrottle:
                 if len(self._failures) > 100_000:      # bounded memory under a spray of names
                     self._failures.pop(next(iter(self._failures)))
 
+    def forgive_one(self, key: str) -> None:
+        """Take back the newest failure of ``key`` (an attempt counted in advance succeeded)."""
+        with self._lock:
+            failures = self._failures.get(key)
+            if failures:
+                failures.pop()
+
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)

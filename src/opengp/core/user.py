@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,7 +36,8 @@ class User:
     name: str
     roles: tuple[str, ...]
     password_hash: str
-    token_epoch: int = 0
+    # random start: a user removed and added again under the same name gets none of the old tokens back
+    token_epoch: int = dataclasses.field(default_factory=lambda: secrets.randbelow(2**30))
     created: float = dataclasses.field(default_factory=time.time)
     updated: float = dataclasses.field(default_factory=time.time)
 

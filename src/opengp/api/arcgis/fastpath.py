@@ -129,6 +129,8 @@ class JobStatusFastPath:
         if (task is not None and job.task != task) or job.owner is not None:
             return None
         params = _query(scope["query_string"])
+        if "token" in params:
+            return None     # spelled in a way has_token missed (%74oken=...): the route verifies it
         if params.get("f") == "html":
             return None  # pages are the regular route's business
         option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0

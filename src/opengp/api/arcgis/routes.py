@@ -320,26 +320,36 @@ def param_json(p: ParamSpec) -> dict[str, Any]:
 
 
 async def job_file(request: Request) -> Response:
-    """Files tools wrote into their work folders."""
+    """Files tools wrote into their work folders: ``<service>_gpserver/<jobId>/...``.
+
+    Who may use the service is checked from the path alone, before anything
+    is looked up, and every other refusal is the same NotFound, so the answer
+    never tells whether someone else's job or file exists.
+    """
     path = request.path_params["path"]
     params = dict(request.query_params)
     claims = caller(request, params, request.app.state.auth)
-    root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
-    target = (root / path).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
-        raise NotFound(f"File '{path}' not found.")
-    # <service>_gpserver/<jobId>/...: the job's own checks apply to its files
-    parts = target.relative_to(root).parts
-    at = next((i for i, p in enumerate(parts) if p.endswith("_gpserver")), len(parts))
-    service_part, job_id = "/".join(parts[:at + 1]), (parts[at + 1] if at + 1 < len(parts) else "")
+    missing = NotFound(f"File '{path}' not found.")
+    parts = [p for p in path.split("/") if p]
+    at = next((i for i, p in enumerate(parts) if p.endswith("_gpserver")), None)
+    if at is None or at + 2 >= len(parts):
+        raise missing
     jobs = _jobs(request)
+    service_part, job_id = "/".join(parts[:at + 1]), parts[at + 1]
     service = next((s for s in jobs.registry.services.values() if service_dir(s.key) == service_part), None)
-    job = jobs.store.get(job_id) if service is not None else None
-    if service is None or job is None or job.service != service.key:
-        raise NotFound(f"File '{path}' not found.")
+    if service is None:
+        raise missing
     require_use(service.config, claims)
-    if not may_see(job, claims):
-        raise NotFound(f"File '{path}' not found.")
+    job = jobs.store.get(job_id)
+    if job is None or job.service != service.key or not may_see(job, claims):
+        raise missing
+    job_folder = (request.app.state.settings.data_dir / "arcgisjobs").resolve() / service_part / job_id
+    try:
+        target = (job_folder / "/".join(parts[at + 2:])).resolve()
+        if not target.is_relative_to(job_folder.resolve()) or not target.is_file():
+            raise missing
+    except (OSError, ValueError):    # NUL bytes, names too long...
+        raise missing from None
     return FileResponse(target)
 
 

@@ -42,9 +42,9 @@ async def admin_generate_token(request: Request) -> Response:
 
 async def issue_token(request: Request, params: dict[str, str], *, admin: bool = False) -> dict[str, Any]:
     """Check the credentials and make a token; OpenGPError says why not."""
-    if request.method == "GET" and params.get("password"):
+    if (request.method == "GET" and params.get("password")) or "password" in request.query_params:
         raise NotAllowed("Unable to generate token.",
-                         ["Send the password with POST: a URL would leave it in logs and histories."])
+                         ["Send the password in a POST body: a URL would leave it in logs and histories."])
     state = request.app.state
     username, password = params.get("username", ""), params.get("password", "")
     ip = client_ip(request)
@@ -53,12 +53,14 @@ async def issue_token(request: Request, params: dict[str, str], *, admin: bool =
         log.warning("login throttled for user %r from %s", username, ip)
         raise TooManyAttempts("Unable to generate token.",
                               [f"Too many failed attempts; try again in {math.ceil(wait)} seconds."])
+    # Counted as failed before the first await, so concurrent guesses cannot all slip past the
+    # check above; a success takes it back.
+    state.throttle_users.failed(username)
+    state.throttle_addresses.failed(ip)
     user = await asyncio.to_thread(state.auth.users.get, username) if username else None
     # argon2 takes tens of milliseconds: off the event loop, and for unknown users too
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
-        state.throttle_users.failed(username)
-        state.throttle_addresses.failed(ip)
         log.warning("failed login for user %r from %s", username, ip)
         raise _FAILED
     if admin and not scopes_for(user.roles) & {Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN}:
@@ -75,6 +77,7 @@ async def issue_token(request: Request, params: dict[str, str], *, admin: bool =
         raise InvalidInput("Unable to generate token.", [str(exc)]) from None
     token, expires = state.auth.issue(user, bound, minutes)
     state.throttle_users.succeeded(username)
+    state.throttle_addresses.forgive_one(ip)
     log.info("%stoken issued to %s from %s (client=%s, until %d)", "admin " if admin else "", user.name, ip,
              client, expires)
     return {"token": token, "expires": int(expires * 1000), "ssl": request.url.scheme == "https"}
