@@ -24,6 +24,14 @@ from .store.users import UserStore, open_user_store
 
 users_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage users and their roles.")
 console = Console(stderr=True)
+log = logging.getLogger("opengp.auth")
+
+
+@users_app.callback()
+def _log_to_stderr() -> None:
+    """Security changes are logged (timestamped, on stderr) like the server's own."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML configuration file (as for serve).")
 DataDirOpt = typer.Option(None, "--data-dir", help="Where the job store lives (as for serve).")
 RoleOpt = typer.Option(..., "--role", "-r", help="administrator, publisher or user (repeatable).")
@@ -80,6 +88,7 @@ def add(name: str, role: list[str] = RoleOpt, config: Optional[Path] = ConfigOpt
             users.add(User(name, roles, hash_password(password)))
         except Conflict as exc:
             _fail(str(exc))
+    log.info("user %s added (%s)", name, ", ".join(roles))
     console.print(f"added [bold]{name}[/] ({', '.join(roles)})")
 
 
@@ -102,6 +111,7 @@ def passwd(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Pat
         if user is None:
             _fail(f"No user '{name}'.")
         users.update(name, password_hash=hash_password(_password(name)), token_epoch=user.token_epoch + 1)
+    log.info("password of %s changed; their tokens are revoked", name)
     console.print(f"password of [bold]{name}[/] changed; their tokens are revoked")
 
 
@@ -127,7 +137,7 @@ def revoke(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Pat
         if user is None:
             _fail(f"No user '{name}'.")
         users.update(name, token_epoch=user.token_epoch + 1)
-    logging.getLogger("opengp.auth").info("all tokens of %s revoked", name)
+    log.info("all tokens of %s revoked", name)
     console.print(f"every token of [bold]{name}[/] is revoked")
 
 
@@ -140,6 +150,7 @@ def remove(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Pat
             _fail(f"No user '{name}'.")
         _keep_an_admin(users, user, ())
         users.remove(name)
+    log.info("user %s removed; their tokens are revoked", name)
     console.print(f"removed [bold]{name}[/]")
 
 

@@ -78,6 +78,8 @@ def test_passwords_never_appear_in_output_or_the_store(tmp_path):
 def test_revoke_bumps_the_token_epoch(tmp_path):
     users_cmd(tmp_path, "add", "dave", "-r", "user", password="dave password")
     before = stored(tmp_path)["dave"].token_epoch
-    assert users_cmd(tmp_path, "revoke", "dave").returncode == 0
+    done = users_cmd(tmp_path, "revoke", "dave")
+    assert done.returncode == 0
     assert stored(tmp_path)["dave"].token_epoch == before + 1
+    assert "INFO opengp.auth: all tokens of dave revoked" in done.stderr
     assert users_cmd(tmp_path, "revoke", "nobody").returncode == 2
