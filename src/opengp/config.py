@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     max_request_bytes: int = 10 * 1024 * 1024
     public_url: str | None = None           # base URL for file links; default: the request's
     heartbeat_interval: float = 5.0
+    purge_interval: float = Field(60.0, gt=0)   # how often jobs past their retention are deleted
     lease: float = 30.0                     # a running job whose heartbeat is older is reaped
     trusted_proxies: str | None = None      # addresses whose X-Forwarded-For is believed ("10.0.0.5,...")
     secret_key: str | None = None           # signs tokens; default: generated into data_dir/secret.key

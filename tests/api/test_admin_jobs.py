@@ -16,6 +16,7 @@ from .helpers import wait
 CONFIG = """
 [server]
 workers = 2
+purge_interval = 0.5
 
 [[services]]
 folder = "Ops"
@@ -23,6 +24,13 @@ name = "Jobs"
 toolbox = "{toolbox}"
 public = true
 max_instances = 1
+
+[[services]]
+folder = "Ops"
+name = "Brief"
+toolbox = "{toolbox}"
+public = true
+retention = 1
 """
 PASSWORDS = {"root": "root password", "alice": "alice password"}
 GP = "/arcgis/rest/services/Ops/Jobs/GPServer"
@@ -166,3 +174,18 @@ def test_statistics(root, seeded):
     stats = root.post(f"{ADMIN}/statistics", data={"f": "json"}).json()
     assert stats["failed"] >= 1 and stats["succeeded"] >= len(seeded) - 1
     assert stats["total"] >= stats["failed"] + stats["succeeded"] + stats["cancelled"]
+
+
+def test_finished_jobs_and_their_files_go_when_their_retention_ends(srv, root):
+    brief = "/arcgis/rest/services/Ops/Brief/GPServer/WriteFile"
+    job_id = root.post(f"{brief}/submitJob", data={"f": "json"}).json()["jobId"]
+    assert wait(root, brief, job_id)["jobStatus"] == "esriJobSucceeded"
+    record = root.get(f"/arcgis/admin/services/Ops/Brief.GPServer/jobs/{job_id}", params={"f": "json"}).json()
+    assert record["expires"] == pytest.approx(record["endTime"] + 1000, abs=5)
+    folder = srv.data_dir / "arcgisjobs" / "ops" / "brief_gpserver" / job_id
+    assert folder.is_dir()
+    deadline = time.monotonic() + 10
+    while root.get(f"{brief}/jobs/{job_id}", params={"f": "json"}).json().get("jobStatus"):
+        assert time.monotonic() < deadline, "the job outlived its retention"
+        time.sleep(0.2)
+    assert not folder.exists()

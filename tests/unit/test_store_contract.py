@@ -122,3 +122,13 @@ def test_delete_and_expired(store, job_factory):
     assert store.expired(time.time() + 1) == [job.id]
     assert store.delete(job.id) is True
     assert store.delete(job.id) is False
+
+
+def test_retention_counts_from_when_the_job_finished(store, job_factory):
+    job = job_factory(retention=60)
+    assert job.expires == pytest.approx(job.created + 60)
+    store.claim(job.id, "w")
+    later = job.created + 500          # it ran for 500 s, far past its retention
+    done = store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=later)
+    assert done.expires == pytest.approx(later + 60)
+    assert store.expired(later + 59) == [] and store.expired(later + 61) == [job.id]

@@ -32,7 +32,6 @@ from .arcgis.routes import routes as arcgis_routes
 from .arcgis.tokens import admin_generate_token, generate_token
 
 log = logging.getLogger("opengp")
-PURGE_INTERVAL = 60.0
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
@@ -49,7 +48,7 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return fh
 
 
-async def _purge_forever(jobs: JobService) -> None:
+async def _purge_forever(jobs: JobService, interval: float) -> None:
     while True:
         try:
             purged = await jobs.purge_expired()
@@ -57,7 +56,7 @@ async def _purge_forever(jobs: JobService) -> None:
                 log.info("purged %d expired jobs", purged)
         except Exception:
             log.exception("purging expired jobs failed")
-        await asyncio.sleep(PURGE_INTERVAL)
+        await asyncio.sleep(interval)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -82,7 +81,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.throttle_addresses = LoginThrottle(4 * settings.login_attempts, settings.login_window)
         app.state.jobs = jobs
         app.state.executor = executor
-        purger = asyncio.create_task(_purge_forever(jobs))
+        purger = asyncio.create_task(_purge_forever(jobs, settings.purge_interval))
         try:
             yield
         finally:

@@ -179,7 +179,8 @@ class JobService:
         if not job.status.terminal:
             await self.cancel(job_id)
         await self._io(self.store.delete, job_id)
-        await self._io(shutil.rmtree, job_root(self.data_dir, job.service, job.id), True)
+        # files can be many and slow to remove: never on the event loop
+        await asyncio.to_thread(shutil.rmtree, job_root(self.data_dir, job.service, job.id), True)
 
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)
@@ -192,6 +193,7 @@ class JobService:
                 await self.delete(job_id)
             except NotFound:
                 pass
+            await asyncio.sleep(0)      # requests go first between deletions
         return len(ids)
 
     def require_terminal(self, job: Job) -> None:

@@ -42,6 +42,8 @@ class MemoryStore:
             if job is None or job.status not in set(src):
                 return None
             new_messages = tuple(fields.pop("messages", ()))
+            if fields.get("finished") is not None and job.expires is not None:
+                fields.setdefault("expires", fields["finished"] + (job.expires - job.created))
             job = job.evolve(status=dst, updated=time.time(), messages=job.messages + new_messages, **fields)
             self._jobs[job_id] = job
             return job

@@ -95,9 +95,16 @@ def _in(values: Iterable[str]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+# A finished job is kept for its retention from when it finished, not from when it was made.
+_RETENTION_FROM_FINISH = "expires = CASE WHEN expires IS NULL THEN NULL ELSE :finished + (expires - created) END"
+
+
 @lru_cache(maxsize=512)
-def _update_sql(columns: tuple[str, ...], where: str, append_messages: bool, returning: str) -> str:
+def _update_sql(columns: tuple[str, ...], where: str, append_messages: bool, returning: str,
+                finishing: bool = False) -> str:
     sets = [f"{c} = :{c}" for c in columns]
+    if finishing and "expires" not in columns:
+        sets.append(_RETENTION_FROM_FINISH)
     if append_messages:
         sets.append(f"messages = {_APPEND_MESSAGES}")
     return f"UPDATE jobs SET {', '.join(sets)} WHERE {where}" + (f" RETURNING {returning}" if returning else "")
@@ -248,7 +255,8 @@ class SqlStore:
 
     def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
                 returning: str = "*") -> list[Any]:
-        sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning)
+        sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning,
+                          values.get("finished") is not None)
         params = {**values, "id": job_id}
         if messages:
             params["new_messages"] = _dumps([m.to_json() for m in messages])
