@@ -51,6 +51,13 @@ def fresh_postgres() -> str:
     return PG_URL
 
 
+def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
+    """``opengp users add`` on a server's data folder (works while it runs)."""
+    subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
+                    str(data_dir)], env={**os.environ, "OPENGP_PASSWORD": password},
+                   check=True, capture_output=True, timeout=60)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

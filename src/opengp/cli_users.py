@@ -107,9 +107,7 @@ def list_(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDir
 def passwd(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
     """Set a new password; every token the user holds stops working."""
     with _users(config, data_dir) as users:
-        user = users.get(name)
-        if user is None:
-            _fail(f"No user '{name}'.")
+        user = _existing(users, name)
         users.update(name, password_hash=hash_password(_password(name)), token_epoch=user.token_epoch + 1)
     log.info("password of %s changed; their tokens are revoked", name)
     console.print(f"password of [bold]{name}[/] changed; their tokens are revoked")
@@ -121,9 +119,7 @@ def roles(name: str, role: list[str] = RoleOpt, config: Optional[Path] = ConfigO
     """Replace a user's roles."""
     new_roles = _checked(check_roles, role)
     with _users(config, data_dir) as users:
-        user = users.get(name)
-        if user is None:
-            _fail(f"No user '{name}'.")
+        user = _existing(users, name)
         _keep_an_admin(users, user, new_roles)
         users.update(name, roles=new_roles)
     console.print(f"[bold]{name}[/] is now {', '.join(new_roles)}")
@@ -133,9 +129,7 @@ def roles(name: str, role: list[str] = RoleOpt, config: Optional[Path] = ConfigO
 def revoke(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
     """Revoke every token the user holds (servers notice within a second)."""
     with _users(config, data_dir) as users:
-        user = users.get(name)
-        if user is None:
-            _fail(f"No user '{name}'.")
+        user = _existing(users, name)
         users.update(name, token_epoch=user.token_epoch + 1)
     log.info("all tokens of %s revoked", name)
     console.print(f"every token of [bold]{name}[/] is revoked")
@@ -145,13 +139,18 @@ def revoke(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Pat
 def remove(name: str, config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirOpt) -> None:
     """Remove a user; their tokens stop working at once."""
     with _users(config, data_dir) as users:
-        user = users.get(name)
-        if user is None:
-            _fail(f"No user '{name}'.")
+        user = _existing(users, name)
         _keep_an_admin(users, user, ())
         users.remove(name)
     log.info("user %s removed; their tokens are revoked", name)
     console.print(f"removed [bold]{name}[/]")
+
+
+def _existing(users: UserStore, name: str) -> User:
+    user = users.get(name)
+    if user is None:
+        _fail(f"No user '{name}'.")
+    return user   # type: ignore[return-value]
 
 
 def _keep_an_admin(users: UserStore, user: User, new_roles: tuple[str, ...]) -> None:

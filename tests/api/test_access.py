@@ -1,14 +1,11 @@
 """Who may use which service, and who may see which job, across users and an administrator."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import httpx
 import pytest
 
-from conftest import TOOLBOXES, Server
+from conftest import TOOLBOXES, Server, add_user
 from .helpers import error_of, wait
 
 CONFIG = """
@@ -53,9 +50,7 @@ def srv(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("access"), demo=False)
     server.config.write_text(CONFIG.format(toolbox=TOOLBOXES / "testing.py"))
     for name, role in ROLES.items():
-        subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
-                        str(server.data_dir)], env={**os.environ, "OPENGP_PASSWORD": PASSWORDS[name]},
-                       check=True, capture_output=True, timeout=60)
+        add_user(server.data_dir, name, role, PASSWORDS[name])
     server.start()
     yield server
     server.stop()

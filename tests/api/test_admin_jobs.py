@@ -1,16 +1,13 @@
 """The admin API's service jobs: query, read, cancel, delete, purgeQueue, statistics."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 
 import httpx
 import pytest
 
-from conftest import TOOLBOXES, Server
+from conftest import TOOLBOXES, Server, add_user
 from .helpers import wait
 
 CONFIG = """
@@ -42,9 +39,7 @@ def srv(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("admin"), demo=False)
     server.config.write_text(CONFIG.format(toolbox=TOOLBOXES / "testing.py"))
     for name, role in (("root", "administrator"), ("alice", "user")):
-        subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
-                        str(server.data_dir)], env={**os.environ, "OPENGP_PASSWORD": PASSWORDS[name]},
-                       check=True, capture_output=True, timeout=60)
+        add_user(server.data_dir, name, role, PASSWORDS[name])
     server.start()
     yield server
     server.stop()

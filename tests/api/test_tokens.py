@@ -11,16 +11,10 @@ import pytest
 
 from opengp.store.sql import SqlStore, sqlite_url
 
-from conftest import Server
+from conftest import Server, add_user
 from .helpers import error_of, submit, wait
 
 ECHO = "/Demo/Tools/GPServer/Echo"
-
-
-def add_user(data_dir, name: str, role: str, password: str) -> None:
-    env = {**os.environ, "OPENGP_PASSWORD": password}
-    subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
-                    str(data_dir)], env=env, check=True, capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
-from conftest import require
+from conftest import add_user, require
 
 pytestmark = pytest.mark.clients
 
@@ -423,17 +423,11 @@ def test_future_job_can_be_cancelled(tools: Any, services: str) -> None:
 def test_the_client_logs_in_runs_a_restricted_task_and_owns_its_job(server, services: str) -> None:
     """The way spec/arcgis-clients.md says arcgis talks to a stand-alone server: EsriGenTokenAuth
     finds the token service in rest/info, then sends X-Esri-Authorization on every call."""
-    import os
-    import subprocess
-    import sys
-
     from arcgis.auth import EsriGenTokenAuth, EsriSession
 
     from opengp.store.sql import SqlStore, sqlite_url
 
-    subprocess.run([sys.executable, "-m", "opengp", "users", "add", "gis_analyst", "--role", "user",
-                    "--data-dir", str(server.data_dir)], check=True, capture_output=True, timeout=60,
-                   env={**os.environ, "OPENGP_PASSWORD": "analyst password"})
+    add_user(server.data_dir, "gis_analyst", "user", "analyst password")
     session = EsriSession(referer="http")
     session.auth = EsriGenTokenAuth(token_url=f"{server.url}/arcgis/tokens/generateToken", referer="http",
                                     username="gis_analyst", password="analyst password", session=session)

@@ -185,6 +185,21 @@ class JobService:
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)
 
+    async def purge_queue(self, service_key: str) -> int:
+        """Cancel every job of the service that has not started; returns how many."""
+        _, queued = self.query(JobQuery(service=service_key, statuses=QUEUED, limit=None))
+        for job in queued:
+            await self.cancel(job.id, service_key)
+        return len(queued)
+
+    def statistics(self, service_key: str) -> dict[str, int]:
+        """How many jobs the service has: in all, and cancelled, failed, succeeded."""
+        def count(*statuses: Status) -> int:
+            return self.query(JobQuery(service=service_key, statuses=frozenset(statuses) or None, limit=0))[0]
+
+        return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
+                "succeeded": count(Status.SUCCEEDED)}
+
     async def purge_expired(self) -> int:
         """Delete finished jobs past their retention, with their files."""
         ids = await self._io(self.store.expired, time.time())

@@ -16,7 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...auth import Claims, Scope
-from ...core import Forbidden, InvalidInput, Job, NotFound, OpenGPError, Status, TokenRequired
+from ...core import Forbidden, InvalidInput, Job, NotFound, OpenGPError, TokenRequired
 from ...store import JobQuery
 from ..arcgis.errors import CODES
 from ..arcgis.render import JOB_STATUS, messages_json
@@ -66,18 +66,9 @@ async def _dispatch(request: Request, jobs: Any, key: str, rest: list[str], para
     if not rest or rest == ["query"]:
         return query_json(jobs, key, params)
     if rest == ["purgeQueue"]:
-        cancelled = 0
-        _, queued = jobs.query(JobQuery(service=key, statuses=frozenset({Status.NEW, Status.SUBMITTED,
-                                                                              Status.WAITING}), limit=None))
-        for job in queued:
-            await jobs.cancel(job.id, key)
-            cancelled += 1
-        return {"status": "success", "cancelled": cancelled}
+        return {"status": "success", "cancelled": await jobs.purge_queue(key)}
     if rest == ["statistics"]:
-        counts = {s: jobs.query(JobQuery(service=key, statuses=frozenset({s}), limit=0))[0]
-                  for s in (Status.CANCELLED, Status.FAILED, Status.SUCCEEDED)}
-        return {"total": jobs.query(JobQuery(service=key, limit=0))[0], "cancelled": counts[Status.CANCELLED],
-                "failed": counts[Status.FAILED], "succeeded": counts[Status.SUCCEEDED]}
+        return jobs.statistics(key)
     if rest == ["delete"]:
         ids = [i.strip() for i in params.get("jobIds", params.get("jobs", "")).split(",") if i.strip()]
         if not ids:

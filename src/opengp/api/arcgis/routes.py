@@ -340,8 +340,11 @@ async def job_file(request: Request) -> Response:
     if service is None:
         raise missing
     require_use(service.config, claims)
-    job = jobs.store.get(job_id)
-    if job is None or job.service != service.key or not may_see(job, claims):
+    try:
+        job = jobs.get(job_id, service.key)
+    except NotFound:
+        raise missing from None
+    if not may_see(job, claims):
         raise missing
     job_folder = (request.app.state.settings.data_dir / "arcgisjobs").resolve() / service_part / job_id
     try:
