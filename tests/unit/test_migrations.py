@@ -10,7 +10,7 @@ def test_migrations_go_down_and_up_again(tmp_path):
     engine = create_engine(f"sqlite:///{tmp_path}/m.db")
     upgrade(engine)
     tables = set(inspect(engine).get_table_names())
-    assert {"jobs", "users", "revoked_tokens"} <= tables
+    assert {"jobs", "users", "revoked_tokens", "services"} <= tables
     downgrade(engine, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)

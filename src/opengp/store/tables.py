@@ -58,3 +58,16 @@ revoked_tokens = Table(
     Index("ix_revoked_tokens_expires", "expires"),
 )
 
+
+services = Table(
+    "services",
+    metadata,
+    Column("key", String(255), primary_key=True),       # "Folder/Name" or "Name"
+    Column("config", Text, nullable=False),             # ServiceConfig as JSON
+    Column("state", String(16), nullable=False),        # STARTED or STOPPED
+    Column("owner", String(64)),                        # the publisher who created it
+    Column("origin", String(16), nullable=False),       # "config" (the config file) or "admin"
+    Column("config_digest", String(64)),                # of the config file entry last imported
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
