@@ -22,10 +22,13 @@ from ..config import Settings
 from ..core import OpenGPError
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
+from ..jobs.services import ServiceManager, import_config_file
 from ..store import open_store
+from ..store.services import open_service_store
 from ..store.users import open_user_store
 from ..tools.registry import Registry
-from .admin.jobs import routes as admin_job_routes
+from .admin.operations import routes as admin_operation_routes
+from .admin.services import routes as admin_service_routes
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
@@ -48,6 +51,9 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return fh
 
 
+SERVICE_REFRESH = 2.0       # seconds between checks for service changes made by other servers
+
+
 async def _purge_forever(jobs: JobService, interval: float) -> None:
     while True:
         try:
@@ -59,13 +65,26 @@ async def _purge_forever(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _refresh_services_forever(services: ServiceManager) -> None:
+    while True:
+        await asyncio.sleep(SERVICE_REFRESH)
+        try:
+            await services.refresh()
+        except Exception:
+            log.exception("reading service changes from the store failed")
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         lock = lock_data_dir(settings.data_dir)
         store = open_store(settings.store_url)
-        registry = Registry.from_settings(settings)
-        jobs = JobService(store, registry, executor=None, data_dir=settings.data_dir)  # type: ignore[arg-type]
+        service_store = open_service_store(store)
+        import_config_file(settings, service_store)
+        jobs = JobService(store, Registry([]), executor=None, data_dir=settings.data_dir)  # type: ignore[arg-type]
+        services = ServiceManager(jobs, service_store, settings)
+        services.load()
+        registry = jobs.registry
         executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done)
         jobs.executor = executor
         jobs.bind_loop(asyncio.get_running_loop())
@@ -80,12 +99,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.throttle_users = LoginThrottle(settings.login_attempts, settings.login_window)
         app.state.throttle_addresses = LoginThrottle(4 * settings.login_attempts, settings.login_window)
         app.state.jobs = jobs
+        app.state.services = services
         app.state.executor = executor
         purger = asyncio.create_task(_purge_forever(jobs, settings.purge_interval))
+        refresher = asyncio.create_task(_refresh_services_forever(services))
         try:
             yield
         finally:
             purger.cancel()
+            refresher.cancel()
             executor.stop()
             store.close()
             lock.close()
@@ -108,7 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
-    app.router.routes.extend(admin_job_routes)
+    app.router.routes.extend(admin_service_routes)
+    app.router.routes.extend(admin_operation_routes)
     return app
 
 

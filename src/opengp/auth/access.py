@@ -52,3 +52,12 @@ def require_see(job: Job, claims: Claims | None) -> None:
     """NotFound, exactly as for a job that does not exist: never confirm someone else's job."""
     if not may_see(job, claims):
         raise NotFound(f"Job '{job.id}' does not exist or is inaccessible.")
+
+
+def may_administer(owner: str | None, claims: Claims | None) -> bool:
+    """Administrators administer every service; publishers the ones they created."""
+    if claims is None:
+        return False
+    if Scope.SERVICES_ADMIN in claims.scopes:
+        return True
+    return Scope.SERVICES_ADMIN_OWN in claims.scopes and owner is not None and owner == claims.user.name

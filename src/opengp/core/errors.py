@@ -6,6 +6,7 @@
     │   └── RequestTooLarge      the request body passes the configured limit
     ├── NotAllowed               the operation does not apply (execute on an async service, ...)
     ├── Conflict                 the job is not in a state that allows the operation
+    ├── Unavailable              the service is stopped (or being changed) and takes no new jobs
     ├── TokenRequired            the resource needs a token and none was sent
     ├── InvalidToken             the token is malformed, forged, expired, revoked or misused
     ├── Forbidden                the caller is known but may not do this
@@ -44,6 +45,10 @@ class NotAllowed(OpenGPError):
 
 
 class Conflict(OpenGPError):
+    pass
+
+
+class Unavailable(OpenGPError):
     pass
 
 

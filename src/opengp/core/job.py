@@ -45,20 +45,30 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Percent complete (0-100, or None when unknown) and the current stage."""
+    """Percent complete (0-100, or None when unknown) and the current stage.
+
+    ``stages`` lists every stage of an operation that knows them up front (admin
+    operations) as ``(name, state)``; state is pending, running, completed,
+    failed, cancelled or skipped.
+    """
 
     percent: float | None = None
     stage: str | None = None
     message: str | None = None
+    stages: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {"percent": self.percent, "stage": self.stage, "message": self.message}
+        out: dict[str, Any] = {"percent": self.percent, "stage": self.stage, "message": self.message}
+        if self.stages:
+            out["stages"] = [list(s) for s in self.stages]
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> Progress:
         if not data:
             return cls()
-        return cls(data.get("percent"), data.get("stage"), data.get("message"))
+        stages = tuple((str(n), str(s)) for n, s in data.get("stages") or ())
+        return cls(data.get("percent"), data.get("stage"), data.get("message"), stages)
 
 
 def new_job_id() -> str:

@@ -102,6 +102,10 @@ class LocalExecutor:
             slot.kill_at = time.monotonic() + CANCEL_GRACE
             self._send(slot, ("cancel", job_id))
 
+    def services_changed(self) -> None:
+        """A service was edited, started or stopped: its limits may let waiting jobs run."""
+        self._dispatch()
+
     # -- workers ---------------------------------------------------------
     def worker_pids(self) -> list[int]:
         return [s.process.pid for s in self._slots]
@@ -217,7 +221,9 @@ class LocalExecutor:
             slot = idle.pop()
             slot.job_id, slot.service, slot.since, slot.kill_at = job_id, service, time.monotonic(), None
             self._running[service] += 1
-            self._send(slot, ("run", job))
+            svc = self.registry.services.get(service)
+            # the service's settings travel with the job: workers serve services published after they started
+            self._send(slot, ("run", job, svc.config.model_dump_json() if svc is not None else None))
 
     def _limit(self, service: str) -> int | None:
         svc = self.registry.services.get(service)

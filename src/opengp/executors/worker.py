@@ -53,15 +53,28 @@ def slot_name(pid: int) -> str:
 
 def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
     """Entry point of a worker process (spawned, so it imports fresh)."""
-    from ..config import Settings
+    from ..config import ServiceConfig, Settings
     from ..runtime.run import run_job
-    from ..tools.registry import Registry
+    from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
     registry = Registry.from_settings(settings)
+    loaded = {c.key: c.model_dump_json() for c in settings.services}
+
+    def use_service(key: str, config_json: str | None) -> None:
+        """Publish the service as the server has it now (it may have been edited or created since)."""
+        if config_json is None:     # no longer published: run_job fails the job, saying so
+            registry.remove(key)
+            loaded.pop(key, None)
+            return
+        config = ServiceConfig.model_validate_json(config_json)
+        if loaded.get(config.key) != config_json:
+            registry.put(load_service(config, settings.config_dir))
+            loaded[config.key] = config_json
+
     store = _PipeStore(rpc)
     name = slot_name(os.getpid())
-    todo: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+    todo: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
     current: list[JobContext | None] = [None]
 
     def listen() -> None:
@@ -72,7 +85,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
                 todo.put(None)
                 return
             if op == "run":
-                todo.put(args[0])
+                todo.put(args)
             elif op == "cancel":
                 ctx = current[0]
                 if ctx is not None and ctx.job_id == args[0]:
@@ -83,8 +96,14 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
 
     threading.Thread(target=listen, name="opengp-worker-commands", daemon=True).start()
     store.notify("ready", os.getpid())
-    while (job := todo.get()) is not None:
+    while (item := todo.get()) is not None:
+        job, config_json = item
         try:
+            try:
+                use_service(job.service, config_json)
+            except Exception:   # run_job fails the job, saying why
+                registry.remove(job.service)
+                loaded.pop(job.service, None)
             run_job(job, store, registry, Path(data_dir), worker=name,
                     heartbeat_interval=settings.heartbeat_interval,
                     on_context=lambda c: current.__setitem__(0, c))

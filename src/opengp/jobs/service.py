@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from ..core import Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, Status
+from ..core import Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, Status, Unavailable
 from ..core.status import QUEUED
 from ..executors.base import Executor
 from ..runtime.files import job_root
@@ -61,7 +61,15 @@ class JobService:
         """At start: fail (or re-queue) jobs a dead process left running; re-queue
         jobs that were waiting.  Returns (interrupted, requeued)."""
         interrupted = requeued = 0
-        _, running = self.store.query(JobQuery(statuses=frozenset(_RUNNING), limit=None, oldest_first=True))
+        _, admin = self.store.query(JobQuery(kind=Kind.ADMIN.value, statuses=frozenset(QUEUED | set(_RUNNING)), limit=None))
+        for job in admin:   # admin operations run on the server's event loop: they died with it
+            why = ("The server stopped before this operation ended; the service is as its stored "
+                   "configuration says.")
+            self.store.transition(job.id, [job.status], Status.FAILED, finished=time.time(), error=why,
+                                  messages=[Message.now("error", why)])
+            interrupted += 1
+        _, running = self.store.query(JobQuery(kind=Kind.GP.value, statuses=frozenset(_RUNNING), limit=None,
+                                               oldest_first=True))
         for job in running:
             service = self.registry.services.get(job.service)
             if job.cancel_requested or job.status is Status.CANCELLING:
@@ -77,7 +85,7 @@ class JobService:
                 self.store.transition(job.id, _RUNNING, Status.FAILED, finished=time.time(), error=why,
                                       messages=[Message.now("error", why)])
             interrupted += 1
-        _, queued = self.store.query(JobQuery(statuses=frozenset(QUEUED), limit=None, oldest_first=True))
+        _, queued = self.store.query(JobQuery(kind=Kind.GP.value, statuses=frozenset(QUEUED), limit=None, oldest_first=True))
         for job in queued:
             if job.status is Status.WAITING:
                 self.store.transition(job.id, [Status.WAITING], Status.SUBMITTED)
@@ -99,6 +107,9 @@ class JobService:
         """Validate inputs and queue a job; returns once the job is committed."""
         service = self.registry.service(service_key)
         spec = service.tool(task)
+        if not service.started:
+            raise Unavailable(f"Service '{service.key}' is stopped and accepts no new jobs; "
+                              "an administrator can start it again.")
         if service.synchronous != synchronous:
             op = "execute" if synchronous else "submitJob"
             kind = "synchronous" if service.synchronous else "asynchronous"
@@ -143,9 +154,9 @@ class JobService:
                 pass
 
     def get(self, job_id: str, service_key: str | None = None) -> Job:
-        """The job; NotFound if unknown (or not of ``service_key`` when given)."""
+        """The job; NotFound if unknown.  With ``service_key``: a tool job of that service."""
         job = self.store.get(job_id)
-        if job is None or (service_key is not None and job.service != service_key):
+        if job is None or (service_key is not None and (job.service != service_key or job.kind is not Kind.GP)):
             raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
         return job
 
@@ -187,7 +198,7 @@ class JobService:
 
     async def purge_queue(self, service_key: str) -> int:
         """Cancel every job of the service that has not started; returns how many."""
-        _, queued = self.query(JobQuery(service=service_key, statuses=QUEUED, limit=None))
+        _, queued = self.query(JobQuery(service=service_key, kind=Kind.GP.value, statuses=QUEUED, limit=None))
         for job in queued:
             await self.cancel(job.id, service_key)
         return len(queued)
@@ -195,7 +206,8 @@ class JobService:
     def statistics(self, service_key: str) -> dict[str, int]:
         """How many jobs the service has: in all, and cancelled, failed, succeeded."""
         def count(*statuses: Status) -> int:
-            return self.query(JobQuery(service=service_key, statuses=frozenset(statuses) or None, limit=0))[0]
+            return self.query(JobQuery(service=service_key, kind=Kind.GP.value, statuses=frozenset(statuses) or None,
+                                       limit=0))[0]
 
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}

@@ -20,6 +20,8 @@ class Service:
 
     config: ServiceConfig
     tools: dict[str, ToolSpec] = field(default_factory=dict)
+    state: str = "STARTED"            # or "STOPPED": takes no new jobs
+    owner: str | None = None          # the publisher who created it over the admin API
 
     @property
     def key(self) -> str:
@@ -28,6 +30,10 @@ class Service:
     @property
     def synchronous(self) -> bool:
         return self.config.execution_type == "synchronous"
+
+    @property
+    def started(self) -> bool:
+        return self.state == "STARTED"
 
     def tool(self, name: str) -> ToolSpec:
         try:
@@ -53,6 +59,13 @@ class Registry:
             return self.services[key]
         except KeyError:
             raise NotFound(f"Service {key}/GPServer not found") from None
+
+    def put(self, service: Service) -> None:
+        """Publish ``service``, replacing the one with its key (jobs read the new one from now on)."""
+        self.services[service.key] = service
+
+    def remove(self, key: str) -> Service | None:
+        return self.services.pop(key, None)
 
     def folders(self) -> list[str]:
         return sorted({s.config.folder for s in self.services.values() if s.config.folder})

@@ -1,70 +1,58 @@
 """``/arcgis/admin/services/[<Folder>/]<Svc>.GPServer/jobs``: query and manage a service's jobs.
 
-Administrators only (publishers will manage their own services once
-services have owners).  Errors use the admin shape
-``{"status": "error", "messages": [...], "code": n}``.
+Administrators, and publishers for the services they created (checked by the
+caller, ``services.py``).  Errors use the admin shape.
 """
 from __future__ import annotations
 
-import re
+import math
+import threading
 import time
+from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from ...auth import Claims, Scope
-from ...core import Forbidden, InvalidInput, Job, NotFound, OpenGPError, TokenRequired
+from ...core import InvalidInput, Job, Kind, NotFound
 from ...store import JobQuery
-from ..arcgis.errors import CODES
 from ..arcgis.render import JOB_STATUS, messages_json
-from ..arcgis.routes import read_params, respond
-from ..auth import caller
 
 _STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
-_PATH = re.compile(r"^(?P<key>.+)\.GPServer/jobs(?:/(?P<rest>.*))?$")
 MAX_PAGE = 10_000
+SNAPSHOT_SECONDS = 900.0
 
 
-def admin_error(exc: Exception, params: dict[str, str]) -> Response:
-    if isinstance(exc, OpenGPError):
-        code = next(c for cls, c in CODES if isinstance(exc, cls))
-        messages = [exc.message, *exc.details]
-    else:
-        code, messages = 500, ["An unexpected error occurred; see the server log."]
-    return respond({"status": "error", "messages": messages, "code": code}, params)
+class PagingSnapshots:
+    """When a client pages without ``endTime``, every page after the first uses the
+    first page's "now", so jobs submitted meanwhile do not shift the pages."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._times: OrderedDict[tuple[Any, ...], float] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def end_time(self, key: tuple[Any, ...], first_page: bool) -> float:
+        now = math.floor(time.time() * 1000) / 1000    # echoed in ms: a client passing it back gets the same set
+        with self._lock:
+            then = self._times.get(key)
+            if first_page or then is None or now - then > SNAPSHOT_SECONDS:
+                then = now
+            self._times[key] = then
+            self._times.move_to_end(key)
+            while len(self._times) > self._size:
+                self._times.popitem(last=False)
+            return then
 
 
-def require_admin(request: Request, params: dict[str, str]) -> Claims:
-    claims = caller(request, params, request.app.state.auth)
-    if claims is None:
-        raise TokenRequired("Unauthorized access. Token not found. You can generate a token using the "
-                            "'generateToken' operation.")
-    if Scope.SERVICES_ADMIN not in claims.scopes:
-        raise Forbidden(f"User '{claims.user.name}' is not authorized to administer services.")
-    return claims
+SNAPSHOTS = PagingSnapshots()
 
 
-async def service_jobs(request: Request) -> Response:
-    params = await read_params(request)
-    try:
-        require_admin(request, params)
-        match = _PATH.match(request.path_params["path"].strip("/"))
-        if match is None:
-            raise NotFound(f"Resource '{request.path_params['path']}' not found.")
-        jobs = request.app.state.jobs
-        service = jobs.service(match.group("key"))
-        rest = [p for p in (match.group("rest") or "").split("/") if p]
-        return respond(await _dispatch(request, jobs, service.key, rest, params), params)
-    except Exception as exc:   # every failure in the admin error shape
-        return admin_error(exc, params)
-
-
-async def _dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str]) -> Any:
+async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str],
+                   who: str) -> Any:
+    """``jobs``, ``jobs/query``, ``jobs/<id>[/cancel|/delete]``, ``jobs/delete``, ``purgeQueue``, ``statistics``."""
     if not rest or rest == ["query"]:
-        return query_json(jobs, key, params)
+        return query_json(jobs, key, params, who)
     if rest == ["purgeQueue"]:
         return {"status": "success", "cancelled": await jobs.purge_queue(key)}
     if rest == ["statistics"]:
@@ -121,7 +109,7 @@ def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
-def query_json(jobs: Any, key: str, params: dict[str, str]) -> dict[str, Any]:
+def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "") -> dict[str, Any]:
     status_text = (params.get("jobStatus") or params.get("status") or "").strip()
     statuses = None
     if status_text:
@@ -131,19 +119,23 @@ def query_json(jobs: Any, key: str, params: dict[str, str]) -> dict[str, Any]:
                 f"Unknown jobStatus {status_text!r}; use one of {', '.join(JOB_STATUS.values())}."])
         statuses = frozenset({status})
     start_time = parse_time("startTime", params["startTime"]) if params.get("startTime") else None
-    end_time = parse_time("endTime", params["endTime"]) if params.get("endTime") else time.time()
     user = (params.get("userName") or "").strip() or None
     number = _int(params, "number", 10, 1, MAX_PAGE)
     start = _int(params, "start", 1, 1, 2**31 - 1)
-    total, page = jobs.query(JobQuery(service=key, statuses=statuses, owner=user, created_after=start_time,
-                                      created_before=end_time, offset=start - 1, limit=number))
+    if params.get("endTime"):
+        end_time = parse_time("endTime", params["endTime"])
+    else:
+        end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1)
+    total, page = jobs.query(JobQuery(service=key, kind=Kind.GP.value, statuses=statuses, owner=user,
+                                      created_after=start_time, created_before=end_time,
+                                      offset=start - 1, limit=number))
     next_start = start + len(page) if start - 1 + len(page) < total else -1
     return {
         "total": total, "num": len(page), "start": start, "nextStart": next_start,
         "query": {"serviceName": key, "userName": user or "",
                   "status": [JOB_STATUS[s] for s in statuses] if statuses else [],
-                  "startTime": int(start_time * 1000) if start_time is not None else None,
-                  "endTime": int(end_time * 1000)},
+                  "startTime": round(start_time * 1000) if start_time is not None else None,
+                  "endTime": round(end_time * 1000)},
         "results": {job.id: JOB_STATUS[job.status].removeprefix("esriJob") for job in page},
     }
 
@@ -164,5 +156,3 @@ def job_record(request: Request, job: Job) -> dict[str, Any]:
         "messages": messages_json(job),
     }
 
-
-routes = [Route("/arcgis/admin/services/{path:path}", service_jobs, methods=["GET", "POST"])]

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from ...core import (
     Conflict, Forbidden, InvalidInput, InvalidToken, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
-    TokenRequired, TooManyAttempts,
+    TokenRequired, TooManyAttempts, Unavailable,
 )
 
 CODES: list[tuple[type[OpenGPError], int]] = [
@@ -26,6 +26,7 @@ CODES: list[tuple[type[OpenGPError], int]] = [
     (InvalidToken, 498),
     (Forbidden, 403),
     (TooManyAttempts, 429),
+    (Unavailable, 503),
     (StoreError, 500),
     (OpenGPError, 500),
 ]

@@ -1,0 +1,109 @@
+"""``/arcgis/admin/jobs``: admin operations run as jobs (also at ArcGIS's older
+``/arcgis/admin/system/jobs``, which the ``arcgis`` package polls).
+
+Administrators see every admin job; publishers see their own.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...core import InvalidInput, Job, Kind, NotFound, Status, StoreError
+from ...store import JobQuery
+from ..arcgis.routes import read_params
+from .common import admin_caller, admin_error, admin_respond, is_administrator
+from .jobs import MAX_PAGE, _int
+
+ADMIN_STATUS = {
+    Status.NEW: "SUBMITTED", Status.SUBMITTED: "SUBMITTED", Status.WAITING: "SUBMITTED",
+    Status.EXECUTING: "EXECUTING", Status.CANCELLING: "CANCELLING", Status.CANCELLED: "CANCELLED",
+    Status.FAILED: "FAILED", Status.TIMED_OUT: "FAILED", Status.SUCCEEDED: "COMPLETED",
+}
+_BY_ADMIN_STATUS: dict[str, set[Status]] = {}
+for _status, _name in ADMIN_STATUS.items():
+    _BY_ADMIN_STATUS.setdefault(_name, set()).add(_status)
+
+
+def _ms(t: float | None) -> int:
+    return 0 if t is None else int(t * 1000)
+
+
+def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    out: dict[str, Any] = {
+        "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
+        "resource": f"{job.service}.GPServer", "status": ADMIN_STATUS[job.status],
+        "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
+        "updatedtime": _ms(job.updated), "username": job.owner,
+        "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
+        "progress": {"percent": job.progress.percent, "stage": job.progress.stage,
+                     "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
+        "url": f"{base}/arcgis/admin/jobs/{job.id}",
+    }
+    if job.status is Status.SUCCEEDED:
+        out["result"] = (job.results or {}).get("result")
+    if job.error:
+        out["error"] = job.error
+    return out
+
+
+async def admin_jobs_route(request: Request) -> Response:
+    params = await read_params(request)
+    try:
+        claims = admin_caller(request, params)
+        rest = [p for p in request.path_params.get("path", "").split("/") if p]
+        if not rest:
+            return admin_respond(_list(request, claims, params), params, "Admin jobs")
+        job_id = rest[0]
+        try:
+            job = request.app.state.jobs.store.get(job_id)
+        except StoreError:      # the record cannot be read right now: say so, in the dialect
+            if len(rest) == 1:
+                return admin_respond({"jobid": job_id, "status": "UNAVAILABLE"}, params, "Admin job")
+            raise
+        if job is None or job.kind is not Kind.ADMIN or not (is_administrator(claims) or job.owner == claims.user.name):
+            raise NotFound(f"Job '{job_id}' does not exist.")
+        if len(rest) == 1:
+            return admin_respond(admin_job_json(request, job), params, f"Admin job {job.id}")
+        if rest[1:] == ["cancel"]:
+            if request.method != "POST":
+                raise InvalidInput("'cancel' changes the job: send it as a POST.")
+            job = await request.app.state.services.ops.cancel(job.id)
+            return admin_respond({"status": "success", "jobid": job.id, "jobStatus": ADMIN_STATUS[job.status]},
+                                 params, "Cancel")
+        raise NotFound(f"Resource '{'/'.join(rest)}' not found.")
+    except Exception as exc:
+        return admin_error(exc, params)
+
+
+def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, Any]:
+    statuses: set[Status] = set()
+    for name in filter(None, (s.strip().upper() for s in (params.get("status") or "").split(","))):
+        if name not in _BY_ADMIN_STATUS:
+            raise InvalidInput("Unable to list jobs.", [
+                f"Unknown status {name!r}; use {', '.join(sorted(_BY_ADMIN_STATUS))}."])
+        statuses |= _BY_ADMIN_STATUS[name]
+    resource = (params.get("resource") or "").strip().removesuffix(".GPServer") or None
+    owner = (params.get("username") or params.get("userName") or "").strip() or None
+    if not is_administrator(claims):
+        if owner not in (None, claims.user.name):
+            raise InvalidInput("Unable to list jobs.", ["Publishers can list only their own admin jobs."])
+        owner = claims.user.name
+    number = _int(params, "number", 10, 1, MAX_PAGE)
+    start = _int(params, "start", 1, 1, 2**31 - 1)
+    total, page = request.app.state.jobs.query(JobQuery(
+        kind=Kind.ADMIN.value, service=resource, task=(params.get("operation") or "").strip() or None,
+        statuses=frozenset(statuses) or None, owner=owner, offset=start - 1, limit=number))
+    return {"total": total, "num": len(page), "start": start,
+            "nextStart": start + len(page) if start - 1 + len(page) < total else -1,
+            "jobs": [admin_job_json(request, job) for job in page]}
+
+
+routes = [
+    Route(prefix + suffix, admin_jobs_route, methods=["GET", "POST"])
+    for prefix in ("/arcgis/admin/jobs", "/arcgis/admin/system/jobs")
+    for suffix in ("", "/{path:path}")
+]

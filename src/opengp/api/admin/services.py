@@ -1,0 +1,131 @@
+"""``/arcgis/admin/services``: list, read, create, edit, start, stop and delete
+GP services, and (under ``<Svc>.GPServer/jobs``) their jobs.
+
+Every operation that changes a service runs as an admin job; with
+``runAsync=true`` the answer is the job id at once, otherwise the request
+waits for the job and answers as ArcGIS does.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...core import InvalidInput, Job, NotFound, Status
+from ...jobs.operations import Operation
+from ...jobs.services import ServiceManager
+from ..arcgis.routes import read_params
+from . import jobs as service_jobs
+from .common import admin_caller, admin_error, admin_respond, is_administrator, require_administer
+from .operations import admin_job_json
+
+_SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
+_OPERATIONS = {"edit", "start", "stop", "delete"}
+
+
+async def services_route(request: Request) -> Response:
+    params = await read_params(request)
+    try:
+        claims = admin_caller(request, params)
+        path = request.path_params.get("path", "").strip("/")
+        manager: ServiceManager = request.app.state.services
+        match = _SERVICE.match(path)
+        if match is None:
+            return await _folder_level(request, manager, path, params, claims)
+        key, rest = match.group("key"), [p for p in (match.group("rest") or "").split("/") if p]
+        record = manager.record(key)
+        require_administer(record.owner, claims)
+        who = claims.user.name
+        if not rest:
+            return admin_respond(manager.describe(key), params, f"{key} (GPServer)")
+        if rest[0] == "jobs":
+            data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params, who)
+            return admin_respond(data, params, f"{key} jobs")
+        if rest == ["status"]:
+            described = manager.describe(key)
+            return admin_respond({"configuredState": described["configuredState"],
+                                  "realTimeState": described["realTimeState"]}, params, f"{key} status")
+        if len(rest) == 1 and rest[0] in _OPERATIONS:
+            _post_only(request, rest[0])
+            uri = f"/arcgis/admin/services/{key}.GPServer/{rest[0]}"
+            if rest[0] == "edit":
+                op = manager.edit(key, _service_payload(params), who, uri)
+            else:
+                op = getattr(manager, rest[0])(key, who, uri)
+            return await _run(request, manager, op, params)
+        raise NotFound(f"Resource '{path}' not found.")
+    except Exception as exc:   # every failure in the admin error shape
+        return admin_error(exc, params)
+
+
+async def _folder_level(request: Request, manager: ServiceManager, path: str, params: dict[str, str],
+                        claims: Any) -> Response:
+    """``services``, ``services/<folder>`` and ``[<folder>/]createService``."""
+    parts = [p for p in path.split("/") if p]
+    if parts and parts[-1] == "createService" and len(parts) <= 2:
+        _post_only(request, "createService")
+        folder = parts[0] if len(parts) == 2 else None
+        who = claims.user.name
+        uri = f"/arcgis/admin/services/{folder + '/' if folder else ''}createService"
+        op = manager.create(_service_payload(params), folder, who, uri)
+        return await _run(request, manager, op, params)
+    if len(parts) > 1:
+        raise NotFound(f"Resource '{path}' not found.")
+    folder = parts[0] if parts else None
+    records = [r for r in manager.records() if is_administrator(claims) or r.owner == claims.user.name]
+    folders = sorted({r.config.folder for r in records if r.config.folder})
+    if folder is not None and folder not in folders:
+        raise NotFound(f"Folder '{folder}' does not exist.")
+    listed = [r for r in records if r.config.folder == folder]
+    data = {
+        "folderName": folder or "/", "description": "Root folder" if folder is None else "",
+        "folders": folders if folder is None else [],
+        "services": [{"folderName": folder or "/", "serviceName": r.config.name, "type": "GPServer",
+                      "description": r.config.description, "configuredState": r.state, "owner": r.owner}
+                     for r in listed],
+    }
+    return admin_respond(data, params, f"Services{' in ' + folder if folder else ''}")
+
+
+def _post_only(request: Request, name: str) -> None:
+    if request.method != "POST":
+        raise InvalidInput(f"'{name}' changes the server: send it as a POST.")
+
+
+def _service_payload(params: dict[str, str]) -> Any:
+    raw = params.get("service")
+    if not raw:
+        raise InvalidInput("Invalid service definition.", ["Pass the service JSON in the 'service' parameter."])
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput("Invalid service definition.", [f"'service' is not valid JSON: {exc}"]) from None
+
+
+async def _run(request: Request, manager: ServiceManager, op: Operation, params: dict[str, str]) -> Response:
+    """Start the operation's admin job; wait for it unless ``runAsync=true``."""
+    if (params.get("runAsync") or "").strip().lower() == "true":
+        job = await manager.ops.start(op)
+        body = admin_job_json(request, job)
+        return admin_respond({"status": "success", "jobid": job.id, "jobStatus": body["status"],
+                              "jobsUrl": body["url"]}, params, f"{op.name} job")
+    job = await manager.ops.run(op)
+    return admin_respond(_sync_answer(job), params, op.name)
+
+
+def _sync_answer(job: Job) -> dict[str, Any]:
+    if job.status is Status.SUCCEEDED:
+        result = (job.results or {}).get("result")
+        return {"status": "success", **({"service": result} if result else {})}
+    messages = [job.error or "The operation did not complete."]
+    return {"status": "error", "messages": messages, "code": 400, "jobid": job.id}
+
+
+routes = [
+    Route("/arcgis/admin/services", services_route, methods=["GET", "POST"]),
+    Route("/arcgis/admin/services/{path:path}", services_route, methods=["GET", "POST"]),
+]

@@ -1,0 +1,193 @@
+"""Admin operations as jobs: a list of named stages, run in order, recorded
+in the job store as a job of kind ``admin``.
+
+Each stage may have an ``undo``.  When a stage fails, or a cancel arrives
+before the operation's commit stage, the stages already done are undone in
+reverse, so a failed operation leaves things as they were.  Once the commit
+stage has begun the operation can no longer be cancelled.  Operations on one
+resource run one at a time, in the order they were asked for.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..core import Conflict, Job, Kind, Level, Message, NotFound, Progress, Status
+from ..store import Store
+
+log = logging.getLogger("opengp.admin")
+ADMIN_JOB_RETENTION = 7 * 24 * 3600.0      # admin jobs are kept a week
+_OPEN = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
+
+
+@dataclass
+class Stage:
+    name: str                                            # "validating", "writing configuration", ...
+    run: Callable[[], Awaitable[None]]
+    undo: Callable[[], Awaitable[None]] | None = None
+    commit: bool = False                                 # from here on, no cancelling
+
+
+@dataclass
+class Operation:
+    """One admin request, ready to run."""
+
+    name: str                                            # "edit", "createService", ...
+    resource: str                                        # the service key it changes
+    uri: str                                             # /arcgis/admin/services/<...>/edit
+    inputs: dict[str, Any]
+    stages: list[Stage]
+    result: Callable[[], Any] = lambda: None             # what the job reports when it succeeds
+    owner: str | None = None
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@dataclass
+class _Run:
+    op: Operation
+    states: list[str]
+    cancel: bool = False
+    committed: bool = False
+    task: asyncio.Task[None] | None = None
+    messages: list[Message] = field(default_factory=list)
+
+
+class AdminOperations:
+    """Starts operations as admin jobs and runs them on the event loop."""
+
+    def __init__(self, store: Store, io: Callable[..., Awaitable[Any]]) -> None:
+        self.store, self._io = store, io
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._runs: dict[str, _Run] = {}
+
+    async def start(self, op: Operation) -> Job:
+        """Record the operation as a job and start it; returns the job at once."""
+        job = Job.new(op.resource, op.name, op.inputs, kind=Kind.ADMIN, owner=op.owner,
+                      retention=ADMIN_JOB_RETENTION, operation_uri=op.uri)
+        job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17],
+                         progress=Progress(0.0, None, None, tuple((s.name, "pending") for s in op.stages)),
+                         messages=(Message(job.created, Level.INFO, f"Operation '{op.name}' submitted."),))
+        await self._io(self.store.create, job)
+        run = _Run(op, ["pending"] * len(op.stages))
+        self._runs[job.id] = run
+        lock = self._locks.setdefault(op.resource, asyncio.Lock())
+        if not lock.locked():
+            # starts executing before this returns, so a poller never mistakes SUBMITTED for done
+            await lock.acquire()
+            job = await self._begin(job.id) or job
+            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=True))
+        else:
+            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=False))
+        return job
+
+    async def run(self, op: Operation) -> Job:
+        """Run the operation and wait for its end (the synchronous form)."""
+        job = await self.start(op)
+        run = self._runs.get(job.id)
+        if run is not None and run.task is not None:
+            await asyncio.shield(run.task)
+        return await self._io(self.store.get, job.id)
+
+    async def cancel(self, job_id: str) -> Job:
+        run = self._runs.get(job_id)
+        job = await self._io(self.store.get, job_id)
+        if job is None or job.kind is not Kind.ADMIN:
+            raise NotFound(f"Job '{job_id}' does not exist.")
+        if job.status.terminal:
+            raise Conflict(f"Job '{job_id}' has already ended ({job.status.value}).")
+        if run is None:
+            raise Conflict(f"Job '{job_id}' is not running on this server.")
+        if run.committed:
+            raise Conflict(f"Job '{job_id}' is past the point where '{run.op.name}' can be cancelled.")
+        run.cancel = True
+        note = Message.now(Level.WARNING, "Cancel requested.")
+        if job.status is Status.SUBMITTED:
+            done = await self._io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
+                                  finished=time.time(), cancel_requested=True, messages=[note])
+        else:
+            done = await self._io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
+                                  cancel_requested=True, messages=[note])
+        return done or await self._io(self.store.get, job_id)
+
+    # -- running ----------------------------------------------------------
+    async def _begin(self, job_id: str) -> Job | None:
+        return await self._io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
+                              started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
+
+    async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool) -> None:
+        try:
+            if not acquired:
+                await lock.acquire()
+                if run.cancel or await self._begin(job_id) is None:
+                    return                                 # cancelled while it waited its turn
+            await self._stages(job_id, run)
+        except Exception:      # the store failed under us: the job stays as the store has it
+            log.exception("admin job %s (%s %s) failed", job_id, run.op.name, run.op.resource)
+        finally:
+            lock.release()
+            self._runs.pop(job_id, None)
+
+    async def _stages(self, job_id: str, run: _Run) -> None:
+        op, done = run.op, []
+        for i, stage in enumerate(op.stages):
+            try:
+                if run.cancel and not run.committed:
+                    raise _Cancelled
+                run.committed = run.committed or stage.commit
+                await self._mark(job_id, run, i, "running", f"{stage.name.capitalize()}.")
+                await stage.run()
+                done.append(stage)
+                await self._mark(job_id, run, i, "completed")
+            except Exception as exc:
+                cancelled = isinstance(exc, _Cancelled)
+                run.states[i] = "cancelled" if cancelled else "failed"
+                run.states[i + 1:] = ["skipped"] * (len(op.stages) - i - 1)
+                await self._undo(job_id, done)
+                await self._end(job_id, run, exc)
+                return
+        result = op.result()
+        await self._io(self.store.transition, job_id, _OPEN, Status.SUCCEEDED, finished=time.time(),
+                       results={"result": result}, progress=self._progress(run, None),
+                       messages=[Message.now(Level.INFO, f"Operation '{op.name}' completed.")])
+
+    async def _undo(self, job_id: str, done: list[Stage]) -> None:
+        for stage in reversed(done):
+            if stage.undo is None:
+                continue
+            try:
+                await stage.undo()
+            except Exception:
+                log.exception("undoing stage %r of admin job %s failed", stage.name, job_id)
+
+    async def _end(self, job_id: str, run: _Run, exc: Exception) -> None:
+        progress = self._progress(run, None)
+        if isinstance(exc, _Cancelled):
+            await self._io(self.store.transition, job_id, _OPEN, Status.CANCELLED, finished=time.time(),
+                           progress=progress, messages=[Message.now(Level.WARNING, "Cancelled; nothing was changed.")])
+            return
+        why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        details = list(getattr(exc, "details", []) or [])
+        text = "; ".join([why, *details])
+        if not getattr(exc, "message", None):
+            log.exception("admin operation %s on %s failed", run.op.name, run.op.resource, exc_info=exc)
+        await self._io(self.store.transition, job_id, _OPEN, Status.FAILED, finished=time.time(), error=text,
+                       progress=progress, messages=[
+                           Message.now(Level.ERROR, f"{text} Nothing was changed.")])
+
+    def _progress(self, run: _Run, current: str | None) -> Progress:
+        completed = sum(s == "completed" for s in run.states)
+        return Progress(round(100.0 * completed / len(run.states), 1), current, None,
+                        tuple(zip((s.name for s in run.op.stages), run.states)))
+
+    async def _mark(self, job_id: str, run: _Run, i: int, state: str, text: str | None = None) -> None:
+        run.states[i] = state
+        current = run.op.stages[i].name if state == "running" else None
+        messages = [Message.now(Level.INFO, text)] if text else []
+        await self._io(self.store.report, job_id, messages, self._progress(run, current))

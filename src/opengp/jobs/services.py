@@ -1,0 +1,333 @@
+"""Publishing services: what the store holds, what the registry serves, and
+the admin operations (create, edit, start, stop, delete) that change both.
+
+The config file seeds the store: a file entry that is new, or changed since
+it was last imported, replaces the stored one; a file entry that is removed
+unpublishes its service.  Everything else (admin edits, services created over
+the API) lives in the store, so it survives restarts and reaches every server.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..config import ServiceConfig, Settings
+from ..core import Conflict, InvalidInput, NotFound, Status
+from ..core.status import QUEUED
+from ..store import JobQuery
+from ..store.services import STARTED, STOPPED, ServiceRecord, ServiceStore
+from ..tools.registry import Service, load_service
+from .operations import AdminOperations, Operation, Stage
+from .service import JobService
+
+log = logging.getLogger("opengp.services")
+_EXECUTION = {"asynchronous": "Asynchronous", "synchronous": "Synchronous"}
+_READ_ONLY = {"type", "configuredState", "realTimeState", "owner", "origin", "tasks", "error", "url"}
+
+
+def _digest(config: ServiceConfig) -> str:
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+def import_config_file(settings: Settings, store: ServiceStore) -> None:
+    """Bring the store in line with the config file's services (see the module docstring)."""
+    now = time.time()
+    in_file = {c.key: c for c in settings.services}
+    stored = {r.key: r for r in store.list()}
+    for key, config in in_file.items():
+        digest, record = _digest(config), stored.get(key)
+        if record is None:
+            store.add(ServiceRecord(config, origin="config", config_digest=digest, created=now, updated=now))
+        elif record.config_digest != digest:
+            log.info("service %s: the config file changed; its settings replace the stored ones", key)
+            store.replace(record.evolve(config=config, origin="config", config_digest=digest))
+    for key, record in stored.items():
+        if record.origin == "config" and key not in in_file:
+            log.warning("service %s is no longer in the config file: unpublished", key)
+            store.remove(key)
+
+
+# -- the admin JSON of a service ---------------------------------------------
+def service_json(record: ServiceRecord, service: Service | None, error: str | None = None) -> dict[str, Any]:
+    """ArcGIS's admin service JSON, plus opengp's own settings (documented in docs/admin.md)."""
+    c = record.config
+    running = service is not None and service.started
+    out = {
+        "serviceName": c.name, "folderName": c.folder or "/", "type": "GPServer",
+        "description": (service.config.description if service else None) or c.description,
+        "configuredState": record.state, "realTimeState": STARTED if running else STOPPED,
+        "maxUsageTime": c.max_usage_time, "maxInstancesPerNode": c.max_instances,
+        "public": c.public, "allowed": list(c.allowed), "owner": record.owner, "origin": record.origin,
+        "properties": {"toolbox": c.toolbox, "executionType": _EXECUTION[c.execution_type],
+                       "retention": c.retention, "retries": c.retries},
+        "tasks": list(service.tools) if service else [],
+    }
+    if error:
+        out["error"] = error
+    return out
+
+
+def _invalid(exc: ValidationError) -> InvalidInput:
+    details = [f"{'.'.join(str(p) for p in e['loc']) or 'service'}: {e['msg']}" for e in exc.errors()]
+    return InvalidInput("Invalid service definition.", details)
+
+
+def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | None = None) -> ServiceConfig:
+    """A ServiceConfig from admin JSON: a whole definition (create) or changes to ``current`` (edit)."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("Invalid service definition.", ["'service' must be a JSON object."])
+    fields: dict[str, Any] = current.model_dump() if current else {"folder": folder}
+    unknown: list[str] = []
+    for key, value in payload.items():
+        if key == "serviceName":
+            fields["name"] = value
+        elif key == "folderName":
+            fields["folder"] = None if value in (None, "", "/") else value
+        elif key == "description":
+            fields["description"] = value if value is not None else ""
+        elif key == "maxUsageTime":
+            fields["max_usage_time"] = value
+        elif key == "maxInstancesPerNode":
+            fields["max_instances"] = value
+        elif key in ("public", "allowed"):
+            fields[key] = value
+        elif key == "properties":
+            if not isinstance(value, dict):
+                raise InvalidInput("Invalid service definition.", ["'properties' must be a JSON object."])
+            for prop, v in value.items():
+                if prop == "executionType":
+                    text = str(v).lower().removeprefix("esriexecutiontype")
+                    if text not in _EXECUTION:
+                        raise InvalidInput("Invalid service definition.", [
+                            f"properties.executionType must be Asynchronous or Synchronous, not {v!r}."])
+                    fields["execution_type"] = text
+                elif prop in ("toolbox", "retention", "retries"):
+                    fields[prop] = v
+                else:
+                    unknown.append(f"properties.{prop}")
+        elif key == "type":
+            if value != "GPServer":
+                raise InvalidInput("Invalid service definition.", [f"Only GPServer services can be published, not {value!r}."])
+        elif key not in _READ_ONLY:
+            unknown.append(key)
+    if unknown:
+        raise InvalidInput("Invalid service definition.", [
+            f"Unknown setting(s): {', '.join(sorted(unknown))}. Settable: serviceName, folderName, description, "
+            "maxUsageTime, maxInstancesPerNode, public, allowed, properties.toolbox, properties.executionType, "
+            "properties.retention, properties.retries."])
+    if current is not None and (fields.get("name"), fields.get("folder")) != (current.name, current.folder):
+        raise InvalidInput("Invalid service definition.", ["A service cannot be renamed or moved by 'edit'."])
+    if "name" not in fields or not fields["name"]:
+        raise InvalidInput("Invalid service definition.", ["'serviceName' is required."])
+    try:
+        return ServiceConfig(**fields)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+
+
+class ServiceManager:
+    """Publishes services from the store into the registry, and changes them as admin jobs."""
+
+    def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings) -> None:
+        self.jobs, self.store, self.settings = jobs, store, settings
+        self.registry = jobs.registry
+        self.ops = AdminOperations(jobs.store, jobs._io)
+        self.broken: dict[str, str] = {}          # stored services whose toolbox did not load
+        self._version: tuple[int, float] | None = None
+
+    @property
+    def base(self) -> Path:
+        return self.settings.config_dir
+
+    # -- publishing what the store holds ---------------------------------
+    def load(self) -> None:
+        """Publish every stored service (at start).  A toolbox that fails to load is
+        logged and listed as broken; the rest are served."""
+        self._version = self.store.version()
+        for record in self.store.list():
+            self._publish(record)
+
+    def _publish(self, record: ServiceRecord) -> None:
+        try:
+            service = load_service(record.config, self.base)
+        except Exception as exc:
+            log.error("service %s not published: %s", record.key, exc)
+            self.broken[record.key] = str(exc)
+            self.registry.remove(record.key)
+            return
+        self.broken.pop(record.key, None)
+        self.registry.put(dataclasses.replace(service, state=record.state, owner=record.owner))
+
+    async def refresh(self) -> bool:
+        """Pick up changes another server (or the CLI) made to the store; True if any."""
+        version = await self.jobs._io(self.store.version)
+        if version == self._version:
+            return False
+        self._version = version
+        records = {r.key: r for r in await self.jobs._io(self.store.list)}
+        for key in list(self.registry.services) + list(self.broken):
+            if key not in records:
+                self.registry.remove(key)
+                self.broken.pop(key, None)
+        for key, record in records.items():
+            current = self.registry.services.get(key)
+            if current is None or current.config.model_dump(exclude={"description"}) != record.config.model_dump(
+                    exclude={"description"}) or (current.state, current.owner) != (record.state, record.owner):
+                await asyncio.to_thread(self._publish, record)
+        self._services_changed()
+        return True
+
+    # -- reading -----------------------------------------------------------
+    def record(self, key: str) -> ServiceRecord:
+        record = self.store.get(key)
+        if record is None:
+            raise NotFound(f"Service '{key}.GPServer' does not exist.")
+        return record
+
+    def records(self) -> list[ServiceRecord]:
+        return self.store.list()
+
+    def describe(self, key: str) -> dict[str, Any]:
+        return service_json(self.record(key), self.registry.services.get(key), self.broken.get(key))
+
+    # -- operations --------------------------------------------------------
+    def create(self, payload: Any, folder: str | None, owner: str | None, uri: str) -> Operation:
+        config = config_from_json(payload, None, folder)
+        if folder is not None and config.folder != folder:
+            raise InvalidInput("Invalid service definition.", [
+                f"folderName {config.folder or '/'!r} differs from the folder in the URL ({folder!r})."])
+        key = config.key
+        self._not_taken(key)
+        loaded: list[Service] = []
+        record = ServiceRecord(config, owner=owner, origin="admin", created=time.time(), updated=time.time())
+
+        async def validate() -> None:
+            loaded.append(await asyncio.to_thread(load_service, config, self.base))
+            self._not_taken(key)
+
+        async def write() -> None:
+            await self.jobs._io(self.store.add, record)
+
+        async def unwrite() -> None:
+            await self.jobs._io(self.store.remove, key)
+
+        async def start() -> None:
+            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=owner))
+            self._services_changed()
+
+        return Operation("createService", key, uri, {"service": payload}, [
+            Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
+            Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
+
+    def edit(self, key: str, payload: Any, owner: str | None, uri: str) -> Operation:
+        before = self.record(key)
+        config = config_from_json(payload, before.config)
+        loaded: list[Service] = []
+
+        async def validate() -> None:
+            loaded.append(await asyncio.to_thread(load_service, config, self.base))
+
+        async def write() -> None:
+            await self.jobs._io(self.store.replace, before.evolve(config=config))
+
+        async def unwrite() -> None:
+            await self.jobs._io(self.store.replace, before)
+
+        async def restart() -> None:
+            self.broken.pop(key, None)
+            self.registry.put(dataclasses.replace(loaded[0], state=before.state, owner=before.owner))
+            self._services_changed()
+
+        return Operation("edit", key, uri, {"service": payload}, [
+            Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
+            Stage("restarting", restart)], result=lambda: self.describe(key), owner=owner)
+
+    def start(self, key: str, owner: str | None, uri: str) -> Operation:
+        before = self.record(key)
+        loaded: list[Service] = []
+
+        async def validate() -> None:
+            current = self.registry.services.get(key)
+            loaded.append(current if current is not None else
+                          await asyncio.to_thread(load_service, before.config, self.base))
+
+        async def write() -> None:
+            await self.jobs._io(self.store.replace, before.evolve(state=STARTED))
+
+        async def unwrite() -> None:
+            await self.jobs._io(self.store.replace, before)
+
+        async def start() -> None:
+            self.broken.pop(key, None)
+            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=before.owner))
+            self._services_changed()
+
+        return Operation("start", key, uri, {}, [
+            Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
+            Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
+
+    def stop(self, key: str, owner: str | None, uri: str) -> Operation:
+        before = self.record(key)
+        return Operation("stop", key, uri, {}, [
+            Stage("stopping the service", self._set_state(key, STOPPED), self._set_state(key, before.state)),
+            Stage("writing configuration", self._write(before.evolve(state=STOPPED)), self._write(before),
+                  commit=True)], result=lambda: self.describe(key), owner=owner)
+
+    def delete(self, key: str, owner: str | None, uri: str) -> Operation:
+        before = self.record(key)
+
+        async def remove() -> None:
+            await self.jobs._io(self.store.remove, key)
+
+        async def restore() -> None:
+            await self.jobs._io(self.store.add, before)
+
+        async def unpublish() -> None:
+            self.registry.remove(key)
+            self.broken.pop(key, None)
+            cancelled = await self._cancel_unfinished(key)
+            if cancelled:
+                log.info("service %s deleted: %d unfinished job(s) cancelled", key, cancelled)
+
+        return Operation("delete", key, uri, {}, [
+            Stage("stopping the service", self._set_state(key, STOPPED), self._set_state(key, before.state)),
+            Stage("removing configuration", remove, restore, commit=True),
+            Stage("cancelling unfinished jobs", unpublish)], result=lambda: None, owner=owner)
+
+    # -- helpers ---------------------------------------------------------------
+    def _not_taken(self, key: str) -> None:
+        if self.store.get(key) is not None:
+            raise Conflict(f"Service '{key}.GPServer' already exists.")
+
+    def _set_state(self, key: str, state: str) -> Any:
+        async def run() -> None:
+            service = self.registry.services.get(key)
+            if service is not None:
+                self.registry.put(dataclasses.replace(service, state=state))
+        return run
+
+    def _write(self, record: ServiceRecord) -> Any:
+        async def run() -> None:
+            await self.jobs._io(self.store.replace, record)
+        return run
+
+    async def _cancel_unfinished(self, key: str) -> int:
+        running = frozenset(QUEUED | {Status.EXECUTING})
+        _, unfinished = await self.jobs._io(self.jobs.query, JobQuery(service=key, kind="gp", statuses=running,
+                                                                       limit=None))
+        for job in unfinished:
+            await self.jobs.cancel(job.id, key)
+        return len(unfinished)
+
+    def _services_changed(self) -> None:
+        self._version = None        # the next refresh re-reads the store once
+        changed = getattr(self.jobs.executor, "services_changed", None)
+        if changed is not None:
+            changed()
