@@ -36,7 +36,7 @@ PG_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127
 
 
 def fresh_postgres() -> str:
-    """The test PostgreSQL's URL, with opengp's tables dropped (skip, or fail under
+    """The test PostgreSQL's URL, with every table dropped (skip, or fail under
     OPENGP_REQUIRE_ALL=1, when there is no driver or no server)."""
     try:
         import psycopg  # noqa: F401  (the driver must be importable)
@@ -44,7 +44,8 @@ def fresh_postgres() -> str:
 
         engine = create_engine(PG_URL)
         with engine.begin() as c:
-            c.execute(text("DROP TABLE IF EXISTS jobs, users, revoked_tokens, alembic_version"))
+            c.execute(text("DROP SCHEMA public CASCADE"))      # every table, whatever migrations made
+            c.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     except Exception as exc:
         require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")

@@ -14,9 +14,11 @@ console = Console(stderr=True)
 
 
 def _add_users_commands() -> None:
+    from .cli_services import services_app
     from .cli_users import users_app
 
     app.add_typer(users_app, name="users")
+    app.add_typer(services_app, name="services")
 
 
 _add_users_commands()

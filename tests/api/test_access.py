@@ -82,7 +82,7 @@ def test_the_directory_shows_only_what_each_caller_may_use(as_):
     names = lambda who: [s["name"] for s in listing(as_[who], "/Secure")["services"]]   # noqa: E731
     assert names("alice") == ["Secure/AliceOnly"]
     assert names("pat") == ["Secure/Publishers"]
-    assert names("root") == ["Secure/AliceOnly", "Secure/Publishers", "Secure/AdminOnly"]
+    assert names("root") == ["Secure/AdminOnly", "Secure/AliceOnly", "Secure/Publishers"]   # by name
     assert error_of(as_[None].get("/Secure", params={"f": "json"}))["code"] == 499
     assert error_of(as_["bob"].get("/Hidden", params={"f": "json"}))["code"] == 403
 

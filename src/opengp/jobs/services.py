@@ -74,8 +74,16 @@ def service_json(record: ServiceRecord, service: Service | None, error: str | No
     return out
 
 
+_ADMIN_NAMES = {"name": "serviceName", "folder": "folderName", "max_usage_time": "maxUsageTime",
+                "max_instances": "maxInstancesPerNode", "execution_type": "properties.executionType",
+                "toolbox": "properties.toolbox", "retention": "properties.retention", "retries": "properties.retries"}
+
+
 def _invalid(exc: ValidationError) -> InvalidInput:
-    details = [f"{'.'.join(str(p) for p in e['loc']) or 'service'}: {e['msg']}" for e in exc.errors()]
+    def where(loc: tuple[Any, ...]) -> str:
+        return ".".join(_ADMIN_NAMES.get(str(p), str(p)) for p in loc) or "service"
+
+    details = [f"{where(e['loc'])}: {e['msg']}" for e in exc.errors()]
     return InvalidInput("Invalid service definition.", details)
 
 
