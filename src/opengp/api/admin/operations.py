@@ -37,7 +37,7 @@ def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
         "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
         "resource": f"{job.service}.GPServer", "status": ADMIN_STATUS[job.status],
         "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
-        "updatedtime": _ms(job.updated), "username": job.owner,
+        "updatedtime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
         "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
         "progress": {"percent": job.progress.percent, "stage": job.progress.stage,
                      "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
