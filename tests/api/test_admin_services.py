@@ -360,3 +360,43 @@ def test_a_changed_config_file_entry_replaces_the_stored_one(tmp_path):
             assert root.get(f"{ADMIN}/Spare.GPServer", params={"f": "json"}).json()["maxUsageTime"] == 7
     finally:
         srv.stop()
+
+
+def test_queued_edits_build_on_each_other(srv, root):
+    """Operations on one service run one at a time, each on the result of the last."""
+    slow = toolbox(srv, "slow_edit", SLOW_TOOLBOX.format(seconds=1))
+    first = post(root, f"{ADMIN}/Spare.GPServer/edit", runAsync="true",
+                 service=json.dumps({"properties": {"toolbox": slow}}))
+    second = post(root, f"{ADMIN}/Spare.GPServer/edit", runAsync="true", service=json.dumps({"maxUsageTime": 77}))
+    assert second["jobStatus"] == "SUBMITTED"          # waiting its turn
+    assert wait_admin(root, first["jobid"])["status"] == "COMPLETED"
+    assert wait_admin(root, second["jobid"])["status"] == "COMPLETED"
+    spare = root.get(f"{ADMIN}/Spare.GPServer", params={"f": "json"}).json()
+    assert spare["properties"]["toolbox"] == slow and spare["maxUsageTime"] == 77
+    assert spare["tasks"] == ["Hello"]
+    post(root, f"{ADMIN}/Spare.GPServer/edit",
+         service=json.dumps({"properties": {"toolbox": str(TOOLBOXES / "testing.py")}, "maxUsageTime": 600}))
+
+
+def test_a_deleted_config_file_service_stays_deleted_after_a_restart(tmp_path):
+    srv = Server(tmp_path, demo=False)
+    srv.config.write_text(CONFIG.format(toolbox=TOOLBOXES / "testing.py"))
+    add_user(srv.data_dir, "root", "administrator", PASSWORDS["root"])
+    srv.start()
+    try:
+        with client_for(srv, "root") as root:
+            assert post(root, f"{ADMIN}/Spare.GPServer/delete")["status"] == "success"
+        srv.stop()
+        srv.start()
+        with client_for(srv, "root") as root:
+            assert root.get(f"{ADMIN}/Spare.GPServer", params={"f": "json"}).json()["code"] == 404
+            again = {"serviceName": "Spare", "properties": {"toolbox": "opengp.toolboxes.demo"}, "public": True}
+            assert post(root, f"{ADMIN}/createService", service=json.dumps(again))["status"] == "success"
+            assert root.get(f"{ADMIN}/Spare.GPServer", params={"f": "json"}).json()["origin"] == "admin"
+        srv.stop()
+        srv.start()     # the unchanged file entry does not take the name back
+        with client_for(srv, "root") as root:
+            spare = root.get(f"{ADMIN}/Spare.GPServer", params={"f": "json"}).json()
+            assert spare["origin"] == "admin" and spare["properties"]["toolbox"] == "opengp.toolboxes.demo"
+    finally:
+        srv.stop()

@@ -87,6 +87,11 @@ class AdminOperations:
             run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=False))
         return job
 
+    def busy(self, resource: str) -> bool:
+        """True while an operation on ``resource`` runs or waits here."""
+        lock = self._locks.get(resource)
+        return lock is not None and lock.locked()
+
     async def run(self, op: Operation) -> Job:
         """Run the operation and wait for its end (the synchronous form)."""
         job = await self.start(op)

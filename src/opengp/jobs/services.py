@@ -22,7 +22,7 @@ from ..config import ServiceConfig, Settings
 from ..core import Conflict, InvalidInput, NotFound, Status
 from ..core.status import QUEUED
 from ..store import JobQuery
-from ..store.services import STARTED, STOPPED, ServiceRecord, ServiceStore
+from ..store.services import DELETED, STARTED, STOPPED, ServiceRecord, ServiceStore
 from ..tools.registry import Service, load_service
 from .operations import AdminOperations, Operation, Stage
 from .service import JobService
@@ -47,9 +47,10 @@ def import_config_file(settings: Settings, store: ServiceStore) -> None:
             store.add(ServiceRecord(config, origin="config", config_digest=digest, created=now, updated=now))
         elif record.config_digest != digest:
             log.info("service %s: the config file changed; its settings replace the stored ones", key)
-            store.replace(record.evolve(config=config, origin="config", config_digest=digest))
+            state = STARTED if record.state == DELETED else record.state
+            store.replace(record.evolve(config=config, origin="config", config_digest=digest, state=state))
     for key, record in stored.items():
-        if record.origin == "config" and key not in in_file:
+        if record.origin == "config" and key not in in_file:        # tombstones go too
             log.warning("service %s is no longer in the config file: unpublished", key)
             store.remove(key)
 
@@ -159,7 +160,7 @@ class ServiceManager:
         """Publish every stored service (at start).  A toolbox that fails to load is
         logged and listed as broken; the rest are served."""
         self._version = self.store.version()
-        for record in self.store.list():
+        for record in self.records():
             self._publish(record)
 
     def _publish(self, record: ServiceRecord) -> None:
@@ -174,38 +175,44 @@ class ServiceManager:
         self.registry.put(dataclasses.replace(service, state=record.state, owner=record.owner))
 
     async def refresh(self) -> bool:
-        """Pick up changes another server (or the CLI) made to the store; True if any."""
+        """Pick up changes another server (or the CLI) made to the store; True if any.
+        Services with an operation in progress here are left to that operation."""
         version = await self.jobs._io(self.store.version)
         if version == self._version:
             return False
         self._version = version
-        records = {r.key: r for r in await self.jobs._io(self.store.list)}
+        records = {r.key: r for r in await self.jobs._io(self.store.list) if r.state != DELETED}
         for key in list(self.registry.services) + list(self.broken):
-            if key not in records:
+            if key not in records and not self.ops.busy(key):
                 self.registry.remove(key)
                 self.broken.pop(key, None)
         for key, record in records.items():
             current = self.registry.services.get(key)
+            if self.ops.busy(key):
+                continue
             if current is None or current.config.model_dump(exclude={"description"}) != record.config.model_dump(
                     exclude={"description"}) or (current.state, current.owner) != (record.state, record.owner):
                 await asyncio.to_thread(self._publish, record)
-        self._services_changed()
+        self._executor_changed()
         return True
 
     # -- reading -----------------------------------------------------------
     def record(self, key: str) -> ServiceRecord:
         record = self.store.get(key)
-        if record is None:
+        if record is None or record.state == DELETED:
             raise NotFound(f"Service '{key}.GPServer' does not exist.")
         return record
 
     def records(self) -> list[ServiceRecord]:
-        return self.store.list()
+        return [r for r in self.store.list() if r.state != DELETED]
 
     def describe(self, key: str) -> dict[str, Any]:
         return service_json(self.record(key), self.registry.services.get(key), self.broken.get(key))
 
     # -- operations --------------------------------------------------------
+    # Each checks its input at once (so a bad request is refused before any job
+    # exists), then re-reads the service when its turn comes: operations on one
+    # service queue behind each other, and each must build on the last.
     def create(self, payload: Any, folder: str | None, owner: str | None, uri: str) -> Operation:
         config = config_from_json(payload, None, folder)
         if folder is not None and config.folder != folder:
@@ -214,17 +221,25 @@ class ServiceManager:
         key = config.key
         self._not_taken(key)
         loaded: list[Service] = []
+        tombstone: list[ServiceRecord | None] = [None]
         record = ServiceRecord(config, owner=owner, origin="admin", created=time.time(), updated=time.time())
 
         async def validate() -> None:
+            tombstone[0] = self._not_taken(key)
             loaded.append(await asyncio.to_thread(load_service, config, self.base))
-            self._not_taken(key)
 
         async def write() -> None:
-            await self.jobs._io(self.store.add, record)
+            if tombstone[0] is None:
+                await self.jobs._io(self.store.add, record)
+            else:       # a deleted config-file service of the same name: this one takes its place
+                # (keeping the digest, so the unchanged file entry does not take it back at restart)
+                await self.jobs._io(self.store.replace, record.evolve(config_digest=tombstone[0].config_digest))
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.remove, key)
+            if tombstone[0] is None:
+                await self.jobs._io(self.store.remove, key)
+            else:
+                await self.jobs._io(self.store.replace, tombstone[0])
 
         async def start() -> None:
             self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=owner))
@@ -235,22 +250,25 @@ class ServiceManager:
             Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
 
     def edit(self, key: str, payload: Any, owner: str | None, uri: str) -> Operation:
-        before = self.record(key)
-        config = config_from_json(payload, before.config)
+        config_from_json(payload, self.record(key).config)
+        before: list[ServiceRecord] = []
+        configs: list[ServiceConfig] = []
         loaded: list[Service] = []
 
         async def validate() -> None:
-            loaded.append(await asyncio.to_thread(load_service, config, self.base))
+            before.append(self.record(key))
+            configs.append(config_from_json(payload, before[0].config))
+            loaded.append(await asyncio.to_thread(load_service, configs[0], self.base))
 
         async def write() -> None:
-            await self.jobs._io(self.store.replace, before.evolve(config=config))
+            await self.jobs._io(self.store.replace, before[0].evolve(config=configs[0]))
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.replace, before)
+            await self.jobs._io(self.store.replace, before[0])
 
         async def restart() -> None:
             self.broken.pop(key, None)
-            self.registry.put(dataclasses.replace(loaded[0], state=before.state, owner=before.owner))
+            self.registry.put(dataclasses.replace(loaded[0], state=before[0].state, owner=before[0].owner))
             self._services_changed()
 
         return Operation("edit", key, uri, {"service": payload}, [
@@ -258,23 +276,25 @@ class ServiceManager:
             Stage("restarting", restart)], result=lambda: self.describe(key), owner=owner)
 
     def start(self, key: str, owner: str | None, uri: str) -> Operation:
-        before = self.record(key)
+        self.record(key)
+        before: list[ServiceRecord] = []
         loaded: list[Service] = []
 
         async def validate() -> None:
+            before.append(self.record(key))
             current = self.registry.services.get(key)
             loaded.append(current if current is not None else
-                          await asyncio.to_thread(load_service, before.config, self.base))
+                          await asyncio.to_thread(load_service, before[0].config, self.base))
 
         async def write() -> None:
-            await self.jobs._io(self.store.replace, before.evolve(state=STARTED))
+            await self.jobs._io(self.store.replace, before[0].evolve(state=STARTED))
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.replace, before)
+            await self.jobs._io(self.store.replace, before[0])
 
         async def start() -> None:
             self.broken.pop(key, None)
-            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=before.owner))
+            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=before[0].owner))
             self._services_changed()
 
         return Operation("start", key, uri, {}, [
@@ -282,49 +302,76 @@ class ServiceManager:
             Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
 
     def stop(self, key: str, owner: str | None, uri: str) -> Operation:
-        before = self.record(key)
+        self.record(key)
+        before: list[ServiceRecord] = []
+
+        async def stop() -> None:
+            before.append(self.record(key))
+            self._set_state(key, STOPPED)
+
+        async def unstop() -> None:
+            self._set_state(key, before[0].state)
+
+        async def write() -> None:
+            await self.jobs._io(self.store.replace, before[0].evolve(state=STOPPED))
+            self._services_changed()
+
+        async def unwrite() -> None:
+            await self.jobs._io(self.store.replace, before[0])
+
         return Operation("stop", key, uri, {}, [
-            Stage("stopping the service", self._set_state(key, STOPPED), self._set_state(key, before.state)),
-            Stage("writing configuration", self._write(before.evolve(state=STOPPED)), self._write(before),
-                  commit=True)], result=lambda: self.describe(key), owner=owner)
+            Stage("stopping the service", stop, unstop),
+            Stage("writing configuration", write, unwrite, commit=True)],
+            result=lambda: self.describe(key), owner=owner)
 
     def delete(self, key: str, owner: str | None, uri: str) -> Operation:
-        before = self.record(key)
+        self.record(key)
+        before: list[ServiceRecord] = []
+
+        async def stop() -> None:
+            before.append(self.record(key))
+            self._set_state(key, STOPPED)
+
+        async def unstop() -> None:
+            self._set_state(key, before[0].state)
 
         async def remove() -> None:
-            await self.jobs._io(self.store.remove, key)
+            if before[0].origin == "config":     # a tombstone, so the config file does not bring it back
+                await self.jobs._io(self.store.replace, before[0].evolve(state=DELETED))
+            else:
+                await self.jobs._io(self.store.remove, key)
 
         async def restore() -> None:
-            await self.jobs._io(self.store.add, before)
+            if before[0].origin == "config":
+                await self.jobs._io(self.store.replace, before[0])
+            else:
+                await self.jobs._io(self.store.add, before[0])
 
         async def unpublish() -> None:
             self.registry.remove(key)
             self.broken.pop(key, None)
+            self._services_changed()
             cancelled = await self._cancel_unfinished(key)
             if cancelled:
                 log.info("service %s deleted: %d unfinished job(s) cancelled", key, cancelled)
 
         return Operation("delete", key, uri, {}, [
-            Stage("stopping the service", self._set_state(key, STOPPED), self._set_state(key, before.state)),
+            Stage("stopping the service", stop, unstop),
             Stage("removing configuration", remove, restore, commit=True),
             Stage("cancelling unfinished jobs", unpublish)], result=lambda: None, owner=owner)
 
     # -- helpers ---------------------------------------------------------------
-    def _not_taken(self, key: str) -> None:
-        if self.store.get(key) is not None:
+    def _not_taken(self, key: str) -> ServiceRecord | None:
+        """Conflict if the key is in use; returns the tombstone of a deleted config-file service."""
+        record = self.store.get(key)
+        if record is not None and record.state != DELETED:
             raise Conflict(f"Service '{key}.GPServer' already exists.")
+        return record
 
-    def _set_state(self, key: str, state: str) -> Any:
-        async def run() -> None:
-            service = self.registry.services.get(key)
-            if service is not None:
-                self.registry.put(dataclasses.replace(service, state=state))
-        return run
-
-    def _write(self, record: ServiceRecord) -> Any:
-        async def run() -> None:
-            await self.jobs._io(self.store.replace, record)
-        return run
+    def _set_state(self, key: str, state: str) -> None:
+        service = self.registry.services.get(key)
+        if service is not None:
+            self.registry.put(dataclasses.replace(service, state=state))
 
     async def _cancel_unfinished(self, key: str) -> int:
         running = frozenset(QUEUED | {Status.EXECUTING})
@@ -335,7 +382,11 @@ class ServiceManager:
         return len(unfinished)
 
     def _services_changed(self) -> None:
-        self._version = None        # the next refresh re-reads the store once
+        """After a change made here: re-read the store once at the next refresh, and tell the executor."""
+        self._version = None
+        self._executor_changed()
+
+    def _executor_changed(self) -> None:
         changed = getattr(self.jobs.executor, "services_changed", None)
         if changed is not None:
             changed()

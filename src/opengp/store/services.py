@@ -22,6 +22,7 @@ from ..core import Conflict, StoreError
 from .tables import services
 
 STARTED, STOPPED = "STARTED", "STOPPED"
+DELETED = "DELETED"      # a config-file service deleted over the API: the file must not bring it back
 
 
 @dataclass(frozen=True, slots=True)
