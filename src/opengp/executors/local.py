@@ -223,7 +223,7 @@ class LocalExecutor:
             self._running[service] += 1
             svc = self.registry.services.get(service)
             # the service's settings travel with the job: workers serve services published after they started
-            self._send(slot, ("run", job, svc.config.model_dump_json() if svc is not None else None))
+            self._send(slot, ("run", job, svc.config_json if svc is not None else None))
 
     def _limit(self, service: str) -> int | None:
         svc = self.registry.services.get(service)

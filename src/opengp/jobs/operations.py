@@ -81,7 +81,12 @@ class AdminOperations:
         if not lock.locked():
             # starts executing before this returns, so a poller never mistakes SUBMITTED for done
             await lock.acquire()
-            job = await self._begin(job.id) or job
+            try:
+                job = await self._begin(job.id) or job
+            except BaseException:
+                lock.release()
+                self._runs.pop(job.id, None)
+                raise
             run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=True))
         else:
             run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=False))

@@ -196,6 +196,10 @@ class JobService:
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)
 
+    async def query_async(self, q: JobQuery) -> tuple[int, list[Job]]:
+        """:meth:`query` from the event loop (on a thread for a network store)."""
+        return await self._io(self.store.query, q)
+
     async def purge_queue(self, service_key: str) -> int:
         """Cancel every job of the service that has not started; returns how many."""
         _, queued = self.query(JobQuery(service=service_key, kind=Kind.GP.value, statuses=QUEUED, limit=None))

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import ModuleType
 
@@ -30,6 +31,11 @@ class Service:
     @property
     def synchronous(self) -> bool:
         return self.config.execution_type == "synchronous"
+
+    @cached_property
+    def config_json(self) -> str:
+        """The settings as JSON, as they travel to workers with each job (computed once)."""
+        return self.config.model_dump_json()
 
     @property
     def started(self) -> bool:

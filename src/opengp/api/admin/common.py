@@ -7,6 +7,7 @@ Admin errors are ``{"status": "error", "messages": [...], "code": n}``
 from __future__ import annotations
 
 import html
+import logging
 from typing import Any
 
 from starlette.requests import Request
@@ -19,6 +20,7 @@ from ..arcgis.errors import CODES
 from ..arcgis.routes import respond
 from ..auth import caller
 
+log = logging.getLogger("opengp.admin")
 ADMIN_SCOPES = (Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN)
 
 
@@ -27,6 +29,7 @@ def admin_error(exc: Exception, params: dict[str, str]) -> Response:
         code = next(c for cls, c in CODES if isinstance(exc, cls))
         messages = [exc.message, *exc.details]
     else:
+        log.error("unexpected error in the admin API", exc_info=exc)
         code, messages = 500, ["An unexpected error occurred; see the server log."]
     return admin_respond({"status": "error", "messages": messages, "code": code}, params, "Error")
 

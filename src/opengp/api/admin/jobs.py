@@ -20,6 +20,7 @@ from ..arcgis.render import JOB_STATUS, messages_json
 
 _STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
 MAX_PAGE = 10_000
+_EARLIEST, _LATEST = -62135596800.0, 253402300799.0     # 0001-01-01 .. 9999-12-31T23:59:59 UTC
 SNAPSHOT_SECONDS = 900.0
 
 
@@ -52,7 +53,7 @@ async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], param
                    who: str) -> Any:
     """``jobs``, ``jobs/query``, ``jobs/<id>[/cancel|/delete]``, ``jobs/delete``, ``purgeQueue``, ``statistics``."""
     if not rest or rest == ["query"]:
-        return query_json(jobs, key, params, who)
+        return await query_json(jobs, key, params, who)
     if rest == ["purgeQueue"]:
         return {"status": "success", "cancelled": await jobs.purge_queue(key)}
     if rest == ["statistics"]:
@@ -91,9 +92,10 @@ def parse_time(name: str, raw: str) -> float:
             raise InvalidInput("Unable to query jobs.", [
                 f"'{name}' must be yyyy-mm-ddThh:mm:ss or seconds since the epoch, not {text!r}."]) from None
         return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
-    if number != number or number in (float("inf"), float("-inf")):
-        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a finite time."])
-    return number / 1000 if abs(number) >= 1e11 else number
+    seconds = number / 1000 if abs(number) >= 1e11 else number
+    if not _EARLIEST <= seconds <= _LATEST:     # also NaN and infinities
+        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a time between the years 1 and 9999."])
+    return seconds
 
 
 def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -109,7 +111,7 @@ def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
-def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "") -> dict[str, Any]:
+async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "") -> dict[str, Any]:
     status_text = (params.get("jobStatus") or params.get("status") or "").strip()
     statuses = None
     if status_text:
@@ -126,9 +128,9 @@ def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "") -> di
         end_time = parse_time("endTime", params["endTime"])
     else:
         end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1)
-    total, page = jobs.query(JobQuery(service=key, kind=Kind.GP.value, statuses=statuses, owner=user,
-                                      created_after=start_time, created_before=end_time,
-                                      offset=start - 1, limit=number))
+    total, page = await jobs.query_async(JobQuery(
+        service=key, kind=Kind.GP.value, statuses=statuses, owner=user, created_after=start_time,
+        created_before=end_time, offset=start - 1, limit=number))
     next_start = start + len(page) if start - 1 + len(page) < total else -1
     return {
         "total": total, "num": len(page), "start": start, "nextStart": next_start,

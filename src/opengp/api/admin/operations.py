@@ -56,7 +56,7 @@ async def admin_jobs_route(request: Request) -> Response:
         claims = admin_caller(request, params)
         rest = [p for p in request.path_params.get("path", "").split("/") if p]
         if not rest:
-            return admin_respond(_list(request, claims, params), params, "Admin jobs")
+            return admin_respond(await _list(request, claims, params), params, "Admin jobs")
         job_id = rest[0]
         try:
             job = request.app.state.jobs.store.get(job_id)
@@ -79,7 +79,7 @@ async def admin_jobs_route(request: Request) -> Response:
         return admin_error(exc, params)
 
 
-def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, Any]:
+async def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, Any]:
     statuses: set[Status] = set()
     for name in filter(None, (s.strip().upper() for s in (params.get("status") or "").split(","))):
         if name not in _BY_ADMIN_STATUS:
@@ -94,7 +94,7 @@ def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, An
         owner = claims.user.name
     number = _int(params, "number", 10, 1, MAX_PAGE)
     start = _int(params, "start", 1, 1, 2**31 - 1)
-    total, page = request.app.state.jobs.query(JobQuery(
+    total, page = await request.app.state.jobs.query_async(JobQuery(
         kind=Kind.ADMIN.value, service=resource, task=(params.get("operation") or "").strip() or None,
         statuses=frozenset(statuses) or None, owner=owner, offset=start - 1, limit=number))
     return {"total": total, "num": len(page), "start": start,
