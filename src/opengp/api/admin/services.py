@@ -18,7 +18,7 @@ from starlette.routing import Route
 from ...core import InvalidInput, Job, NotFound, Status
 from ...jobs.operations import Operation
 from ...jobs.services import ServiceManager
-from ..arcgis.routes import read_params
+from ..arcgis.routes import CURRENT_VERSION, read_params
 from . import jobs as service_jobs
 from .common import admin_caller, admin_error, admin_respond, is_administrator, require_administer
 from .operations import admin_job_json
@@ -66,6 +66,8 @@ async def _folder_level(request: Request, manager: ServiceManager, path: str, pa
                         claims: Any) -> Response:
     """``services``, ``services/<folder>`` and ``[<folder>/]createService``."""
     parts = [p for p in path.split("/") if p]
+    if parts == ["exists"]:
+        return admin_respond({"exists": _exists(manager, claims, params)}, params, "Exists")
     if parts and parts[-1] == "createService" and len(parts) <= 2:
         _post_only(request, "createService")
         folder = parts[0] if len(parts) == 2 else None
@@ -85,10 +87,37 @@ async def _folder_level(request: Request, manager: ServiceManager, path: str, pa
         "folderName": folder or "/", "description": "Root folder" if folder is None else "",
         "folders": folders if folder is None else [],
         "services": [{"folderName": folder or "/", "serviceName": r.config.name, "type": "GPServer",
-                      "description": r.config.description, "configuredState": r.state, "owner": r.owner}
-                     for r in listed],
+                      "description": _description(manager, r), "configuredState": r.state,
+                      "owner": r.owner} for r in listed],
     }
     return admin_respond(data, params, f"Services{' in ' + folder if folder else ''}")
+
+
+def _description(manager: ServiceManager, record: Any) -> str:
+    published = manager.registry.services.get(record.key)      # its toolbox's docstring when not set
+    return published.config.description if published is not None else record.config.description
+
+
+def _exists(manager: ServiceManager, claims: Any, params: dict[str, str]) -> bool:
+    """``services/exists``: a folder (``folderName``) or a service (plus ``serviceName`` and ``type``)."""
+    folder = (params.get("folderName") or "").strip("/ ") or None
+    name = (params.get("serviceName") or "").strip()
+    kind = (params.get("type") or "GPServer").strip()
+    records = [r for r in manager.records() if is_administrator(claims) or r.owner == claims.user.name]
+    if not name:
+        return folder is None or any(r.config.folder == folder for r in records)
+    return kind == "GPServer" and any((r.config.folder, r.config.name) == (folder, name) for r in records)
+
+
+async def admin_root(request: Request) -> Response:
+    """``/arcgis/admin``: what the administrator API offers (the ``arcgis`` package reads it first)."""
+    params = await read_params(request)
+    try:
+        admin_caller(request, params)
+        return admin_respond({"resources": ["services", "jobs", "system"], "currentVersion": CURRENT_VERSION,
+                              "fullVersion": "11.1.0"}, params, "opengp administration")
+    except Exception as exc:
+        return admin_error(exc, params)
 
 
 def _post_only(request: Request, name: str) -> None:
@@ -126,6 +155,8 @@ def _sync_answer(job: Job) -> dict[str, Any]:
 
 
 routes = [
+    Route("/arcgis/admin", admin_root, methods=["GET", "POST"]),
+    Route("/arcgis/admin/", admin_root, methods=["GET", "POST"]),
     Route("/arcgis/admin/services", services_route, methods=["GET", "POST"]),
     Route("/arcgis/admin/services/{path:path}", services_route, methods=["GET", "POST"]),
 ]
