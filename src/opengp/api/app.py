@@ -29,6 +29,7 @@ from ..store.users import open_user_store
 from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .web.pages import routes as page_routes
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
@@ -85,7 +86,7 @@ def create_app(settings: Settings) -> FastAPI:
         services = ServiceManager(jobs, service_store, settings)
         services.load()
         registry = jobs.registry
-        executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done)
+        executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done, on_change=jobs.job_changed)
         jobs.executor = executor
         jobs.bind_loop(asyncio.get_running_loop())
         interrupted, requeued = jobs.recover()
@@ -130,6 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
+    app.router.routes.extend(page_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
     return app

@@ -32,6 +32,7 @@ log = logging.getLogger("opengp.executor")
 CANCEL_GRACE = 0.5      # seconds a cooperative tool gets to stop before its process is killed
 TICK = 0.05             # how often running jobs are checked against their limits
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
+_CHANGES = frozenset({"report", "transition"})      # worker store calls that change what a job shows
 
 
 @dataclass
@@ -52,9 +53,10 @@ class LocalExecutor:
     """All methods run on the event loop that called :meth:`start`."""
 
     def __init__(self, store: Store, registry: Registry, settings: Settings,
-                 on_done: DoneCallback | None = None) -> None:
+                 on_done: DoneCallback | None = None, on_change: DoneCallback | None = None) -> None:
         self.store, self.registry, self.settings = store, registry, settings
         self.on_done = on_done or (lambda job_id: None)
+        self.on_change = on_change or (lambda job_id: None)
         self._ctx = mp.get_context("spawn")
         self._pending: deque[tuple[str, str]] = deque()     # (job_id, service), FIFO
         self._waiting: set[str] = set()
@@ -154,6 +156,8 @@ class LocalExecutor:
                     except Exception as exc:
                         reply = (False, exc)
                     slot.rpc.send(reply)
+                    if method in _CHANGES and args:
+                        self.on_change(args[0])     # live pages hear of progress and messages at once
                 elif msg[0] == "done" and slot.job_id == msg[1]:
                     job_id = self._release(slot)
                     if job_id:
@@ -218,6 +222,7 @@ class LocalExecutor:
             job = self.store.claim(job_id, slot_name(idle[-1].process.pid))
             if job is None:
                 continue    # cancelled (or taken) while it waited
+            self.on_change(job_id)
             slot = idle.pop()
             slot.job_id, slot.service, slot.since, slot.kill_at = job_id, service, time.monotonic(), None
             self._running[service] += 1

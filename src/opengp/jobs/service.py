@@ -12,6 +12,7 @@ import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any, Callable, TypeVar
 
 from ..core import Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, Status, Unavailable
@@ -33,6 +34,7 @@ class JobService:
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opengp-store")
         self._inline = bool(getattr(store, "local", False))
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._watchers: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -56,6 +58,46 @@ class JobService:
         for fut in self._waiters.pop(job_id, []):
             if not fut.done():
                 fut.set_result(None)
+        self._changed(job_id)
+
+    def job_changed(self, job_id: str) -> None:
+        """Executor callback (any thread): the job's progress, messages or status moved."""
+        if job_id in self._watchers and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._changed, job_id)
+
+    def _changed(self, job_id: str) -> None:
+        for event in self._watchers.get(job_id, ()):
+            event.set()
+
+    async def watch(self, job_id: str, poll: float = 2.0) -> AsyncIterator[Job]:
+        """The job now, then again after each change, until it is terminal (live pages).
+
+        This server's executor announces changes at once; the ``poll`` catches
+        changes made elsewhere (another API server, a remote worker)."""
+        event = asyncio.Event()
+        self._watchers.setdefault(job_id, set()).add(event)
+        try:
+            last: float | None = None
+            while True:
+                event.clear()
+                job = await self._io(self.store.get, job_id)
+                if job is None:
+                    return
+                if job.updated != last:
+                    last = job.updated
+                    yield job
+                if job.status.terminal:
+                    return
+                try:
+                    await asyncio.wait_for(event.wait(), poll)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            watchers = self._watchers.get(job_id)
+            if watchers is not None:
+                watchers.discard(event)
+                if not watchers:
+                    del self._watchers[job_id]
 
     def recover(self) -> tuple[int, int]:
         """At start: fail (or re-queue) jobs a dead process left running; re-queue
@@ -180,6 +222,7 @@ class JobService:
                                   cancel_requested=True,
                                   messages=[Message.now("warning", "Cancel requested.")])
             self.executor.cancel(job_id)
+            self._changed(job_id)
             if done is not None:
                 return done
         return self.get(job_id)

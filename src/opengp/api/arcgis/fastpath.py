@@ -57,7 +57,7 @@ class JobStatusFastPath:
                     return
         elif scope["type"] == "http" and scope["method"] == "POST":
             match = _SUBMIT_PATH.match(scope["path"])
-            if match is not None and self._small_form(scope):
+            if match is not None and self._small_form(scope) and b"f=html" not in scope["query_string"]:
                 await self._submit(scope, receive, send, match)
                 return
         await self.app(scope, receive, send)
@@ -131,7 +131,8 @@ class JobStatusFastPath:
         params = _query(scope["query_string"])
         if "token" in params:
             return None     # spelled in a way has_token missed (%74oken=...): the route verifies it
-        if params.get("f") == "html":
+        if params.get("f") == "html" or ("f" not in params and b"text/html" in dict(scope["headers"]).get(
+                b"accept", b"")):
             return None  # pages are the regular route's business
         option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
         if result is not None:

@@ -25,6 +25,7 @@ from ...tools.values import FeatureSet
 from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
+from ..web import pages
 from ..auth import caller
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
@@ -103,6 +104,8 @@ def _folder(request: Request, folder: str | None, params: dict[str, str], claims
         raise TokenRequired("Token Required") if claims is None else Forbidden(FORBIDDEN)
     folders = sorted({s.config.folder for s in registry.services.values()
                       if s.config.folder and may_use(s.config, claims)})
+    if pages.wants_html(request, params):
+        return pages.folder_page(request, claims, folder, folders if folder is None else [], visible)
     return respond({
         "currentVersion": CURRENT_VERSION,
         "folders": folders if folder is None else [],
@@ -127,21 +130,34 @@ async def services(request: Request) -> Response:
     jobs = _jobs(request)
     service = jobs.service(key)
     require_use(service.config, claims)
+    html = pages.wants_html(request, params)
     if not rest:
-        return respond(service_json(service), params)
+        return pages.service_page(request, claims, service) if html else respond(service_json(service), params)
     if rest[0] == "jobs":
         return await _job_resource(request, service, None, rest[1:], params, claims)
     task = service.tool(rest[0])
     if len(rest) == 1:
-        return respond(task_json(service, task), params)
+        return pages.task_page(request, claims, service, task) if html else respond(task_json(service, task), params)
     op = rest[1]
     if op == "submitJob" and len(rest) == 2:
-        job = await jobs.submit(service.key, task.name, params, synchronous=False, owner=owner,
-                                options=job_options(request, request.app.state.settings, params))
+        try:
+            job = await jobs.submit(service.key, task.name, params, synchronous=False, owner=owner,
+                                    options=job_options(request, request.app.state.settings, params))
+        except InvalidInput as exc:
+            if params.get("f") == "html":      # the form again, with the values as sent and the errors
+                return pages.task_page(request, claims, service, task, params, exc)
+            raise
         if params.get("f") == "html":
-            return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}", status_code=303)
+            return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}?f=html", status_code=303)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
     if op == "execute" and len(rest) == 2:
+        if params.get("f") == "html":
+            try:
+                job = await jobs.execute(service.key, task.name, params, owner=owner,
+                                         options=job_options(request, request.app.state.settings, params))
+            except InvalidInput as exc:
+                return pages.task_page(request, claims, service, task, params, exc)
+            return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}?f=html", status_code=303)
         return await _execute(request, service, task, params, owner)
     if op == "jobs":
         return await _job_resource(request, service, task, rest[2:], params, claims)
@@ -222,10 +238,16 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
     if task is not None and job.task != task.name:
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
     if not sub:
+        if pages.wants_html(request, params):
+            return pages.job_page(request, claims, service, job)
         return respond(job_json(job, return_messages=_truthy(params.get("returnMessages"), True)), params)
+    if sub == ["events"]:
+        return await pages.job_events(request, job, params)
     spec = service.tool(job.task)
     if sub == ["cancel"]:
         job = await jobs.cancel(job.id, service.key)
+        if params.get("f") == "html":
+            return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?f=html", status_code=303)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
     if sub[0] == "results":
         out_sr = _sr(params["env:outSR"]) if params.get("env:outSR") else None

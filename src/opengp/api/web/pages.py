@@ -1,0 +1,234 @@
+"""The HTML face: each GP resource rendered for a person (``f=html``, or a
+browser's ``Accept: text/html`` when no ``f`` is given), the live job stream,
+and signing in and out.
+
+Pages read the same canonical records as the JSON faces; nothing here
+decides anything about jobs.
+"""
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ...auth import Claims, Scope
+from ...core import Job, OpenGPError, Status
+from ...tools.params import ToolSpec
+from ...tools.registry import Service
+from ..arcgis.render import JOB_STATUS
+
+STATIC = "/arcgis/static"
+MAP_PREVIEW_LIMIT = 300_000          # bytes of feature JSON drawn on a job page
+_ENV = Environment(loader=PackageLoader("opengp.api.web", "templates"), autoescape=select_autoescape(),
+                   trim_blocks=True, lstrip_blocks=True)
+_ENV.filters["urlencode"] = lambda v: quote(str(v), safe="")
+_PARAM = re.compile(r"parameter '([^']+)'")
+LABELS = {s: JOB_STATUS[s].removeprefix("esriJob") for s in Status}
+HINTS = {
+    "GPFeatureRecordSetLayer": 'Esri JSON {"features": [...]} or GeoJSON, pasted or loaded from a file.',
+    "GPDataFile": 'A URL: {"url": "https://..."}.',
+    "GPLinearUnit": 'A distance: {"distance": 100, "units": "esriMeters"}.',
+    "GPDate": "Milliseconds since 1970, or a date such as 2024-06-15T12:00:00.",
+}
+
+
+def wants_html(request: Request, params: dict[str, str]) -> bool:
+    f = params.get("f")
+    if f:
+        return f == "html"
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _common(request: Request, claims: Claims | None, title: str, crumbs: list[tuple[str, str | None]],
+            json_url: str | None = None) -> dict[str, Any]:
+    return {"title": title, "crumbs": crumbs, "json_url": json_url, "static": STATIC,
+            "user": claims.user.name if claims else None,
+            "admin": bool(claims and {Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN} & claims.scopes),
+            "here": str(request.url.path) + ("?" + request.url.query if request.url.query else "")}
+
+
+def render(template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(_ENV.get_template(template).render(**context), status_code=status_code)
+
+
+def _service_crumbs(key: str) -> list[tuple[str, str | None]]:
+    crumbs: list[tuple[str, str | None]] = [("Services", "/arcgis/rest/services?f=html")]
+    if "/" in key:
+        folder = key.split("/", 1)[0]
+        crumbs.append((folder, f"/arcgis/rest/services/{folder}?f=html"))
+    crumbs.append((key.rsplit("/", 1)[-1], f"/arcgis/rest/services/{key}/GPServer?f=html"))
+    return crumbs
+
+
+def folder_page(request: Request, claims: Claims | None, folder: str | None, folders: list[str],
+                services: list[Service]) -> HTMLResponse:
+    crumbs: list[tuple[str, str | None]] = [("Services", "/arcgis/rest/services?f=html" if folder else None)]
+    if folder:
+        crumbs.append((folder, None))
+    path = "/arcgis/rest/services" + (f"/{folder}" if folder else "")
+    ctx = _common(request, claims, f"Folder: {folder}" if folder else "Services", crumbs, f"{path}?f=pjson")
+    return render("folder.html", {**ctx, "folders": folders, "services": services})
+
+
+def service_page(request: Request, claims: Claims | None, service: Service) -> HTMLResponse:
+    crumbs = _service_crumbs(service.key)
+    crumbs[-1] = (crumbs[-1][0], None)
+    ctx = _common(request, claims, f"{service.key} (GPServer)", crumbs,
+                  f"/arcgis/rest/services/{service.key}/GPServer?f=pjson")
+    return render("service.html", {**ctx, "service": service})
+
+
+def task_page(request: Request, claims: Claims | None, service: Service, task: ToolSpec,
+              values: dict[str, str] | None = None, error: OpenGPError | None = None) -> HTMLResponse:
+    """The task's form; after a refused submission, the values as sent and each error beside its field."""
+    errors: dict[str, str] = {}
+    others: list[str] = []
+    for detail in (error.details if error else []):
+        match = _PARAM.search(detail)
+        if match and match.group(1) in {p.name for p in task.inputs}:
+            errors[match.group(1)] = detail
+        else:
+            others.append(detail)
+    url = f"/arcgis/rest/services/{service.key}/GPServer/{task.name}"
+    ctx = _common(request, claims, task.display_name, [*_service_crumbs(service.key), (task.name, None)],
+                  f"{url}?f=pjson")
+    shown = {k: v for k, v in (values or {}).items() if k != "f"}
+    return render("task.html", {**ctx, "service": service, "task": task, "values": shown, "errors": errors,
+                                "other_errors": others, "hints": HINTS,
+                                "form_error": error.message if error else None},
+                  status_code=200)
+
+
+def _stamp(t: float | None) -> str:
+    return "" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _duration(job: Job) -> str:
+    if job.started is None:
+        return "not started"
+    seconds = (job.finished or time.time()) - job.started
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _pretty(value: Any) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def _result_rows(job: Job) -> list[dict[str, Any]]:
+    rows = []
+    for name, r in (job.results or {}).items() if job.status is Status.SUCCEEDED else ():
+        value, features, count = r.get("value"), None, 0
+        file_url = value.get("url") if isinstance(value, dict) and r["dataType"] in (
+            "GPDataFile", "GPRasterDataLayer") else None
+        if r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
+            text = orjson.dumps(value).decode()
+            count = len(value.get("features") or [])
+            features = text if len(text) <= MAP_PREVIEW_LIMIT else None
+        rows.append({"name": name, "dataType": r["dataType"], "file_url": file_url, "features": features,
+                     "count": count, "text": None if features or file_url else _pretty(value)})
+    return rows
+
+
+def job_state(job: Job, after: int = 0) -> dict[str, Any]:
+    """What a live job page needs, with the messages after the first ``after``."""
+    return {"status": job.status.value, "label": LABELS[job.status], "percent": job.progress.percent,
+            "stage": job.progress.stage or job.progress.message, "duration": _duration(job),
+            "terminal": job.status.terminal, "cancellable": not job.status.terminal and job.status is not
+            Status.CANCELLING, "count": len(job.messages),
+            "messages": [{"time": _stamp(m.time), "level": m.level.value, "text": m.text}
+                         for m in job.messages[after:]]}
+
+
+def job_page(request: Request, claims: Claims | None, service: Service, job: Job) -> HTMLResponse:
+    task_url = f"/arcgis/rest/services/{service.key}/GPServer/{job.task}"
+    job_url = f"{task_url}/jobs/{job.id}"
+    ctx = _common(request, claims, f"Job {job.id}",
+                  [*_service_crumbs(service.key), (job.task, f"{task_url}?f=html"), (job.id, None)],
+                  f"{job_url}?f=pjson")
+    state = job_state(job)
+    return render("job.html", {
+        **ctx, "job": job, "status_label": state["label"], "percent": state["percent"], "stage": state["stage"],
+        "duration": state["duration"], "created": _stamp(job.created), "cancellable": state["cancellable"],
+        "messages": state["messages"], "results": _result_rows(job), "task_url": task_url, "job_url": job_url,
+        "events_url": f"{job_url}/events", "inputs": [(k, _pretty(v)) for k, v in job.inputs.items()]})
+
+
+async def job_events(request: Request, job: Job, params: dict[str, str]) -> Response:
+    """Server-sent events: the job's state now and at every change, until it ends.
+    ``once=true`` answers one JSON snapshot (the polling fallback)."""
+    jobs = request.app.state.jobs
+    try:
+        after = max(0, int(params.get("after") or 0))
+    except ValueError:
+        after = 0
+    if params.get("once") == "true":
+        return Response(orjson.dumps(job_state(job, after)), media_type="application/json")
+
+    async def stream() -> Any:
+        sent = after
+        yield b"retry: 2000\n\n"
+        async for current in jobs.watch(job.id):
+            state = job_state(current, sent)
+            sent = state["count"]
+            yield b"data: " + orjson.dumps(state) + b"\n\n"
+            if await request.is_disconnected():
+                return
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# -- signing in and out ------------------------------------------------------
+COOKIE = "agstoken"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server (never //elsewhere or a full URL)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/arcgis/rest/services?f=html"
+    return target
+
+
+async def login(request: Request) -> Response:
+    from ..arcgis.routes import read_params
+    from ..arcgis.tokens import issue_token
+
+    params = await read_params(request)
+    target = _safe_next(params.get("next"))
+    ctx = _common(request, None, "Sign in", [("Services", "/arcgis/rest/services?f=html"), ("Sign in", None)])
+    if request.method == "GET":
+        return render("login.html", {**ctx, "next": target, "username": "", "error": None})
+    try:
+        token = await issue_token(request, {"username": params.get("username", ""),
+                                            "password": params.get("password", ""), "client": "requestip"})
+    except OpenGPError as exc:
+        message = " ".join([exc.message, *exc.details]) if exc.details else exc.message
+        return render("login.html", {**ctx, "next": target, "username": params.get("username", ""),
+                                     "error": message}, status_code=200)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(COOKIE, token["token"], max_age=max(1, int(token["expires"] / 1000 - time.time())),
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+async def logout(request: Request) -> Response:
+    response = RedirectResponse("/arcgis/rest/services?f=html", status_code=303)
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+routes = [
+    Route("/arcgis/login", login, methods=["GET", "POST"]),
+    Route("/arcgis/logout", logout, methods=["POST"]),
+    Mount(STATIC, StaticFiles(directory=Path(__file__).parent / "static"), name="static"),
+]

@@ -1,0 +1,163 @@
+"""Pages for people, driven in a real browser: Playwright with Debian's Chromium.
+
+Chromium comes from apt (``apt-get install chromium``); Playwright's own
+browser download is not used.  Screenshots of the key pages are written to
+``docs/screenshots/`` for the README.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import Server, add_user, require
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("OPENGP_CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+POLYGON = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
+           "features": [{"geometry": {"x": 7.44, "y": 46.95}, "attributes": {"name": "Bern"}},
+                        {"geometry": {"x": 7.46, "y": 46.96}, "attributes": {"name": "North"}}]}
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError as exc:      # pragma: no cover - reported by require() below
+    _IMPORT_ERROR: Exception | None = exc
+else:
+    _IMPORT_ERROR = None
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("pages"))
+    add_user(server.data_dir, "alice", "user", "alice password")
+    add_user(server.data_dir, "root", "administrator", "root password")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    require(_IMPORT_ERROR is None, f"playwright is not installed: {_IMPORT_ERROR}")
+    require(Path(CHROMIUM).exists(), f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                              args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, srv):
+    context = browser.new_context(base_url=srv.url, viewport={"width": 1100, "height": 900})
+    pg = context.new_page()
+    pg.set_default_timeout(20_000)
+    yield pg
+    context.close()
+
+
+def shot(page: "Page", name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def open_task(page: "Page", task_label: str) -> None:
+    page.goto("/arcgis/rest/services?f=html")
+    page.get_by_role("link", name="Demo", exact=True).click()
+    page.get_by_role("link", name="Demo/Tools", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Demo/Tools (GPServer)")
+    page.get_by_role("link", name=task_label, exact=True).click()
+
+
+def test_browse_submit_and_watch_a_job_live(page):
+    open_task(page, "Slow")
+    shot(page, "task-form")
+    page.get_by_label("Seconds").fill("3")
+    page.get_by_label("Stages").fill("3")
+    page.get_by_role("button", name="Submit Job").click()
+    page.wait_for_url(re.compile(r"/jobs/j[0-9a-f]{32}"))
+    page.evaluate("window.__sameDocument = true")          # gone if the page reloads
+    page.wait_for_function("document.getElementById('progress').value > 0")
+    expect(page.locator("#stage")).to_have_text(re.compile(r"Stage \d of 3"))
+    shot(page, "job-running")
+    expect(page.locator("#status")).to_have_text("Succeeded", timeout=20_000)
+    assert page.evaluate("document.getElementById('progress').value") == 100
+    expect(page.locator("#messages li")).to_contain_text(["Submitted."])
+    expect(page.locator("#results")).to_contain_text("Finished 3 stages")
+    expect(page.locator("#cancel")).to_be_hidden()
+    assert page.evaluate("window.__sameDocument === true"), "the job page reloaded"
+
+
+def test_wrong_input_is_shown_beside_its_field_with_the_values_kept(page):
+    open_task(page, "Slow")
+    page.get_by_label("Seconds").fill("soon")
+    page.get_by_label("Stages").fill("2")
+    page.get_by_role("button", name="Submit Job").click()
+    error = page.locator("#err-seconds")
+    expect(error).to_contain_text("seconds")
+    expect(page.get_by_label("Seconds")).to_have_value("soon")
+    expect(page.get_by_label("Stages")).to_have_value("2")
+    expect(page.get_by_label("Seconds")).to_have_attribute("aria-invalid", "true")
+    shot(page, "task-error")
+
+
+def test_cancel_a_slow_job_from_its_page(page):
+    open_task(page, "Slow")
+    page.get_by_label("Seconds").fill("60")
+    page.get_by_role("button", name="Submit Job").click()
+    expect(page.locator("#status")).to_have_text("Executing")
+    page.get_by_role("button", name="Cancel job").click()
+    expect(page.locator("#status")).to_have_text("Cancelled", timeout=15_000)
+    expect(page.locator("#messages")).to_contain_text("Cancel")
+
+
+def test_feature_results_are_drawn_and_files_download(page):
+    open_task(page, "Buffer Features")
+    page.get_by_role("textbox", name=re.compile("^Input Features")).fill(json.dumps(POLYGON))
+    page.get_by_role("button", name="Submit Job").click()
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    expect(page.locator("svg.preview path.feature")).to_have_count(2)
+    expect(page.locator("#results figcaption")).to_have_text("2 feature(s)")
+    shot(page, "job-features")
+    open_task(page, "Write Report")
+    page.get_by_role("textbox", name=re.compile("^Input Features")).fill(json.dumps(POLYGON))
+    page.get_by_role("button", name="Submit Job").click()
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download").click()
+    text = Path(download.value.path()).read_text()
+    assert "Bern" in text and "North" in text
+
+
+def test_messages_filter_by_level(page):
+    open_task(page, "Fail")
+    page.get_by_role("button", name="Submit Job").click()
+    expect(page.locator("#status")).to_have_text("Failed")
+    errors = page.locator("#messages li.error")
+    expect(errors.first).to_be_visible()
+    page.get_by_label("error").uncheck()
+    expect(errors.first).to_be_hidden()
+    expect(page.locator("#messages li.warning").first).to_be_visible()
+
+
+def test_sign_in_and_out(page, srv):
+    page.goto("/arcgis/rest/services/Test?f=html")
+    expect(page.locator("main")).not_to_contain_text("Test/Members")      # for signed-in users only
+    page.get_by_role("link", name="Sign in").click()
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("wrong password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Invalid username or password")
+    expect(page.get_by_label("User name")).to_have_value("alice")
+    page.get_by_label("Password").fill("alice password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/arcgis/rest/services/Test\?f=html$"))
+    expect(page.locator(".who")).to_contain_text("Signed in as alice")
+    expect(page.locator("main")).to_contain_text("Test/Members")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator(".who")).to_contain_text("Sign in")
