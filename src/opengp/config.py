@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     database_url: str | None = None         # default: SQLite in data_dir
     workers: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
     max_request_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 1024 * 1024 * 1024    # one file sent to uploads/upload
     public_url: str | None = None           # base URL for file links; default: the request's
     heartbeat_interval: float = 5.0
     purge_interval: float = Field(60.0, gt=0)   # how often jobs past their retention are deleted

@@ -161,3 +161,41 @@ def test_sign_in_and_out(page, srv):
     expect(page.locator("main")).to_contain_text("Test/Members")
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator(".who")).to_contain_text("Sign in")
+
+
+def _upload_and_run(page: "Page", tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text("sent from a page")
+    page.goto("/arcgis/rest/services/Test/Jobs/GPServer/ReadFile?f=html")
+    page.get_by_label("or upload a file").set_input_files(str(note))
+
+
+def test_a_data_file_is_uploaded_from_the_form(page, tmp_path):
+    _upload_and_run(page, tmp_path)
+    expect(page.get_by_role("textbox", name=re.compile("^Data"))).to_have_value(re.compile(r'"itemID":"i[0-9a-f]{32}"'))
+    page.get_by_role("button", name="Submit Job").click()
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    expect(page.locator("#results")).to_contain_text("sent from a page")
+
+
+def test_pages_work_without_javascript(browser, srv, tmp_path):
+    """Forms, errors, uploads and cancel are plain HTML; only live updates and the map need scripts."""
+    context = browser.new_context(base_url=srv.url, java_script_enabled=False)
+    page = context.new_page()
+    try:
+        _upload_and_run(page, tmp_path)
+        page.get_by_role("button", name="Submit Job").click()
+        page.wait_for_url(re.compile(r"/jobs/j[0-9a-f]{32}"))
+        for _ in range(50):                     # no live updates without scripts: reload until done
+            if page.locator("#status").inner_text() == "Succeeded":
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        expect(page.locator("#results")).to_contain_text("sent from a page")
+        page.goto("/arcgis/rest/services/Demo/Tools/GPServer/Slow?f=html")
+        page.get_by_label("Seconds").fill("60")
+        page.get_by_role("button", name="Submit Job").click()
+        page.get_by_role("button", name="Cancel job").click()
+        expect(page.locator("#status")).to_have_text(re.compile("Cancel"))
+    finally:
+        context.close()

@@ -84,3 +84,8 @@ def pid(seconds: float = 30.0, ctx: JobContext = None) -> int:
     ctx.flush()
     time.sleep(seconds)
     return os.getpid()
+
+
+@tool(name="ReadFile", description="Returns the text of a file given by URL or upload.")
+def read_file(data: DataFile) -> str:
+    return data.read_bytes().decode("utf-8")

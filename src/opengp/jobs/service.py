@@ -15,10 +15,12 @@ from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any, Callable, TypeVar
 
-from ..core import Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, Status, Unavailable
+from ..core import (
+    Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status, Unavailable,
+)
 from ..core.status import QUEUED
 from ..executors.base import Executor
-from ..runtime.files import job_root
+from ..runtime.files import UPLOAD_RETENTION, job_root, purge_uploads, save_upload, uploads_dir
 from ..store import JobQuery, Store
 from ..tools.gptypes import InvalidValue, ParseEnv
 from ..tools.registry import Registry, Service
@@ -158,7 +160,7 @@ class JobService:
             raise NotAllowed(f"Operation '{op}' is not supported on this {kind} service; use "
                              f"'{'execute' if service.synchronous else 'submitJob'}'.")
         try:
-            inputs = spec.validate(form, ParseEnv())
+            inputs = spec.validate(form, ParseEnv(uploads=uploads_dir(self.data_dir)))
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = Job.new(service.key, spec.name, inputs, owner=owner, options=options,
@@ -259,8 +261,16 @@ class JobService:
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}
 
+    async def save_upload(self, filename: str, source: Any, limit: int) -> tuple[str, Path]:
+        """Keep an uploaded file (``uploads/upload``) for the jobs that will name its itemID."""
+        try:
+            return await asyncio.to_thread(save_upload, self.data_dir, filename, source, limit)
+        except ValueError as exc:
+            raise RequestTooLarge("Upload failed.", [str(exc)]) from None
+
     async def purge_expired(self) -> int:
-        """Delete finished jobs past their retention, with their files."""
+        """Delete finished jobs past their retention, with their files (and day-old uploads)."""
+        await asyncio.to_thread(purge_uploads, self.data_dir, time.time() - UPLOAD_RETENTION)
         ids = await self._io(self.store.expired, time.time())
         for job_id in ids:
             try:

@@ -4,7 +4,11 @@ Mirrors ArcGIS Server's jobs directory: ``arcgisjobs/<folder>/<service>_gpserver
 """
 from __future__ import annotations
 
+import re
+import secrets
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 JOBS_URL_PATH = "/arcgis/rest/directories/arcgisjobs"
 
@@ -26,3 +30,75 @@ def job_dir(data_dir: Path, service: str, job_id: str) -> Path:
 def job_files_url(base_url: str | None, service: str, job_id: str) -> str:
     base = (base_url or "").rstrip("/")
     return f"{base}{JOBS_URL_PATH}/{service_dir(service)}/{job_id}/scratch"
+
+
+# -- uploads: files sent before a job that uses them (ArcGIS's uploads/upload) ----------
+UPLOAD_ID = re.compile(r"^i[0-9a-f]{32}$")
+
+
+def uploads_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / "uploads"
+
+
+def new_upload_id() -> str:
+    return "i" + secrets.token_hex(16)
+
+
+def safe_file_name(name: str) -> str:
+    """The last path part of a client's file name, without anything a path could abuse."""
+    base = re.split(r"[\\/]", name or "")[-1].strip().lstrip(".")
+    base = re.sub(r"[^\w.\- ]", "_", base)[:120]
+    return base or "upload"
+
+
+def upload_path(uploads: Path, item_id: str) -> Path | None:
+    """The uploaded file of ``item_id`` in ``uploads``, or None when there is no such (or no longer any) upload."""
+    if not UPLOAD_ID.match(item_id or ""):
+        return None
+    folder = uploads / item_id
+    try:
+        files = [p for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return None
+    return files[0] if len(files) == 1 else None
+
+
+UPLOAD_RETENTION = 24 * 3600.0      # seconds an uploaded file is kept for the jobs that use it
+
+
+def save_upload(data_dir: Path, filename: str, source: BinaryIO, limit: int) -> tuple[str, Path]:
+    """Copy an uploaded file into its own folder; returns (itemID, path).
+    ValueError when it is larger than ``limit`` bytes (nothing is kept then)."""
+    item_id = new_upload_id()
+    folder = uploads_dir(data_dir) / item_id
+    folder.mkdir(parents=True)
+    target = folder / safe_file_name(filename)
+    size = 0
+    try:
+        with open(target, "wb") as out:
+            while chunk := source.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise ValueError(f"the file is larger than the {limit}-byte upload limit")
+                out.write(chunk)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return item_id, target
+
+
+def purge_uploads(data_dir: Path, older_than: float) -> int:
+    """Delete uploads made before ``older_than`` (epoch seconds); returns how many."""
+    gone = 0
+    try:
+        folders = list(uploads_dir(data_dir).iterdir())
+    except OSError:
+        return 0
+    for folder in folders:
+        try:
+            if UPLOAD_ID.match(folder.name) and folder.stat().st_mtime < older_than:
+                shutil.rmtree(folder, ignore_errors=True)
+                gone += 1
+        except OSError:
+            pass
+    return gone

@@ -19,7 +19,7 @@ from ..store import Store
 from ..tools.gptypes import DumpEnv, ParseEnv
 from ..tools.registry import Registry
 from .context import FLUSH_INTERVAL, JobContext
-from .files import job_dir, job_files_url
+from .files import job_dir, job_files_url, uploads_dir
 
 log = logging.getLogger("opengp.runtime")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
@@ -59,7 +59,7 @@ def run_job(
         on_context(ctx)
     beat = _HEARTBEATS.add(ctx, store, worker, heartbeat_interval)
     try:
-        kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir))
+        kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir, uploads=uploads_dir(data_dir)))
         if spec.context_arg:
             kwargs[spec.context_arg] = ctx
         returned = spec.func(**kwargs)

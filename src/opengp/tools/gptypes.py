@@ -38,9 +38,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 @dataclass(frozen=True)
 class ParseEnv:
-    """What parsing may need: the job's work folder (None while validating a request)."""
+    """What parsing may need: the job's work folder (None while validating a request)
+    and where uploaded files are kept (None: uploads are not accepted)."""
 
     workdir: Path | None = None
+    uploads: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -274,7 +276,7 @@ class _File:
             return raw
         obj = _object(raw, '{"url": "..."}')
         if "itemID" in obj and not obj.get("url"):
-            raise InvalidValue("portal items (itemID) are not supported here; send {\"url\": ...}")
+            return self._uploaded(str(obj["itemID"]), obj, env)
         url = obj.get("url")
         if not isinstance(url, str) or not url:
             raise InvalidValue(f'expected {{"url": "..."}}, got {_clip(obj)!r}')
@@ -282,8 +284,19 @@ class _File:
             return RasterData(url=url, format=str(obj.get("format") or ""))
         return DataFile(url=url)
 
+    def _uploaded(self, item_id: str, obj: dict[str, Any], env: ParseEnv) -> Any:
+        """``{"itemID": ...}``: a file sent before with ``uploads/upload``."""
+        from ..runtime.files import upload_path
+
+        path = upload_path(env.uploads, item_id) if env.uploads is not None else None
+        if path is None:
+            raise InvalidValue(f"no uploaded file with itemID {_clip(item_id)!r} (uploads are kept for a day)")
+        if self.cls is RasterData:
+            return RasterData(path=path, item_id=item_id, format=str(obj.get("format") or path.suffix.lstrip(".")))
+        return DataFile(path=path, item_id=item_id)
+
     def to_json(self, value: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"url": value.url}
+        out: dict[str, Any] = {"itemID": value.item_id} if value.item_id else {"url": value.url}
         if isinstance(value, RasterData):
             out["format"] = value.format
         return out

@@ -103,6 +103,7 @@ class DataFile:
 
     url: str | None = None
     path: Path | None = None
+    item_id: str | None = None      # an upload (``{"itemID": ...}``): ``path`` is where it is
 
     def read_bytes(self) -> bytes:
         """The file's content, from ``path`` or downloaded from ``url``."""

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 import orjson
 from starlette.requests import Request
 from starlette.routing import Route
+from starlette.datastructures import UploadFile
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ...config import Settings
@@ -139,6 +140,8 @@ async def services(request: Request) -> Response:
     if len(rest) == 1:
         return pages.task_page(request, claims, service, task) if html else respond(task_json(service, task), params)
     op = rest[1]
+    if op in ("submitJob", "execute") and params.get("f") == "html":
+        await _attach_form_files(request, task, params)
     if op == "submitJob" and len(rest) == 2:
         try:
             job = await jobs.submit(service.key, task.name, params, synchronous=False, owner=owner,
@@ -162,6 +165,50 @@ async def services(request: Request) -> Response:
     if op == "jobs":
         return await _job_resource(request, service, task, rest[2:], params, claims)
     raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
+
+
+_FILE_TYPES = ("GPDataFile", "GPRasterDataLayer")
+
+
+async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str, str]) -> None:
+    """A page's form sent without JavaScript carries its files itself (``<param>__file``):
+    keep each as an upload and pass its itemID, as the scripted form does."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return
+    form = await request.form()      # already parsed by read_params: Starlette keeps it
+    jobs = _jobs(request)
+    for p in task.inputs:
+        upload = form.get(f"{p.name}__file")
+        if p.data_type in _FILE_TYPES and isinstance(upload, UploadFile) and upload.filename and not params.get(p.name):
+            item_id, _ = await jobs.save_upload(upload.filename, upload.file,
+                                                request.app.state.settings.max_upload_bytes)
+            params[p.name] = orjson.dumps({"itemID": item_id}).decode()
+
+
+async def upload(request: Request) -> Response:
+    """``POST .../GPServer/uploads/upload`` (multipart ``file``): ArcGIS's way to send a
+    file before the job that names it as ``{"itemID": ...}``."""
+    params = dict(request.query_params)
+    settings = request.app.state.settings
+    parts = [p for p in request.path_params["path"].split("/") if p]
+    if not parts or parts[-1] != "GPServer":
+        raise NotFound(f"Service '{request.path_params['path']}' not found.")
+    service = _jobs(request).service("/".join(parts[:-1]))
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + (1 << 16):
+        raise RequestTooLarge("Upload failed.", [f"The file exceeds the {settings.max_upload_bytes}-byte limit."])
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
+    form = await request.form(max_files=1, max_fields=50)
+    params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    require_use(service.config, caller(request, params, request.app.state.auth))
+    file = form.get("file")
+    if not isinstance(file, UploadFile) or not file.filename:
+        raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
+    item_id, target = await _jobs(request).save_upload(file.filename, file.file, settings.max_upload_bytes)
+    return respond({"success": True, "item": {
+        "itemID": item_id, "itemName": target.name, "description": params.get("description", ""),
+        "date": int(target.stat().st_mtime * 1000), "committed": True}}, params)
 
 
 def job_options(request: Request, settings: Settings, params: dict[str, str]) -> dict[str, Any]:
@@ -383,6 +430,7 @@ async def job_file(request: Request) -> Response:
 routes = [
     Route("/arcgis/rest/info", info, methods=["GET", "POST"]),
     Route("/arcgis/rest/services", services_root, methods=["GET", "POST"]),
+    Route("/arcgis/rest/services/{path:path}/uploads/upload", upload, methods=["POST"]),
     Route("/arcgis/rest/services/{path:path}", services, methods=["GET", "POST"]),
     Route(JOBS_URL_PATH + "/{path:path}", job_file, methods=["GET"]),
 ]
