@@ -202,3 +202,87 @@ def test_pages_work_without_javascript(browser, srv, tmp_path):
         expect(page.locator("#status")).to_have_text(re.compile("Cancel"))
     finally:
         context.close()
+
+
+def sign_in(page: "Page", name: str, password: str, start: str = "/arcgis/rest/services?f=html") -> None:
+    page.goto(f"/arcgis/login?next={start.replace('?', '%3F').replace('=', '%3D')}")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator(".who")).to_contain_text(f"Signed in as {name}")
+
+
+def test_the_admin_console_filters_pages_and_acts(page, srv):
+    import httpx
+
+    ids = [httpx.post(f"{srv.url}/arcgis/rest/services/Test/Jobs/GPServer/Noop/submitJob",
+                      data={"f": "json", "value": str(i)}).json()["jobId"] for i in range(5)]
+    failed = httpx.post(f"{srv.url}/arcgis/rest/services/Test/Jobs/GPServer/Fail/submitJob",
+                        data={"f": "json"}).json()["jobId"]
+    slow = httpx.post(f"{srv.url}/arcgis/rest/services/Test/Jobs/GPServer/Sleep/submitJob",
+                      data={"f": "json", "seconds": "2.5"}).json()["jobId"]
+    page.goto("/arcgis/admin/console")
+    expect(page).to_have_url(re.compile(r"/arcgis/login\?next="))        # signing in comes first
+    page.get_by_label("User name").fill("root")
+    page.get_by_label("Password").fill("root password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Admin console")
+    page.get_by_label("Service").select_option("Test/Jobs")
+    page.get_by_label("Status").select_option("esriJobFailed")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(page.locator("#jobs tbody")).to_contain_text(failed)
+    page.get_by_label("Status").select_option("")
+    page.get_by_label("Per page").fill("3")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(3)
+    expect(page.locator("#jobs tbody tr").first).to_contain_text(slow)         # newest first
+    seen = page.locator("#jobs tbody td:first-child").all_inner_texts()
+    page.get_by_role("link", name="Older").click()
+    expect(page.locator("#jobs tbody tr")).to_have_count(3)
+    assert not set(page.locator("#jobs tbody td:first-child").all_inner_texts()) & set(seen)
+    shot(page, "admin-console")
+    page.get_by_role("link", name="Newer").click()
+    row = page.locator("#jobs tbody tr", has_text=slow)
+    row.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#jobs tbody tr", has_text=slow)).to_contain_text("Cancel")
+    page.locator("#jobs tbody tr", has_text=ids[-1]).get_by_role("button", name="Delete").click()
+    expect(page.locator("#jobs tbody")).not_to_contain_text(ids[-1])
+    # service operations appear with their stages
+    token = httpx.post(f"{srv.url}/arcgis/admin/generateToken", data={
+        "username": "root", "password": "root password", "client": "requestip", "f": "json"}).json()["token"]
+    for op in ("stop", "start"):
+        httpx.post(f"{srv.url}/arcgis/admin/services/Retry.GPServer/{op}", data={"f": "json", "token": token})
+    page.reload()
+    first = page.locator("#admin-jobs tbody tr").first
+    expect(first).to_contain_text("start")
+    expect(first).to_contain_text("writing configuration: completed")
+
+
+def test_a_plain_user_gets_no_console(page):
+    sign_in(page, "alice", "alice password")
+    expect(page.get_by_role("link", name="Admin console")).to_have_count(0)
+    page.goto("/arcgis/admin/console")
+    expect(page.get_by_role("alert")).to_contain_text("not authorized")
+
+
+def test_pages_are_small_and_every_control_is_labelled(page, srv):
+    """No page over 100 KB before data (HTML + its CSS and scripts), and every form control has a name."""
+    import httpx
+
+    job = httpx.post(f"{srv.url}/arcgis/rest/services/Demo/Tools/GPServer/Echo/submitJob", data={"f": "json"}).json()
+    urls = ["/arcgis/rest/services?f=html", "/arcgis/rest/services/Demo/Tools/GPServer?f=html",
+            "/arcgis/rest/services/Demo/Tools/GPServer/Echo?f=html",
+            "/arcgis/rest/services/Demo/Tools/GPServer/BufferFeatures?f=html",
+            f"/arcgis/rest/services/Demo/Tools/GPServer/Echo/jobs/{job['jobId']}?f=html", "/arcgis/login"]
+    sizes: list[int] = []
+    page.on("response", lambda r: sizes.append(len(r.body())))
+    for url in urls:
+        sizes.clear()
+        page.goto(url)
+        page.wait_for_load_state("networkidle")
+        assert 0 < sum(sizes) < 100_000, (url, sizes)
+        unnamed = page.evaluate("""() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea, button')]
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+            .map(e => e.outerHTML)""")
+        assert unnamed == [], (url, unnamed)

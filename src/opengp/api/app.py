@@ -29,6 +29,7 @@ from ..store.users import open_user_store
 from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .web.console import routes as console_routes
 from .web.pages import routes as page_routes
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
@@ -132,6 +133,7 @@ def create_app(settings: Settings) -> FastAPI:
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
     app.router.routes.extend(page_routes)
+    app.router.routes.extend(console_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
     return app

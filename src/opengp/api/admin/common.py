@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from ...auth import Claims, Scope
 from ...auth.access import FORBIDDEN, may_administer
@@ -52,6 +52,15 @@ def require_administer(owner: str | None, claims: Claims) -> None:
 
 def is_administrator(claims: Claims) -> bool:
     return Scope.SERVICES_ADMIN in claims.scopes
+
+
+def as_admin_form_answer(params: dict[str, str]) -> Response | None:
+    """After a console action (a POST with ``f=html`` and ``next``), go back to the console."""
+    from ..web.pages import safe_next
+
+    if params.get("f") == "html" and params.get("next"):
+        return RedirectResponse(safe_next(params["next"]), status_code=303)
+    return None
 
 
 def admin_respond(data: Any, params: dict[str, str], title: str = "") -> Response:

@@ -20,7 +20,7 @@ from ...jobs.operations import Operation
 from ...jobs.services import ServiceManager
 from ..arcgis.routes import CURRENT_VERSION, read_params
 from . import jobs as service_jobs
-from .common import admin_caller, admin_error, admin_respond, is_administrator, require_administer
+from .common import admin_caller, as_admin_form_answer, admin_error, admin_respond, is_administrator, require_administer
 from .operations import admin_job_json
 
 _SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
@@ -44,7 +44,8 @@ async def services_route(request: Request) -> Response:
             return admin_respond(manager.describe(key), params, f"{key} (GPServer)")
         if rest[0] == "jobs":
             data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params, who)
-            return admin_respond(data, params, f"{key} jobs")
+            back = as_admin_form_answer(params) if request.method == "POST" else None
+            return back or admin_respond(data, params, f"{key} jobs")
         if rest == ["status"]:
             described = manager.describe(key)
             return admin_respond({"configuredState": described["configuredState"],

@@ -227,6 +227,10 @@ async def logout(request: Request) -> Response:
     return response
 
 
+def safe_next(target: str | None) -> str:
+    return _safe_next(target)
+
+
 routes = [
     Route("/arcgis/login", login, methods=["GET", "POST"]),
     Route("/arcgis/logout", logout, methods=["POST"]),
