@@ -286,3 +286,22 @@ def test_pages_are_small_and_every_control_is_labelled(page, srv):
             .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
             .map(e => e.outerHTML)""")
         assert unnamed == [], (url, unnamed)
+
+
+def test_without_event_source_the_page_polls(browser, srv):
+    context = browser.new_context(base_url=srv.url)
+    context.add_init_script("delete window.EventSource")
+    page = context.new_page()
+    try:
+        open_task(page, "Slow")
+        page.get_by_label("Seconds").fill("2")
+        page.get_by_label("Stages").fill("2")
+        page.keyboard.press("Enter")                 # the keyboard submits the form
+        page.wait_for_url(re.compile(r"/jobs/j[0-9a-f]{32}"))
+        page.evaluate("window.__sameDocument = true")
+        expect(page.locator("#stage")).to_have_text(re.compile(r"Stage \d of 2"))
+        expect(page.locator("#status")).to_have_text("Succeeded", timeout=20_000)
+        expect(page.locator("#results")).to_contain_text("Finished 2 stages")
+        assert page.evaluate("window.__sameDocument === true")
+    finally:
+        context.close()
