@@ -305,3 +305,14 @@ def test_without_event_source_the_page_polls(browser, srv):
         assert page.evaluate("window.__sameDocument === true")
     finally:
         context.close()
+
+
+def test_errors_are_pages_and_secured_pages_ask_to_sign_in(page):
+    page.goto("/arcgis/rest/services/Demo/Tools/GPServer/NoSuchTask?f=html")
+    expect(page.get_by_role("alert")).to_contain_text("NoSuchTask")
+    page.goto("/arcgis/rest/services/Test/Members/GPServer?f=html")
+    expect(page).to_have_url(re.compile(r"/arcgis/login\?next="))
+    page.get_by_label("User name").fill("alice")
+    page.get_by_label("Password").fill("alice password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Test/Members (GPServer)")

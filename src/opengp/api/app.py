@@ -30,6 +30,7 @@ from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
 from .web.console import routes as console_routes
+from .web.pages import error_page, wants_html
 from .web.pages import routes as page_routes
 from .arcgis.errors import error_response
 from .arcgis.fastpath import JobStatusFastPath
@@ -121,6 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(OpenGPError)
     async def _known(request: Request, exc: OpenGPError) -> Response:
+        if wants_html(request, dict(request.query_params)):
+            return error_page(request, exc)
         return error_response(exc, request.query_params.get("f") == "pjson")
 
     @app.exception_handler(Exception)

@@ -109,6 +109,19 @@ def task_page(request: Request, claims: Claims | None, service: Service, task: T
                   status_code=200)
 
 
+def error_page(request: Request, exc: OpenGPError) -> Response:
+    """An error, for a person: sign in first when a token is needed, else say what went wrong."""
+    from ...core import Forbidden, InvalidToken, NotFound, TokenRequired
+
+    here = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+    if isinstance(exc, (TokenRequired, InvalidToken)):
+        return RedirectResponse(f"/arcgis/login?next={quote(here, safe='')}", status_code=303)
+    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
+    ctx = _common(request, None, "Not found" if status == 404 else "Cannot do that",
+                  [("Services", "/arcgis/rest/services?f=html"), ("Error", None)])
+    return render("error.html", {**ctx, "message": exc.message, "details": exc.details}, status_code=status)
+
+
 def _stamp(t: float | None) -> str:
     return "" if t is None else datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
