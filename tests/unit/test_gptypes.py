@@ -388,9 +388,23 @@ def test_file_inputs_are_urls():
 
 
 @pytest.mark.parametrize("hint", [DataFile, RasterData])
-def test_portal_items_are_refused_clearly(hint):
-    with pytest.raises(InvalidValue, match=r"portal items \(itemID\) are not supported.*url"):
+def test_unknown_upload_items_are_refused_clearly(hint):
+    """itemID names an upload (uploads/upload); one that is not there is refused at submit."""
+    with pytest.raises(InvalidValue, match=r"no uploaded file with itemID '4b0c2d1f'"):
         parse(hint, '{"itemID": "4b0c2d1f"}')
+
+
+@pytest.mark.parametrize("hint", [DataFile, RasterData])
+def test_an_upload_item_parses_to_its_file_and_stores_as_its_id(hint, tmp_path):
+    from opengp.tools.gptypes import ParseEnv, gp_type_for
+
+    item = "i" + "a" * 32
+    (tmp_path / item).mkdir()
+    (tmp_path / item / "data.tif").write_bytes(b"x")
+    gp = gp_type_for(hint)
+    value = gp.parse('{"itemID": "%s"}' % item, ParseEnv(uploads=tmp_path))
+    assert value.path == tmp_path / item / "data.tif" and value.read_bytes() == b"x"
+    assert gp.to_json(value)["itemID"] == item
 
 
 @pytest.mark.parametrize("raw,problem", [
