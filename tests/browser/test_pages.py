@@ -316,3 +316,12 @@ def test_errors_are_pages_and_secured_pages_ask_to_sign_in(page):
     page.get_by_label("Password").fill("alice password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Test/Members (GPServer)")
+
+
+def test_a_synchronous_service_executes_from_its_form(page):
+    page.goto("/arcgis/rest/services/Demo/ToolsSync/GPServer/Echo?f=html")
+    page.get_by_label("Text").fill("run now")
+    page.get_by_role("button", name="Execute").click()
+    page.wait_for_url(re.compile(r"/jobs/j[0-9a-f]{32}"))
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    expect(page.locator("#results")).to_contain_text("run now")
