@@ -95,6 +95,12 @@ class Settings(BaseSettings):
     services: list[ServiceConfig] = []
     config_dir: Path = Path(".")            # where relative toolbox paths are resolved
 
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, v: Path) -> Path:
+        """Relative to where the server was started, once: workers and file URLs then agree."""
+        return Path(v).expanduser().resolve()
+
     @property
     def store_url(self) -> str:
         if self.database_url:

@@ -295,7 +295,7 @@ def test_admin_jobs_list_with_filters(root):
     assert bad["status"] == "error" and "DONE" in " ".join(bad["messages"])
 
 
-def test_delete_cancels_unfinished_jobs_and_unpublishes(srv, root):
+def test_delete_unpublishes_and_removes_the_service_jobs(srv, root):
     definition = {"serviceName": "Doomed", "properties": {"toolbox": str(TOOLBOXES / "testing.py")}, "public": True}
     assert post(root, f"{ADMIN}/createService", service=json.dumps(definition))["status"] == "success"
     task = "/arcgis/rest/services/Doomed/GPServer/Sleep"
@@ -305,11 +305,16 @@ def test_delete_cancels_unfinished_jobs_and_unpublishes(srv, root):
     job = wait_admin(root, started["jobid"])
     assert job["status"] == "COMPLETED"
     assert [s["name"] for s in job["progress"]["stages"]] == [
-        "stopping the service", "removing configuration", "cancelling unfinished jobs"]
+        "stopping the service", "removing configuration", "removing its jobs"]
     assert root.get(f"{ADMIN}/Doomed.GPServer", params={"f": "json"}).json()["code"] == 404
     assert root.get("/arcgis/rest/services/Doomed/GPServer", params={"f": "json"}).json()["error"]["code"] == 404
-    record = root.get(f"/arcgis/admin/jobs", params={"f": "json", "resource": "Doomed"}).json()
-    assert record["total"] == 2
+    record = root.get("/arcgis/admin/jobs", params={"f": "json", "resource": "Doomed"}).json()
+    assert record["total"] == 2                     # the admin jobs stay: they are the service's history
+    assert root.get(f"{task}/jobs/{running}", params={"f": "json"}).json()["error"]["code"] == 404
+    assert not list((srv.data_dir / "arcgisjobs").glob(f"doomed_gpserver/{running}"))
+    # a service published later under the name starts without the old one's jobs
+    assert post(root, f"{ADMIN}/createService", service=json.dumps(definition))["status"] == "success"
+    assert root.get(f"{ADMIN}/Doomed.GPServer/jobs/query", params={"f": "json"}).json()["total"] == 0
 
 
 def test_changes_survive_a_restart_and_the_cli_shows_them(tmp_path):

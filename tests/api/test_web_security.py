@@ -1,10 +1,11 @@
 """Security review of the pages for people, the agstoken cookie, uploads and
 service management (2026-12-01).
 
-Each attack is made over HTTP against a real server.  Tests marked
-``xfail(strict=True)`` pin a weakness found in the review: they fail today
-(so xfail passes) and will report XPASS, failing the run, once it is
-mended -- then drop the marker.  The others pin attacks that are refused.
+Each attack is made over HTTP against a real server and must be refused:
+same-site CSRF with the cookie, state changes by GET, script URLs on job
+pages, tool-written HTML run as this origin, jobs inherited by a re-created
+service, unbounded (chunked) bodies, long upload names, the stale-token
+sign-in loop, XSS in every page, and access to other users' jobs.
 """
 from __future__ import annotations
 
@@ -49,6 +50,11 @@ from opengp import DataFile, JobContext, tool
 @tool(name="PassFile")
 def pass_file(data: DataFile) -> DataFile:
     return data
+
+
+@tool(name="ScriptLink")
+def script_link() -> DataFile:
+    return DataFile(url="javascript:alert(document.domain)")
 
 
 @tool(name="HtmlReport")
@@ -154,7 +160,6 @@ def test_logout_is_post_only(srv):
     assert c.get(f"{MEMBERS}?f=json").json().get("tasks"), "a GET must not have signed alice out"
 
 
-@pytest.mark.xfail(strict=True, reason="a stale token= in the URL is carried into next=: sign-in loops forever")
 def test_signing_in_after_a_stale_token_in_the_url_does_not_loop(srv):
     with httpx.Client(base_url=srv.url) as c:
         r = c.get(f"{OPEN}?f=html&token=stale", follow_redirects=False)
@@ -218,7 +223,6 @@ def test_a_publisher_cannot_touch_another_publishers_service_or_admin_jobs(as_):
     assert "P1" not in as_["pub2"].get("/arcgis/admin/console").text.replace("pub2", "")
 
 
-@pytest.mark.xfail(strict=True, reason="a publisher re-creating a deleted service's name inherits its jobs")
 def test_a_recreated_service_does_not_inherit_another_owners_jobs(as_):
     job = _submit(as_["alice"], "/arcgis/rest/services/Sec/Gone/GPServer/Fail",
                   message="alice's private message")
@@ -235,7 +239,6 @@ def test_a_recreated_service_does_not_inherit_another_owners_jobs(as_):
 
 
 # -- cross-site and same-site requests -----------------------------------------------
-@pytest.mark.xfail(strict=True, reason="GET deletes/cancels jobs in the admin API (POST-only elsewhere)")
 @pytest.mark.parametrize("action", ["delete", "cancel", "bulk-delete", "purgeQueue"])
 def test_admin_job_actions_refuse_get(as_, action):
     job = _submit(as_["anon"], f"{OPEN}/Sleep", seconds="2")
@@ -254,7 +257,6 @@ def _same_site_headers(srv: Server) -> dict[str, str]:
             "referer": "http://127.0.0.1:1/attack.html"}
 
 
-@pytest.mark.xfail(strict=True, reason="SameSite=Strict does not stop same-site origins; no Origin check")
 def test_a_same_site_origin_cannot_create_a_service_with_the_cookie(srv, as_):
     r = as_["root"].post("/arcgis/admin/services/createService", headers=_same_site_headers(srv), data={
         "f": "json", "service": json.dumps({"serviceName": "Planted", "type": "GPServer",
@@ -265,7 +267,6 @@ def test_a_same_site_origin_cannot_create_a_service_with_the_cookie(srv, as_):
     assert not created, "a page on another port of this host created a service with the admin's cookie"
 
 
-@pytest.mark.xfail(strict=True, reason="SameSite=Strict does not stop same-site origins; no Origin check")
 def test_a_same_site_origin_cannot_submit_or_cancel_with_the_cookie(srv, as_):
     job = _submit(as_["alice"], f"{MEMBERS}/Sleep", seconds="3")
     r = as_["alice"].post(f"{MEMBERS}/Sleep/jobs/{job}/cancel", headers=_same_site_headers(srv), data={"f": "json"})
@@ -296,15 +297,18 @@ def test_user_text_is_escaped_on_every_page(as_):
         assert not any(raw in r.text for raw in RAW), (r.request.url, r.text[:300])
 
 
-@pytest.mark.xfail(strict=True, reason="a file result's url is put in href whatever its scheme (javascript:)")
 def test_a_job_page_never_links_a_script_url(as_):
-    job = _submit(as_["anon"], f"{HOST}/PassFile", data=json.dumps({"url": "javascript:alert(document.domain)"}))
-    _wait(as_["anon"], f"{HOST}/PassFile", job)
-    page = as_["root"].get(f"{HOST}/PassFile/jobs/{job}?f=html").text
-    assert 'href="javascript:' not in page.lower()
+    """File inputs take only http(s) URLs; and a tool that returns another scheme gets no link."""
+    refused = as_["anon"].post(f"{HOST}/PassFile/submitJob", data={
+        "f": "json", "data": json.dumps({"url": "javascript:alert(document.domain)"})}).json()
+    assert refused["error"]["code"] == 400 and "http" in " ".join(refused["error"]["details"])
+    job = _submit(as_["anon"], f"{HOST}/ScriptLink")
+    assert _wait(as_["anon"], f"{HOST}/ScriptLink", job)["jobStatus"] == "esriJobSucceeded"
+    page = as_["root"].get(f"{HOST}/ScriptLink/jobs/{job}?f=html").text
+    assert "javascript:" in page                      # shown as text...
+    assert 'href="javascript:' not in page.lower()    # ...never as a link
 
 
-@pytest.mark.xfail(strict=True, reason="job files are served inline as text/html from the cookie's origin")
 def test_html_a_tool_wrote_is_not_served_as_a_page_of_this_origin(as_):
     job = _submit(as_["anon"], f"{HOST}/HtmlReport", title="<script>alert(document.domain)</script>")
     body = _wait(as_["anon"], f"{HOST}/HtmlReport", job)
@@ -319,7 +323,6 @@ def test_html_a_tool_wrote_is_not_served_as_a_page_of_this_origin(as_):
 
 
 # -- uploads ------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="a name of 120 four-byte characters is too long for the disk: a 500")
 @pytest.mark.parametrize("where", ["upload", "form"])
 def test_a_long_upload_name_is_not_a_500(srv, where):
     name = "\U0001D400" * 120 + ".txt"          # 120 word characters, 480 bytes of UTF-8
@@ -328,6 +331,8 @@ def test_a_long_upload_name_is_not_a_500(srv, where):
             r = c.post(f"{OPEN}/uploads/upload", data={"f": "json"}, files={"file": (name, b"x")})
         else:
             r = c.post(f"{OPEN}/ReadFile/submitJob?f=html", data={"f": "html"}, files={"data__file": (name, b"x")})
+    if where == "form" and r.status_code == 303:      # accepted: on to the job page
+        return
     assert r.status_code < 500 and r.headers["content-type"].startswith(("text/html", "application/json"))
     if r.headers["content-type"].startswith("application/json"):
         assert r.json().get("error", {}).get("code") != 500, r.text
@@ -339,8 +344,6 @@ def test_upload_item_ids_cannot_name_paths(as_):
         assert r.json()["error"]["code"] == 400, item
 
 
-@pytest.mark.xfail(strict=True, reason="a chunked multipart body is read whole, past max_request_bytes, "
-                                       "before the caller is checked")
 def test_a_chunked_multipart_body_is_limited_like_a_declared_one(srv):
     size = 12 * 1024 * 1024           # over the 10 MB max_request_bytes
 

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 from starlette.requests import Request
 
 from ..auth import Claims, TokenError, TokenIssuer
-from ..core import InvalidToken
+from ..core import Forbidden, InvalidToken
 
 log = logging.getLogger("opengp.auth")
 _BEARER_HEADERS = ("x-esri-authorization", "authorization")
@@ -27,7 +27,27 @@ def token_from(request: Request, params: Mapping[str, Any]) -> str | None:
         value = request.headers.get(header, "")
         if value[:7].lower() == "bearer " and value[7:].strip():
             return value[7:].strip()
-    return request.cookies.get("agstoken") or None
+    cookie = request.cookies.get("agstoken") or None
+    if cookie is not None and request.method not in ("GET", "HEAD"):
+        require_same_origin(request)
+    return cookie
+
+
+def require_same_origin(request: Request) -> None:
+    """A browser sends the cookie with any request from the same *site* (another port
+    or subdomain too), so a change made with it must come from this very origin.
+    Browsers say where a request comes from (``Sec-Fetch-Site``, ``Origin``);
+    programs that send neither are not browsers riding a session."""
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None:
+        if fetch_site not in ("same-origin", "none"):
+            raise Forbidden("Cross-origin request refused.",
+                            ["A change made with the sign-in cookie must come from this server's own pages."])
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
+        raise Forbidden("Cross-origin request refused.",
+                        ["A change made with the sign-in cookie must come from this server's own pages."])
 
 
 def has_token(scope: dict) -> bool:

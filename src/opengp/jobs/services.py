@@ -19,8 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import ServiceConfig, Settings
-from ..core import Conflict, InvalidInput, NotFound, Status
-from ..core.status import QUEUED
+from ..core import Conflict, InvalidInput, NotFound
 from ..store import JobQuery
 from ..store.services import DELETED, STARTED, STOPPED, ServiceRecord, ServiceStore
 from ..tools.registry import Service, load_service
@@ -351,14 +350,13 @@ class ServiceManager:
             self.registry.remove(key)
             self.broken.pop(key, None)
             self._services_changed()
-            cancelled = await self._cancel_unfinished(key)
-            if cancelled:
-                log.info("service %s deleted: %d unfinished job(s) cancelled", key, cancelled)
+            removed = await self._remove_jobs(key)
+            log.info("service %s deleted with its %d job(s)", key, removed)
 
         return Operation("delete", key, uri, {}, [
             Stage("stopping the service", stop, unstop),
             Stage("removing configuration", remove, restore, commit=True),
-            Stage("cancelling unfinished jobs", unpublish)], result=lambda: None, owner=owner)
+            Stage("removing its jobs", unpublish)], result=lambda: None, owner=owner)
 
     # -- helpers ---------------------------------------------------------------
     def _not_taken(self, key: str) -> ServiceRecord | None:
@@ -373,13 +371,17 @@ class ServiceManager:
         if service is not None:
             self.registry.put(dataclasses.replace(service, state=state))
 
-    async def _cancel_unfinished(self, key: str) -> int:
-        running = frozenset(QUEUED | {Status.EXECUTING})
-        _, unfinished = await self.jobs._io(self.jobs.query, JobQuery(service=key, kind="gp", statuses=running,
-                                                                       limit=None))
-        for job in unfinished:
-            await self.jobs.cancel(job.id, key)
-        return len(unfinished)
+    async def _remove_jobs(self, key: str) -> int:
+        """A deleted service takes its jobs and their files with it (as ArcGIS's jobs
+        directory goes), so a service published later under the name starts empty."""
+        removed = 0
+        while True:
+            _, batch = await self.jobs.query_async(JobQuery(service=key, kind="gp", limit=500))
+            if not batch:
+                return removed
+            for job in batch:
+                await self.jobs.delete(job.id)       # cancels it first if it still runs
+                removed += 1
 
     def _services_changed(self) -> None:
         """After a change made here: re-read the store once at the next refresh, and tell the executor."""

@@ -47,7 +47,9 @@ def new_upload_id() -> str:
 def safe_file_name(name: str) -> str:
     """The last path part of a client's file name, without anything a path could abuse."""
     base = re.split(r"[\\/]", name or "")[-1].strip().lstrip(".")
-    base = re.sub(r"[^\w.\- ]", "_", base)[:120]
+    base = re.sub(r"[^\w.\- ]", "_", base)
+    while len(base.encode()) > 200:          # file systems count bytes, not characters
+        base = base[:-1]
     return base or "upload"
 
 

@@ -280,6 +280,8 @@ class _File:
         url = obj.get("url")
         if not isinstance(url, str) or not url:
             raise InvalidValue(f'expected {{"url": "..."}}, got {_clip(obj)!r}')
+        if not url.lower().startswith(("http://", "https://")):
+            raise InvalidValue(f"a file URL must be http:// or https://, not {_clip(url)!r}")
         if self.cls is RasterData:
             return RasterData(url=url, format=str(obj.get("format") or ""))
         return DataFile(url=url)

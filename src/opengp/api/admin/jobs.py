@@ -54,6 +54,8 @@ async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], param
     """``jobs``, ``jobs/query``, ``jobs/<id>[/cancel|/delete]``, ``jobs/delete``, ``purgeQueue``, ``statistics``."""
     if not rest or rest == ["query"]:
         return await query_json(jobs, key, params, who)
+    if rest[-1] in ("purgeQueue", "delete", "cancel") and request.method != "POST":
+        raise InvalidInput(f"'{rest[-1]}' changes jobs: send it as a POST.")
     if rest == ["purgeQueue"]:
         return {"status": "success", "cancelled": await jobs.purge_queue(key)}
     if rest == ["statistics"]:

@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.responses import FileResponse, RedirectResponse, Response
 
 from ...config import Settings
@@ -54,7 +55,10 @@ async def read_params(request: Request) -> dict[str, str]:
         raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=limit)
+        try:
+            form = await request.form(max_part_size=limit)
+        except MultiPartException as exc:
+            raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {exc.message}"]) from None
         params.update({k: v for k, v in form.items() if isinstance(v, str)})
         return params
     chunks, size = [], 0
@@ -199,7 +203,10 @@ async def upload(request: Request) -> Response:
         raise RequestTooLarge("Upload failed.", [f"The file exceeds the {settings.max_upload_bytes}-byte limit."])
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
-    form = await request.form(max_files=1, max_fields=50)
+    try:
+        form = await request.form(max_files=1, max_fields=50)
+    except MultiPartException as exc:
+        raise InvalidInput("Upload failed.", [f"Malformed multipart body: {exc.message}"]) from None
     params.update({k: v for k, v in form.items() if isinstance(v, str)})
     require_use(service.config, caller(request, params, request.app.state.auth))
     file = form.get("file")
@@ -422,7 +429,9 @@ async def job_file(request: Request) -> Response:
             raise missing
     except (OSError, ValueError):    # NUL bytes, names too long...
         raise missing from None
-    return FileResponse(target)
+    # a tool's HTML or SVG must not run scripts as this server (it would carry the user's session)
+    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff",
+                                         "Content-Security-Policy": "sandbox"})
 
 
 # Plain Starlette routes: every handler reads the Request itself, so FastAPI's

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -26,6 +26,7 @@ from ...core import Job, OpenGPError, Status
 from ...tools.params import ToolSpec
 from ...tools.registry import Service
 from ..arcgis.render import JOB_STATUS
+from ..auth import require_same_origin
 
 STATIC = "/arcgis/static"
 MAP_PREVIEW_LIMIT = 300_000          # bytes of feature JSON drawn on a job page
@@ -113,9 +114,13 @@ def error_page(request: Request, exc: OpenGPError) -> Response:
     """An error, for a person: sign in first when a token is needed, else say what went wrong."""
     from ...core import Forbidden, InvalidToken, NotFound, TokenRequired
 
-    here = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]   # never into next=
+    here = str(request.url.path) + ("?" + urlencode(query) if query else "")
     if isinstance(exc, (TokenRequired, InvalidToken)):
-        return RedirectResponse(f"/arcgis/login?next={quote(here, safe='')}", status_code=303)
+        response = RedirectResponse(f"/arcgis/login?next={quote(here, safe='')}", status_code=303)
+        if isinstance(exc, InvalidToken) and COOKIE in request.cookies:
+            response.delete_cookie(COOKIE, path="/arcgis")     # expired or revoked: sign in afresh
+        return response
     status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
     ctx = _common(request, None, "Not found" if status == 404 else "Cannot do that",
                   [("Services", "/arcgis/rest/services?f=html"), ("Error", None)])
@@ -143,6 +148,9 @@ def _result_rows(job: Job) -> list[dict[str, Any]]:
         value, features, count = r.get("value"), None, 0
         file_url = value.get("url") if isinstance(value, dict) and r["dataType"] in (
             "GPDataFile", "GPRasterDataLayer") else None
+        if not (isinstance(file_url, str) and file_url.startswith(("http://", "https://", "/"))
+                and not file_url.startswith("//")):
+            file_url = None         # never a javascript: (or other) link on the page
         if r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
             text = orjson.dumps(value).decode()
             count = len(value.get("features") or [])
@@ -222,6 +230,7 @@ async def login(request: Request) -> Response:
     if request.method == "GET":
         return render("login.html", {**ctx, "next": target, "username": "", "error": None})
     try:
+        require_same_origin(request)        # no signing someone in from another page
         token = await issue_token(request, {"username": params.get("username", ""),
                                             "password": params.get("password", ""), "client": "requestip"})
     except OpenGPError as exc:
@@ -230,13 +239,13 @@ async def login(request: Request) -> Response:
                                      "error": message}, status_code=200)
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(COOKIE, token["token"], max_age=max(1, int(token["expires"] / 1000 - time.time())),
-                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/")
+                        httponly=True, samesite="strict", secure=request.url.scheme == "https", path="/arcgis")
     return response
 
 
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/arcgis/rest/services?f=html", status_code=303)
-    response.delete_cookie(COOKIE, path="/")
+    response.delete_cookie(COOKIE, path="/arcgis")
     return response
 
 
