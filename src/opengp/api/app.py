@@ -29,6 +29,7 @@ from ..store.users import open_user_store
 from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .ogc.routes import routes as ogc_routes
 from .web.console import routes as console_routes
 from .web.pages import error_page, wants_html
 from .web.pages import routes as page_routes
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
     app.router.routes.extend(page_routes)
     app.router.routes.extend(console_routes)
+    app.router.routes.extend(ogc_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
     return app

@@ -1,0 +1,1 @@
+"""The OGC API - Processes face (``/ogcapi``)."""

@@ -1,0 +1,144 @@
+"""GP tasks as OGC processes: ids, descriptions (JSON Schema from the same
+parameter definitions as the GP face), and values translated both ways.
+
+A process id is ``<folder>.<service>.<task>`` (``<service>.<task>`` in the
+root folder): stable as long as the service and task keep their names.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import shapely.geometry
+
+from ...core import InvalidInput
+from ...tools.params import ParamSpec, ToolSpec
+from ...tools.registry import Registry, Service
+from ...tools.values import FeatureSet
+
+GEOJSON = "application/geo+json"
+_FILES = ("GPDataFile", "GPRasterDataLayer")
+
+
+def process_id(service: Service, task: ToolSpec) -> str:
+    return f"{service.key.replace('/', '.')}.{task.name}"
+
+
+def find(registry: Registry, pid: str) -> tuple[Service, ToolSpec] | None:
+    for service in registry.services.values():
+        prefix = service.key.replace("/", ".") + "."
+        if pid.startswith(prefix) and pid[len(prefix):] in service.tools:
+            return service, service.tools[pid[len(prefix):]]
+    return None
+
+
+def all_processes(registry: Registry) -> list[tuple[Service, ToolSpec]]:
+    return sorted(((s, t) for s in registry.services.values() for t in s.tools.values()),
+                  key=lambda st: process_id(*st))
+
+
+def schema(p: ParamSpec) -> dict[str, Any]:
+    """The JSON Schema (OpenAPI 3.0 flavour, as OGC 1.0 uses) of one parameter."""
+    out = _schema(p.data_type)
+    if p.choices is not None:
+        out["enum"] = list(p.choices)
+    default = p.gp.describe_default(p.default) if not p.output and p.default is not None else None
+    if default is not None and p.data_type != "GPFeatureRecordSetLayer":
+        out["default"] = default
+    return out
+
+
+def _schema(data_type: str) -> dict[str, Any]:
+    if data_type.startswith("GPMultiValue:"):
+        return {"type": "array", "items": _schema(data_type.split(":", 1)[1])}
+    simple = {"GPString": {"type": "string"}, "GPLong": {"type": "integer"}, "GPDouble": {"type": "number"},
+              "GPBoolean": {"type": "boolean"}, "GPDate": {"type": "string", "format": "date-time"}}
+    if data_type in simple:
+        return dict(simple[data_type])
+    if data_type == "GPLinearUnit":
+        return {"type": "object", "required": ["distance", "units"], "properties": {
+            "distance": {"type": "number"}, "units": {"type": "string", "example": "esriMeters"}}}
+    if data_type == "GPArealUnit":
+        return {"type": "object", "required": ["area", "units"], "properties": {
+            "area": {"type": "number"}, "units": {"type": "string", "example": "esriSquareMeters"}}}
+    if data_type == "GPFeatureRecordSetLayer":
+        return {"type": "object", "format": "geojson-feature-collection", "contentMediaType": GEOJSON}
+    if data_type == "GPRecordSet":
+        return {"type": "object", "contentMediaType": "application/json"}
+    if data_type in _FILES:
+        return {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/octet-stream"}
+    return {"type": "string"}
+
+
+def summary(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:
+    pid = process_id(service, task)
+    return {
+        "id": pid, "version": "1.0.0", "title": task.display_name, "description": task.description,
+        "keywords": [k for k in (task.category, service.key) if k],
+        "jobControlOptions": ["sync-execute" if service.synchronous else "async-execute", "dismiss"],
+        "outputTransmission": ["value", "reference"],
+        "links": [{"href": f"{base}/processes/{pid}", "rel": "self", "type": "application/json",
+                   "title": "Process description"}],
+    }
+
+
+def description(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:
+    pid = process_id(service, task)
+    out = summary(service, task, base)
+    out["inputs"] = {p.name: {"title": p.display_name, "description": p.description, "schema": schema(p),
+                              "minOccurs": 1 if p.required else 0, "maxOccurs": 1} for p in task.inputs}
+    out["outputs"] = {p.name: {"title": p.display_name, "description": p.description, "schema": schema(p)}
+                      for p in task.outputs}
+    out["links"].append({"href": f"{base}/processes/{pid}/execution", "type": "application/json",
+                         "rel": "http://www.opengis.net/def/rel/ogc/1.0/execute", "title": "Execute"})
+    return out
+
+
+# -- inputs: an OGC execute request -> the GP form the job service validates ----
+def gp_form(task: ToolSpec, inputs: Any) -> dict[str, Any]:
+    """OGC input values -> the values ``ToolSpec.validate`` takes (it checks them)."""
+    if inputs is None:
+        return {}
+    if not isinstance(inputs, dict):
+        raise InvalidInput("Invalid execute request.", ["'inputs' must be a JSON object keyed by input id."])
+    known = {p.name: p for p in task.inputs}
+    unknown = sorted(set(inputs) - set(known))
+    if unknown:
+        raise InvalidInput("Invalid execute request.", [f"Unknown input(s): {', '.join(unknown)}."])
+    return {name: _gp_value(known[name], value) for name, value in inputs.items()}
+
+
+def _gp_value(p: ParamSpec, value: Any) -> Any:
+    if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type", "rel", "title", "hreflang"}:
+        if p.data_type in _FILES:
+            return orjson.dumps({"url": value["href"]}).decode()
+        raise InvalidInput("Invalid execute request.", [
+            f"Input '{p.name}': by-reference values are accepted for file inputs; send this one inline."])
+    if isinstance(value, dict) and "value" in value:            # a qualified value
+        value = value["value"]
+    if isinstance(value, (dict, list)):
+        return orjson.dumps(value).decode()
+    return value
+
+
+# -- outputs: GP results -> OGC values -------------------------------------------
+def ogc_value(data_type: str, value: Any) -> Any:
+    """A stored GP result as an OGC inline value (objects as qualified values)."""
+    if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
+        return {"value": to_geojson(value), "mediaType": GEOJSON}
+    if data_type in _FILES and isinstance(value, dict) and value.get("url"):
+        return {"href": value["url"], "type": "application/octet-stream"}
+    if isinstance(value, dict):
+        return {"value": value, "mediaType": "application/json"}
+    return value
+
+
+def to_geojson(esri: dict[str, Any]) -> dict[str, Any]:
+    """An Esri JSON featureSet as a GeoJSON FeatureCollection (WGS84, as GeoJSON requires)."""
+    fs = FeatureSet.from_json(esri)
+    if fs.wkid not in (None, 4326):
+        fs = fs.to_sr(4326)
+    return {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": dict(f.attributes),
+         "geometry": shapely.geometry.mapping(f.geometry) if f.geometry is not None else None}
+        for f in fs]}

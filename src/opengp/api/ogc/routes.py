@@ -1,0 +1,361 @@
+"""OGC API - Processes (Part 1: Core 1.0) under ``/ogcapi``: one more dialect over
+the job service, so a job submitted through either face is the same job.
+
+Errors are RFC 7807 problem bodies with the OGC exception type URIs.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ...auth.access import require_see, require_use
+from ...core import InvalidInput, Job, Kind, NotFound, OpenGPError, Status
+from ...store import JobQuery
+from ..arcgis.errors import CODES
+from ..arcgis.routes import job_options
+from ..auth import caller
+from . import processes as P
+
+BASE = "/ogcapi"
+EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
+REL = "http://www.opengis.net/def/rel/ogc/1.0/"
+CONFORMANCE = [
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+]
+OGC_STATUS = {
+    Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
+    Status.EXECUTING: "running", Status.CANCELLING: "running", Status.SUCCEEDED: "successful",
+    Status.FAILED: "failed", Status.TIMED_OUT: "failed", Status.CANCELLED: "dismissed",
+}
+MAX_LIMIT = 10_000
+
+
+class Problem(Exception):
+    def __init__(self, status: int, kind: str, title: str, detail: str = "") -> None:
+        super().__init__(title)
+        self.status, self.kind, self.title, self.detail = status, kind, title, detail
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _problem(exc: Exception, instance: str) -> Response:
+    if isinstance(exc, Problem):
+        status, kind, title, detail = exc.status, exc.kind, exc.title, exc.detail
+    elif isinstance(exc, OpenGPError):
+        code = next(c for cls, c in CODES if isinstance(exc, cls))
+        status = {499: 401, 498: 401}.get(code, code if 400 <= code < 600 else 500)
+        kind = {400: "invalid-parameter-value", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+                413: "payload-too-large", 429: "too-many-requests", 503: "unavailable"}.get(status, "server-error")
+        title, detail = exc.message, " ".join(exc.details)
+    else:
+        status, kind, title, detail = 500, "server-error", "An unexpected error occurred; see the server log.", ""
+    body = {"type": EXC + kind if "/" not in kind else kind, "title": title, "status": status,
+            "detail": detail, "instance": instance}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json")
+
+
+def _base(request: Request) -> str:
+    settings = request.app.state.settings
+    return (settings.public_url or str(request.base_url)).rstrip("/") + BASE
+
+
+def _rfc3339(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _pid(job: Job) -> str:
+    return f"{job.service.replace('/', '.')}.{job.task}"
+
+
+def status_info(job: Job, base: str) -> dict[str, Any]:
+    """A job in the OGC dialect (statusInfo); unknown times are left out, never null."""
+    out: dict[str, Any] = {"jobID": job.id, "processID": _pid(job), "type": "process",
+                           "status": OGC_STATUS[job.status]}
+    message = job.error or (job.progress.message or job.progress.stage) or (
+        job.messages[-1].text if job.messages else None)
+    if message:
+        out["message"] = message
+    for name, t in (("created", job.created), ("started", job.started), ("finished", job.finished),
+                    ("updated", job.updated)):
+        if t is not None:
+            out[name] = _rfc3339(t)
+    percent = 100 if job.status is Status.SUCCEEDED else job.progress.percent
+    if percent is not None:
+        out["progress"] = max(0, min(100, int(percent)))
+    links = [{"href": f"{base}/jobs/{job.id}", "rel": "self", "type": "application/json", "title": "Status"}]
+    if job.status is Status.SUCCEEDED:
+        links.append({"href": f"{base}/jobs/{job.id}/results", "rel": REL + "results",
+                      "type": "application/json", "title": "Results"})
+    out["links"] = links
+    return out
+
+
+def route(handler: Any) -> Any:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            if not isinstance(exc, (Problem, OpenGPError)):
+                import logging
+
+                logging.getLogger("opengp.ogc").exception("unhandled error on %s", request.url.path)
+            return _problem(exc, request.url.path)
+    return wrapped
+
+
+@route
+async def landing(request: Request) -> Response:
+    base = _base(request)
+    return _json({"title": "opengp", "description": "OGC API - Processes over opengp's geoprocessing tools.",
+                  "links": [
+                      {"href": f"{base}", "rel": "self", "type": "application/json", "title": "This document"},
+                      {"href": f"{base}/api", "rel": "service-desc",
+                       "type": "application/vnd.oai.openapi+json;version=3.0", "title": "The API definition"},
+                      {"href": f"{base}/conformance", "rel": REL + "conformance", "type": "application/json",
+                       "title": "Conformance classes"},
+                      {"href": f"{base}/processes", "rel": REL + "processes", "type": "application/json",
+                       "title": "Processes"},
+                      {"href": f"{base}/jobs", "rel": REL + "job-list", "type": "application/json",
+                       "title": "Jobs"}]})
+
+
+@route
+async def conformance(request: Request) -> Response:
+    return _json({"conformsTo": CONFORMANCE})
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Problem(400, "invalid-query-parameter-value", f"'{name}' must be a whole number.") from None
+    if not low <= value <= high:
+        raise Problem(400, "invalid-query-parameter-value", f"'{name}' must be between {low} and {high}.")
+    return value
+
+
+def _visible(request: Request) -> Any:
+    """The caller's claims (a bad token is refused), and the processes they may use."""
+    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    from ...auth.access import may_use
+
+    return claims, [(s, t) for s, t in P.all_processes(request.app.state.jobs.registry) if may_use(s.config, claims)]
+
+
+@route
+async def processes(request: Request) -> Response:
+    _, visible = _visible(request)
+    limit = _int(request, "limit", 10, 1, MAX_LIMIT)
+    offset = _int(request, "offset", 0, 0, 2**31 - 1)
+    base = _base(request)
+    page = visible[offset:offset + limit]
+    links = [{"href": f"{base}/processes?limit={limit}&offset={offset}", "rel": "self", "type": "application/json"}]
+    if offset + limit < len(visible):
+        links.append({"href": f"{base}/processes?limit={limit}&offset={offset + limit}", "rel": "next",
+                      "type": "application/json"})
+    if offset > 0:
+        links.append({"href": f"{base}/processes?limit={limit}&offset={max(0, offset - limit)}", "rel": "prev",
+                      "type": "application/json"})
+    return _json({"processes": [P.summary(s, t, base) for s, t in page], "links": links})
+
+
+def _process(request: Request) -> tuple[Any, Any, Any]:
+    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    found = P.find(request.app.state.jobs.registry, request.path_params["pid"])
+    if found is None:
+        raise Problem(404, "no-such-process", f"No process '{request.path_params['pid']}'.")
+    service, task = found
+    try:
+        require_use(service.config, claims)
+    except OpenGPError:
+        if claims is None:
+            raise
+        raise Problem(404, "no-such-process", f"No process '{request.path_params['pid']}'.") from None
+    return claims, service, task
+
+
+@route
+async def process(request: Request) -> Response:
+    _, service, task = _process(request)
+    return _json(P.description(service, task, _base(request)))
+
+
+@route
+async def execute(request: Request) -> Response:
+    claims, service, task = _process(request)
+    body = await request.body()
+    try:
+        payload = orjson.loads(body) if body.strip() else {}
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, "invalid-parameter-value", "The request body is not valid JSON.", str(exc)) from None
+    if not isinstance(payload, dict):
+        raise Problem(400, "invalid-parameter-value", "The execute request must be a JSON object.")
+    response_mode = payload.get("response", "raw")
+    if response_mode not in ("raw", "document"):
+        raise Problem(400, "invalid-parameter-value", "'response' must be 'raw' or 'document'.")
+    outputs = payload.get("outputs") or {}
+    if not isinstance(outputs, dict) or set(outputs) - {p.name for p in task.outputs}:
+        raise Problem(400, "invalid-parameter-value", "'outputs' must name outputs of the process.",
+                      f"Outputs: {', '.join(p.name for p in task.outputs)}.")
+    form = P.gp_form(task, payload.get("inputs"))
+    jobs = request.app.state.jobs
+    options = job_options(request, request.app.state.settings, {})
+    options["ogc"] = {"response": response_mode, "outputs": outputs}
+    owner = claims.user.name if claims else None
+    base = _base(request)
+    prefer_async = "respond-async" in request.headers.get("prefer", "").lower()
+    if not service.synchronous:
+        job = await jobs.submit(service.key, task.name, form, synchronous=False, owner=owner, options=options)
+        headers = {"Location": f"{base}/jobs/{job.id}"}
+        if prefer_async:
+            headers["Preference-Applied"] = "respond-async"
+        return _json(status_info(job, base), 201, headers)
+    job = await jobs.execute(service.key, task.name, form, owner=owner, options=options)
+    if job.status is not Status.SUCCEEDED:
+        if not job.status.terminal:
+            await jobs.cancel(job.id)
+            raise Problem(500, "server-error", "The process did not finish in time.")
+        detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
+        raise Problem(500, "server-error", "The process failed.", detail)
+    return _results_response(job, task, base)
+
+
+def _results_response(job: Job, task: Any, base: str) -> Response:
+    """The results as the execute request asked: a document, or raw (one output by value)."""
+    settings = (job.options or {}).get("ogc", {})
+    wanted = settings.get("outputs") or {p.name: {} for p in task.outputs}
+    results = job.results or {}
+    values = {}
+    for name, how in wanted.items():
+        r = results.get(name)
+        if r is None:
+            continue
+        if (how or {}).get("transmissionMode") == "reference":
+            url = r["value"].get("url") if isinstance(r["value"], dict) and r["value"].get("url") else (
+                f"{base}/jobs/{job.id}/results/{name}")
+            values[name] = {"href": url}
+        else:
+            values[name] = P.ogc_value(r["dataType"], r["value"])
+    if settings.get("response") == "document" or len(values) != 1:
+        return _json(values)
+    (value,) = values.values()
+    if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
+        return Response(status_code=204, headers={"Link": f'<{value["href"]}>; rel="{next(iter(values))}"'})
+    if isinstance(value, dict) and "value" in value:
+        return Response(orjson.dumps(value["value"]), media_type=value.get("mediaType", "application/json"))
+    if isinstance(value, str):
+        return Response(value, media_type="text/plain; charset=utf-8")
+    return _json(value)
+
+
+def _job(request: Request) -> tuple[Any, Job]:
+    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    job_id = request.path_params["job_id"]
+    job = request.app.state.jobs.store.get(job_id)
+    if job is None or job.kind is not Kind.GP:
+        raise Problem(404, "no-such-job", f"No job '{job_id}'.")
+    try:
+        require_see(job, claims)
+    except NotFound:
+        raise Problem(404, "no-such-job", f"No job '{job_id}'.") from None
+    return claims, job
+
+
+@route
+async def job_status(request: Request) -> Response:
+    _, job = _job(request)
+    return _json(status_info(job, _base(request)))
+
+
+@route
+async def job_results(request: Request) -> Response:
+    _, job = _job(request)
+    if not job.status.terminal:
+        raise Problem(404, "result-not-ready", f"Job '{job.id}' has not finished.")
+    if job.status is not Status.SUCCEEDED:
+        detail = job.error or "; ".join(m.text for m in job.messages if m.level.value == "error")
+        raise Problem(500 if job.status is not Status.CANCELLED else 404,
+                      "job-results-failed" if job.status is not Status.CANCELLED else "no-such-job",
+                      f"Job '{job.id}' ended {OGC_STATUS[job.status]}; it has no results.", detail)
+    service = request.app.state.jobs.registry.services.get(job.service)
+    task = service.tools.get(job.task) if service is not None else None
+    if task is None:
+        raise Problem(404, "no-such-job", f"Job '{job.id}' belongs to a process that is no longer published.")
+    return _results_response(job, task, _base(request))
+
+
+@route
+async def dismiss(request: Request) -> Response:
+    """Cancel the job if it still runs, then remove it (its files and results go too)."""
+    _, job = _job(request)
+    jobs = request.app.state.jobs
+    if not job.status.terminal:
+        job = await jobs.cancel(job.id)
+        job = await jobs.wait(job.id, 5.0)
+    info = status_info(job, _base(request))
+    info["status"] = "dismissed"
+    info["message"] = "Dismissed."
+    info["links"] = []
+    await jobs.delete(job.id)
+    return _json(info)
+
+
+@route
+async def job_list(request: Request) -> Response:
+    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    limit = _int(request, "limit", 10, 1, MAX_LIMIT)
+    offset = _int(request, "offset", 0, 0, 2**31 - 1)
+    statuses: set[Status] = set()
+    for value in request.query_params.getlist("status"):
+        for name in filter(None, (v.strip() for v in value.split(","))):
+            matched = {s for s, o in OGC_STATUS.items() if o == name}
+            if not matched:
+                raise Problem(400, "invalid-query-parameter-value", f"Unknown status '{name}'.")
+            statuses |= matched
+    from ...auth import Scope
+
+    owner: str | None
+    if claims is None:
+        owner = None
+    elif Scope.JOBS_READ_ANY in claims.scopes:
+        owner = None
+    else:
+        owner = claims.user.name
+    q = JobQuery(kind=Kind.GP.value, statuses=frozenset(statuses) or None, owner=owner, offset=offset, limit=limit)
+    total, page = await request.app.state.jobs.query_async(q)
+    if claims is None:      # anonymous callers see only anonymous jobs (a store filter is still to come)
+        page = [j for j in page if j.owner is None]
+    base = _base(request)
+    links = [{"href": f"{base}/jobs?limit={limit}&offset={offset}", "rel": "self", "type": "application/json"}]
+    if offset + len(page) < total:
+        links.append({"href": f"{base}/jobs?limit={limit}&offset={offset + limit}", "rel": "next",
+                      "type": "application/json"})
+    return _json({"jobs": [status_info(j, base) for j in page], "links": links})
+
+
+routes = [
+    Route(BASE, landing, methods=["GET"]),
+    Route(BASE + "/", landing, methods=["GET"]),
+    Route(BASE + "/conformance", conformance, methods=["GET"]),
+    Route(BASE + "/processes", processes, methods=["GET"]),
+    Route(BASE + "/processes/{pid}", process, methods=["GET"]),
+    Route(BASE + "/processes/{pid}/execution", execute, methods=["POST"]),
+    Route(BASE + "/jobs", job_list, methods=["GET"]),
+    Route(BASE + "/jobs/{job_id}", job_status, methods=["GET"]),
+    Route(BASE + "/jobs/{job_id}", dismiss, methods=["DELETE"]),
+    Route(BASE + "/jobs/{job_id}/results", job_results, methods=["GET"]),
+]
+
