@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from opengp.core import Job, Message, Progress, Status
+from opengp.core import Job, Kind, Message, Progress, Status
 from opengp.store import JobQuery, MemoryStore
 from opengp.store.sql import SqlStore
 
@@ -132,3 +132,150 @@ def test_retention_counts_from_when_the_job_finished(store, job_factory):
     done = store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=later)
     assert done.expires == pytest.approx(later + 60)
     assert store.expired(later + 59) == [] and store.expired(later + 61) == [job.id]
+
+
+# -- totals: exact counts through inserts, status changes, deletes and folds ------------------
+
+def _fold(store) -> None:
+    """SQL stores fold count deltas now and then; a fold must never change a total."""
+    getattr(store, "fold_counts", lambda: None)()
+
+
+def _expected(stored: list[Job], q: JobQuery) -> tuple[int, list[str]]:
+    """What a query must answer: every stored job through the shared filter, newest first."""
+    from opengp.store.memory import matches
+
+    alive = [j for j in stored if matches(j, q)]
+    alive.sort(key=lambda j: (j.created, j.id), reverse=not q.oldest_first)
+    end = None if q.limit is None else q.offset + q.limit
+    return len(alive), [j.id for j in alive[q.offset:end]]
+
+
+def test_totals_follow_inserts_status_changes_and_deletes(store, job_factory):
+    succeeded = frozenset({Status.SUCCEEDED})
+    gp = JobQuery(service="Demo/Tools", kind="gp")
+    a = job_factory(owner="ann")
+    b = job_factory(owner="ann")
+    c = job_factory(owner=None)
+    job_factory(owner="ann", kind=Kind.ADMIN)                       # same service, not a GP job
+    job_factory(owner="ann", service="Other")
+    assert store.query(gp)[0] == 3 and store.query(JobQuery(service="Demo/Tools"))[0] == 4
+    assert store.query(JobQuery(service="Demo/Tools", kind="admin"))[0] == 1
+    assert store.query(JobQuery(kind="gp", owner="ann"))[0] == 3
+    store.claim(a.id, "w")
+    store.transition(a.id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+    _fold(store)
+    store.claim(b.id, "w")
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=succeeded))[0] == 1
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.EXECUTING})))[0] == 1
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.SUBMITTED})))[0] == 1
+    assert store.transition(a.id, [Status.EXECUTING], Status.FAILED) is None    # no move, no count change
+    store.report(c.id, [Message.now("info", "x")], Progress(5))                 # not a status change
+    store.heartbeat(b.id, "w")
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=succeeded))[0] == 1
+    assert store.delete(a.id) and not store.delete(a.id)
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=succeeded))[0] == 0
+    assert store.query(gp)[0] == 2
+    _fold(store)
+    store.transition(c.id, [Status.SUBMITTED], Status.CANCELLED, finished=time.time())
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", owner="ann"))[0] == 1
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset(
+        {Status.CANCELLED, Status.EXECUTING})))[0] == 2
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset()))[0] == 0
+    total, page = store.query(JobQuery(service="Demo/Tools", kind="gp", limit=0))
+    assert total == 2 and page == []
+    job_factory(owner="ann", status=Status.FAILED)                              # stored finished
+    assert store.transition(c.id, [Status.CANCELLED], Status.FAILED) is not None  # the store does not judge moves
+    _fold(store)
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.FAILED})))[0] == 2
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.CANCELLED})))[0] == 0
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", created_before=time.time()))[0] == 3
+
+
+@pytest.mark.parametrize("inside_below", [None, 0.0, 1.01])
+def test_totals_and_pages_match_a_scan_for_every_filter(store, job_factory, monkeypatch, inside_below):
+    """Random jobs, moves and deletes; every combination of filters answers like a
+    scan of all jobs.  ``inside_below`` makes SQL stores apply every time filter by
+    counting the jobs outside the window (0.0) or inside it (1.01)."""
+    import random
+
+    import opengp.store.sql as sql_store
+    if inside_below is not None:
+        monkeypatch.setattr(sql_store, "_COUNT_INSIDE_BELOW", inside_below)
+    rng = random.Random(7)
+    base = time.time() - 1000
+    ids = []
+    for i in range(60):
+        created = base + rng.choice([rng.uniform(0, 900), 500.0])     # some share a creation time
+        job = job_factory(service=rng.choice(["Demo/Tools", "Other"]), owner=rng.choice([None, "ann", "bob"]),
+                          kind=rng.choice([Kind.GP, Kind.GP, Kind.ADMIN]), created=created)
+        ids.append(job.id)
+        if i == 30:
+            _fold(store)
+    for job_id in rng.sample(ids, 40):
+        r = rng.random()
+        if r < 0.5 and store.claim(job_id, "w"):
+            store.transition(job_id, [Status.EXECUTING], rng.choice([Status.SUCCEEDED, Status.FAILED]),
+                             finished=time.time())
+        elif r < 0.7:
+            store.transition(job_id, [Status.SUBMITTED], Status.CANCELLED)
+        elif r < 0.8:
+            store.delete(job_id)
+        else:
+            store.claim(job_id, "w")
+    windows = [(None, None), (None, time.time()), (None, base + 500), (base + 100, None), (base + 100, base + 600),
+               (base + 500, base + 500), (base + 600, base + 100)]
+    status_sets = [None, frozenset({Status.SUCCEEDED}), frozenset({Status.SUBMITTED, Status.EXECUTING}),
+                   frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})]
+    stored = [j for j in map(store.get, ids) if j is not None]
+    checked = 0
+    for service in (None, "Demo/Tools"):
+        for kind in (None, "gp"):
+            for statuses in status_sets:
+                for owner in (None, "ann"):
+                    for after, before in windows:
+                        for offset, limit, oldest_first in ((0, 3, False), (2, 3, True), (0, None, False)):
+                            q = JobQuery(service=service, kind=kind, statuses=statuses, owner=owner,
+                                         created_after=after, created_before=before, offset=offset,
+                                         limit=limit, oldest_first=oldest_first)
+                            total, page = store.query(q)
+                            assert (total, [j.id for j in page]) == _expected(stored, q), q
+                            checked += 1
+    assert checked == 2 * 2 * 4 * 2 * 7 * 3
+
+
+def test_totals_stay_exact_with_concurrent_writers_and_folds(store, job_factory):
+    def work(n: int) -> None:
+        for i in range(25):
+            job = Job.new("Demo/Tools", "Echo", {}, owner=f"u{n}").evolve(status=Status.SUBMITTED)
+            store.create(job)
+            store.claim(job.id, f"w{n}")
+            store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+            if i % 5 == 0:
+                store.delete(job.id)
+
+    def folds() -> None:
+        for _ in range(20):
+            _fold(store)
+            time.sleep(0.005)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)] + [threading.Thread(target=folds)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert store.query(JobQuery(service="Demo/Tools"))[0] == 4 * 20
+    assert store.query(JobQuery(statuses=frozenset({Status.SUCCEEDED}), owner="u1"))[0] == 20
+    assert store.query(JobQuery(statuses=frozenset({Status.SUBMITTED, Status.EXECUTING})))[0] == 0
+    _fold(store)
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", created_before=time.time()))[0] == 80
+
+
+def test_a_job_without_owner_is_not_one_with_an_empty_name(store, job_factory):
+    job_factory(owner=None)
+    job_factory(owner="")
+    job_factory(owner="ann")
+    _fold(store)
+    assert store.query(JobQuery(owner=""))[0] == 1
+    assert store.query(JobQuery(owner="ann"))[0] == 1
+    assert store.query(JobQuery())[0] == 3

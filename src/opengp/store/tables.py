@@ -1,8 +1,8 @@
-"""SQLAlchemy Core tables: jobs, users and revoked tokens.  Alembic migrations
+"""SQLAlchemy Core tables: jobs (and their counts), users and revoked tokens.  Alembic migrations
 (``opengp/migrations``) mirror these."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -32,11 +32,41 @@ jobs = Table(
     Column("heartbeat", Float),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("expires", Float),
-    Index("ix_jobs_service_created", "service", "created"),
-    Index("ix_jobs_status_created", "status", "created"),
+    # a service's jobs newest first: all, by status, by owner (migration 0004)
+    Index("ix_jobs_service_kind_created", "service", "kind", "created"),
+    Index("ix_jobs_status_service_kind_created", "status", "service", "kind", "created"),
+    Index("ix_jobs_service_kind_owner_created", "service", "kind", "owner", "created"),
     Index("ix_jobs_owner_created", "owner", "created"),
     Index("ix_jobs_created", "created"),
     Index("ix_jobs_expires", "expires"),
+)
+
+# Exact counts of finished jobs without counting rows: triggers on ``jobs``
+# (migration 0004) append +1/-1 rows to ``job_count_deltas`` in the writing
+# transaction as jobs finish or go (appends, so concurrent writers never wait on
+# a shared counter row); the store folds them into ``job_counts`` now and then.
+# A count is the sum over both tables.  A NULL owner is counted under ''.
+
+job_counts = Table(
+    "job_counts",
+    metadata,
+    Column("service", String(255), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("task", String(255), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("owner", String(255), primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+job_count_deltas = Table(
+    "job_count_deltas",
+    metadata,
+    Column("service", String(255), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("owner", String(255), nullable=False),
+    Column("n", Integer, nullable=False),
 )
 
 users = Table(
