@@ -1,0 +1,670 @@
+"""The OGC API - Processes 1.0 face (/ogcapi) over HTTP, against a real server.
+
+Every JSON answer is validated against the official 1.0 schemas (OpenAPI 3.0
+schema objects in YAML, with relative ``$ref``s between the files), read from
+``../shared/spec/ogc-schemas/processes-1.0`` or ``$OPENGP_OGC_SCHEMAS``.
+
+Known bugs are pinned with ``xfail(strict=True)``: they fail today, and the
+pin breaks (XPASS) the day the bug is mended, so the marker is removed then.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ROOT, Server, add_user, require
+
+jsonschema = pytest.importorskip("jsonschema")
+yaml = pytest.importorskip("yaml")
+referencing = pytest.importorskip("referencing")
+from referencing.jsonschema import DRAFT4  # noqa: E402
+
+SCHEMAS = Path(os.environ.get("OPENGP_OGC_SCHEMAS", ROOT.parent / "shared/spec/ogc-schemas/processes-1.0"))
+SCHEMA_BASE = "https://schemas.opengis.net/ogcapi/processes/part1/1.0/openapi/schemas/"
+
+EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
+REL = "http://www.opengis.net/def/rel/ogc/1.0/"
+CONF = "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/"
+FINAL = {"successful", "failed", "dismissed"}
+
+POINT = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "properties": {"name": "a"}, "geometry": {"type": "Point", "coordinates": [10, 50]}}]}
+
+
+# -- the official schemas as a validator ---------------------------------------------------
+# OpenAPI 3.0 schema objects are JSON Schema draft 4/5 (boolean exclusiveMinimum, single-string
+# `type`) plus `nullable`.  Two adjustments, both narrow:
+#  * `nullable: true` lets null through (OAS 3.0); without it null stays invalid.
+#  * `oneOf` matching several branches is tolerated only for scalars: the 1.0 schemas offer
+#    both `string` and base64 `string` (and both `number` and `integer`), so every plain string
+#    or whole number is "valid under more than one" (a known 1.0 defect the CITE suite ignores).
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _type(validator, types, instance, schema):
+    if instance is None and schema.get("nullable") is True:
+        return
+    yield from jsonschema.Draft4Validator.VALIDATORS["type"](validator, types, instance, schema)
+
+
+def _one_of(validator, branches, instance, schema):
+    matched, errors = [], []
+    for i, branch in enumerate(branches):
+        found = list(validator.descend(instance, branch, schema_path=i))
+        if found:
+            errors.extend(found)
+        else:
+            matched.append(i)
+    if not matched:
+        yield jsonschema.ValidationError(f"{instance!r} is not valid under any of the given schemas",
+                                         context=errors)
+    elif len(matched) > 1 and not (isinstance(instance, (str, int, float)) and not isinstance(instance, bool)):
+        yield jsonschema.ValidationError(f"{instance!r} is valid under each of branches {matched}")
+
+
+OpenAPI30Validator = jsonschema.validators.extend(jsonschema.Draft4Validator, {"type": _type, "oneOf": _one_of})
+
+
+@lru_cache(maxsize=None)
+def _registry() -> referencing.Registry:
+    require(SCHEMAS.is_dir(), f"the OGC API - Processes 1.0 schemas are not at {SCHEMAS}")
+    return referencing.Registry().with_resources(
+        (SCHEMA_BASE + path.name, DRAFT4.create_resource(yaml.safe_load(path.read_text())))
+        for path in sorted(SCHEMAS.glob("*.yaml")))
+
+
+def _format_checker() -> jsonschema.FormatChecker:
+    checker = jsonschema.FormatChecker()
+    checker.checks("date-time")(lambda v: not isinstance(v, str) or _RFC3339.fullmatch(v) is not None)
+    return checker
+
+
+def schema_errors(name: str, instance: Any) -> list[str]:
+    validator = OpenAPI30Validator({"$ref": SCHEMA_BASE + name + ".yaml"}, registry=_registry(),
+                                   format_checker=_format_checker())
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
+            for e in validator.iter_errors(instance)]
+
+
+def check(name: str, instance: Any) -> Any:
+    """Assert ``instance`` is valid under the official ``<name>.yaml``; return it."""
+    errors = schema_errors(name, instance)
+    assert not errors, f"not a valid {name}: {errors}"
+    return instance
+
+
+def test_the_schema_validator_resolves_references_and_rejects_what_it_should():
+    """The validator itself: refs across files resolve, and it is not vacuous."""
+    status = {"jobID": "j1", "type": "process", "status": "running", "created": "2024-01-02T03:04:05Z"}
+    assert not schema_errors("statusInfo", status)
+    assert schema_errors("statusInfo", {**status, "finished": None})        # null is not nullable here
+    assert schema_errors("statusInfo", {**status, "status": "paused"})      # statusCode.yaml, by $ref
+    assert schema_errors("statusInfo", {**status, "created": "yesterday"})  # date-time is checked
+    assert schema_errors("statusInfo", {**status, "progress": 101})
+    assert not schema_errors("results", {"a": "text", "b": 3, "c": {"href": "http://x"},
+                                         "d": {"value": {"k": 1}, "mediaType": "application/json"}})
+    assert schema_errors("results", {"a": None})
+    assert schema_errors("processList", {"processes": [{"id": "p"}], "links": []})   # no version
+    assert schema_errors("process", {"id": "p", "version": "1", "inputs": {"x": {"title": "no schema"}}})
+    assert schema_errors("process", {"id": "p", "version": "1", "inputs": {"x": {"schema": {"type": "date"}}}})
+    assert schema_errors("exception", {"title": "no type"})
+
+
+# -- helpers ----------------------------------------------------------------------------------
+@pytest.fixture
+def ogc(server: Server):
+    with httpx.Client(base_url=server.url + "/ogcapi", timeout=30) as c:
+        yield c
+
+
+def media_type(r: httpx.Response) -> str:
+    return r.headers.get("content-type", "").split(";")[0].strip()
+
+
+def ok_json(r: httpx.Response, schema: str, status: int = 200) -> Any:
+    assert r.status_code == status, f"HTTP {r.status_code}: {r.text}"
+    assert media_type(r) == "application/json", r.headers
+    return check(schema, r.json())
+
+
+def problem(r: httpx.Response, status: int, kind: str | None = None) -> dict:
+    """An RFC 7807 problem with this HTTP status (and, given ``kind``, this OGC exception type)."""
+    assert r.status_code == status, f"HTTP {r.status_code}: {r.text}"
+    assert media_type(r) in ("application/problem+json", "application/json"), r.headers
+    body = check("exception", r.json())
+    assert body["status"] == status and body["title"], body
+    if kind is not None:
+        assert body["type"] == EXC + kind, body
+    return body
+
+
+def link(doc: dict, rel: str) -> dict | None:
+    return next((x for x in doc.get("links", []) if x.get("rel") == rel), None)
+
+
+def execute(ogc: httpx.Client, pid: str, body: dict | None = None, **headers: str) -> httpx.Response:
+    return ogc.post(f"/processes/{pid}/execution", json=body if body is not None else {},
+                    headers={k.replace("_", "-"): v for k, v in headers.items()})
+
+
+def submit(ogc: httpx.Client, pid: str, inputs: dict, **extra: Any) -> dict:
+    """An asynchronous execution: 201, a Location to the job, and its statusInfo."""
+    r = execute(ogc, pid, {"inputs": inputs, **extra})
+    info = ok_json(r, "statusInfo", 201)
+    assert info["status"] in ("accepted", "running") and info["type"] == "process"
+    assert r.headers["location"] == f"{str(ogc.base_url).rstrip('/')}/jobs/{info['jobID']}"
+    return info
+
+
+def status(ogc: httpx.Client, job_id: str) -> dict:
+    return ok_json(ogc.get(f"/jobs/{job_id}"), "statusInfo")
+
+
+def wait(ogc: httpx.Client, job_id: str, until: set[str] = FINAL, timeout: float = 30) -> dict:
+    """Poll the job (validating every statusInfo) until its status is in ``until``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = status(ogc, job_id)
+        if info["status"] in until:
+            return info
+        assert time.monotonic() < deadline, f"job {job_id} stuck at {info}"
+        time.sleep(0.03)
+
+
+def when(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def all_processes(ogc: httpx.Client, **kw: Any) -> list[dict]:
+    return ok_json(ogc.get("/processes", params={"limit": 10000}, **kw), "processList")["processes"]
+
+
+# -- landing page, conformance, API definition -------------------------------------------------
+def test_landing_page_links_to_conformance_processes_and_jobs(ogc):
+    base = str(ogc.base_url).rstrip("/")
+    for url in (base, base + "/"):
+        page = ok_json(ogc.get(url), "landingPage")
+        assert link(page, "self")["href"] == base
+        assert link(page, "service-desc") or link(page, "service-doc")
+        expected = {REL + "conformance": ("/conformance", "confClasses"),
+                    REL + "processes": ("/processes", "processList"),
+                    REL + "job-list": ("/jobs", "jobList")}
+        for rel, (path_, schema) in expected.items():
+            target = link(page, rel)
+            assert target is not None and target["href"] == base + path_, (rel, page["links"])
+            ok_json(ogc.get(target["href"]), schema)
+
+
+def test_the_api_definition_link_answers(ogc):
+    """Every URL linked as the API definition MUST answer 200 (Core, /req/core/api-definition-success)."""
+    target = link(ogc.get("").json(), "service-desc")
+    assert target["type"] == "application/vnd.oai.openapi+json;version=3.0"      # what OWSLib follows
+    r = ogc.get(target["href"])
+    if r.status_code == 404:
+        pytest.skip("GET /ogcapi/api (the OpenAPI document) is not implemented yet")
+    assert r.status_code == 200 and r.json()["openapi"].startswith("3.0"), r.text
+
+
+def test_conformance_declares_core_description_json_and_dismiss(ogc):
+    classes = ok_json(ogc.get("/conformance"), "confClasses")["conformsTo"]
+    assert {CONF + c for c in ("core", "ogc-process-description", "json", "dismiss")} <= set(classes)
+    assert all(c.startswith(CONF) for c in classes), classes
+
+
+# -- process list and descriptions -------------------------------------------------------------
+def test_the_process_list_pages_with_limit_and_next_links(ogc):
+    everything = [p["id"] for p in all_processes(ogc)]
+    assert len(everything) == len(set(everything)) > 20
+    assert {"Demo.Tools.BufferFeatures", "Demo.ToolsSync.Echo", "Test.Jobs.Noop", "Retry.Noop"} <= set(everything)
+    assert not [p for p in everything if p.startswith("Test.Members.")]     # anonymous may not use them
+
+    one = ok_json(ogc.get("/processes", params={"limit": 1}), "processList")
+    assert len(one["processes"]) == 1                                       # the CITE check
+    assert len(ok_json(ogc.get("/processes"), "processList")["processes"]) == 10     # the default limit
+
+    seen, url, pages = [], "/processes?limit=7", 0
+    while url:
+        page = ok_json(ogc.get(url), "processList")
+        assert link(page, "self") and len(page["processes"]) <= 7
+        assert (link(page, "prev") is not None) == (pages > 0)
+        seen += [p["id"] for p in page["processes"]]
+        url, pages = (link(page, "next") or {}).get("href"), pages + 1
+    assert seen == everything and pages == -(-len(everything) // 7)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "10001", "ten"])
+def test_a_bad_limit_is_a_400_problem(ogc, limit):
+    problem(ogc.get("/processes", params={"limit": limit}), 400)
+
+
+def test_every_process_description_is_valid_and_matches_its_summary(ogc):
+    for summary in all_processes(ogc):
+        assert link(summary, "self")["href"].endswith(f"/ogcapi/processes/{summary['id']}")
+        described = ok_json(ogc.get(link(summary, "self")["href"]), "process")
+        assert {k: described[k] for k in ("id", "version", "jobControlOptions")} == {
+            k: summary[k] for k in ("id", "version", "jobControlOptions")}
+        assert isinstance(described["inputs"], dict) and isinstance(described["outputs"], dict)
+        assert described["outputs"], summary["id"]
+        execution = link(described, REL + "execute")
+        assert execution["href"].endswith(f"/ogcapi/processes/{summary['id']}/execution")
+        sync = ".ToolsSync." in summary["id"] or summary["id"].startswith("Test.Sync.")
+        assert ("sync-execute" if sync else "async-execute") in summary["jobControlOptions"], summary
+
+
+def test_a_description_maps_gp_parameters_to_json_schema(ogc):
+    buffer = ok_json(ogc.get("/processes/Demo.Tools.BufferFeatures"), "process")
+    assert buffer["title"] == "Buffer Features" and buffer["jobControlOptions"][0] == "async-execute"
+    features = buffer["inputs"]["input_features"]
+    assert features["minOccurs"] == 1 and features["maxOccurs"] == 1
+    assert features["schema"]["format"] == "geojson-feature-collection"
+    assert buffer["inputs"]["distance"]["minOccurs"] == 0
+    assert buffer["inputs"]["distance"]["schema"]["default"] == {"distance": 100, "units": "esriMeters"}
+    assert buffer["inputs"]["dissolve"]["schema"] == {"type": "boolean", "default": False}
+    assert buffer["outputs"]["result"]["schema"]["contentMediaType"] == "application/geo+json"
+
+    echo = ok_json(ogc.get("/processes/Demo.ToolsSync.Echo"), "process")
+    assert echo["jobControlOptions"][0] == "sync-execute"
+    assert {k: v["schema"]["type"] for k, v in echo["inputs"].items()} == {
+        "text": "string", "number": "number", "count": "integer", "flag": "boolean", "when": "string",
+        "tags": "array"}
+    assert echo["inputs"]["when"]["schema"]["format"] == "date-time"
+    assert ok_json(ogc.get("/processes/Test.Jobs.Choose"), "process")["inputs"]["color"]["schema"][
+        "enum"] == ["red", "green"]
+    written = ok_json(ogc.get("/processes/Test.Jobs.WriteFile"), "process")["outputs"]["result"]["schema"]
+    assert written["type"] == "string" and written["contentEncoding"] == "binary"
+
+
+@pytest.mark.parametrize("pid", ["Nope.Nope.Nope", "Demo.Tools", "Demo.Tools.BufferFeatures.x",
+                                 "Demo.Tools.bufferfeatures", "Test.Jobs."])
+def test_an_unknown_process_is_no_such_process(ogc, pid):
+    problem(ogc.get(f"/processes/{pid}"), 404, "no-such-process")
+    problem(execute(ogc, pid, {"inputs": {}}), 404, "no-such-process")
+
+
+# -- synchronous execution ---------------------------------------------------------------------
+def test_sync_document_response_is_keyed_by_output_id(ogc):
+    r = execute(ogc, "Demo.ToolsSync.Echo", {"response": "document", "inputs": {
+        "text": "teststring", "number": 2.5, "count": 3, "flag": True, "tags": ["a", "b"],
+        "when": "2024-01-02T03:04:05Z"}})
+    results = ok_json(r, "results")
+    assert {k: v for k, v in results.items() if k != "out_when"} == {
+        "out_text": "teststring", "out_number": 2.5, "out_count": 3, "out_flag": True, "out_tags": ["a", "b"]}
+
+
+@pytest.mark.xfail(strict=True, reason="a GPDate output comes back as Esri epoch milliseconds (1704164645000), "
+                                       "not the RFC 3339 string its description's schema promises")
+def test_a_date_output_is_an_rfc3339_string_as_described(ogc):
+    described = ogc.get("/processes/Demo.ToolsSync.Echo").json()["outputs"]["out_when"]["schema"]
+    assert described == {"type": "string", "format": "date-time"}
+    results = execute(ogc, "Demo.ToolsSync.Echo", {"response": "document",
+                                                   "inputs": {"when": "2024-01-02T03:04:05Z"}}).json()
+    assert isinstance(results["out_when"], str), results
+    assert when(results["out_when"]) == when("2024-01-02T03:04:05Z")
+
+
+@pytest.mark.xfail(strict=True, reason="an output with no value is sent as null in the results document; "
+                                       "results.yaml admits no null (leave it out instead)")
+def test_a_results_document_with_an_empty_output_is_valid(ogc):
+    r = execute(ogc, "Demo.ToolsSync.Echo", {"response": "document", "inputs": {"text": "no date"}})
+    ok_json(r, "results")
+
+
+def test_sync_raw_single_output_is_the_value_itself(ogc):
+    r = execute(ogc, "Demo.ToolsSync.Echo", {"inputs": {"text": "teststring"}, "outputs": {"out_text": {}}})
+    assert r.status_code == 200 and media_type(r) == "text/plain" and r.text == "teststring"
+    r = execute(ogc, "Test.Sync.Add", {"inputs": {"a": 5, "b": 6}})                 # response defaults to raw
+    assert r.status_code == 200 and media_type(r) == "application/json" and r.json() == 11
+    r = execute(ogc, "Test.Sync.Stats", {"inputs": {"values": [1, 2, 3.5]}, "outputs": {"title": {}}})
+    assert r.status_code == 200 and r.text == "Values"
+    r = execute(ogc, "Demo.ToolsSync.SummarizeFeatures",
+                {"inputs": {"input_features": {"value": POINT}}, "outputs": {"total_length": {}}})
+    assert media_type(r) == "application/json" and r.json() == {"distance": 0.0, "units": "esriMeters"}
+
+
+def test_sync_is_the_answer_whatever_the_prefer_header(ogc):
+    for prefer in ("respond-async", "respond-sync", "wait=5", "return=minimal"):
+        r = execute(ogc, "Test.Sync.Noop", {"inputs": {"value": "v"}}, Prefer=prefer)
+        assert r.status_code == 200 and r.text == "v", (prefer, r.text)
+        assert "preference-applied" not in r.headers
+
+
+def test_a_json_body_without_content_type_and_with_extra_members_is_accepted(ogc):
+    """The OpenAPI-generated client sends no Content-Type; the 1.0 example body carries an "id"."""
+    r = ogc.post("/processes/Test.Sync.Noop/execution", content=b'{"id": "Noop", "inputs": {"value": "bare"}}')
+    assert r.status_code == 200 and r.text == "bare"
+
+
+def test_an_empty_body_runs_with_the_defaults(ogc):
+    r = ogc.post("/processes/Test.Sync.Noop/execution")
+    assert r.status_code == 200 and r.text == "x"
+
+
+def test_features_in_and_out_as_geojson_qualified_values(ogc):
+    def buffered(distance: dict | None, response: str = "raw") -> httpx.Response:
+        inputs = {"input_features": {"value": POINT, "mediaType": "application/geo+json"}}
+        if distance is not None:
+            inputs["distance"] = {"value": distance}
+        return execute(ogc, "Demo.ToolsSync.BufferFeatures", {"inputs": inputs, "response": response})
+
+    def east_edge(fc: dict) -> float:
+        (feature,) = fc["features"]
+        assert feature["geometry"]["type"] == "Polygon" and feature["properties"] == {"name": "a"}
+        return max(x for x, _ in feature["geometry"]["coordinates"][0])
+
+    raw = buffered({"distance": 1, "units": "esriKilometers"})
+    assert raw.status_code == 200 and media_type(raw) == "application/geo+json"
+    assert raw.json()["type"] == "FeatureCollection"
+    assert east_edge(raw.json()) == pytest.approx(10 + 1 / 71.7, rel=0.01)   # 1 km east at 50°N ≈ 1/71.7°
+    assert east_edge(buffered(None).json()) == pytest.approx(10 + 0.1 / 71.7, rel=0.01)   # the 100 m default
+
+    document = ok_json(buffered({"distance": 1, "units": "esriKilometers"}, "document"), "results")
+    assert document["result"]["mediaType"] == "application/geo+json"
+    assert east_edge(document["result"]["value"]) == pytest.approx(east_edge(raw.json()))
+
+
+def test_file_outputs_by_reference_and_file_inputs_by_href(ogc):
+    r = execute(ogc, "Test.Sync.WriteFile", {"inputs": {"text": "by reference"}, "response": "document",
+                                             "outputs": {"result": {"transmissionMode": "reference"}}})
+    href = ok_json(r, "results")["result"]["href"]
+    assert ogc.get(href).text == "by reference"
+
+    r = execute(ogc, "Test.Sync.WriteFile", {"inputs": {"text": "raw reference"},
+                                             "outputs": {"result": {"transmissionMode": "reference"}}})
+    assert r.status_code == 204 and not r.content                # sync + raw + reference: 204 and a Link
+    target = re.fullmatch(r"<([^>]+)>;.*", r.headers["link"]).group(1)
+    assert ogc.get(target).text == "raw reference"
+
+    r = execute(ogc, "Test.Sync.ReadFile", {"inputs": {"data": {"href": href, "type": "text/plain"}}})
+    assert r.status_code == 200 and r.text == "by reference"
+
+
+@pytest.mark.xfail(strict=True, reason="raw + value (the default) for a file output answers 204 + Link (the "
+                                       "by-reference form) instead of 200 with the file's content")
+def test_a_single_file_output_by_value_is_its_content(ogc):
+    r = execute(ogc, "Test.Sync.WriteFile", {"inputs": {"text": "inline please"},
+                                             "outputs": {"result": {"transmissionMode": "value"}}})
+    assert r.status_code == 200 and r.content == b"inline please"
+
+
+@pytest.mark.xfail(strict=True, reason="transmissionMode=reference for a non-file output links to "
+                                       "/ogcapi/jobs/{id}/results/{output}, a route that does not exist (404)")
+def test_a_literal_output_by_reference_links_somewhere_that_answers(ogc):
+    r = execute(ogc, "Test.Sync.Noop", {"inputs": {"value": "ref"}, "response": "document",
+                                        "outputs": {"result": {"transmissionMode": "reference"}}})
+    href = ok_json(r, "results")["result"]["href"]
+    target = ogc.get(href)
+    assert target.status_code == 200 and "ref" in target.text
+
+
+@pytest.mark.parametrize("pid,body,mentions", [
+    ("Test.Sync.Add", {"inputs": {"a": "not a number"}}, "'a'"),
+    ("Test.Sync.Add", {"inputs": {"a": 1.5}}, "'a'"),
+    ("Test.Sync.Add", {"inputs": {}}, "'a'"),
+    ("Test.Sync.Choose", {"inputs": {"color": "blue"}}, "'color'"),
+    ("Test.Sync.Stats", {"inputs": {"values": ["x"]}}, "'values'"),
+    ("Test.Sync.Noop", {"inputs": {"nope": 1}}, "nope"),
+    ("Test.Sync.Noop", {"inputs": [1]}, "inputs"),
+    ("Test.Sync.Noop", {"inputs": {"value": {"href": "https://example.com/x"}}}, "'value'"),
+    ("Test.Sync.ReadFile", {"inputs": {"data": {"href": "file:///etc/passwd"}}}, "http"),
+    ("Test.Sync.Noop", {"response": "everything"}, "response"),
+    ("Test.Sync.Noop", {"outputs": {"nope": {}}}, "result"),
+    ("Test.Jobs.Sleep", {"inputs": {"seconds": "long"}}, "'seconds'"),     # async processes check first too
+])
+def test_bad_inputs_are_a_400_problem(ogc, pid, body, mentions):
+    found = problem(execute(ogc, pid, body), 400)
+    assert mentions in found["title"] + found["detail"], found
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]", b'"inputs"'])
+def test_a_body_that_is_not_a_json_object_is_a_400_problem(ogc, raw):
+    problem(ogc.post("/processes/Test.Sync.Noop/execution", content=raw,
+                     headers={"Content-Type": "application/json"}), 400)
+
+
+@pytest.mark.xfail(strict=True, reason="inline values are not validated against the input's schema: an array "
+                                       "sent to a single string input is JSON-encoded and run ('[\"a\"]')")
+def test_an_array_for_a_single_string_input_is_refused(ogc):
+    problem(execute(ogc, "Test.Sync.Noop", {"inputs": {"value": ["a"]}}), 400)
+
+
+def test_a_failing_sync_process_is_a_problem_with_the_tools_message(ogc):
+    found = problem(execute(ogc, "Test.Sync.Fail", {"inputs": {"message": "broken on purpose"}}), 500)
+    assert "broken on purpose" in found["detail"]
+
+
+# -- asynchronous execution and jobs -------------------------------------------------------------
+def test_async_execution_creates_a_job_with_a_location_and_results(ogc):
+    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "async"}}, Prefer="respond-async")
+    info = ok_json(r, "statusInfo", 201)
+    assert r.headers["preference-applied"] == "respond-async"
+    assert r.headers["location"] == link(info, "self")["href"] and r.headers["location"].endswith(
+        f"/ogcapi/jobs/{info['jobID']}")
+    assert info["processID"] == "Test.Jobs.Noop" and info["status"] in ("accepted", "running")
+
+    done = wait(ogc, info["jobID"])
+    assert done["status"] == "successful" and done["progress"] == 100 and done["processID"] == "Test.Jobs.Noop"
+    assert when(done["created"]) <= when(done["started"]) <= when(done["finished"]) <= when(done["updated"])
+    results = ogc.get(link(done, REL + "results")["href"])
+    assert results.status_code == 200 and media_type(results) == "text/plain" and results.text == "async"
+
+
+def test_async_is_the_answer_without_a_prefer_header_too(ogc):
+    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "v"}})
+    ok_json(r, "statusInfo", 201)
+    assert "location" in r.headers and "preference-applied" not in r.headers
+    wait(ogc, r.json()["jobID"])
+
+
+def test_async_results_keep_the_requested_response_and_outputs(ogc):
+    info = submit(ogc, "Test.Jobs.Stats", {"values": [1, 2]}, response="document", outputs={"total": {}})
+    wait(ogc, info["jobID"])
+    assert ok_json(ogc.get(f"/jobs/{info['jobID']}/results"), "results") == {"total": 3.0}
+
+    info = submit(ogc, "Test.Jobs.Stats", {"values": [1, 2]}, outputs={"count": {}})
+    wait(ogc, info["jobID"])
+    r = ogc.get(f"/jobs/{info['jobID']}/results")
+    assert media_type(r) == "application/json" and r.json() == 2
+
+    info = submit(ogc, "Demo.Tools.SummarizeFeatures", {"input_features": {"value": POINT}}, response="document")
+    wait(ogc, info["jobID"])
+    results = ok_json(ogc.get(f"/jobs/{info['jobID']}/results"), "results")
+    assert results["count"] == 1 and results["extent"]["mediaType"] == "application/geo+json"
+    assert results["total_area"] == {"value": {"area": 0.0, "units": "esriSquareMeters"},
+                                     "mediaType": "application/json"}
+
+
+def test_results_of_a_running_job_are_not_ready(ogc):
+    info = submit(ogc, "Test.Jobs.Sleep", {"seconds": 3})
+    running = wait(ogc, info["jobID"], {"running"})
+    assert 0 <= running.get("progress", 0) <= 100 and "started" in running and "finished" not in running
+    assert link(running, REL + "results") is None
+    problem(ogc.get(f"/jobs/{info['jobID']}/results"), 404, "result-not-ready")
+    ogc.delete(f"/jobs/{info['jobID']}")                                    # not needed any longer
+
+
+def test_dismissing_a_running_job_cancels_and_removes_it(server, ogc):
+    info = submit(ogc, "Test.Jobs.Sleep", {"seconds": 3})
+    wait(ogc, info["jobID"], {"running"})
+    started = time.monotonic()
+    dismissed = ok_json(ogc.delete(f"/jobs/{info['jobID']}"), "statusInfo")
+    assert time.monotonic() - started < 2.5                                 # cancelled, not waited out
+    assert dismissed["status"] == "dismissed" and dismissed["jobID"] == info["jobID"]
+    assert "finished" in dismissed
+
+    gone = ogc.get(f"/jobs/{info['jobID']}")
+    # The issue asks for 410 Gone once a job is dismissed; today it is 404 no-such-job (see the report).
+    assert gone.status_code in (404, 410), gone.text
+    if gone.status_code == 404:
+        problem(gone, 404, "no-such-job")
+    problem(ogc.get(f"/jobs/{info['jobID']}/results"), 404, "no-such-job")
+    problem(ogc.delete(f"/jobs/{info['jobID']}"), 404, "no-such-job")
+    gp = httpx.get(f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Sleep/jobs/{info['jobID']}",
+                   params={"f": "json"}).json()
+    assert gp["error"]["code"] == 404
+
+
+def test_dismissing_a_finished_job_removes_it(server, ogc):
+    info = submit(ogc, "Test.Jobs.Noop", {"value": "done"})
+    wait(ogc, info["jobID"])
+    dismissed = ok_json(ogc.delete(f"/jobs/{info['jobID']}"), "statusInfo")
+    assert dismissed["status"] == "dismissed" and dismissed["processID"] == "Test.Jobs.Noop"
+    problem(ogc.get(f"/jobs/{info['jobID']}"), 404, "no-such-job")
+    gp = httpx.get(f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Noop/jobs/{info['jobID']}",
+                   params={"f": "json"}).json()
+    assert gp["error"]["code"] == 404
+
+
+def test_a_failed_job_reports_why_and_has_no_results(ogc):
+    info = submit(ogc, "Test.Jobs.Fail", {"message": "failed on purpose"})
+    failed = wait(ogc, info["jobID"])
+    assert failed["status"] == "failed" and "failed on purpose" in failed["message"]
+    assert "finished" in failed and link(failed, REL + "results") is None
+    r = ogc.get(f"/jobs/{info['jobID']}/results")
+    assert r.status_code >= 400
+    found = problem(r, r.status_code)
+    assert "failed on purpose" in found["detail"]
+
+
+@pytest.mark.parametrize("method,path", [("GET", "/jobs/{id}"), ("GET", "/jobs/{id}/results"),
+                                         ("DELETE", "/jobs/{id}")])
+@pytest.mark.parametrize("job_id", ["j" + "0" * 32, "nothing", "%2e%2e"])
+def test_an_unknown_job_is_no_such_job(ogc, method, path, job_id):
+    problem(ogc.request(method, path.format(id=job_id)), 404, "no-such-job")
+
+
+def test_the_job_list_shows_jobs_and_filters_by_status(ogc):
+    failed = submit(ogc, "Test.Jobs.Fail", {})
+    succeeded = submit(ogc, "Test.Jobs.Noop", {"value": "listed"})
+    wait(ogc, failed["jobID"])
+    wait(ogc, succeeded["jobID"])
+
+    listed = ok_json(ogc.get("/jobs", params={"limit": 100}), "jobList")
+    assert link(listed, "self") and listed["jobs"]
+    ids = [j["jobID"] for j in listed["jobs"]]
+    assert {failed["jobID"], succeeded["jobID"]} <= set(ids) and len(ids) == len(set(ids))
+    assert all("processID" in j for j in listed["jobs"])
+
+    one = ok_json(ogc.get("/jobs", params={"limit": 1}), "jobList")
+    assert len(one["jobs"]) == 1 and link(one, "next")
+    following = ok_json(ogc.get(link(one, "next")["href"]), "jobList")
+    assert following["jobs"][0]["jobID"] != one["jobs"][0]["jobID"]
+
+    only_failed = ok_json(ogc.get("/jobs", params={"status": "failed", "limit": 100}), "jobList")["jobs"]
+    assert failed["jobID"] in [j["jobID"] for j in only_failed] and {j["status"] for j in only_failed} == {"failed"}
+    both = ok_json(ogc.get("/jobs", params=[("status", "failed"), ("status", "successful"), ("limit", 100)]),
+                   "jobList")["jobs"]
+    assert {failed["jobID"], succeeded["jobID"]} <= {j["jobID"] for j in both}
+    problem(ogc.get("/jobs", params={"status": "paused"}), 400)
+
+
+# -- one job, two faces ----------------------------------------------------------------------------
+def test_a_job_submitted_as_a_gp_job_is_an_ogc_job(server, ogc):
+    gp = httpx.post(f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Noop/submitJob",
+                    data={"f": "json", "value": "from gp"}).json()
+    done = wait(ogc, gp["jobId"])
+    assert done["status"] == "successful" and done["processID"] == "Test.Jobs.Noop"
+    assert ogc.get(f"/jobs/{gp['jobId']}/results").text == "from gp"
+
+
+def test_an_ogc_job_is_a_gp_job_and_cancelling_it_there_dismisses_it(server, ogc):
+    info = submit(ogc, "Test.Jobs.Sleep", {"seconds": 3})
+    wait(ogc, info["jobID"], {"running"})
+    url = f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Sleep/jobs/{info['jobID']}"
+    gp = httpx.get(url, params={"f": "json"}).json()
+    assert gp["jobId"] == info["jobID"] and gp["jobStatus"] == "esriJobExecuting"
+    assert httpx.post(f"{url}/cancel", data={"f": "json"}).json()["jobId"] == info["jobID"]
+    assert wait(ogc, info["jobID"], timeout=5)["status"] == "dismissed"
+    assert httpx.get(url, params={"f": "json"}).json()["jobStatus"] == "esriJobCancelled"
+    problem(ogc.get(f"/jobs/{info['jobID']}/results"), 404)
+
+
+# -- who may use what ------------------------------------------------------------------------------
+PASSWORDS = {"alice": "alice password", "bob": "bob password", "pat": "pat password", "root": "root password"}
+ROLES = {"alice": "user", "bob": "user", "pat": "publisher", "root": "administrator"}
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory):
+    """A server of this module's own with users (Test/Members is for role:user)."""
+    srv = Server(tmp_path_factory.mktemp("ogc-access"), demo=False, workers=2)
+    for name, role in ROLES.items():
+        add_user(srv.data_dir, name, role, PASSWORDS[name])
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def as_(secured):
+    """``as_[name]``: an /ogcapi client with that user's bearer token (``as_[None]``: anonymous)."""
+    clients = {None: httpx.Client(base_url=secured.url + "/ogcapi", timeout=30)}
+    for name, password in PASSWORDS.items():
+        token = httpx.post(f"{secured.url}/arcgis/tokens/generateToken", data={
+            "username": name, "password": password, "client": "requestip", "f": "json"}).json()["token"]
+        clients[name] = httpx.Client(base_url=secured.url + "/ogcapi", timeout=30,
+                                     headers={"Authorization": f"Bearer {token}"})
+    yield clients
+    for c in clients.values():
+        c.close()
+
+
+def test_a_restricted_process_is_listed_and_usable_only_by_those_allowed(as_):
+    def members(who: str | None) -> set[str]:
+        return {p["id"] for p in all_processes(as_[who]) if p["id"].startswith("Test.Members.")}
+
+    assert members(None) == members("pat") == set()
+    assert "Test.Members.Noop" in members("alice") and members("alice") == members("bob") == members("root")
+
+    problem(as_[None].get("/processes/Test.Members.Noop"), 401)
+    problem(execute(as_[None], "Test.Members.Noop", {"inputs": {"value": "v"}}), 401)
+    problem(as_["pat"].get("/processes/Test.Members.Noop"), 404, "no-such-process")
+    problem(execute(as_["pat"], "Test.Members.Noop", {"inputs": {"value": "v"}}), 404, "no-such-process")
+    for who in ("alice", "root"):
+        ok_json(as_[who].get("/processes/Test.Members.Noop"), "process")
+        wait(as_[who], submit(as_[who], "Test.Members.Noop", {"value": who})["jobID"])
+
+
+@pytest.mark.xfail(strict=True, reason="401 answers carry no WWW-Authenticate header (RFC 9110 §15.5.2 MUST)")
+def test_a_401_says_how_to_authenticate(as_):
+    r = as_[None].get("/processes/Test.Members.Noop")
+    assert r.status_code == 401 and "bearer" in r.headers.get("www-authenticate", "").lower()
+
+
+def test_a_bad_token_is_refused_even_on_public_resources(secured):
+    bad = {"Authorization": "Bearer not-a-token"}
+    for path in ("/processes", "/processes/Test.Jobs.Noop", "/jobs"):
+        problem(httpx.get(f"{secured.url}/ogcapi{path}", headers=bad), 401)
+
+
+def test_a_users_job_is_no_such_job_to_anyone_else(as_):
+    info = submit(as_["alice"], "Test.Members.Sleep", {"seconds": 3})
+    job = info["jobID"]
+    for who in (None, "bob", "pat"):
+        problem(as_[who].get(f"/jobs/{job}"), 404, "no-such-job")
+        problem(as_[who].get(f"/jobs/{job}/results"), 404, "no-such-job")
+        problem(as_[who].delete(f"/jobs/{job}"), 404, "no-such-job")
+        assert job not in [j["jobID"] for j in ok_json(as_[who].get("/jobs", params={"limit": 1000}),
+                                                      "jobList")["jobs"]]
+    assert status(as_["alice"], job)["status"] in ("accepted", "running")     # nobody else dismissed it
+    assert status(as_["root"], job)["processID"] == "Test.Members.Sleep"
+    assert job in [j["jobID"] for j in as_["alice"].get("/jobs", params={"limit": 1000}).json()["jobs"]]
+    assert ok_json(as_["alice"].delete(f"/jobs/{job}"), "statusInfo")["status"] == "dismissed"
+
+
+@pytest.mark.xfail(strict=True, reason="anonymous /jobs pages over everyone's jobs and then drops other "
+                                       "owners' ones: a page comes back short or empty, with a next link")
+def test_anonymous_job_list_pages_over_anonymous_jobs_only(as_):
+    mine = submit(as_[None], "Test.Jobs.Noop", {"value": "anonymous"})["jobID"]
+    wait(as_[None], mine)
+    for _ in range(3):                                                   # newer jobs of someone else's
+        wait(as_["alice"], submit(as_["alice"], "Test.Jobs.Noop", {"value": "alice"})["jobID"])
+    first = ok_json(as_[None].get("/jobs", params={"limit": 1}), "jobList")
+    assert [j["jobID"] for j in first["jobs"]] == [mine]
