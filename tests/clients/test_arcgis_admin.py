@@ -44,12 +44,9 @@ Client-side problems (not the server's), worked around here:
    the client indexes a key the error body lacks (``folders``, ``results``).  Real ArcGIS Server answers
    in the same shape, so that is what users of this client see there too.
 
-Server incompatibilities, each left as a failing assertion (see the tests' docstrings):
-
-- ``GET /arcgis/admin?f=json`` (the admin root) is a 404, so ``Server.services`` is unusable; the
-  other tests build the ``ServiceManager`` exactly as ``Server.services`` would.
-- ``POST /arcgis/admin/services/exists`` is not implemented: ``exists(folder, name, type)`` is False.
-- ``jobs/query`` ignores ``machineName``: a search by machine returns every job.
+The three server gaps the first run of this module found are mended and tested here: the admin
+root (``GET /arcgis/admin``, which ``Server.services`` reads first), ``services/exists``, and the
+``machineName`` filter of ``jobs/query``.
 """
 from __future__ import annotations
 
@@ -243,12 +240,8 @@ def now() -> dt.datetime:
 # -- the site and its services ---------------------------------------------------------------------
 
 def test_the_site_object_gives_its_service_manager(site: Any) -> None:
-    """SERVER GAP: ``Server.services`` (the documented entry point) first reads the admin root,
-    ``GET /arcgis/admin?f=json``, and needs ``"services"`` in its ``resources`` list (ArcGIS Server
-    answers ``{"resources": ["machines", "clusters", "system", "services", "security", "data", "uploads",
-    "logs", "mode", "usagereports"], "currentVersion": 11.1, ...}``).  opengp answers 404
-    ``{"detail": "Not Found"}``, so ``Server.properties`` is empty and ``site.services`` raises
-    ``AttributeError: 'Server' object has no attribute 'services'``."""
+    """``Server.services`` (the documented entry point) first reads the admin root,
+    ``GET /arcgis/admin?f=json``, and needs ``"services"`` in its ``resources`` list."""
     root = dict(call(lambda: site.properties))
     assert "services" in (root.get("resources") or []), (
         f"GET {site.url}?f=json (read by Server.services) gave {root!r}: arcgis needs the admin root "
@@ -278,11 +271,8 @@ def test_a_service_reads_its_properties_and_status(service: Any) -> None:
 
 
 def test_exists_finds_the_folder_and_the_service(site: Any, services: Any) -> None:
-    """SERVER GAP: ``ServiceManager.exists(folder, name, type)`` POSTs
-    ``/arcgis/admin/services/exists`` with ``folderName=Ops&serviceName=Jobs&type=GPServer&f=json`` and
-    reads ``exists`` (or ``status == "success"``).  opengp takes ``exists`` for a folder name and answers
-    ``{"status": "error", "messages": ["Folder 'exists' does not exist."], "code": 404}``, so the client
-    says False for a service that exists.  (A folder alone is answered from the folder list and works.)"""
+    """``ServiceManager.exists(folder, name, type)`` POSTs ``/arcgis/admin/services/exists``
+    with ``folderName``, ``serviceName`` and ``type``, and reads ``exists``."""
     assert call(services.exists, "Ops") is True
     assert call(services.exists, "Nowhere") is False
     answer = call(site._con.post, site.url + "/services/exists",
@@ -336,9 +326,8 @@ def test_search_pages_through_a_time_window(service: Any, opengp: OpengpProcess)
 
 
 def test_search_by_machine_returns_only_that_machines_jobs(service: Any, opengp: OpengpProcess) -> None:
-    """SERVER GAP: ``search(machine=...)`` sends ``machineName=<name>`` to ``jobs/query`` (a documented
-    filter, spec section 11); opengp ignores it and answers every job, so a search for a machine that
-    ran nothing still returns this job."""
+    """``search(machine=...)`` sends ``machineName=<name>`` to ``jobs/query`` (spec section 11): the
+    jobs that ran on that machine (the job record's ``machinename``), and none for a machine that ran nothing."""
     jid = submit(opengp, "Noop", value="machine")
     machine = wait_status(service, jid, {"esriJobSucceeded"})["machinename"]
     assert machine

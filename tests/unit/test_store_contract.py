@@ -106,6 +106,22 @@ def test_query_filters_pages_and_counts(store, job_factory):
     assert total == 5 and len(page) == 1
 
 
+def test_query_by_machine_matches_the_host_of_the_worker(store, job_factory):
+    """machineName (ArcGIS's jobs/query) is the host part of ``worker`` ("host:pid"), any case."""
+    ran = {}
+    for host in ("gis-a", "gis-a", "gis_b", "GIS%c"):
+        job = job_factory()
+        store.claim(job.id, f"{host}:{len(ran) + 100}")
+        ran[job.id] = host
+    job_factory()                                   # never ran: no machine
+    total, page = store.query(JobQuery(machine="GIS-A", limit=None))
+    assert total == 2 and {ran[j.id] for j in page} == {"gis-a"}
+    assert store.query(JobQuery(machine="gis_b", limit=None))[0] == 1        # "_" is not a wildcard
+    assert store.query(JobQuery(machine="gis%", limit=None))[0] == 0         # nor is "%"
+    assert store.query(JobQuery(machine="gis", limit=None))[0] == 0
+    assert store.query(JobQuery(machine="gis-a", statuses=frozenset({Status.EXECUTING}), limit=1))[0] == 2
+
+
 def test_heartbeat_reports_cancel_and_reap_finds_stale_leases(store, job_factory):
     job = job_factory()
     store.claim(job.id, "w1")

@@ -24,6 +24,7 @@ class JobQuery:
     kind: str | None = None
     created_after: float | None = None     # epoch seconds, inclusive
     created_before: float | None = None    # epoch seconds, inclusive
+    machine: str | None = None             # ran on this host (the ``host`` of ``worker`` = "host:pid")
     offset: int = 0
     limit: int | None = 10
     oldest_first: bool = False

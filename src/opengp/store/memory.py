@@ -107,4 +107,5 @@ def matches(job: Job, q: JobQuery) -> bool:
         or (q.kind is not None and job.kind.value != q.kind)
         or (q.created_after is not None and job.created < q.created_after)
         or (q.created_before is not None and job.created > q.created_before)
+        or (q.machine is not None and (job.worker or "").rpartition(":")[0].lower() != q.machine.lower())
     )

@@ -200,6 +200,11 @@ def _time_conds(q: JobQuery) -> list[str]:
         [] if q.created_before is None else ["created <= :before"])
 
 
+def _filter_conds(q: JobQuery) -> list[str]:
+    """Conditions on columns the count tables do not keep: the time window, the machine."""
+    return _time_conds(q) + ([] if q.machine is None else ["lower(worker) LIKE :machine ESCAPE '\\'"])
+
+
 def _page_sql(q: JobQuery, postgres: bool) -> str:
     """One page, newest first, every part of it read from an index in created
     order: the query splits into one branch per kind (when it has a service
@@ -216,9 +221,9 @@ def _page_sql(q: JobQuery, postgres: bool) -> str:
     kinds = [[k.value] for k in Kind] if q.service is not None and q.kind is None else [None]
     statuses = [[s] for s in sorted(q.statuses)] if q.statuses is not None and len(q.statuses) > 1 else [None]
     if len(kinds) * len(statuses) == 1:
-        return f"SELECT * FROM jobs{_where(_key_conds(q)[0] + _time_conds(q))} ORDER BY {order} {limit}"
+        return f"SELECT * FROM jobs{_where(_key_conds(q)[0] + _filter_conds(q))} ORDER BY {order} {limit}"
     top = "" if q.limit is None else f" LIMIT {int(q.offset) + int(q.limit)}"
-    branches = [f"SELECT * FROM (SELECT * FROM jobs{_where(_key_conds(q, k, s)[0] + _time_conds(q))} "
+    branches = [f"SELECT * FROM (SELECT * FROM jobs{_where(_key_conds(q, k, s)[0] + _filter_conds(q))} "
                 f"ORDER BY {order}{top}) AS b{i}"
                 for i, (k, s) in enumerate((k, s) for k in kinds for s in statuses)]
     return f"{' UNION ALL '.join(branches)} ORDER BY {order} {limit}"
@@ -391,6 +396,9 @@ class SqlStore:
             return 0, []
         params = _key_conds(q)[1]
         params.update(after=q.created_after, before=q.created_before, offset=q.offset, limit=q.limit)
+        if q.machine is not None:
+            escaped = q.machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params["machine"] = escaped + ":%"
         page = _page_sql(q, postgres=not self.is_sqlite)
 
         def run(execute: Callable[[str, dict[str, Any]], list[Any]]) -> tuple[int, int, list[Job]]:
@@ -418,8 +426,8 @@ class SqlStore:
         """
         branches = _jobs_key_branches(q)
         time_conds = _time_conds(q)
-        inside = " + ".join(f"(SELECT count(*) FROM jobs{_where(b + time_conds)})" for b in branches)
-        if q.owner == "":       # the count tables keep no owner as '': count the jobs
+        inside = " + ".join(f"(SELECT count(*) FROM jobs{_where(b + _filter_conds(q))})" for b in branches)
+        if q.owner == "" or q.machine is not None:     # not in the count tables: count the jobs
             return execute(f"SELECT {inside}", params)[0][0], 0
         wanted = frozenset(Status) if q.statuses is None else q.statuses
         parts = ["(SELECT count(*) FROM job_count_deltas)"]

@@ -132,11 +132,12 @@ async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "")
         end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1)
     total, page = await jobs.query_async(JobQuery(
         service=key, kind=Kind.GP.value, statuses=statuses, owner=user, created_after=start_time,
-        created_before=end_time, offset=start - 1, limit=number))
+        created_before=end_time, offset=start - 1, limit=number,
+        machine=(params.get("machineName") or "").strip() or None))
     next_start = start + len(page) if start - 1 + len(page) < total else -1
     return {
         "total": total, "num": len(page), "start": start, "nextStart": next_start,
-        "query": {"serviceName": key, "userName": user or "",
+        "query": {"serviceName": key, "userName": user or "", "machineName": (params.get("machineName") or "").strip(),
                   "status": [JOB_STATUS[s] for s in statuses] if statuses else [],
                   "startTime": round(start_time * 1000) if start_time is not None else None,
                   "endTime": round(end_time * 1000)},
@@ -155,7 +156,8 @@ def job_record(request: Request, job: Job) -> dict[str, Any]:
         "jobID": job.id, "serviceName": job.service, "task": job.task, "status": JOB_STATUS[job.status],
         "submittedTime": _ms(job.created), "startTime": _ms(job.started), "endTime": _ms(job.finished),
         "updatedTime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
-        "machinename": job.worker, "attempts": job.attempts, "error": job.error,
+        "machinename": job.worker.rpartition(":")[0] if job.worker else None, "worker": job.worker,
+        "attempts": job.attempts, "error": job.error,
         "url": f"{base}/arcgis/rest/services/{job.service}/GPServer/{job.task}/jobs/{job.id}",
         "messages": messages_json(job),
     }
