@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv bench screenshots clean
+.PHONY: demo test venv bench bench-query screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,9 @@ screenshots: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+
+bench-query: $(STAMP)
+	$(BIN)/python bench/jobs_query.py
 
 clean:
 	rm -rf $(VENV) opengp-data .pytest_cache
