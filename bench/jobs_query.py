@@ -12,7 +12,8 @@ What it does:
      the admin query must leave out. All finished (so the server has nothing to
      recover or run): ~88.5 % succeeded, 6 % failed, 4 % cancelled, 1.5 % timed
      out; 100 users (user000..user099) plus ~9 % anonymous jobs; created spread
-     evenly over the last 30 days. Row contents are those of a real finished Noop job.
+     evenly over the last 30 days; run by workers on hosts gis-0 and gis-1. Row
+     contents are those of a real finished Noop job.
   2. times ``SqlStore.query`` in process for the same two queries, with and without the
      kind filter (``store`` in the JSON), and other query shapes (``store_shapes``).
   3. starts ``opengp serve`` on it (administrator ``admin`` from OPENGP_ADMIN_PASSWORD),
@@ -101,7 +102,7 @@ def fill_jobs(db_path: Path, n: int, *, now: float, days: float = 30, users: int
                         ELSE NULL END,
                    CASE WHEN status = 'failed' THEN 'Bench failure.' ELSE NULL END,
                    NULL, NULL,
-                   1, 'local-' || (1000 + abs(random()) % 4), created + 0.003,
+                   1, 'gis-' || (abs(random()) % 2) || ':' || (1000 + abs(random()) % 4), created + 0.003,
                    false, created + 40 * 86400
             FROM picked""", {"n": n, "span_ms": span_ms, "users": users, "now": now, "kind": kind,
                              "service": service, "task": task})
@@ -180,6 +181,7 @@ def other_shapes(now: float) -> dict:
         "a user's jobs, any service": lambda: JobQuery(kind="gp", owner="user042"),         # OGC /jobs
         "all GP jobs, any service": lambda: JobQuery(kind="gp"),                            # OGC /jobs, admin
         "a user's admin jobs": lambda: JobQuery(kind="admin", owner="user042"),             # web console
+        "ran on a machine": lambda: JobQuery(**gp, machine="gis-1", created_before=time.time()),
     }
 
 
