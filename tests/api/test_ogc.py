@@ -2,7 +2,7 @@
 
 Every JSON answer is validated against the official 1.0 schemas (OpenAPI 3.0
 schema objects in YAML, with relative ``$ref``s between the files), read from
-``../shared/spec/ogc-schemas/processes-1.0`` or ``$OPENGP_OGC_SCHEMAS``.
+``tests/data/ogc-processes-1.0`` (a copy of the official files) or ``$OPENGP_OGC_SCHEMAS``.
 
 Known bugs are pinned with ``xfail(strict=True)``: they fail today, and the
 pin breaks (XPASS) the day the bug is mended, so the marker is removed then.
@@ -22,12 +22,12 @@ import pytest
 
 from conftest import ROOT, Server, add_user, require
 
-jsonschema = pytest.importorskip("jsonschema")
-yaml = pytest.importorskip("yaml")
-referencing = pytest.importorskip("referencing")
+import jsonschema  # noqa: E402  (test dependencies: pyproject's [test] extra)
+import referencing  # noqa: E402
+import yaml  # noqa: E402
 from referencing.jsonschema import DRAFT4  # noqa: E402
 
-SCHEMAS = Path(os.environ.get("OPENGP_OGC_SCHEMAS", ROOT.parent / "shared/spec/ogc-schemas/processes-1.0"))
+SCHEMAS = Path(os.environ.get("OPENGP_OGC_SCHEMAS", Path(__file__).resolve().parents[1] / "data/ogc-processes-1.0"))
 SCHEMA_BASE = "https://schemas.opengis.net/ogcapi/processes/part1/1.0/openapi/schemas/"
 
 EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
@@ -203,13 +203,12 @@ def test_landing_page_links_to_conformance_processes_and_jobs(ogc):
             ok_json(ogc.get(target["href"]), schema)
 
 
+@pytest.mark.xfail(strict=True, reason="GET /ogcapi/api (the OpenAPI document) is not implemented yet")
 def test_the_api_definition_link_answers(ogc):
     """Every URL linked as the API definition MUST answer 200 (Core, /req/core/api-definition-success)."""
     target = link(ogc.get("").json(), "service-desc")
     assert target["type"] == "application/vnd.oai.openapi+json;version=3.0"      # what OWSLib follows
     r = ogc.get(target["href"])
-    if r.status_code == 404:
-        pytest.skip("GET /ogcapi/api (the OpenAPI document) is not implemented yet")
     assert r.status_code == 200 and r.json()["openapi"].startswith("3.0"), r.text
 
 
