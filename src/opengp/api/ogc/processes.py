@@ -6,6 +6,7 @@ root folder): stable as long as the service and task keep their names.
 """
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import orjson
@@ -123,7 +124,11 @@ def _gp_value(p: ParamSpec, value: Any) -> Any:
 
 # -- outputs: GP results -> OGC values -------------------------------------------
 def ogc_value(data_type: str, value: Any) -> Any:
-    """A stored GP result as an OGC inline value (objects as qualified values)."""
+    """A stored GP result as an OGC inline value (objects as qualified values, dates as RFC 3339)."""
+    if data_type == "GPDate" and isinstance(value, (int, float)):
+        return _rfc3339(value / 1000)
+    if data_type == "GPMultiValue:GPDate" and isinstance(value, list):
+        return [_rfc3339(v / 1000) if isinstance(v, (int, float)) else v for v in value]
     if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
         return {"value": to_geojson(value), "mediaType": GEOJSON}
     if data_type in _FILES and isinstance(value, dict) and value.get("url"):
@@ -131,6 +136,10 @@ def ogc_value(data_type: str, value: Any) -> Any:
     if isinstance(value, dict):
         return {"value": value, "mediaType": "application/json"}
     return value
+
+
+def _rfc3339(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def to_geojson(esri: dict[str, Any]) -> dict[str, Any]:

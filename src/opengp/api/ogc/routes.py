@@ -61,7 +61,8 @@ def _problem(exc: Exception, instance: str) -> Response:
         status, kind, title, detail = 500, "server-error", "An unexpected error occurred; see the server log.", ""
     body = {"type": EXC + kind if "/" not in kind else kind, "title": title, "status": status,
             "detail": detail, "instance": instance}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json")
+    headers = {"WWW-Authenticate": 'Bearer realm="opengp"'} if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def _base(request: Request) -> str:
@@ -230,35 +231,57 @@ async def execute(request: Request) -> Response:
             raise Problem(500, "server-error", "The process did not finish in time.")
         detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
         raise Problem(500, "server-error", "The process failed.", detail)
-    return _results_response(job, task, base)
+    return _results_response(request, job, task, base)
 
 
-def _results_response(job: Job, task: Any, base: str) -> Response:
-    """The results as the execute request asked: a document, or raw (one output by value)."""
+def _results_response(request: Request, job: Job, task: Any, base: str, only: str | None = None) -> Response:
+    """The results as the execute request asked: a document, or raw (one output).
+    Outputs without a value are left out (results documents admit no null)."""
     settings = (job.options or {}).get("ogc", {})
     wanted = settings.get("outputs") or {p.name: {} for p in task.outputs}
+    if only is not None:
+        wanted = {only: {}}
     results = job.results or {}
-    values = {}
+    values, by_reference = {}, set()
     for name, how in wanted.items():
         r = results.get(name)
-        if r is None:
+        if r is None or r.get("value") is None:
             continue
         if (how or {}).get("transmissionMode") == "reference":
             url = r["value"].get("url") if isinstance(r["value"], dict) and r["value"].get("url") else (
                 f"{base}/jobs/{job.id}/results/{name}")
             values[name] = {"href": url}
+            by_reference.add(name)
         else:
             values[name] = P.ogc_value(r["dataType"], r["value"])
-    if settings.get("response") == "document" or len(values) != 1:
+    if only is None and (settings.get("response") == "document" or len(values) != 1):
         return _json(values)
-    (value,) = values.values()
+    if not values:
+        raise Problem(404, "no-such-output", f"Job '{job.id}' has no value for that output.")
+    (name, value), = values.items()
+    if name in by_reference:
+        return Response(status_code=204, headers={"Link": f'<{value["href"]}>; rel="{name}"'})
     if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
-        return Response(status_code=204, headers={"Link": f'<{value["href"]}>; rel="{next(iter(values))}"'})
+        return _file(request, value["href"])          # a file output by value: its content
     if isinstance(value, dict) and "value" in value:
         return Response(orjson.dumps(value["value"]), media_type=value.get("mediaType", "application/json"))
     if isinstance(value, str):
         return Response(value, media_type="text/plain; charset=utf-8")
     return _json(value)
+
+
+def _file(request: Request, url: str) -> Response:
+    """A file a job wrote, by its URL (sandboxed, as the GP face serves it)."""
+    from starlette.responses import FileResponse
+
+    from ...runtime.files import JOBS_URL_PATH
+
+    path = url.split(JOBS_URL_PATH + "/", 1)[1] if JOBS_URL_PATH + "/" in url else None
+    root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
+    target = (root / path).resolve() if path else None
+    if target is None or not target.is_relative_to(root) or not target.is_file():
+        raise Problem(404, "no-such-output", "The output file is no longer there.")
+    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"})
 
 
 def _job(request: Request) -> tuple[Any, Job]:
@@ -294,7 +317,7 @@ async def job_results(request: Request) -> Response:
     task = service.tools.get(job.task) if service is not None else None
     if task is None:
         raise Problem(404, "no-such-job", f"Job '{job.id}' belongs to a process that is no longer published.")
-    return _results_response(job, task, _base(request))
+    return _results_response(request, job, task, _base(request), request.path_params.get("output"))
 
 
 @route
@@ -357,5 +380,6 @@ routes = [
     Route(BASE + "/jobs/{job_id}", job_status, methods=["GET"]),
     Route(BASE + "/jobs/{job_id}", dismiss, methods=["DELETE"]),
     Route(BASE + "/jobs/{job_id}/results", job_results, methods=["GET"]),
+    Route(BASE + "/jobs/{job_id}/results/{output}", job_results, methods=["GET"]),   # 1.1; our reference hrefs
 ]
 
