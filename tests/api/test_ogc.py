@@ -420,8 +420,6 @@ def test_a_body_that_is_not_a_json_object_is_a_400_problem(ogc, raw):
                      headers={"Content-Type": "application/json"}), 400)
 
 
-@pytest.mark.xfail(strict=True, reason="inline values are not validated against the input's schema: an array "
-                                       "sent to a single string input is JSON-encoded and run ('[\"a\"]')")
 def test_an_array_for_a_single_string_input_is_refused(ogc):
     problem(execute(ogc, "Test.Sync.Noop", {"inputs": {"value": ["a"]}}), 400)
 

@@ -117,6 +117,10 @@ def _gp_value(p: ParamSpec, value: Any) -> Any:
             f"Input '{p.name}': by-reference values are accepted for file inputs; send this one inline."])
     if isinstance(value, dict) and "value" in value:            # a qualified value
         value = value["value"]
+    expected = _schema(p.data_type)["type"]
+    if isinstance(value, list) != (expected == "array") or (isinstance(value, dict) and expected != "object"):
+        got = "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a single value"
+        raise InvalidInput("Invalid execute request.", [f"Input '{p.name}': expected {expected}, got {got}."])
     if isinstance(value, (dict, list)):
         return orjson.dumps(value).decode()
     return value
