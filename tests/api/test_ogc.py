@@ -203,13 +203,21 @@ def test_landing_page_links_to_conformance_processes_and_jobs(ogc):
             ok_json(ogc.get(target["href"]), schema)
 
 
-@pytest.mark.xfail(strict=True, reason="GET /ogcapi/api (the OpenAPI document) is not implemented yet")
 def test_the_api_definition_link_answers(ogc):
     """Every URL linked as the API definition MUST answer 200 (Core, /req/core/api-definition-success)."""
     target = link(ogc.get("").json(), "service-desc")
     assert target["type"] == "application/vnd.oai.openapi+json;version=3.0"      # what OWSLib follows
     r = ogc.get(target["href"])
     assert r.status_code == 200 and r.json()["openapi"].startswith("3.0"), r.text
+    assert r.headers["content-type"] == "application/vnd.oai.openapi+json;version=3.0"
+    from openapi_spec_validator import validate
+
+    document = r.json()
+    validate(document)                                  # a valid OpenAPI 3.0 document
+    served = {"/", "/conformance", "/api", "/processes", "/processes/{processId}",
+              "/processes/{processId}/execution", "/jobs", "/jobs/{jobId}", "/jobs/{jobId}/results"}
+    assert served <= set(document["paths"])
+    assert "delete" in document["paths"]["/jobs/{jobId}"]
 
 
 def test_conformance_declares_core_description_json_and_dismiss(ogc):

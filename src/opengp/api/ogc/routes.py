@@ -29,6 +29,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/ogc-process-description",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
 ]
 OGC_STATUS = {
     Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
@@ -128,6 +129,14 @@ async def landing(request: Request) -> Response:
                        "title": "Processes"},
                       {"href": f"{base}/jobs", "rel": REL + "job-list", "type": "application/json",
                        "title": "Jobs"}]})
+
+
+@route
+async def api(request: Request) -> Response:
+    from .openapi import document
+
+    return Response(orjson.dumps(document(_base(request))),
+                    media_type="application/vnd.oai.openapi+json;version=3.0")
 
 
 @route
@@ -373,6 +382,7 @@ routes = [
     Route(BASE, landing, methods=["GET"]),
     Route(BASE + "/", landing, methods=["GET"]),
     Route(BASE + "/conformance", conformance, methods=["GET"]),
+    Route(BASE + "/api", api, methods=["GET"]),
     Route(BASE + "/processes", processes, methods=["GET"]),
     Route(BASE + "/processes/{pid}", process, methods=["GET"]),
     Route(BASE + "/processes/{pid}/execution", execute, methods=["POST"]),

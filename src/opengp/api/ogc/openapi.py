@@ -1,0 +1,130 @@
+"""The OpenAPI 3.0 document of the OGC face (``/ogcapi/api``): every path it serves,
+every status it answers, its security scheme, and the official 1.0 schemas as
+components (``schemas.json``, bundled from the OGC files by
+``tools/bundle_ogc_schemas.py``)."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ok(schema: str, description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": _ref(schema)}}}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": _ref("exception")}}}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False,
+           explode: bool | None = None) -> dict[str, Any]:
+    out = {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+           "description": description}
+    if explode is not None:
+        out["style"], out["explode"] = "form", explode
+    return out
+
+
+@lru_cache(maxsize=1)
+def _components() -> dict[str, Any]:
+    schemas = json.loads((Path(__file__).parent / "schemas.json").read_text())
+    return {
+        "schemas": schemas,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                       "description": "A token from /arcgis/tokens/generateToken."}},
+        "responses": {
+            "unauthorized": _problem("A token is needed (or the one sent is invalid)."),
+            "invalid": _problem("A parameter or the request body is invalid."),
+            "server": _problem("The server failed."),
+        },
+    }
+
+
+def document(base: str) -> dict[str, Any]:
+    pid = _param("processId", "path", {"type": "string"}, "<folder>.<service>.<task>")
+    job = _param("jobId", "path", {"type": "string"}, "A job id (the same as the GP face's).")
+    limit = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+                   "Page size.")
+    offset = _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip.")
+    common = {"401": {"$ref": "#/components/responses/unauthorized"}, "500": {"$ref": "#/components/responses/server"}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "opengp OGC API - Processes", "version": "1.0.0",
+                 "description": "The tools and jobs of this opengp server, through OGC API - Processes 1.0."},
+        "servers": [{"url": base}],
+        "security": [{}, {"bearer": []}],
+        "paths": {
+            "/": {"get": {"operationId": "getLandingPage", "summary": "Landing page", "responses": {
+                "200": _ok("landingPage", "Links to the API definition, conformance, processes and jobs."),
+                **common}}},
+            "/conformance": {"get": {"operationId": "getConformanceClasses", "summary": "Conformance classes",
+                                     "responses": {"200": _ok("confClasses", "The conformance classes."),
+                                                   **common}}},
+            "/api": {"get": {"operationId": "getAPI", "summary": "This document", "responses": {
+                "200": {"description": "The OpenAPI document.",
+                        "content": {"application/vnd.oai.openapi+json;version=3.0": {"schema": {"type": "object"}}}},
+                **common}}},
+            "/processes": {"get": {"operationId": "getProcesses", "summary": "Processes the caller may use",
+                                   "parameters": [limit, offset], "responses": {
+                                       "200": _ok("processList", "A page of process summaries."),
+                                       "400": {"$ref": "#/components/responses/invalid"}, **common}}},
+            "/processes/{processId}": {"get": {"operationId": "getProcessDescription", "summary": "A process",
+                                               "parameters": [pid], "responses": {
+                                                   "200": _ok("process", "The process description."),
+                                                   "404": _problem("No such process (no-such-process)."),
+                                                   **common}}},
+            "/processes/{processId}/execution": {"post": {
+                "operationId": "execute", "summary": "Execute a process", "parameters": [
+                    pid, _param("Prefer", "header", {"type": "string"}, "respond-async asks for a job.")],
+                "requestBody": {"required": True, "content": {JSON: {"schema": _ref("execute")}}},
+                "callbacks": {},
+                "responses": {
+                    "200": {"description": "Synchronous execution: the results (a document, or one raw output).",
+                            "content": {JSON: {"schema": _ref("results")},
+                                        "text/plain": {"schema": {"type": "string"}},
+                                        "application/geo+json": {"schema": {"type": "object"}},
+                                        "application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}},
+                    "201": {"description": "Asynchronous execution: the job's status; Location names it.",
+                            "headers": {"Location": {"schema": {"type": "string"}}},
+                            "content": {JSON: {"schema": _ref("statusInfo")}}},
+                    "204": {"description": "One raw output by reference: the Link header names it."},
+                    "400": {"$ref": "#/components/responses/invalid"},
+                    "404": _problem("No such process (no-such-process)."), **common}}},
+            "/jobs": {"get": {"operationId": "getJobs", "summary": "Jobs the caller may see", "parameters": [
+                limit, offset, _param("status", "query", {"type": "array", "items": _ref("statusCode")},
+                                      "Only jobs in these states (repeated or comma-separated).", explode=True)],
+                "responses": {"200": _ok("jobList", "A page of jobs, newest first."),
+                              "400": {"$ref": "#/components/responses/invalid"}, **common}}},
+            "/jobs/{jobId}": {
+                "get": {"operationId": "getStatus", "summary": "A job's status", "parameters": [job],
+                        "responses": {"200": _ok("statusInfo", "The job's status."),
+                                      "404": _problem("No such job (no-such-job)."), **common}},
+                "delete": {"operationId": "dismiss", "summary": "Cancel the job if it runs, then remove it",
+                           "parameters": [job],
+                           "responses": {"200": _ok("statusInfo", "The job, dismissed."),
+                                         "404": _problem("No such job (no-such-job)."), **common}}},
+            "/jobs/{jobId}/results": {"get": {
+                "operationId": "getResult", "summary": "A job's results, as its execute request asked",
+                "parameters": [job], "responses": {
+                    "200": {"description": "The results.", "content": {JSON: {"schema": _ref("results")}}},
+                    "204": {"description": "One raw output by reference: the Link header names it."},
+                    "404": _problem("No such job, or results not ready (result-not-ready)."), **common}}},
+            "/jobs/{jobId}/results/{outputId}": {"get": {
+                "operationId": "getResultOutput", "summary": "One output of a job (as in 1.1)",
+                "parameters": [job, _param("outputId", "path", {"type": "string"}, "An output id.")],
+                "responses": {"200": {"description": "The output's value.",
+                                      "content": {JSON: {"schema": {}}, "text/plain": {"schema": {"type": "string"}}}},
+                              "404": _problem("No such job or output."), **common}}},
+        },
+        "components": _components(),
+    }
