@@ -9,6 +9,7 @@ pin breaks (XPASS) the day the bug is mended, so the marker is removed then.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -664,3 +665,16 @@ def test_anonymous_job_list_pages_over_anonymous_jobs_only(as_):
         wait(as_["alice"], submit(as_["alice"], "Test.Jobs.Noop", {"value": "alice"})["jobID"])
     first = ok_json(as_[None].get("/jobs", params={"limit": 1}), "jobList")
     assert [j["jobID"] for j in first["jobs"]] == [mine]
+
+
+@pytest.mark.parametrize("path", ["", "/conformance", "/processes", "/processes/Demo.Tools.BufferFeatures", "/jobs"])
+def test_every_resource_is_also_html_with_its_links_as_anchors(ogc, path):
+    """The HTML class: f=html or a browser's Accept, every link an <a>; no Accept (or */*) stays JSON."""
+    data = ogc.get(path).json()
+    page = ogc.get(path, params={"f": "html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for href in re.findall(r'"href":\s*"([^"]+)"', json.dumps(data)):
+        assert f"<a href='{href}'>" in page.text.replace("&amp;", "&"), href
+    browser = ogc.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert browser.headers["content-type"].startswith("text/html")
+    assert ogc.get(path, headers={"Accept": "*/*"}).headers["content-type"].startswith("application/json")

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ...auth.access import require_see, require_use
@@ -30,6 +30,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/json",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/html",
 ]
 OGC_STATUS = {
     Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
@@ -47,6 +48,18 @@ class Problem(Exception):
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def _answer(request: Request, data: Any, title: str) -> Response:
+    """JSON, or for ``f=html`` / a browser's ``Accept: text/html`` the same as a page
+    (every link an ``<a>``).  No Accept, or ``*/*``, is JSON."""
+    f = request.query_params.get("f")
+    html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+    if html:
+        from ..admin.common import page
+
+        return HTMLResponse(page(title, data))
+    return _json(data)
 
 
 def _problem(exc: Exception, instance: str) -> Response:
@@ -118,7 +131,7 @@ def route(handler: Any) -> Any:
 @route
 async def landing(request: Request) -> Response:
     base = _base(request)
-    return _json({"title": "opengp", "description": "OGC API - Processes over opengp's geoprocessing tools.",
+    return _answer(request, {"title": "opengp", "description": "OGC API - Processes over opengp's geoprocessing tools.",
                   "links": [
                       {"href": f"{base}", "rel": "self", "type": "application/json", "title": "This document"},
                       {"href": f"{base}/api", "rel": "service-desc",
@@ -128,7 +141,7 @@ async def landing(request: Request) -> Response:
                       {"href": f"{base}/processes", "rel": REL + "processes", "type": "application/json",
                        "title": "Processes"},
                       {"href": f"{base}/jobs", "rel": REL + "job-list", "type": "application/json",
-                       "title": "Jobs"}]})
+                       "title": "Jobs"}]}, "OGC API - Processes")
 
 
 @route
@@ -141,7 +154,7 @@ async def api(request: Request) -> Response:
 
 @route
 async def conformance(request: Request) -> Response:
-    return _json({"conformsTo": CONFORMANCE})
+    return _answer(request, {"conformsTo": CONFORMANCE}, "Conformance classes")
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -179,7 +192,7 @@ async def processes(request: Request) -> Response:
     if offset > 0:
         links.append({"href": f"{base}/processes?limit={limit}&offset={max(0, offset - limit)}", "rel": "prev",
                       "type": "application/json"})
-    return _json({"processes": [P.summary(s, t, base) for s, t in page], "links": links})
+    return _answer(request, {"processes": [P.summary(s, t, base) for s, t in page], "links": links}, "Processes")
 
 
 def _process(request: Request) -> tuple[Any, Any, Any]:
@@ -200,7 +213,7 @@ def _process(request: Request) -> tuple[Any, Any, Any]:
 @route
 async def process(request: Request) -> Response:
     _, service, task = _process(request)
-    return _json(P.description(service, task, _base(request)))
+    return _answer(request, P.description(service, task, _base(request)), f"Process {task.display_name}")
 
 
 @route
@@ -309,7 +322,7 @@ def _job(request: Request) -> tuple[Any, Job]:
 @route
 async def job_status(request: Request) -> Response:
     _, job = _job(request)
-    return _json(status_info(job, _base(request)))
+    return _answer(request, status_info(job, _base(request)), f"Job {job.id}")
 
 
 @route
@@ -375,7 +388,7 @@ async def job_list(request: Request) -> Response:
     if offset + len(page) < total:
         links.append({"href": f"{base}/jobs?limit={limit}&offset={offset + limit}", "rel": "next",
                       "type": "application/json"})
-    return _json({"jobs": [status_info(j, base) for j in page], "links": links})
+    return _answer(request, {"jobs": [status_info(j, base) for j in page], "links": links}, "Jobs")
 
 
 routes = [
