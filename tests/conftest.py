@@ -69,6 +69,7 @@ TEST_CONFIG = """
 [server]
 workers = {workers}
 heartbeat_interval = 1.0
+ogc_private_callbacks = true      # the OGC callback tests receive on 127.0.0.1
 
 [[services]]
 folder = "Test"

@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     token_max_minutes: int = Field(1440, ge=1)      # the most a client may ask for
     login_attempts: int = Field(5, ge=1)            # failed logins per user or address ...
     login_window: float = Field(300.0, gt=0)        # ... within this many seconds before throttling
+    ogc_private_callbacks: bool = False     # let OGC callbacks reach this machine and private networks
     services: list[ServiceConfig] = []
     config_dir: Path = Path(".")            # where relative toolbox paths are resolved
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ROOT, Server, add_user, require
+from conftest import ROOT, Server, add_user, free_port, require
 
 import jsonschema  # noqa: E402  (test dependencies: pyproject's [test] extra)
 import referencing  # noqa: E402
@@ -678,3 +678,100 @@ def test_every_resource_is_also_html_with_its_links_as_anchors(ogc, path):
     browser = ogc.get(path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert browser.headers["content-type"].startswith("text/html")
     assert ogc.get(path, headers={"Accept": "*/*"}).headers["content-type"].startswith("application/json")
+
+
+# -- callbacks (subscriber) ---------------------------------------------------------------
+class Receiver:
+    """A callback endpoint on 127.0.0.1 that records every POST (path, JSON body)."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.calls: list[tuple[str, Any]] = []
+        received = self.calls
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                received.append((self.path, json.loads(body or b"null")))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, n: int, timeout: float = 20) -> list[tuple[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.calls) < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)           # and nothing more arrives
+        return list(self.calls)
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+
+
+def subscriber(receiver: Receiver) -> dict[str, str]:
+    return {k: f"{receiver.url}/{k}" for k in ("successUri", "inProgressUri", "failedUri")}
+
+
+def test_callbacks_arrive_once_each_for_a_job_that_succeeds(ogc, receiver):
+    r = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 0.5}, "subscriber": subscriber(receiver)})
+    assert r.status_code == 201
+    job_id = r.json()["jobID"]
+    calls = receiver.wait_for(2)
+    assert [path for path, _ in calls] == ["/inProgressUri", "/successUri"], calls
+    started = calls[0][1]
+    check("statusInfo", started)
+    assert started["jobID"] == job_id and started["status"] == "running"
+    check("results", calls[1][1])
+    assert set(calls[1][1]) == {"result"}, calls[1][1]          # the results document: Sleep's one output
+
+
+def test_a_failed_job_calls_failed_uri_once(ogc, receiver):
+    r = execute(ogc, "Test.Jobs.Fail", {"inputs": {}, "subscriber": subscriber(receiver)})
+    calls = receiver.wait_for(2)
+    assert [path for path, _ in calls] == ["/inProgressUri", "/failedUri"], calls
+    assert calls[1][1]["status"] == "failed" and calls[1][1]["jobID"] == r.json()["jobID"]
+
+
+def test_a_callback_that_cannot_be_delivered_is_noted_on_the_job(ogc, receiver):
+    dead = f"http://127.0.0.1:{free_port()}/nobody"
+    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {}, "subscriber": {"successUri": dead}})
+    job_id = r.json()["jobID"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        messages = httpx.get(f"{ogc.base_url.scheme}://{ogc.base_url.host}:{ogc.base_url.port}"
+                             f"/arcgis/rest/services/Test/Jobs/GPServer/Noop/jobs/{job_id}",
+                             params={"f": "json"}).json()["messages"]
+        if any("successUri callback" in m["description"] for m in messages):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the failed callback was not noted on the job")
+    assert ogc.get(f"/jobs/{job_id}").json()["status"] == "successful"        # the job itself is unharmed
+
+
+@pytest.mark.parametrize("bad", [{"successUri": "ftp://x/y"}, {"successUri": "not a uri"}, ["x"]])
+def test_a_bad_subscriber_is_a_400(ogc, bad):
+    problem(execute(ogc, "Test.Jobs.Noop", {"inputs": {}, "subscriber": bad}), 400)
+
+
+def test_callbacks_to_private_addresses_are_refused_by_default():
+    from opengp.api.ogc.callbacks import check_subscriber
+    from opengp.core import InvalidInput
+
+    for uri in ("http://127.0.0.1:9/x", "http://10.1.2.3/x", "http://[::1]/x", "http://localhost/x"):
+        with pytest.raises(InvalidInput) as refused:
+            check_subscriber({"successUri": uri}, allow_private=False)
+        assert "private network" in " ".join(refused.value.details)
+    assert check_subscriber({"successUri": "http://127.0.0.1:9/x"}, allow_private=True)

@@ -261,6 +261,16 @@ class JobService:
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}
 
+    async def note(self, job_id: str, message: Message) -> None:
+        """Add a message to a job in any state (a finished one keeps its status)."""
+        job = await self._io(self.store.get, job_id)
+        if job is None:
+            return
+        if job.status.terminal:
+            await self._io(self.store.transition, job_id, [job.status], job.status, messages=[message])
+        else:
+            await self._io(self.store.report, job_id, [message])
+
     async def save_upload(self, filename: str, source: Any, limit: int) -> tuple[str, Path]:
         """Keep an uploaded file (``uploads/upload``) for the jobs that will name its itemID."""
         try:

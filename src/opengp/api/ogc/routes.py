@@ -5,6 +5,7 @@ Errors are RFC 7807 problem bodies with the OGC exception type URIs.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ from ...store import JobQuery
 from ..arcgis.errors import CODES
 from ..arcgis.routes import job_options
 from ..auth import caller
+from . import callbacks
 from . import processes as P
 
 BASE = "/ogcapi"
@@ -31,6 +33,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/html",
+    "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback",
 ]
 OGC_STATUS = {
     Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
@@ -234,6 +237,8 @@ async def execute(request: Request) -> Response:
         raise Problem(400, "invalid-parameter-value", "'outputs' must name outputs of the process.",
                       f"Outputs: {', '.join(p.name for p in task.outputs)}.")
     form = P.gp_form(task, payload.get("inputs"))
+    subscriber = callbacks.check_subscriber(payload.get("subscriber"),
+                                            request.app.state.settings.ogc_private_callbacks)
     jobs = request.app.state.jobs
     options = job_options(request, request.app.state.settings, {})
     options["ogc"] = {"response": response_mode, "outputs": outputs}
@@ -242,11 +247,13 @@ async def execute(request: Request) -> Response:
     prefer_async = "respond-async" in request.headers.get("prefer", "").lower()
     if not service.synchronous:
         job = await jobs.submit(service.key, task.name, form, synchronous=False, owner=owner, options=options)
+        _follow(request, job.id, task, subscriber, base)
         headers = {"Location": f"{base}/jobs/{job.id}"}
         if prefer_async:
             headers["Preference-Applied"] = "respond-async"
         return _json(status_info(job, base), 201, headers)
     job = await jobs.execute(service.key, task.name, form, owner=owner, options=options)
+    _follow(request, job.id, task, subscriber, base)
     if job.status is not Status.SUCCEEDED:
         if not job.status.terminal:
             await jobs.cancel(job.id)
@@ -254,6 +261,33 @@ async def execute(request: Request) -> Response:
         detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
         raise Problem(500, "server-error", "The process failed.", detail)
     return _results_response(request, job, task, base)
+
+
+def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | None, base: str) -> None:
+    """Deliver the job's callbacks in the background (kept referenced until done)."""
+    if not uris:
+        return
+    state = request.app.state
+    tasks: set[asyncio.Task[None]] | None = getattr(state, "ogc_callbacks", None)
+    if tasks is None:
+        tasks = state.ogc_callbacks = set()
+
+    t = asyncio.create_task(callbacks.deliver(request.app.state.jobs, job_id, uris,
+                                              lambda job: status_info(job, base),
+                                              lambda job: _results_document(job, task, base)))
+    tasks.add(t)
+    t.add_done_callback(tasks.discard)
+
+
+def _results_document(job: Job, task: Any, base: str) -> dict[str, Any]:
+    """The results document of a succeeded job (what successUri receives)."""
+    wanted = ((job.options or {}).get("ogc", {}).get("outputs")) or {p.name: {} for p in task.outputs}
+    out = {}
+    for name in wanted:
+        r = (job.results or {}).get(name)
+        if r is not None and r.get("value") is not None:
+            out[name] = P.ogc_value(r["dataType"], r["value"])
+    return out
 
 
 def _results_response(request: Request, job: Job, task: Any, base: str, only: str | None = None) -> Response:
