@@ -122,6 +122,30 @@ def test_query_by_machine_matches_the_host_of_the_worker(store, job_factory):
     assert store.query(JobQuery(machine="gis-a", statuses=frozenset({Status.EXECUTING}), limit=1))[0] == 2
 
 
+def test_query_by_processes_anonymity_and_run_time(store, job_factory):
+    """The OGC job list's filters: several processes, anonymous jobs only, min/max run time."""
+    now = time.time()
+    a = job_factory(task="Echo", owner="ann")
+    b = job_factory(task="Slow")
+    c = job_factory(service="Other", task="Echo")
+    never = job_factory(task="Echo")                               # never starts
+    for job, started, finished in ((a, now - 100, now - 90), (b, now - 50, None), (c, now - 10, now - 9)):
+        store.claim(job.id, "h:1")
+        fields = {"started": started} if finished is None else {"started": started, "finished": finished}
+        dst = Status.EXECUTING if finished is None else Status.SUCCEEDED
+        store.transition(job.id, [Status.EXECUTING], dst, **fields)
+    ids = lambda q: {j.id for j in store.query(q)[1]}                                  # noqa: E731
+    both = (("Demo/Tools", "Echo"), ("Other", "Echo"))
+    assert ids(JobQuery(processes=both, limit=None)) == {a.id, c.id, never.id}
+    assert store.query(JobQuery(processes=both, limit=1))[0] == 3
+    assert ids(JobQuery(processes=(), limit=None)) == set()
+    assert ids(JobQuery(anonymous=True, limit=None)) == {b.id, c.id, never.id}
+    assert ids(JobQuery(min_duration=5, limit=None)) == {a.id, b.id}             # b: still running, 50 s so far
+    assert ids(JobQuery(max_duration=20, limit=None)) == {a.id, c.id}
+    assert ids(JobQuery(min_duration=5, max_duration=20, anonymous=True, limit=None)) == set()
+    assert store.query(JobQuery(min_duration=0, statuses=frozenset({Status.SUCCEEDED}), limit=None))[0] == 2
+
+
 def test_heartbeat_reports_cancel_and_reap_finds_stale_leases(store, job_factory):
     job = job_factory()
     store.claim(job.id, "w1")

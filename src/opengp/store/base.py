@@ -25,6 +25,10 @@ class JobQuery:
     created_after: float | None = None     # epoch seconds, inclusive
     created_before: float | None = None    # epoch seconds, inclusive
     machine: str | None = None             # ran on this host (the ``host`` of ``worker`` = "host:pid")
+    processes: tuple[tuple[str, str], ...] | None = None   # any of these (service, task) pairs
+    anonymous: bool = False                # only jobs without an owner
+    min_duration: float | None = None      # seconds from started to finished (or now, while running);
+    max_duration: float | None = None      # jobs that never started are left out
     offset: int = 0
     limit: int | None = 10
     oldest_first: bool = False

@@ -108,4 +108,15 @@ def matches(job: Job, q: JobQuery) -> bool:
         or (q.created_after is not None and job.created < q.created_after)
         or (q.created_before is not None and job.created > q.created_before)
         or (q.machine is not None and (job.worker or "").rpartition(":")[0].lower() != q.machine.lower())
+        or (q.processes is not None and (job.service, job.task) not in q.processes)
+        or (q.anonymous and job.owner is not None)
+        or ((q.min_duration is not None or q.max_duration is not None) and not _duration_ok(job, q))
     )
+
+
+def _duration_ok(job: Job, q: JobQuery) -> bool:
+    if job.started is None:
+        return False
+    duration = (job.finished if job.finished is not None else time.time()) - job.started
+    return (q.min_duration is None or duration >= q.min_duration) and (
+        q.max_duration is None or duration <= q.max_duration)

@@ -201,8 +201,28 @@ def _time_conds(q: JobQuery) -> list[str]:
 
 
 def _filter_conds(q: JobQuery) -> list[str]:
-    """Conditions on columns the count tables do not keep: the time window, the machine."""
-    return _time_conds(q) + ([] if q.machine is None else ["lower(worker) LIKE :machine ESCAPE '\\'"])
+    """Conditions the count tables do not answer: the time window, the machine, several
+    processes, anonymous jobs, run time."""
+    conds = _time_conds(q) + ([] if q.machine is None else ["lower(worker) LIKE :machine ESCAPE '\\'"])
+    if q.processes is not None:
+        pairs = [f"(service = :ps{i} AND task = :pt{i})" for i in range(len(q.processes))]
+        conds.append(f"({' OR '.join(pairs)})" if pairs else "1 = 0")
+    if q.anonymous:
+        conds.append("owner IS NULL")
+    if q.min_duration is not None or q.max_duration is not None:
+        conds.append("started IS NOT NULL")
+        run = "(coalesce(finished, :now) - started)"
+        if q.min_duration is not None:
+            conds.append(f"{run} >= :min_duration")
+        if q.max_duration is not None:
+            conds.append(f"{run} <= :max_duration")
+    return conds
+
+
+def _counted(q: JobQuery) -> bool:
+    """True when the count tables can answer (with the time window applied on top)."""
+    return (q.owner != "" and q.machine is None and q.processes is None and not q.anonymous
+            and q.min_duration is None and q.max_duration is None)
 
 
 def _page_sql(q: JobQuery, postgres: bool) -> str:
@@ -396,6 +416,9 @@ class SqlStore:
             return 0, []
         params = _key_conds(q)[1]
         params.update(after=q.created_after, before=q.created_before, offset=q.offset, limit=q.limit)
+        for i, (service, task) in enumerate(q.processes or ()):
+            params[f"ps{i}"], params[f"pt{i}"] = service, task
+        params.update(now=time.time(), min_duration=q.min_duration, max_duration=q.max_duration)
         if q.machine is not None:
             escaped = q.machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["machine"] = escaped + ":%"
@@ -427,7 +450,7 @@ class SqlStore:
         branches = _jobs_key_branches(q)
         time_conds = _time_conds(q)
         inside = " + ".join(f"(SELECT count(*) FROM jobs{_where(b + _filter_conds(q))})" for b in branches)
-        if q.owner == "" or q.machine is not None:     # not in the count tables: count the jobs
+        if not _counted(q):         # not in the count tables: count the jobs
             return execute(f"SELECT {inside}", params)[0][0], 0
         wanted = frozenset(Status) if q.statuses is None else q.statuses
         parts = ["(SELECT count(*) FROM job_count_deltas)"]
