@@ -497,13 +497,10 @@ def test_dismissing_a_running_job_cancels_and_removes_it(server, ogc):
     assert dismissed["status"] == "dismissed" and dismissed["jobID"] == info["jobID"]
     assert "finished" in dismissed
 
-    gone = ogc.get(f"/jobs/{info['jobID']}")
-    # The issue asks for 410 Gone once a job is dismissed; today it is 404 no-such-job (see the report).
-    assert gone.status_code in (404, 410), gone.text
-    if gone.status_code == 404:
-        problem(gone, 404, "no-such-job")
-    problem(ogc.get(f"/jobs/{info['jobID']}/results"), 404, "no-such-job")
-    problem(ogc.delete(f"/jobs/{info['jobID']}"), 404, "no-such-job")
+    problem(ogc.get(f"/jobs/{info['jobID']}"), 410, "no-such-job")            # gone, not unknown
+    problem(ogc.get(f"/jobs/{info['jobID']}/results"), 410, "no-such-job")
+    problem(ogc.delete(f"/jobs/{info['jobID']}"), 410, "no-such-job")
+    problem(ogc.get("/jobs/j" + "0" * 32), 404, "no-such-job")                  # never existed
     gp = httpx.get(f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Sleep/jobs/{info['jobID']}",
                    params={"f": "json"}).json()
     assert gp["error"]["code"] == 404
@@ -514,7 +511,7 @@ def test_dismissing_a_finished_job_removes_it(server, ogc):
     wait(ogc, info["jobID"])
     dismissed = ok_json(ogc.delete(f"/jobs/{info['jobID']}"), "statusInfo")
     assert dismissed["status"] == "dismissed" and dismissed["processID"] == "Test.Jobs.Noop"
-    problem(ogc.get(f"/jobs/{info['jobID']}"), 404, "no-such-job")
+    problem(ogc.get(f"/jobs/{info['jobID']}"), 410, "no-such-job")
     gp = httpx.get(f"{server.url}/arcgis/rest/services/Test/Jobs/GPServer/Noop/jobs/{info['jobID']}",
                    params={"f": "json"}).json()
     assert gp["error"]["code"] == 404
@@ -654,6 +651,9 @@ def test_a_users_job_is_no_such_job_to_anyone_else(as_):
     assert status(as_["root"], job)["processID"] == "Test.Members.Sleep"
     assert job in [j["jobID"] for j in as_["alice"].get("/jobs", params={"limit": 1000}).json()["jobs"]]
     assert ok_json(as_["alice"].delete(f"/jobs/{job}"), "statusInfo")["status"] == "dismissed"
+    assert as_["alice"].get(f"/jobs/{job}").status_code == 410      # gone, for its owner
+    assert as_["bob"].get(f"/jobs/{job}").status_code == 404        # and still nothing, to anyone else
+    assert as_[None].get(f"/jobs/{job}").status_code in (401, 404)
 
 
 def test_anonymous_job_list_pages_over_anonymous_jobs_only(as_):

@@ -261,6 +261,21 @@ class JobService:
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}
 
+    async def dismiss(self, job_id: str) -> Job:
+        """OGC's dismiss: cancel the job if it still runs, then remove it and its files,
+        remembering its id (until it would have expired) so it reads as gone, not unknown."""
+        job = self.get(job_id)
+        if not job.status.terminal:
+            await self.cancel(job_id)
+            job = await self.wait(job_id, 5.0)
+        until = job.expires if job.expires is not None else time.time() + 6 * 3600
+        await self._io(self.store.remember_dismissed, job_id, job.owner, max(until, time.time() + 3600))
+        await self.delete(job_id)
+        return job
+
+    def was_dismissed(self, job_id: str) -> tuple[bool, str | None]:
+        return self.store.dismissed(job_id)
+
     async def note(self, job_id: str, message: Message) -> None:
         """Add a message to a job in any state (a finished one keeps its status)."""
         job = await self._io(self.store.get, job_id)
@@ -281,6 +296,7 @@ class JobService:
     async def purge_expired(self) -> int:
         """Delete finished jobs past their retention, with their files (and day-old uploads)."""
         await asyncio.to_thread(purge_uploads, self.data_dir, time.time() - UPLOAD_RETENTION)
+        await self._io(self.store.forget_dismissed, time.time())
         ids = await self._io(self.store.expired, time.time())
         for job_id in ids:
             try:

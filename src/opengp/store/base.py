@@ -76,5 +76,14 @@ class Store(Protocol):
     def expired(self, now: float, limit: int = 500) -> list[str]:
         """Ids of terminal jobs whose ``expires`` has passed."""
 
+    def remember_dismissed(self, job_id: str, owner: str | None, until: float) -> None:
+        """Keep a dismissed job's id (and owner) until ``until``, after the job is deleted."""
+
+    def dismissed(self, job_id: str) -> tuple[bool, str | None]:
+        """``(True, owner)`` for a remembered dismissed job, else ``(False, None)``."""
+
+    def forget_dismissed(self, now: float) -> int:
+        """Drop dismissed ids past their time; returns how many."""
+
     def close(self) -> None:
         """Release connections and threads."""

@@ -18,6 +18,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
+        self._dismissed: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
 
     def create(self, job: Job) -> None:
@@ -92,6 +93,20 @@ class MemoryStore:
     def expired(self, now: float, limit: int = 500) -> list[str]:
         return [j.id for j in list(self._jobs.values())
                 if j.status in TERMINAL and j.expires is not None and j.expires <= now][:limit]
+
+    def remember_dismissed(self, job_id: str, owner: str | None, until: float) -> None:
+        self._dismissed[job_id] = (owner, until)
+
+    def dismissed(self, job_id: str) -> tuple[bool, str | None]:
+        entry = self._dismissed.get(job_id)
+        return (True, entry[0]) if entry is not None else (False, None)
+
+    def forget_dismissed(self, now: float) -> int:
+        with self._lock:
+            gone = [k for k, (_, until) in self._dismissed.items() if until <= now]
+            for k in gone:
+                del self._dismissed[k]
+            return len(gone)
 
     def close(self) -> None:
         pass

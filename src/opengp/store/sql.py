@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Connection, create_engine, event, func, select, text
+from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import Job, Kind, Message, Progress, Status, StoreError, TERMINAL
 from ..core.status import QUEUED
 from .base import JobQuery
-from .tables import jobs
+from .tables import dismissed_jobs, jobs
 
 T = TypeVar("T")
 log = logging.getLogger("opengp.store")
@@ -541,6 +541,29 @@ class SqlStore:
                 .where(jobs.c.expires <= now, jobs.c.status.in_([s.value for s in TERMINAL]))
                 .limit(limit))
         return self._read(lambda c: list(c.execute(stmt).scalars()))
+
+    def remember_dismissed(self, job_id: str, owner: str | None, until: float) -> None:
+        def run(c: Connection) -> None:
+            c.execute(delete(dismissed_jobs).where(dismissed_jobs.c.id == job_id))
+            c.execute(insert(dismissed_jobs), {"id": job_id, "owner": owner, "expires": until})
+        self._other_write(run)
+
+    def dismissed(self, job_id: str) -> tuple[bool, str | None]:
+        stmt = select(dismissed_jobs.c.owner).where(dismissed_jobs.c.id == job_id)
+        row = self._read(lambda c: c.execute(stmt).first())
+        return (True, row[0]) if row is not None else (False, None)
+
+    def forget_dismissed(self, now: float) -> int:
+        return self._other_write(lambda c: c.execute(
+            delete(dismissed_jobs).where(dismissed_jobs.c.expires <= now)).rowcount)
+
+    def _other_write(self, fn: Callable[[Connection], T]) -> T:
+        """A write to a table beside the jobs (taking the writer's turn on SQLite)."""
+        try:
+            with self._write_lock, self.engine.begin() as c:
+                return fn(c)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"job store write failed: {exc}") from exc
 
     def close(self) -> None:
         with self._write_lock:

@@ -101,3 +101,13 @@ services = Table(
     Column("created", Float, nullable=False),
     Column("updated", Float, nullable=False),
 )
+
+
+dismissed_jobs = Table(
+    "dismissed_jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),         # a job dismissed through OGC API - Processes
+    Column("owner", String(255)),                       # who may learn it is gone (410) rather than unknown
+    Column("expires", Float, nullable=False),           # remembered until the job would have expired
+    Index("ix_dismissed_jobs_expires", "expires"),
+)

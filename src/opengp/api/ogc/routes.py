@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from ...auth import Scope
 from ...auth.access import require_see, require_use
 from ...core import InvalidInput, Job, Kind, NotFound, OpenGPError, Status
 from ...store import JobQuery
@@ -346,7 +347,13 @@ def _file(request: Request, url: str) -> Response:
 def _job(request: Request) -> tuple[Any, Job]:
     claims = caller(request, dict(request.query_params), request.app.state.auth)
     job_id = request.path_params["job_id"]
-    job = request.app.state.jobs.store.get(job_id)
+    jobs = request.app.state.jobs
+    job = jobs.store.get(job_id)
+    if job is None:
+        gone, owner = jobs.was_dismissed(job_id)
+        if gone and (owner is None or (claims is not None and (
+                claims.user.name == owner or Scope.JOBS_READ_ANY in claims.scopes))):
+            raise Problem(410, "no-such-job", f"Job '{job_id}' was dismissed.")
     if job is None or job.kind is not Kind.GP:
         raise Problem(404, "no-such-job", f"No job '{job_id}'.")
     try:
@@ -383,15 +390,11 @@ async def job_results(request: Request) -> Response:
 async def dismiss(request: Request) -> Response:
     """Cancel the job if it still runs, then remove it (its files and results go too)."""
     _, job = _job(request)
-    jobs = request.app.state.jobs
-    if not job.status.terminal:
-        job = await jobs.cancel(job.id)
-        job = await jobs.wait(job.id, 5.0)
+    job = await request.app.state.jobs.dismiss(job.id)
     info = status_info(job, _base(request))
     info["status"] = "dismissed"
     info["message"] = "Dismissed."
     info["links"] = []
-    await jobs.delete(job.id)
     return _json(info)
 
 
@@ -467,8 +470,6 @@ async def job_list(request: Request) -> Response:
     if types and "process" not in types:
         processes = ()              # every job here is a process execution: no other type matches
     after, before = _datetime(request)
-    from ...auth import Scope
-
     anonymous, owner = claims is None, None
     if claims is not None and Scope.JOBS_READ_ANY not in claims.scopes:
         owner = claims.user.name
