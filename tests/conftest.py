@@ -59,6 +59,16 @@ def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
                    check=True, capture_output=True, timeout=60)
 
 
+def client_as(srv: "Server", name: str | None, password: str | None = None) -> httpx.Client:
+    """An HTTP client of ``srv``, sending ``name``'s token (anonymous when ``name`` is None)."""
+    headers = {}
+    if name:
+        token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
+            "username": name, "password": password, "client": "requestip", "f": "json"}).json()["token"]
+        headers["X-Esri-Authorization"] = f"Bearer {token}"
+    return httpx.Client(base_url=srv.url, headers=headers, timeout=30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -14,10 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli_users import ConfigOpt, DataDirOpt, _fail
-from .config import load_settings
+from .cli_users import ConfigOpt, DataDirOpt, _fail, job_store
 from .jobs.services import service_json
-from .store import open_store
 from .store.services import ServiceRecord, open_service_store
 
 services_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -25,18 +23,8 @@ services_app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 
 def _records(config: Optional[Path], data_dir: Optional[Path]) -> list[ServiceRecord]:
-    if config is None and Path("opengp.toml").exists():
-        config = Path("opengp.toml")
-    try:
-        settings = load_settings(config, data_dir=data_dir)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.store_url)
-    except Exception as exc:
-        _fail(f"Cannot open the store: {exc}")
-    try:
+    with job_store(config, data_dir) as store:
         return open_service_store(store).list()
-    finally:
-        store.close()
 
 
 @services_app.command("list")

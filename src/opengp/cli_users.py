@@ -19,7 +19,7 @@ from rich.table import Table
 from .auth.passwords import check_password, hash_password
 from .config import load_settings
 from .core import Conflict, User, check_roles, check_username
-from .store import open_store
+from .store import Store, open_store
 from .store.users import UserStore, open_user_store
 
 users_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Manage users and their roles.")
@@ -38,7 +38,8 @@ RoleOpt = typer.Option(..., "--role", "-r", help="administrator, publisher or us
 
 
 @contextmanager
-def _users(config: Optional[Path], data_dir: Optional[Path]) -> Iterator[UserStore]:
+def job_store(config: Optional[Path], data_dir: Optional[Path]) -> Iterator[Store]:
+    """The store ``opengp serve`` would open with the same options (also while it runs)."""
     if config is None and Path("opengp.toml").exists():
         config = Path("opengp.toml")
     try:
@@ -48,9 +49,15 @@ def _users(config: Optional[Path], data_dir: Optional[Path]) -> Iterator[UserSto
     except Exception as exc:
         _fail(f"Cannot open the store: {exc}")
     try:
-        yield open_user_store(store)
+        yield store
     finally:
         store.close()
+
+
+@contextmanager
+def _users(config: Optional[Path], data_dir: Optional[Path]) -> Iterator[UserStore]:
+    with job_store(config, data_dir) as store:
+        yield open_user_store(store)
 
 
 def _fail(text: str) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import httpx
 import pytest
 
-from conftest import TOOLBOXES, Server, add_user
+from conftest import client_as, TOOLBOXES, Server, add_user
 from .helpers import wait
 
 CONFIG = """
@@ -46,12 +46,7 @@ def srv(tmp_path_factory):
 
 
 def client_for(srv, name: str | None) -> httpx.Client:
-    headers = {}
-    if name:
-        token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
-            "username": name, "password": PASSWORDS[name], "client": "requestip", "f": "json"}).json()["token"]
-        headers["X-Esri-Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=srv.url, headers=headers, timeout=30)
+    return client_as(srv, name, PASSWORDS.get(name) if name else None)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from itertools import cycle
 import httpx
 import pytest
 
-from conftest import TOOLBOXES, Server, add_user
+from conftest import client_as, TOOLBOXES, Server, add_user
 from opengp.core import Job, Kind, Status
 from opengp.store import open_store
 from opengp.store.sql import sqlite_url
@@ -114,12 +114,7 @@ def expected(jobs: list[Job], *, status: Status | None = None, user: str | None 
 
 
 def client_for(srv: Server, name: str | None) -> httpx.Client:
-    headers = {}
-    if name:
-        token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
-            "username": name, "password": PASSWORDS[name], "client": "requestip", "f": "json"}).json()["token"]
-        headers["X-Esri-Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=srv.url, headers=headers, timeout=30)
+    return client_as(srv, name, PASSWORDS.get(name) if name else None)
 
 
 def query(c: httpx.Client, service: str = GRID, **params) -> dict:

@@ -7,12 +7,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import TOOLBOXES, Server, add_user
+from conftest import client_as, TOOLBOXES, Server, add_user
 from .helpers import submit, wait
 
 CONFIG = """
@@ -62,12 +61,7 @@ def srv(tmp_path_factory):
 
 
 def client_for(srv, name: str | None) -> httpx.Client:
-    headers = {}
-    if name:
-        token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
-            "username": name, "password": PASSWORDS[name], "client": "requestip", "f": "json"}).json()["token"]
-        headers["X-Esri-Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=srv.url, headers=headers, timeout=30)
+    return client_as(srv, name, PASSWORDS.get(name) if name else None)
 
 
 @pytest.fixture(scope="module")

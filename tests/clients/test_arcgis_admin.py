@@ -51,7 +51,6 @@ root (``GET /arcgis/admin``, which ``Server.services`` reads first), ``services/
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any, Callable
@@ -59,6 +58,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
+from .guards import call as guarded_call, loopback_only
 from conftest import TOOLBOXES, add_user, require
 from conftest import Server as OpengpProcess
 
@@ -73,7 +73,6 @@ else:
     _IMPORT_ERROR = None
 
 DEADLINE = 30.0
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ADMIN, ADMIN_PASSWORD = "siteadmin", "site admin password 7"
 PLAIN, PLAIN_PASSWORD = "plainuser", "plain user password 7"
 TOOLBOX = str(TOOLBOXES / "testing.py")
@@ -92,23 +91,7 @@ public = true
 
 
 def call(fn: Callable[..., Any], *args: Any, timeout: float = DEADLINE, **kwargs: Any) -> Any:
-    """Run one client call in a daemon thread; fail the test if it outlives ``timeout``."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - handed back to the test thread
-            box["error"] = e
-
-    worker = threading.Thread(target=run, name=f"arcgis-{getattr(fn, '__name__', 'call')}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        pytest.fail(f"arcgis client call {getattr(fn, '__name__', fn)!r} still running after {timeout:.0f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return guarded_call(fn, *args, timeout=timeout, **kwargs)
 
 
 # -- fixtures --------------------------------------------------------------------------------------
@@ -116,22 +99,7 @@ def call(fn: Callable[..., Any], *args: Any, timeout: float = DEADLINE, **kwargs
 @pytest.fixture(scope="module")
 def offline() -> Iterator[list[str]]:
     """Refuse name resolution of anything but the loopback while the client runs."""
-    import socket
-
-    real = socket.getaddrinfo
-    asked: list[str] = []
-
-    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOOPBACK:
-            asked.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"tests are offline: refused to resolve {name!r}")
-        return real(host, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "getaddrinfo", loopback_only)
-        yield asked
-    assert asked == [], f"the arcgis client tried to reach {sorted(set(asked))}"
+    yield from loopback_only()
 
 
 @pytest.fixture(scope="module")

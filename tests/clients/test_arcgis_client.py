@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import socket
-import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -25,6 +23,7 @@ from typing import Any, Callable
 import httpx
 import pytest
 
+from .guards import call as guarded_call, loopback_only
 from conftest import add_user, require
 
 pytestmark = pytest.mark.clients
@@ -40,29 +39,12 @@ else:
 
 DEADLINE = 60.0
 TERMINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut"}
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 TASKS = {"buffer_features", "project_features", "clip_features", "summarize_features",
          "echo", "slow", "fail", "write_report"}
 
 
 def call(fn: Callable[..., Any], *args: Any, timeout: float = DEADLINE, **kwargs: Any) -> Any:
-    """Run one client call in a daemon thread; fail the test if it outlives ``timeout``."""
-    box: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            box["value"] = fn(*args, **kwargs)
-        except BaseException as e:  # noqa: BLE001 - handed back to the test thread
-            box["error"] = e
-
-    worker = threading.Thread(target=run, name=f"arcgis-{getattr(fn, '__name__', 'call')}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        pytest.fail(f"arcgis client call {getattr(fn, '__name__', fn)!r} still running after {timeout:.0f} s")
-    if "error" in box:
-        raise box["error"]
-    return box["value"]
+    return guarded_call(fn, *args, timeout=timeout, **kwargs)
 
 
 # -- fixtures --------------------------------------------------------------------------------------
@@ -70,20 +52,7 @@ def call(fn: Callable[..., Any], *args: Any, timeout: float = DEADLINE, **kwargs
 @pytest.fixture(scope="module")
 def offline() -> Any:
     """Refuse name resolution of anything but the loopback while the client runs."""
-    real = socket.getaddrinfo
-    asked: list[str] = []
-
-    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else str(host)
-        if name not in LOOPBACK:
-            asked.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"tests are offline: refused to resolve {name!r}")
-        return real(host, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(socket, "getaddrinfo", loopback_only)
-        yield asked
-    assert asked == [], f"the arcgis client tried to reach {sorted(set(asked))}"
+    yield from loopback_only()
 
 
 @pytest.fixture(scope="module")

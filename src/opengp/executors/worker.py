@@ -14,7 +14,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ..core import Job
 from ..runtime.context import JobContext
 
 

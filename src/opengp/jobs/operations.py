@@ -63,7 +63,7 @@ class AdminOperations:
     """Starts operations as admin jobs and runs them on the event loop."""
 
     def __init__(self, store: Store, io: Callable[..., Awaitable[Any]]) -> None:
-        self.store, self._io = store, io
+        self.store, self.io = store, io
         self._locks: dict[str, asyncio.Lock] = {}
         self._runs: dict[str, _Run] = {}
 
@@ -74,7 +74,7 @@ class AdminOperations:
         job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17],
                          progress=Progress(0.0, None, None, tuple((s.name, "pending") for s in op.stages)),
                          messages=(Message(job.created, Level.INFO, f"Operation '{op.name}' submitted."),))
-        await self._io(self.store.create, job)
+        await self.io(self.store.create, job)
         run = _Run(op, ["pending"] * len(op.stages))
         self._runs[job.id] = run
         lock = self._locks.setdefault(op.resource, asyncio.Lock())
@@ -103,11 +103,11 @@ class AdminOperations:
         run = self._runs.get(job.id)
         if run is not None and run.task is not None:
             await asyncio.shield(run.task)
-        return await self._io(self.store.get, job.id)
+        return await self.io(self.store.get, job.id)
 
     async def cancel(self, job_id: str) -> Job:
         run = self._runs.get(job_id)
-        job = await self._io(self.store.get, job_id)
+        job = await self.io(self.store.get, job_id)
         if job is None or job.kind is not Kind.ADMIN:
             raise NotFound(f"Job '{job_id}' does not exist.")
         if job.status.terminal:
@@ -119,16 +119,16 @@ class AdminOperations:
         run.cancel = True
         note = Message.now(Level.WARNING, "Cancel requested.")
         if job.status is Status.SUBMITTED:
-            done = await self._io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
+            done = await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
                                   finished=time.time(), cancel_requested=True, messages=[note])
         else:
-            done = await self._io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
+            done = await self.io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
                                   cancel_requested=True, messages=[note])
-        return done or await self._io(self.store.get, job_id)
+        return done or await self.io(self.store.get, job_id)
 
     # -- running ----------------------------------------------------------
     async def _begin(self, job_id: str) -> Job | None:
-        return await self._io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
+        return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
                               started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
 
     async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool) -> None:
@@ -163,7 +163,7 @@ class AdminOperations:
                 await self._end(job_id, run, exc)
                 return
         result = op.result()
-        await self._io(self.store.transition, job_id, _OPEN, Status.SUCCEEDED, finished=time.time(),
+        await self.io(self.store.transition, job_id, _OPEN, Status.SUCCEEDED, finished=time.time(),
                        results={"result": result}, progress=self._progress(run, None),
                        messages=[Message.now(Level.INFO, f"Operation '{op.name}' completed.")])
 
@@ -179,7 +179,7 @@ class AdminOperations:
     async def _end(self, job_id: str, run: _Run, exc: Exception) -> None:
         progress = self._progress(run, None)
         if isinstance(exc, _Cancelled):
-            await self._io(self.store.transition, job_id, _OPEN, Status.CANCELLED, finished=time.time(),
+            await self.io(self.store.transition, job_id, _OPEN, Status.CANCELLED, finished=time.time(),
                            progress=progress, messages=[Message.now(Level.WARNING, "Cancelled; nothing was changed.")])
             return
         why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -187,7 +187,7 @@ class AdminOperations:
         text = "; ".join([why, *details])
         if not getattr(exc, "message", None):
             log.exception("admin operation %s on %s failed", run.op.name, run.op.resource, exc_info=exc)
-        await self._io(self.store.transition, job_id, _OPEN, Status.FAILED, finished=time.time(), error=text,
+        await self.io(self.store.transition, job_id, _OPEN, Status.FAILED, finished=time.time(), error=text,
                        progress=progress, messages=[
                            Message.now(Level.ERROR, f"{text} Nothing was changed.")])
 
@@ -200,4 +200,4 @@ class AdminOperations:
         run.states[i] = state
         current = run.op.stages[i].name if state == "running" else None
         messages = [Message.now(Level.INFO, text)] if text else []
-        await self._io(self.store.report, job_id, messages, self._progress(run, current))
+        await self.io(self.store.report, job_id, messages, self._progress(run, current))

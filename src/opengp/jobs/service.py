@@ -39,7 +39,7 @@ class JobService:
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    async def _io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call: inline for a local store (microseconds, and the
         event loop is then its only writer), on a thread for a network one."""
         if self._inline:
@@ -82,7 +82,7 @@ class JobService:
             last: float | None = None
             while True:
                 event.clear()
-                job = await self._io(self.store.get, job_id)
+                job = await self.io(self.store.get, job_id)
                 if job is None:
                     return
                 if job.updated != last:
@@ -166,7 +166,7 @@ class JobService:
         job = Job.new(service.key, spec.name, inputs, owner=owner, options=options,
                       retention=service.config.retention)
         job = job.evolve(status=Status.SUBMITTED, messages=(Message(job.created, Level.INFO, "Submitted."),))
-        await self._io(self.store.create, job)
+        await self.io(self.store.create, job)
         self.executor.submit(job.id, service.key)
         return job
 
@@ -197,6 +197,10 @@ class JobService:
             except asyncio.TimeoutError:
                 pass
 
+    def find(self, job_id: str) -> Job | None:
+        """The job of any kind, or None (for faces that answer "unknown" in their own way)."""
+        return self.store.get(job_id)
+
     def get(self, job_id: str, service_key: str | None = None) -> Job:
         """The job; NotFound if unknown.  With ``service_key``: a tool job of that service."""
         job = self.store.get(job_id)
@@ -211,7 +215,7 @@ class JobService:
         if job.status.terminal or job.status is Status.CANCELLING:
             return job
         if job.status in QUEUED:
-            done = await self._io(self.store.transition, job_id, QUEUED, Status.CANCELLED,
+            done = await self.io(self.store.transition, job_id, QUEUED, Status.CANCELLED,
                                   finished=time.time(), cancel_requested=True,
                                   messages=[Message.now("warning", "Cancelled before it started.")])
             if done is not None:
@@ -220,7 +224,7 @@ class JobService:
                 return done
             job = self.get(job_id)
         if job.status is Status.EXECUTING:
-            done = await self._io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
+            done = await self.io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
                                   cancel_requested=True,
                                   messages=[Message.now("warning", "Cancel requested.")])
             self.executor.cancel(job_id)
@@ -234,7 +238,7 @@ class JobService:
         job = self.get(job_id)
         if not job.status.terminal:
             await self.cancel(job_id)
-        await self._io(self.store.delete, job_id)
+        await self.io(self.store.delete, job_id)
         # files can be many and slow to remove: never on the event loop
         await asyncio.to_thread(shutil.rmtree, job_root(self.data_dir, job.service, job.id), True)
 
@@ -243,7 +247,7 @@ class JobService:
 
     async def query_async(self, q: JobQuery) -> tuple[int, list[Job]]:
         """:meth:`query` from the event loop (on a thread for a network store)."""
-        return await self._io(self.store.query, q)
+        return await self.io(self.store.query, q)
 
     async def purge_queue(self, service_key: str) -> int:
         """Cancel every job of the service that has not started; returns how many."""
@@ -269,7 +273,7 @@ class JobService:
             await self.cancel(job_id)
             job = await self.wait(job_id, 5.0)
         until = job.expires if job.expires is not None else time.time() + 6 * 3600
-        await self._io(self.store.remember_dismissed, job_id, job.owner, max(until, time.time() + 3600))
+        await self.io(self.store.remember_dismissed, job_id, job.owner, max(until, time.time() + 3600))
         await self.delete(job_id)
         return job
 
@@ -278,13 +282,13 @@ class JobService:
 
     async def note(self, job_id: str, message: Message) -> None:
         """Add a message to a job in any state (a finished one keeps its status)."""
-        job = await self._io(self.store.get, job_id)
+        job = await self.io(self.store.get, job_id)
         if job is None:
             return
         if job.status.terminal:
-            await self._io(self.store.transition, job_id, [job.status], job.status, messages=[message])
+            await self.io(self.store.transition, job_id, [job.status], job.status, messages=[message])
         else:
-            await self._io(self.store.report, job_id, [message])
+            await self.io(self.store.report, job_id, [message])
 
     async def save_upload(self, filename: str, source: Any, limit: int) -> tuple[str, Path]:
         """Keep an uploaded file (``uploads/upload``) for the jobs that will name its itemID."""
@@ -296,8 +300,8 @@ class JobService:
     async def purge_expired(self) -> int:
         """Delete finished jobs past their retention, with their files (and day-old uploads)."""
         await asyncio.to_thread(purge_uploads, self.data_dir, time.time() - UPLOAD_RETENTION)
-        await self._io(self.store.forget_dismissed, time.time())
-        ids = await self._io(self.store.expired, time.time())
+        await self.io(self.store.forget_dismissed, time.time())
+        ids = await self.io(self.store.expired, time.time())
         for job_id in ids:
             try:
                 await self.delete(job_id)

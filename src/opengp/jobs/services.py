@@ -146,7 +146,7 @@ class ServiceManager:
     def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings) -> None:
         self.jobs, self.store, self.settings = jobs, store, settings
         self.registry = jobs.registry
-        self.ops = AdminOperations(jobs.store, jobs._io)
+        self.ops = AdminOperations(jobs.store, jobs.io)
         self.broken: dict[str, str] = {}          # stored services whose toolbox did not load
         self._version: tuple[int, float] | None = None
 
@@ -176,11 +176,11 @@ class ServiceManager:
     async def refresh(self) -> bool:
         """Pick up changes another server (or the CLI) made to the store; True if any.
         Services with an operation in progress here are left to that operation."""
-        version = await self.jobs._io(self.store.version)
+        version = await self.jobs.io(self.store.version)
         if version == self._version:
             return False
         self._version = version
-        records = {r.key: r for r in await self.jobs._io(self.store.list) if r.state != DELETED}
+        records = {r.key: r for r in await self.jobs.io(self.store.list) if r.state != DELETED}
         for key in list(self.registry.services) + list(self.broken):
             if key not in records and not self.ops.busy(key):
                 self.registry.remove(key)
@@ -229,16 +229,16 @@ class ServiceManager:
 
         async def write() -> None:
             if tombstone[0] is None:
-                await self.jobs._io(self.store.add, record)
+                await self.jobs.io(self.store.add, record)
             else:       # a deleted config-file service of the same name: this one takes its place
                 # (keeping the digest, so the unchanged file entry does not take it back at restart)
-                await self.jobs._io(self.store.replace, record.evolve(config_digest=tombstone[0].config_digest))
+                await self.jobs.io(self.store.replace, record.evolve(config_digest=tombstone[0].config_digest))
 
         async def unwrite() -> None:
             if tombstone[0] is None:
-                await self.jobs._io(self.store.remove, key)
+                await self.jobs.io(self.store.remove, key)
             else:
-                await self.jobs._io(self.store.replace, tombstone[0])
+                await self.jobs.io(self.store.replace, tombstone[0])
 
         async def start() -> None:
             self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=owner))
@@ -260,10 +260,10 @@ class ServiceManager:
             loaded.append(await asyncio.to_thread(load_service, configs[0], self.base))
 
         async def write() -> None:
-            await self.jobs._io(self.store.replace, before[0].evolve(config=configs[0]))
+            await self.jobs.io(self.store.replace, before[0].evolve(config=configs[0]))
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.replace, before[0])
+            await self.jobs.io(self.store.replace, before[0])
 
         async def restart() -> None:
             self.broken.pop(key, None)
@@ -286,10 +286,10 @@ class ServiceManager:
                           await asyncio.to_thread(load_service, before[0].config, self.base))
 
         async def write() -> None:
-            await self.jobs._io(self.store.replace, before[0].evolve(state=STARTED))
+            await self.jobs.io(self.store.replace, before[0].evolve(state=STARTED))
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.replace, before[0])
+            await self.jobs.io(self.store.replace, before[0])
 
         async def start() -> None:
             self.broken.pop(key, None)
@@ -312,11 +312,11 @@ class ServiceManager:
             self._set_state(key, before[0].state)
 
         async def write() -> None:
-            await self.jobs._io(self.store.replace, before[0].evolve(state=STOPPED))
+            await self.jobs.io(self.store.replace, before[0].evolve(state=STOPPED))
             self._services_changed()
 
         async def unwrite() -> None:
-            await self.jobs._io(self.store.replace, before[0])
+            await self.jobs.io(self.store.replace, before[0])
 
         return Operation("stop", key, uri, {}, [
             Stage("stopping the service", stop, unstop),
@@ -336,15 +336,15 @@ class ServiceManager:
 
         async def remove() -> None:
             if before[0].origin == "config":     # a tombstone, so the config file does not bring it back
-                await self.jobs._io(self.store.replace, before[0].evolve(state=DELETED))
+                await self.jobs.io(self.store.replace, before[0].evolve(state=DELETED))
             else:
-                await self.jobs._io(self.store.remove, key)
+                await self.jobs.io(self.store.remove, key)
 
         async def restore() -> None:
             if before[0].origin == "config":
-                await self.jobs._io(self.store.replace, before[0])
+                await self.jobs.io(self.store.replace, before[0])
             else:
-                await self.jobs._io(self.store.add, before[0])
+                await self.jobs.io(self.store.add, before[0])
 
         async def unpublish() -> None:
             self.registry.remove(key)

@@ -15,10 +15,11 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from ..config import ServiceConfig
 from ..core import Conflict, StoreError
+from .engine import run
 from .tables import services
 
 STARTED, STOPPED = "STARTED", "STOPPED"
@@ -114,13 +115,7 @@ class SqlServiceStore:
         self.engine = engine
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        try:
-            with (self.engine.begin() if write else self.engine.connect()) as c:
-                return fn(c)
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"service store {'write' if write else 'read'} failed: {exc}") from exc
+        return run(self.engine, fn, write=write, what="service")
 
     def add(self, record: ServiceRecord) -> None:
         try:

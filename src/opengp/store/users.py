@@ -12,9 +12,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from ..core import Conflict, StoreError, User
+from ..core import Conflict, User
+from .engine import run
 from .tables import revoked_tokens, users
 
 
@@ -106,13 +107,7 @@ class SqlUserStore:
         self.engine = engine
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        try:
-            with (self.engine.begin() if write else self.engine.connect()) as c:
-                return fn(c)
-        except IntegrityError:
-            raise
-        except SQLAlchemyError as exc:
-            raise StoreError(f"user store {'write' if write else 'read'} failed: {exc}") from exc
+        return run(self.engine, fn, write=write, what="user")
 
     def add(self, user: User) -> None:
         try:

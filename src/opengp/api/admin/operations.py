@@ -59,7 +59,7 @@ async def admin_jobs_route(request: Request) -> Response:
             return admin_respond(await _list(request, claims, params), params, "Admin jobs")
         job_id = rest[0]
         try:
-            job = request.app.state.jobs.store.get(job_id)
+            job = request.app.state.jobs.find(job_id)
         except StoreError:      # the record cannot be read right now: say so, in the dialect
             if len(rest) == 1:
                 return admin_respond({"jobid": job_id, "status": "UNAVAILABLE"}, params, "Admin job")

@@ -150,8 +150,8 @@ class JobStatusFastPath:
         params = _query(scope["query_string"])
         if "token" in params:
             return None     # spelled in a way has_token missed (%74oken=...): the route verifies it
-        if params.get("f") == "html" or ("f" not in params and b"text/html" in dict(scope["headers"]).get(
-                b"accept", b"")):
+        if params.get("f") == "html" or ("f" not in params and any(
+                name == b"accept" and b"text/html" in value for name, value in scope["headers"])):
             return None  # pages are the regular route's business
         option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
         if result is not None:

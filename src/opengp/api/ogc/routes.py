@@ -6,6 +6,7 @@ Errors are RFC 7807 problem bodies with the OGC exception type URIs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,8 +18,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ...auth import Scope
-from ...auth.access import require_see, require_use
-from ...core import InvalidInput, Job, Kind, NotFound, OpenGPError, Status
+from ...auth.access import may_use, require_see, require_use
+from ...core import Job, Kind, NotFound, OpenGPError, Status
 from ...store import JobQuery
 from ..arcgis.errors import CODES
 from ..arcgis.routes import job_options
@@ -26,6 +27,7 @@ from ..auth import caller
 from . import callbacks
 from . import processes as P
 
+log = logging.getLogger("opengp.ogc")
 BASE = "/ogcapi"
 EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 REL = "http://www.opengis.net/def/rel/ogc/1.0/"
@@ -128,9 +130,7 @@ def route(handler: Any) -> Any:
             return await handler(request)
         except Exception as exc:
             if not isinstance(exc, (Problem, OpenGPError)):
-                import logging
-
-                logging.getLogger("opengp.ogc").exception("unhandled error on %s", request.url.path)
+                log.exception("unhandled error on %s", request.url.path)
             return _problem(exc, request.url.path)
     return wrapped
 
@@ -180,8 +180,6 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
 def _visible(request: Request) -> Any:
     """The caller's claims (a bad token is refused), and the processes they may use."""
     claims = caller(request, dict(request.query_params), request.app.state.auth)
-    from ...auth.access import may_use
-
     return claims, [(s, t) for s, t in P.all_processes(request.app.state.jobs.registry) if may_use(s.config, claims)]
 
 
@@ -348,7 +346,7 @@ def _job(request: Request) -> tuple[Any, Job]:
     claims = caller(request, dict(request.query_params), request.app.state.auth)
     job_id = request.path_params["job_id"]
     jobs = request.app.state.jobs
-    job = jobs.store.get(job_id)
+    job = jobs.find(job_id)
     if job is None:
         gone, owner = jobs.was_dismissed(job_id)
         if gone and (owner is None or (claims is not None and (

@@ -52,7 +52,7 @@ async def console(request: Request) -> Response:
             error = " ".join([exc.message, *exc.details])
     if page is not None:
         for job_id in page["results"]:
-            job = jobs.store.get(job_id)
+            job = jobs.find(job_id)
             if job is None:
                 continue
             rows.append({"id": job.id, "task": job.task, "status": job.status.value, "label": LABELS[job.status],
