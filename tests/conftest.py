@@ -79,7 +79,7 @@ TEST_CONFIG = """
 [server]
 workers = {workers}
 heartbeat_interval = 1.0
-ogc_private_callbacks = true      # the OGC callback tests receive on 127.0.0.1
+allow_private_urls = true        # callback receivers and served inputs live on 127.0.0.1
 
 [[services]]
 folder = "Test"

@@ -15,6 +15,18 @@
     max_instances = 4             # concurrent jobs of this service; the rest wait
     retention = 21600             # seconds a finished job and its files are kept
     public = true                 # anyone may use it; or allowed = ["alice", "role:user"]
+
+    [[datasets]]                  # a vector file served as .../<folder>/<name>/FeatureServer
+    folder = "Data"
+    name = "Topo"
+    path = "data/topo.gpkg"       # GeoPackage, GeoJSON or Shapefile; relative to this file
+    public = true
+
+    [[product_services]]          # .../<folder>/<name>/TopographicProductionServer
+    folder = "Products"
+    name = "Topographic"
+    public = true
+    [[product_services.products]] # see docs/products.md for a product's versions
 """
 from __future__ import annotations
 
@@ -25,6 +37,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .products.definition import Product
+
+
+def _check_allowed(v: list[str]) -> list[str]:
+    from .core import ROLES, check_username
+
+    for entry in v:
+        if entry.startswith("role:"):
+            if entry[5:] not in ROLES:
+                raise ValueError(f"unknown role in {entry!r}; roles are {', '.join(ROLES)}")
+        else:
+            check_username(entry)
+    return v
+
+
+def _check_plain(v: str | None) -> str | None:
+    if v is not None and (not v or "/" in v or v.startswith(".")):
+        raise ValueError("must be a plain name without '/'")
+    return v
 
 
 class ServiceConfig(BaseModel):
@@ -44,29 +76,60 @@ class ServiceConfig(BaseModel):
     allowed: list[str] = []           # else these users and "role:<role>"s (administrators always)
     description: str = ""
 
-    @field_validator("allowed")
-    @classmethod
-    def _known_roles(cls, v: list[str]) -> list[str]:
-        from .core import ROLES, check_username
-
-        for entry in v:
-            if entry.startswith("role:"):
-                if entry[5:] not in ROLES:
-                    raise ValueError(f"unknown role in {entry!r}; roles are {', '.join(ROLES)}")
-            else:
-                check_username(entry)
-        return v
-
-    @field_validator("name", "folder")
-    @classmethod
-    def _plain_name(cls, v: str | None) -> str | None:
-        if v is not None and (not v or "/" in v or v.startswith(".")):
-            raise ValueError("must be a plain name without '/'")
-        return v
+    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
+    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
 
     @property
     def key(self) -> str:
         """``Folder/Name`` or ``Name``: how jobs and URLs name the service."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+
+class DatasetConfig(BaseModel):
+    """A vector dataset served read-only as an ArcGIS feature service."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str | None = None
+    name: str
+    path: Path                        # GeoPackage, GeoJSON or Shapefile; relative to the config file
+    layers: list[str] | None = None   # the file's layers to serve, in this order; default all
+    public: bool = False
+    allowed: list[str] = []
+    description: str = ""
+
+    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
+    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
+
+    @property
+    def key(self) -> str:
+        return f"{self.folder}/{self.name}" if self.folder else self.name
+
+
+class ProductServiceConfig(BaseModel):
+    """A product service: a catalogue of products, generated as jobs of kind ``product``.
+
+    It is also published as a GP service (toolbox ``opengp.products.toolbox``)
+    with the same key, so its jobs show through the GP and admin faces.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    folder: str | None = None
+    name: str
+    products: list[Product] = Field(min_length=1)
+    max_usage_time: float = Field(600.0, gt=0)
+    max_instances: int | None = Field(None, ge=1)
+    retention: float = Field(6 * 3600.0, gt=0)
+    public: bool = False
+    allowed: list[str] = []
+    description: str = ""
+
+    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
+    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
+
+    @property
+    def key(self) -> str:
         return f"{self.folder}/{self.name}" if self.folder else self.name
 
 
@@ -92,8 +155,10 @@ class Settings(BaseSettings):
     token_max_minutes: int = Field(1440, ge=1)      # the most a client may ask for
     login_attempts: int = Field(5, ge=1)            # failed logins per user or address ...
     login_window: float = Field(300.0, gt=0)        # ... within this many seconds before throttling
-    ogc_private_callbacks: bool = False     # let OGC callbacks reach this machine and private networks
+    allow_private_urls: bool = False        # let callbacks and fetched inputs reach this machine and private networks
     services: list[ServiceConfig] = []
+    datasets: list[DatasetConfig] = []
+    product_services: list[ProductServiceConfig] = []
     config_dir: Path = Path(".")            # where relative toolbox paths are resolved
 
     @field_validator("data_dir")
@@ -128,9 +193,10 @@ def load_settings(config: Path | None = None, *, demo: bool = False, **overrides
         with open(config, "rb") as fh:
             raw = tomllib.load(fh)
         data.update(raw.get("server", {}))
-        data["services"] = raw.get("services", [])
+        for section in ("services", "datasets", "product_services"):
+            data[section] = raw.get(section, [])
         data["config_dir"] = Path(config).resolve().parent
-        unknown = set(raw) - {"server", "services"}
+        unknown = set(raw) - {"server", "services", "datasets", "product_services"}
         if unknown:
             raise ValueError(f"unknown section(s) in {config}: {', '.join(sorted(unknown))}")
     if demo:

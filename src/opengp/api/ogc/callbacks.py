@@ -6,22 +6,19 @@ its status when it fails or is dismissed.
 Delivery runs beside the job, never in its way: a few tries with a timeout,
 then it gives up, logs why and notes it on the job.  Callback URIs must be
 http(s); addresses on this machine or a private network are refused unless
-``ogc_private_callbacks`` allows them (a guard against using the server to
-reach what only it can see).
+``allow_private_urls`` allows them (runtime.urls, the one outbound guard).
 """
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
-import socket
 import urllib.request
 from typing import Any, Callable
-from urllib.parse import urlsplit
 
 import orjson
 
 from ...core import InvalidInput, Job, Level, Message, Status
+from ...runtime.urls import url_problem
 
 log = logging.getLogger("opengp.ogc.callbacks")
 TRIES = (0.0, 1.0, 4.0)          # delay before each try, seconds
@@ -37,21 +34,10 @@ def check_subscriber(subscriber: Any, allow_private: bool) -> dict[str, str] | N
         raise InvalidInput("Invalid execute request.", ["'subscriber' must be a JSON object of URIs."])
     uris = {k: v for k, v in subscriber.items() if k in URIS and v}
     for name, uri in uris.items():
-        parts = urlsplit(uri) if isinstance(uri, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidInput("Invalid execute request.", [f"subscriber.{name} must be an http(s) URI."])
-        if not allow_private and _private(parts.hostname):
-            raise InvalidInput("Invalid execute request.", [
-                f"subscriber.{name} points at this machine or a private network, which callbacks may not reach."])
+        problem = url_problem(uri, allow_private)
+        if problem:
+            raise InvalidInput("Invalid execute request.", [f"subscriber.{name} {problem}."])
     return uris or None
-
-
-def _private(host: str) -> bool:
-    try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
-    except OSError:
-        return True         # cannot tell where it goes: refuse
-    return any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
 
 
 def _post(uri: str, body: bytes) -> int:

@@ -240,7 +240,7 @@ async def execute(request: Request) -> Response:
                       f"Outputs: {', '.join(p.name for p in task.outputs)}.")
     form = P.gp_form(task, payload.get("inputs"))
     subscriber = callbacks.check_subscriber(payload.get("subscriber"),
-                                            request.app.state.settings.ogc_private_callbacks)
+                                            request.app.state.settings.allow_private_urls)
     jobs = request.app.state.jobs
     options = job_options(request, request.app.state.settings, {})
     options["ogc"] = {"response": response_mode, "outputs": outputs}
