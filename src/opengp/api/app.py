@@ -20,6 +20,7 @@ from ..auth.secret import load_secret
 from ..auth.throttle import LoginThrottle
 from ..config import Settings
 from ..core import OpenGPError
+from ..datasets.catalog import Catalog
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
@@ -29,7 +30,9 @@ from ..store.users import open_user_store
 from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
+from .products.routes import routes as product_routes
 from .web.console import routes as console_routes
 from .web.pages import error_page, wants_html
 from .web.pages import routes as page_routes
@@ -120,6 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
                   # FastAPI's built-in OpenTelemetry checks the environment on every request
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
+    app.state.datasets = Catalog.from_settings(settings)
 
     @app.exception_handler(OpenGPError)
     async def _known(request: Request, exc: OpenGPError) -> Response:
@@ -132,6 +136,8 @@ def create_app(settings: Settings) -> FastAPI:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(exc)
 
+    app.router.routes.extend(feature_routes)
+    app.router.routes.extend(product_routes)
     app.router.routes.extend(arcgis_routes)
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))

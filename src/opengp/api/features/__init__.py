@@ -1,0 +1,1 @@
+"""ArcGIS feature services over the registered datasets (FeatureServer, layer, query)."""

@@ -1,0 +1,1 @@
+"""The product dialect: TopographicProductionServer, generateProduct and product jobs."""
