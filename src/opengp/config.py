@@ -35,10 +35,13 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .products.definition import Product
+
+
+PRODUCT_TOOLBOX = "opengp.products.toolbox"
 
 
 def _check_allowed(v: list[str]) -> list[str]:
@@ -78,6 +81,11 @@ class ServiceConfig(BaseModel):
 
     _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
     _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
+
+    @property
+    def is_product(self) -> bool:
+        """A product service's GP face: its jobs come only from generateProduct."""
+        return self.toolbox == PRODUCT_TOOLBOX
 
     @property
     def key(self) -> str:
@@ -132,6 +140,13 @@ class ProductServiceConfig(BaseModel):
     def key(self) -> str:
         return f"{self.folder}/{self.name}" if self.folder else self.name
 
+    def service_config(self) -> ServiceConfig:
+        """The GP service that runs this service's product jobs."""
+        return ServiceConfig(folder=self.folder, name=self.name, toolbox=PRODUCT_TOOLBOX,
+                             execution_type="asynchronous", max_usage_time=self.max_usage_time,
+                             max_instances=self.max_instances, retention=self.retention, public=self.public,
+                             allowed=self.allowed, description=self.description or "Map products, generated as jobs.")
+
 
 class Settings(BaseSettings):
     """Server settings; ``OPENGP_<NAME>`` environment variables override defaults."""
@@ -160,6 +175,21 @@ class Settings(BaseSettings):
     datasets: list[DatasetConfig] = []
     product_services: list[ProductServiceConfig] = []
     config_dir: Path = Path(".")            # where relative toolbox paths are resolved
+
+    @model_validator(mode="after")
+    def _publish_product_services(self) -> "Settings":
+        """Each product service is also a GP service (its jobs run like any tool's)."""
+        known = {s.key: s for s in self.services}
+        for product_service in self.product_services:
+            existing = known.get(product_service.key)
+            if existing is None:
+                self.services.append(product_service.service_config())
+            elif not existing.is_product:
+                raise ValueError(f"product service '{product_service.key}' has the name of a GP service")
+        keys = [d.key for d in self.datasets]
+        if len(set(keys)) != len(keys):
+            raise ValueError("two datasets have the same folder and name")
+        return self
 
     @field_validator("data_dir")
     @classmethod

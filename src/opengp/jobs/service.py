@@ -28,6 +28,7 @@ from ..tools.registry import Registry, Service
 log = logging.getLogger("opengp.jobs")
 T = TypeVar("T")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
+_WORKER_KINDS = (Kind.GP, Kind.PRODUCT)        # the kinds that run on workers (admin jobs run here)
 
 
 class JobService:
@@ -112,8 +113,8 @@ class JobService:
             self.store.transition(job.id, [job.status], Status.FAILED, finished=time.time(), error=why,
                                   messages=[Message.now("error", why)])
             interrupted += 1
-        _, running = self.store.query(JobQuery(kind=Kind.GP.value, statuses=frozenset(_RUNNING), limit=None,
-                                               oldest_first=True))
+        running = [job for kind in _WORKER_KINDS for job in self.store.query(JobQuery(
+            kind=kind.value, statuses=frozenset(_RUNNING), limit=None, oldest_first=True))[1]]
         for job in running:
             service = self.registry.services.get(job.service)
             if job.cancel_requested or job.status is Status.CANCELLING:
@@ -129,7 +130,8 @@ class JobService:
                 self.store.transition(job.id, _RUNNING, Status.FAILED, finished=time.time(), error=why,
                                       messages=[Message.now("error", why)])
             interrupted += 1
-        _, queued = self.store.query(JobQuery(kind=Kind.GP.value, statuses=frozenset(QUEUED), limit=None, oldest_first=True))
+        queued = sorted((job for kind in _WORKER_KINDS for job in self.store.query(JobQuery(
+            kind=kind.value, statuses=frozenset(QUEUED), limit=None, oldest_first=True))[1]), key=lambda j: j.created)
         for job in queued:
             if job.status is Status.WAITING:
                 self.store.transition(job.id, [Status.WAITING], Status.SUBMITTED)
@@ -145,12 +147,24 @@ class JobService:
     def service(self, key: str) -> Service:
         return self.registry.service(key)
 
+    def jobs_kind(self, service_key: str) -> Kind:
+        """The kind of the jobs a service runs: products for a product service, else tool runs."""
+        service = self.registry.services.get(service_key)
+        return Kind.PRODUCT if service is not None and service.config.is_product else Kind.GP
+
     async def submit(self, service_key: str, task: str, form: dict[str, Any], *,
                      synchronous: bool, owner: str | None = None,
-                     options: dict[str, Any] | None = None) -> Job:
-        """Validate inputs and queue a job; returns once the job is committed."""
+                     options: dict[str, Any] | None = None,
+                     kind: Kind = Kind.GP, job_id: str | None = None) -> Job:
+        """Validate inputs and queue a job; returns once the job is committed.
+
+        Product jobs (``kind`` product) come only from generateProduct, which
+        resolves the request into the product tool's inputs itself."""
         service = self.registry.service(service_key)
         spec = service.tool(task)
+        if service.config.is_product and kind is not Kind.PRODUCT:
+            raise NotAllowed(f"Jobs of '{service.key}' are map products: submit them with generateProduct "
+                             f"at {service.key}/TopographicProductionServer/generateProduct.")
         if not service.started:
             raise Unavailable(f"Service '{service.key}' is stopped and accepts no new jobs; "
                               "an administrator can start it again.")
@@ -163,8 +177,8 @@ class JobService:
             inputs = spec.validate(form, ParseEnv(uploads=uploads_dir(self.data_dir)))
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
-        job = Job.new(service.key, spec.name, inputs, owner=owner, options=options,
-                      retention=service.config.retention)
+        job = Job.new(service.key, spec.name, inputs, owner=owner, options=options, kind=kind,
+                      retention=service.config.retention, job_id=job_id)
         job = job.evolve(status=Status.SUBMITTED, messages=(Message(job.created, Level.INFO, "Submitted."),))
         await self.io(self.store.create, job)
         self.executor.submit(job.id, service.key)
@@ -202,9 +216,9 @@ class JobService:
         return self.store.get(job_id)
 
     def get(self, job_id: str, service_key: str | None = None) -> Job:
-        """The job; NotFound if unknown.  With ``service_key``: a tool job of that service."""
+        """The job; NotFound if unknown.  With ``service_key``: a job that service's workers run."""
         job = self.store.get(job_id)
-        if job is None or (service_key is not None and (job.service != service_key or job.kind is not Kind.GP)):
+        if job is None or (service_key is not None and (job.service != service_key or job.kind not in _WORKER_KINDS)):
             raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
         return job
 
@@ -251,7 +265,8 @@ class JobService:
 
     async def purge_queue(self, service_key: str) -> int:
         """Cancel every job of the service that has not started; returns how many."""
-        _, queued = self.query(JobQuery(service=service_key, kind=Kind.GP.value, statuses=QUEUED, limit=None))
+        _, queued = self.query(JobQuery(service=service_key, kind=self.jobs_kind(service_key).value,
+                                        statuses=QUEUED, limit=None))
         for job in queued:
             await self.cancel(job.id, service_key)
         return len(queued)
@@ -259,7 +274,8 @@ class JobService:
     def statistics(self, service_key: str) -> dict[str, int]:
         """How many jobs the service has: in all, and cancelled, failed, succeeded."""
         def count(*statuses: Status) -> int:
-            return self.query(JobQuery(service=service_key, kind=Kind.GP.value, statuses=frozenset(statuses) or None,
+            return self.query(JobQuery(service=service_key, kind=self.jobs_kind(service_key).value,
+                                       statuses=frozenset(statuses) or None,
                                        limit=0))[0]
 
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),

@@ -375,13 +375,15 @@ class ServiceManager:
         """A deleted service takes its jobs and their files with it (as ArcGIS's jobs
         directory goes), so a service published later under the name starts empty."""
         removed = 0
-        while True:
-            _, batch = await self.jobs.query_async(JobQuery(service=key, kind="gp", limit=500))
-            if not batch:
-                return removed
-            for job in batch:
-                await self.jobs.delete(job.id)       # cancels it first if it still runs
-                removed += 1
+        for kind in ("gp", "product"):
+            while True:
+                _, batch = await self.jobs.query_async(JobQuery(service=key, kind=kind, limit=500))
+                if not batch:
+                    break
+                for job in batch:
+                    await self.jobs.delete(job.id)       # cancels it first if it still runs
+                    removed += 1
+        return removed
 
     def _services_changed(self) -> None:
         """After a change made here: re-read the store once at the next refresh, and tell the executor."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...core import InvalidInput, Job, Kind, NotFound
+from ...core import InvalidInput, Job, NotFound
 from ...store import JobQuery
 from ..arcgis.render import JOB_STATUS, messages_json
 
@@ -131,7 +131,7 @@ async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "")
     else:
         end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1)
     total, page = await jobs.query_async(JobQuery(
-        service=key, kind=Kind.GP.value, statuses=statuses, owner=user, created_after=start_time,
+        service=key, kind=jobs.jobs_kind(key).value, statuses=statuses, owner=user, created_after=start_time,
         created_before=end_time, offset=start - 1, limit=number,
         machine=(params.get("machineName") or "").strip() or None))
     next_start = start + len(page) if start - 1 + len(page) < total else -1

@@ -101,20 +101,27 @@ async def services_root(request: Request) -> Response:
 def _folder(request: Request, folder: str | None, params: dict[str, str], claims: Claims | None) -> Response:
     """A folder lists only the services the caller may use."""
     registry = _jobs(request).registry
-    services = registry.in_folder(folder)
-    if folder is not None and not services:
+    settings = request.app.state.settings
+    # (config, type) of everything published: GP services, product services, datasets
+    published = [(s.config, "GPServer") for s in registry.services.values()]
+    published += [(registry.services[p.key].config, "TopographicProductionServer")
+                  for p in settings.product_services if p.key in registry.services]
+    published += [(d, "FeatureServer") for d in settings.datasets]
+    here = [(c, kind) for c, kind in published if c.folder == folder]
+    if folder is not None and not here:
         raise NotFound(f"Folder '{folder}' not found.")
-    visible = [s for s in services if may_use(s.config, claims)]
+    visible = [(c, kind) for c, kind in here if may_use(c, claims)]
     if folder is not None and not visible:
         raise TokenRequired("Token Required") if claims is None else Forbidden(FORBIDDEN)
-    folders = sorted({s.config.folder for s in registry.services.values()
-                      if s.config.folder and may_use(s.config, claims)})
+    folders = sorted({c.folder for c, _ in published if c.folder and may_use(c, claims)})
     if pages.wants_html(request, params):
-        return pages.folder_page(request, claims, folder, folders if folder is None else [], visible)
+        gp = [s for s in registry.in_folder(folder) if may_use(s.config, claims)]
+        return pages.folder_page(request, claims, folder, folders if folder is None else [], gp)
     return respond({
         "currentVersion": CURRENT_VERSION,
         "folders": folders if folder is None else [],
-        "services": [{"name": s.key, "type": "GPServer"} for s in visible],
+        "services": sorted(({"name": c.key, "type": kind} for c, kind in visible),
+                           key=lambda s: (s["name"], s["type"])),
     }, params)
 
 
