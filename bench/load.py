@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import resource
 import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 
@@ -58,6 +60,11 @@ class OpengpFlow:
     def status_url(self, job_id: str) -> str:
         return f"{self.task_url}/jobs/{job_id}?f=json"
 
+    def submit_request(self, value: str = "x") -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of one submitJob, for wrk."""
+        return (f"{self.task_url}/submitJob", f"f=json&value={value}".encode(),
+                {"Content-Type": "application/x-www-form-urlencoded"})
+
     async def submit(self, session: aiohttp.ClientSession, value: str = "x") -> str:
         async with session.post(f"{self.task_url}/submitJob", data={"f": "json", "value": value}) as r:
             body = await r.read()
@@ -90,16 +97,17 @@ class PygeoapiFlow:
     TERMINAL = {"successful", "failed", "dismissed"}
     SUCCESS = "successful"
 
-    def __init__(self, base_url: str, process: str = "hello-world"):
+    def __init__(self, base_url: str, process: str = "hello-world", input_name: str = "name"):
         self.base = base_url
         self.process = process
+        self.input_name = input_name
 
     def status_url(self, job_id: str) -> str:
         return f"{self.base}/jobs/{job_id}?f=json"
 
     async def submit(self, session: aiohttp.ClientSession, value: str = "x") -> str:
         async with session.post(f"{self.base}/processes/{self.process}/execution",
-                                json={"inputs": {"name": value}},
+                                json={"inputs": {self.input_name: value}},
                                 headers={"Prefer": "respond-async"}) as r:
             body = await r.read()
             location = r.headers.get("Location", "")
@@ -125,6 +133,39 @@ class PygeoapiFlow:
         if r.status != 200:
             raise FlowError(f"results HTTP {r.status}: {body[:200]!r}")
         return loads(body)
+
+
+class OgcFlow(PygeoapiFlow):
+    """The same opengp jobs through its OGC API - Processes face (``/ogcapi``): async execution
+    (201, Location and statusInfo), statusInfo polls, the raw result (one output: the value)."""
+
+    name = "opengp-ogc"
+
+    def __init__(self, base_url: str, service: str = "Bench/Noop", task: str = "Noop"):
+        super().__init__(f"{base_url}/ogcapi", f"{service.replace('/', '.')}.{task}", "value")
+
+    def status_url(self, job_id: str) -> str:
+        return f"{self.base}/jobs/{job_id}"
+
+    def submit_request(self, value: str = "x") -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of one execution request, for wrk."""
+        return (f"{self.base}/processes/{self.process}/execution",
+                json.dumps({"inputs": {"value": value}}).encode(),
+                {"Content-Type": "application/json", "Prefer": "respond-async"})
+
+    async def result(self, session: aiohttp.ClientSession, job_id: str):
+        async with session.get(f"{self.base}/jobs/{job_id}/results") as r:
+            body = await r.read()
+        if r.status != 200:
+            raise FlowError(f"results HTTP {r.status}: {body[:200]!r}")
+        return body.decode()
+
+
+def flow_for(dialect: str, base_url: str, task: str = "Noop"):
+    """The opengp flow of a dialect: ``gp`` (GPServer submitJob) or ``ogc`` (/ogcapi)."""
+    if dialect == "ogc":
+        return OgcFlow(base_url, task=task)
+    return OpengpFlow(base_url, task=task)
 
 
 # --------------------------------------------------------------------------- e2e
@@ -350,16 +391,35 @@ def wrk_path() -> str:
     return path
 
 
-def run_wrk(url: str, connections: int, duration: float, threads: int = 1) -> dict:
+def run_wrk(url: str, connections: int, duration: float, threads: int = 1,
+            post: tuple[bytes, dict[str, str]] | None = None) -> dict:
     """``wrk -t<threads> -c<connections> -d<duration> --latency URL``, parsed.
 
     One wrk thread by default: it drives ~10^5 req/s, far more than a Python server
-    does here, and leaves the second core to the server."""
+    does here, and leaves the second core to the server. ``post`` = (body, headers)
+    makes every request that POST (through a generated wrk Lua script)."""
     cmd = [wrk_path(), f"-t{threads}", f"-c{connections}", f"-d{max(1, int(duration))}s",
            "--latency", "--timeout", "5s", url]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    script = None
+    if post is not None:
+        body, headers = post
+        lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(body.decode())}"]
+        lines += [f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items()]
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
+            fh.write("\n".join(lines) + "\n")
+        script = fh.name
+        cmd[1:1] = ["-s", script]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    finally:
+        if script:
+            os.unlink(script)
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr or proc.stdout}")
     res = parse_wrk(proc.stdout)
     res.update(connections=connections, duration_s=int(duration), threads=threads)
     return res
+
+
+def _lua_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
