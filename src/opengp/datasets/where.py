@@ -96,7 +96,7 @@ def tokenize(text: str) -> list[_Tok]:
         elif c in "=<>":
             out.append(_Tok("op", c, i))
             i += 1
-        elif c in "(),+-":
+        elif c in "(),+-*/":          # never valid, but named by the parser where they stand
             out.append(_Tok("punct", c, i))
             i += 1
         else:
