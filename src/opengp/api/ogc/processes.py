@@ -9,16 +9,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-import orjson
 import shapely.geometry
 
-from ...core import InvalidInput
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
 from ...tools.values import FeatureSet
 
 GEOJSON = "application/geo+json"
-_FILES = ("GPDataFile", "GPRasterDataLayer")
+FILES = ("GPDataFile", "GPRasterDataLayer")
 
 
 def process_id(service: Service, task: ToolSpec) -> str:
@@ -40,7 +38,7 @@ def all_processes(registry: Registry) -> list[tuple[Service, ToolSpec]]:
 
 def schema(p: ParamSpec) -> dict[str, Any]:
     """The JSON Schema (OpenAPI 3.0 flavour, as OGC 1.0 uses) of one parameter."""
-    out = _schema(p.data_type)
+    out = value_schema(p.data_type)
     if p.choices is not None:
         out["enum"] = list(p.choices)
     default = p.gp.describe_default(p.default) if not p.output and p.default is not None else None
@@ -49,9 +47,10 @@ def schema(p: ParamSpec) -> dict[str, Any]:
     return out
 
 
-def _schema(data_type: str) -> dict[str, Any]:
+def value_schema(data_type: str) -> dict[str, Any]:
+    """The JSON Schema of one value of a GP data type."""
     if data_type.startswith("GPMultiValue:"):
-        return {"type": "array", "items": _schema(data_type.split(":", 1)[1])}
+        return {"type": "array", "items": value_schema(data_type.split(":", 1)[1])}
     simple = {"GPString": {"type": "string"}, "GPLong": {"type": "integer"}, "GPDouble": {"type": "number"},
               "GPBoolean": {"type": "boolean"}, "GPDate": {"type": "string", "format": "date-time"}}
     if data_type in simple:
@@ -66,7 +65,7 @@ def _schema(data_type: str) -> dict[str, Any]:
         return {"type": "object", "format": "geojson-feature-collection", "contentMediaType": GEOJSON}
     if data_type == "GPRecordSet":
         return {"type": "object", "contentMediaType": "application/json"}
-    if data_type in _FILES:
+    if data_type in FILES:
         return {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/octet-stream"}
     return {"type": "string"}
 
@@ -95,37 +94,6 @@ def description(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:
     return out
 
 
-# -- inputs: an OGC execute request -> the GP form the job service validates ----
-def gp_form(task: ToolSpec, inputs: Any) -> dict[str, Any]:
-    """OGC input values -> the values ``ToolSpec.validate`` takes (it checks them)."""
-    if inputs is None:
-        return {}
-    if not isinstance(inputs, dict):
-        raise InvalidInput("Invalid execute request.", ["'inputs' must be a JSON object keyed by input id."])
-    known = {p.name: p for p in task.inputs}
-    unknown = sorted(set(inputs) - set(known))
-    if unknown:
-        raise InvalidInput("Invalid execute request.", [f"Unknown input(s): {', '.join(unknown)}."])
-    return {name: _gp_value(known[name], value) for name, value in inputs.items()}
-
-
-def _gp_value(p: ParamSpec, value: Any) -> Any:
-    if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type", "rel", "title", "hreflang"}:
-        if p.data_type in _FILES:
-            return orjson.dumps({"url": value["href"]}).decode()
-        raise InvalidInput("Invalid execute request.", [
-            f"Input '{p.name}': by-reference values are accepted for file inputs; send this one inline."])
-    if isinstance(value, dict) and "value" in value:            # a qualified value
-        value = value["value"]
-    expected = _schema(p.data_type)["type"]
-    if isinstance(value, list) != (expected == "array") or (isinstance(value, dict) and expected != "object"):
-        got = "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a single value"
-        raise InvalidInput("Invalid execute request.", [f"Input '{p.name}': expected {expected}, got {got}."])
-    if isinstance(value, (dict, list)):
-        return orjson.dumps(value).decode()
-    return value
-
-
 # -- outputs: GP results -> OGC values -------------------------------------------
 def ogc_value(data_type: str, value: Any) -> Any:
     """A stored GP result as an OGC inline value (objects as qualified values, dates as RFC 3339)."""
@@ -135,7 +103,7 @@ def ogc_value(data_type: str, value: Any) -> Any:
         return [_rfc3339(v / 1000) if isinstance(v, (int, float)) else v for v in value]
     if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
         return {"value": to_geojson(value), "mediaType": GEOJSON}
-    if data_type in _FILES and isinstance(value, dict) and value.get("url"):
+    if data_type in FILES and isinstance(value, dict) and value.get("url"):
         return {"href": value["url"], "type": "application/octet-stream"}
     if isinstance(value, dict):
         return {"value": value, "mediaType": "application/json"}

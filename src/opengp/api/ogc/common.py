@@ -1,0 +1,139 @@
+"""What every OGC handler shares: the problem (RFC 7807) answers with the OGC exception
+types, JSON-or-HTML answers, the face's base URL, and a job as a statusInfo."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from ...core import Job, OpenGPError, Status
+from ..arcgis.errors import CODES
+
+log = logging.getLogger("opengp.ogc")
+BASE = "/ogcapi"
+EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
+REL = "http://www.opengis.net/def/rel/ogc/1.0/"
+OGC_STATUS = {
+    Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
+    Status.EXECUTING: "running", Status.CANCELLING: "running", Status.SUCCEEDED: "successful",
+    Status.FAILED: "failed", Status.TIMED_OUT: "failed", Status.CANCELLED: "dismissed",
+}
+
+
+class Problem(Exception):
+    """An error answered as a problem body: HTTP ``status``, OGC exception ``kind``
+    (the last part of its type URI, or a whole URI), ``title`` and ``detail``."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str = "") -> None:
+        super().__init__(title)
+        self.status, self.kind, self.title, self.detail = status, kind, title, detail
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def wants_html(request: Request) -> bool:
+    """``f=html``, or no ``f`` and a browser's ``Accept: text/html``; no Accept or ``*/*`` is JSON."""
+    f = request.query_params.get("f")
+    return f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+
+
+def answer(request: Request, data: Any, title: str) -> Response:
+    """JSON, or the same as a page (every link an ``<a>``) when the caller asks for HTML."""
+    if wants_html(request):
+        from ..admin.common import page
+
+        return HTMLResponse(page(title, data))
+    return json_response(data)
+
+
+def problem_response(exc: Exception, instance: str) -> Response:
+    if isinstance(exc, Problem):
+        status, kind, title, detail = exc.status, exc.kind, exc.title, exc.detail
+    elif isinstance(exc, OpenGPError):
+        code = next(c for cls, c in CODES if isinstance(exc, cls))
+        status = {499: 401, 498: 401}.get(code, code if 400 <= code < 600 else 500)
+        kind = {400: "invalid-parameter-value", 401: "unauthorized", 403: "forbidden", 404: "not-found",
+                413: "payload-too-large", 429: "too-many-requests", 503: "unavailable"}.get(status, "server-error")
+        title, detail = exc.message, " ".join(exc.details)
+    else:
+        status, kind, title, detail = 500, "server-error", "An unexpected error occurred; see the server log.", ""
+    body = {"type": EXC + kind if "/" not in kind else kind, "title": title, "status": status,
+            "detail": detail, "instance": instance}
+    headers = {"WWW-Authenticate": 'Bearer realm="opengp"'} if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def route(handler: Any) -> Any:
+    """A handler whose every error is a problem answer (never a stack trace)."""
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            if not isinstance(exc, (Problem, OpenGPError)):
+                log.exception("unhandled error on %s", request.url.path)
+            return problem_response(exc, request.url.path)
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+_SERVER_URLS: dict[tuple[Any, ...], str] = {}
+
+
+def server_url(request: Request) -> str:
+    """``public_url``, or Starlette's ``base_url`` of the request, without the trailing
+    slash; remembered per scheme, Host header, server address and root path (building
+    a URL costs more than the rest of a status read)."""
+    public = request.app.state.settings.public_url
+    if public:
+        return public.rstrip("/")
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    key = (scope.get("scheme"), host, scope.get("server"), scope.get("app_root_path", scope.get("root_path", "")))
+    url = _SERVER_URLS.get(key)
+    if url is None:
+        url = str(request.base_url).rstrip("/")
+        if len(_SERVER_URLS) < 1024:        # a client inventing Host headers cannot grow it forever
+            _SERVER_URLS[key] = url
+    return url
+
+
+def face_url(request: Request) -> str:
+    """The face's own URL (``.../ogcapi``)."""
+    return server_url(request) + BASE
+
+
+def rfc3339(t: float | None) -> str | None:
+    return None if t is None else datetime.fromtimestamp(t, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def job_process_id(job: Job) -> str:
+    return f"{job.service.replace('/', '.')}.{job.task}"
+
+
+def status_info(job: Job, base_url: str) -> dict[str, Any]:
+    """A job in the OGC dialect (statusInfo); unknown times are left out, never null."""
+    out: dict[str, Any] = {"jobID": job.id, "processID": job_process_id(job), "type": "process",
+                           "status": OGC_STATUS[job.status]}
+    message = job.error or (job.progress.message or job.progress.stage) or (
+        job.messages[-1].text if job.messages else None)
+    if message:
+        out["message"] = message
+    for name, t in (("created", job.created), ("started", job.started), ("finished", job.finished),
+                    ("updated", job.updated)):
+        if t is not None:
+            out[name] = rfc3339(t)
+    percent = 100 if job.status is Status.SUCCEEDED else job.progress.percent
+    if percent is not None:
+        out["progress"] = max(0, min(100, int(percent)))
+    links = [{"href": f"{base_url}/jobs/{job.id}", "rel": "self", "type": "application/json", "title": "Status"}]
+    if job.status is Status.SUCCEEDED:
+        links.append({"href": f"{base_url}/jobs/{job.id}/results", "rel": REL + "results",
+                      "type": "application/json", "title": "Results"})
+    out["links"] = links
+    return out

@@ -1,0 +1,120 @@
+"""A job's results as its execute request asked for them (OGC 1.0, table of §7.11):
+
+- ``response=document``: a JSON object keyed by output id (values inline, or ``{"href"}``);
+- ``raw``, one output: the value itself (a file's content, text, JSON, GeoJSON);
+- ``raw``, every output by reference: ``204`` and one ``Link`` per output;
+- ``raw``, several outputs: ``multipart/related``, one part per output with its
+  ``Content-ID``; a part by reference is empty and carries ``Content-Location``.
+
+Outputs without a value are left out (results documents admit no null).
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from ...core import Job
+from ...runtime.files import JOBS_URL_PATH
+from . import processes as P
+from .common import Problem, json_response
+
+_SANDBOX = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+
+
+def wanted_outputs(job: Job, task: Any) -> dict[str, Any]:
+    """The outputs the execute request named (all of the task's when it named none)."""
+    return ((job.options or {}).get("ogc", {}).get("outputs")) or {p.name: {} for p in task.outputs}
+
+
+def results_document(job: Job, task: Any) -> dict[str, Any]:
+    """The results document of a succeeded job, every output by value (what successUri receives)."""
+    out = {}
+    for name in wanted_outputs(job, task):
+        r = (job.results or {}).get(name)
+        if r is not None and r.get("value") is not None:
+            out[name] = P.ogc_value(r["dataType"], r["value"])
+    return out
+
+
+def results_response(request: Request, job: Job, task: Any, base: str, only: str | None = None) -> Response:
+    """The results as the execute request asked (module docstring); ``only``: one output
+    by value, whatever was asked (``/jobs/{id}/results/{output}``)."""
+    raw = (job.options or {}).get("ogc", {}).get("response", "raw") != "document"
+    wanted = {only: {}} if only is not None else wanted_outputs(job, task)
+    values, by_reference = {}, set()
+    for name, how in wanted.items():
+        r = (job.results or {}).get(name)
+        if r is None or r.get("value") is None:
+            continue
+        if (how or {}).get("transmissionMode") == "reference":
+            file_url = r["value"].get("url") if isinstance(r["value"], dict) else None
+            values[name] = {"href": file_url or f"{base}/jobs/{job.id}/results/{name}"}
+            by_reference.add(name)
+        else:
+            values[name] = P.ogc_value(r["dataType"], r["value"])
+    if only is not None:
+        if only not in values:
+            raise Problem(404, "no-such-output", f"Job '{job.id}' has no value for output '{only}'.")
+        return _raw(request, values[only])
+    if not raw or not values:
+        return json_response(values)
+    if set(values) == by_reference:
+        link = ", ".join(f'<{v["href"]}>; rel="{name}"' for name, v in values.items())
+        return Response(status_code=204, headers={"Link": link})
+    if len(values) == 1:
+        return _raw(request, next(iter(values.values())))
+    return _multipart(request, values, by_reference)
+
+
+def _raw(request: Request, value: Any) -> Response:
+    """One output by value as itself."""
+    if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
+        return FileResponse(_file_path(request, value["href"]), headers=_SANDBOX)   # a file: its content
+    content, media_type = _content(request, value)
+    return Response(content, media_type=media_type)
+
+
+def _content(request: Request, value: Any) -> tuple[bytes, str]:
+    """An output value's bytes and media type, as ``raw`` sends it."""
+    if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
+        return _file_path(request, value["href"]).read_bytes(), value.get("type", "application/octet-stream")
+    if isinstance(value, dict) and "value" in value:
+        return orjson.dumps(value["value"]), value.get("mediaType", "application/json")
+    if isinstance(value, str):
+        return value.encode(), "text/plain; charset=utf-8"
+    return orjson.dumps(value), "application/json"
+
+
+def _multipart(request: Request, values: dict[str, Any], by_reference: set[str]) -> Response:
+    """``multipart/related`` (RFC 2387): one part per output, ``Content-ID: <output id>``;
+    the root (first) part's type is the ``type`` parameter, as RFC 2387 requires."""
+    boundary = "ogc-" + secrets.token_hex(12)
+    chunks, root_type = [], None
+    for name, value in values.items():
+        if name in by_reference:
+            headers, content = [f"Content-Location: {value['href']}"], b""
+            media_type = "application/octet-stream"
+        else:
+            content, media_type = _content(request, value)
+            headers = [f"Content-Type: {media_type}"]
+        root_type = root_type or media_type.split(";")[0]
+        head = "\r\n".join([f"--{boundary}", f"Content-ID: <{name}>", *headers]) + "\r\n\r\n"
+        chunks += [head.encode(), content, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return Response(b"".join(chunks), media_type=f'multipart/related; boundary="{boundary}"; type="{root_type}"')
+
+
+def _file_path(request: Request, url: str) -> Path:
+    """The file a job wrote, by its URL (only files under the jobs folder)."""
+    path = unquote(url.split(JOBS_URL_PATH + "/", 1)[1].split("?", 1)[0]) if JOBS_URL_PATH + "/" in url else None
+    root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
+    target = (root / path).resolve() if path else None
+    if target is None or not target.is_relative_to(root) or not target.is_file():
+        raise Problem(404, "no-such-output", "The output file is no longer there.")
+    return target
