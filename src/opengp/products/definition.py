@@ -207,10 +207,15 @@ class ProductVersion(_Model):
 
 
 class Product(_Model):
-    """A named product and its versions."""
+    """A named product and its versions.
+
+    ``sheet_id_field`` names the AOI attribute holding a sheet's ID: an
+    output without an ``outputName`` is named after it, as ArcGIS does.
+    """
 
     name: str = Field(min_length=1)
     description: str = ""
+    sheet_id_field: str | None = None
     versions: list[ProductVersion] = Field(min_length=1)
 
     @field_validator("versions")

@@ -50,11 +50,12 @@ def render_rgb(fig: Figure) -> np.ndarray:
 def write_geotiff(fig: Figure, sheet: Sheet, path: Path) -> Path:
     """The map-frame figure as an RGB GeoTIFF georeferenced to ``sheet.extent`` in ``sheet.crs``."""
     import rasterio
-    from rasterio.transform import from_bounds
+    from affine import Affine
 
     rgb = render_rgb(fig)
     rows, cols = rgb.shape[:2]
-    transform = from_bounds(*sheet.extent, cols, rows)      # the axes fill the figure: pixels span the extent
+    x0, y0, x1, y1 = sheet.extent            # the axes fill the figure: the pixels span the extent exactly
+    transform = Affine((x1 - x0) / cols, 0.0, x0, 0.0, -(y1 - y0) / rows, y1)
     profile = {
         "driver": "GTiff", "width": cols, "height": rows, "count": 3, "dtype": "uint8",
         "crs": sheet.crs.to_wkt(), "transform": transform, "photometric": "RGB",

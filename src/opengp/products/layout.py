@@ -18,7 +18,7 @@ from .projection import metres_per_unit
 TITLE_BAND_MM = 12.0       # the title line above the map frame
 FOOTER_BAND_MM = 6.0       # scale, CRS and product line below it
 GRID_LABEL_MM = 5.0        # room for grid labels left of and below the frame
-FIT_PADDING = 0.03         # "fit" leaves this fraction of the AOI's size around it
+FIT_PADDING = 0.0          # "fit": the AOI's bounding box touches the frame on its tighter side
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def lay_out(version: ProductVersion, aoi: BaseGeometry, crs: CRS, has_title: boo
 
     At a fixed scale the frame is centred on the AOI's bounding box and shows
     as much ground as the paper holds; with ``fit`` the AOI's bounding box
-    (plus a little padding) fills the frame along its tighter side.
+    fills the frame along its tighter side.
     """
     width, height = version.page_mm
     top, right, bottom, left = version.margins
