@@ -53,12 +53,14 @@ def slot_name(pid: int) -> str:
 def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
     """Entry point of a worker process (spawned, so it imports fresh)."""
     from ..config import ServiceConfig, Settings
+    from ..datasets.inputs import LayerInputs
     from ..runtime.run import run_job
     from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
     registry = Registry.from_settings(settings)
     loaded = {c.key: c.model_dump_json() for c in settings.services}
+    features = LayerInputs(lambda: _catalog(settings), allow_private=settings.allow_private_urls)
 
     def use_service(key: str, config_json: str | None) -> None:
         """Publish the service as the server has it now (it may have been edited or created since)."""
@@ -105,6 +107,13 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
                 loaded.pop(job.service, None)
             run_job(job, store, registry, Path(data_dir), worker=name,
                     heartbeat_interval=settings.heartbeat_interval,
-                    on_context=lambda c: current.__setitem__(0, c))
+                    on_context=lambda c: current.__setitem__(0, c), features=features)
         finally:
             store.notify("done", job.id)
+
+
+def _catalog(settings: Any) -> Any:
+    """The datasets, built when a job first reads a layer by URL (geopandas loads only then)."""
+    from ..datasets.catalog import Catalog
+
+    return Catalog(settings)

@@ -22,7 +22,7 @@ from ..core.status import QUEUED
 from ..executors.base import Executor
 from ..runtime.files import UPLOAD_RETENTION, job_root, purge_uploads, save_upload, uploads_dir
 from ..store import JobQuery, Store
-from ..tools.gptypes import InvalidValue, ParseEnv
+from ..tools.gptypes import FeatureSource, InvalidValue, ParseEnv
 from ..tools.registry import Registry, Service
 
 log = logging.getLogger("opengp.jobs")
@@ -39,6 +39,9 @@ class JobService:
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._watchers: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # reads {"url": ...} feature inputs as the submitting user (datasets.inputs.submit_inputs);
+        # None: such inputs are refused
+        self.feature_inputs: Callable[[str | None], FeatureSource] | None = None
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call: inline for a local store (microseconds, and the
@@ -174,7 +177,8 @@ class JobService:
             raise NotAllowed(f"Operation '{op}' is not supported on this {kind} service; use "
                              f"'{'execute' if service.synchronous else 'submitJob'}'.")
         try:
-            inputs = spec.validate(form, ParseEnv(uploads=uploads_dir(self.data_dir)))
+            features = self.feature_inputs(owner) if self.feature_inputs is not None else None
+            inputs = spec.validate(form, ParseEnv(uploads=uploads_dir(self.data_dir), features=features))
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = Job.new(service.key, spec.name, inputs, owner=owner, options=options, kind=kind,

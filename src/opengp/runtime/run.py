@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from ..core import Job, Level, Message, Status
 from ..store import Store
-from ..tools.gptypes import DumpEnv, ParseEnv
+from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
 from .context import FLUSH_INTERVAL, JobContext
 from .files import job_dir, job_files_url, uploads_dir
@@ -38,11 +38,13 @@ def run_job(
     worker: str,
     heartbeat_interval: float = 5.0,
     on_context: Callable[[JobContext | None], None] | None = None,
+    features: FeatureSource | None = None,
 ) -> Status | None:
     """Run one job to its end.  Returns its final status, or None if not claimed.
 
     ``job_id`` may be a Job its caller already claimed for ``worker`` (the
     local executor claims as it dispatches, saving the worker a round trip).
+    ``features`` reads feature inputs given by URL (checked at submit).
     """
     job = job_id if isinstance(job_id, Job) else store.claim(job_id, worker)
     if job is None:
@@ -59,7 +61,8 @@ def run_job(
         on_context(ctx)
     beat = _HEARTBEATS.add(ctx, store, worker, heartbeat_interval)
     try:
-        kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir, uploads=uploads_dir(data_dir)))
+        kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir, uploads=uploads_dir(data_dir),
+                                                                    features=features))
         if spec.context_arg:
             kwargs[spec.context_arg] = ctx
         returned = spec.func(**kwargs)

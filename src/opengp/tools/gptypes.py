@@ -36,13 +36,54 @@ _NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(i
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
+class FeatureSource(Protocol):
+    """Reads feature inputs given as ``{"url": <layer or query URL>}`` (``datasets.inputs``)."""
+
+    def check(self, url: str) -> None:
+        """Raise InvalidValue unless ``url`` may be read (at submit: access, refused hosts, bad query)."""
+
+    def read(self, url: str) -> FeatureSet:
+        """Every feature the URL names (when the job runs)."""
+
+
 @dataclass(frozen=True)
 class ParseEnv:
-    """What parsing may need: the job's work folder (None while validating a request)
-    and where uploaded files are kept (None: uploads are not accepted)."""
+    """What parsing may need: the job's work folder (None while validating a request),
+    where uploaded files are kept (None: uploads are not accepted) and what reads
+    feature layers given by URL (None: such inputs are refused)."""
 
     workdir: Path | None = None
     uploads: Path | None = None
+    features: FeatureSource | None = None
+
+
+@dataclass(frozen=True)
+class LayerUrl:
+    """A feature input given by URL, checked at submit and read when the job runs: the job
+    keeps ``{"url": ...}``, so its inputs show what was asked, not a copy of the data."""
+
+    url: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+
+def _by_url(value: dict[str, Any], env: ParseEnv, what: str = "feature layer") -> LayerUrl | FeatureSet:
+    url = value.get("url")
+    if not isinstance(url, str) or not url.strip():
+        raise InvalidValue(f'expected {{"url": "<{what} URL>"}}, got {_clip(value)!r}')
+    if env.features is None:
+        rows = "records" if what == "table" else "features"
+        raise InvalidValue(f"{what} URLs are not supported here; send the {rows} as JSON")
+    if env.workdir is None:
+        env.features.check(url.strip())
+        return LayerUrl(url.strip())
+    try:
+        return env.features.read(url.strip())
+    except InvalidValue:
+        raise
+    except ValueError as exc:
+        raise InvalidValue(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -355,10 +396,13 @@ _GEOMETRY_TYPES = (geo.POINT, geo.MULTIPOINT, geo.POLYLINE, geo.POLYGON, geo.ENV
 class _FeatureSetType:
     data_type = "GPFeatureRecordSetLayer"
 
-    def parse(self, raw: Any, env: ParseEnv) -> FeatureSet:
-        if isinstance(raw, FeatureSet):
+    def parse(self, raw: Any, env: ParseEnv) -> FeatureSet | LayerUrl:
+        if isinstance(raw, (FeatureSet, LayerUrl)):
             return raw
         value = _object(raw, "a feature set")
+        if "url" in value and "features" not in value:
+            read = _by_url(value, env)
+            return read if isinstance(read, LayerUrl) else _conform(read)
         if "features" not in value and any(k in value for k in _GEOMETRY_KEYS):
             raise InvalidValue('got a single Esri geometry; send a feature set: '
                                '{"features": [{"geometry": ...}], "spatialReference": ...}')
@@ -384,7 +428,7 @@ class _FeatureSetType:
             fs.geometry_type = geo.POLYGON
         return _conform(fs)
 
-    def to_json(self, value: FeatureSet) -> dict[str, Any]:
+    def to_json(self, value: FeatureSet | LayerUrl) -> dict[str, Any]:
         return value.to_json()
 
     def dump(self, value: Any, env: DumpEnv) -> dict[str, Any]:
@@ -471,15 +515,18 @@ def _kind(geometry_type: str | None) -> str:
 class _RecordSetType:
     data_type = "GPRecordSet"
 
-    def parse(self, raw: Any, env: ParseEnv) -> RecordSet:
-        if isinstance(raw, RecordSet):
+    def parse(self, raw: Any, env: ParseEnv) -> RecordSet | LayerUrl:
+        if isinstance(raw, (RecordSet, LayerUrl)):
             return raw
         value = _object(raw, "a record set")
+        if "url" in value and "features" not in value:
+            read = _by_url(value, env, "table")
+            return read if isinstance(read, LayerUrl) else RecordSet([f.attributes for f in read], read.fields)
         if "itemID" in value and "features" not in value:
             raise InvalidValue("portal items (itemID) are not supported here; send the records as JSON")
         return RecordSet.from_json(value)
 
-    def to_json(self, value: RecordSet) -> dict[str, Any]:
+    def to_json(self, value: RecordSet | LayerUrl) -> dict[str, Any]:
         return value.to_json()
 
     def dump(self, value: Any, env: DumpEnv) -> dict[str, Any]:
