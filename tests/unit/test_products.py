@@ -437,3 +437,9 @@ def test_the_tool_refuses_a_mismatched_version(gpkg: Path, tmp_path: Path) -> No
                                     "", ctx)
     assert isinstance(made, DataFile) and made.path.name == "Topographic_Standard.pdf"
     assert made.path.parent == tmp_path
+
+
+def test_warm_up_prepares_a_worker() -> None:
+    from opengp.products.render import warm_up
+
+    warm_up()       # loads the fonts and backends once; must not need a display or leave a file behind

@@ -70,6 +70,22 @@ def frame_figure(sheet: Sheet, layers: list[LayerData], dpi: int) -> Figure:
     return fig
 
 
+def warm_up() -> None:
+    """Load matplotlib's fonts and backends now (about a second, once per process),
+    so a worker that will make products does not make its first job pay for it."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.backends.backend_pdf import FigureCanvasPdf
+
+    fig = Figure(figsize=(1, 1))
+    fig.text(0.5, 0.5, "Warm up", fontweight="bold")
+    fig.text(0.5, 0.2, "0123456789")
+    FigureCanvasPdf(fig)
+    fig.savefig(io.BytesIO(), format="pdf")
+    FigureCanvasAgg(fig).draw()
+
+
 def footer_text(sheet: Sheet, product: str, version: str) -> str:
     """``Scale 1:25,000 · WGS 84 / UTM zone 33N (EPSG:32633) · Topographic Standard · 2025-06-01``."""
     parts = [f"Scale 1:{sheet.scale:,.0f}", crs_label(sheet.crs)]
@@ -98,7 +114,7 @@ def draw_layers(ax, layers: list[LayerData], sheet: Sheet) -> None:
     for data in layers:
         s = data.layer.style
         if len(data.polygons):
-            paths = compound_paths(shapely.orient_polygons(data.polygons), closed=True)
+            paths = compound_paths(_oriented(data.polygons), closed=True)
             ax.add_collection(PathCollection(
                 paths, facecolors=s.fill or "none", edgecolors=s.color, linewidths=s.width,
                 linestyles=DASHES[s.dash], alpha=s.opacity), autolim=False)
@@ -117,6 +133,15 @@ def draw_layers(ax, layers: list[LayerData], sheet: Sheet) -> None:
     ax.set_ylim(sheet.extent[1], sheet.extent[3])
     for data in layers:
         _labels(ax, data, sheet)
+
+
+def _oriented(polygons: np.ndarray) -> np.ndarray:
+    """Exteriors counter-clockwise, holes clockwise (vectorised on shapely >= 2.1)."""
+    if hasattr(shapely, "orient_polygons"):
+        return shapely.orient_polygons(polygons)
+    from shapely.geometry.polygon import orient
+
+    return np.array([orient(p, 1.0) for p in polygons], dtype=object)
 
 
 def compound_paths(parts: np.ndarray, *, closed: bool) -> list[Path]:
@@ -207,7 +232,7 @@ def _scale_bar(ax, sheet: Sheet) -> None:
     segments = 4 if (metres / 4) == int(metres / 4) or metres < 4 else 2
     pad, bar_h = 4.0, 1.6
     bx, by = x0 + (pad + 3) * upm, y0 + (pad + 3.5) * upm
-    ax.add_patch(Rectangle((x0 + pad * upm, y0 + pad * upm), (bar_mm + 12) * upm, 12 * upm,
+    ax.add_patch(Rectangle((x0 + pad * upm, y0 + pad * upm), (bar_mm + 9) * upm, 12 * upm,
                            facecolor="white", edgecolor="#555555", linewidth=0.4, alpha=0.9, zorder=10))
     seg = bar_mm / segments * upm
     for i in range(segments):
