@@ -97,7 +97,7 @@ async def run(args) -> None:
         status, _, body = await client("POST", f"{GP}/submitJob", b"f=json&value=x",
                                        [(b"content-type", b"application/x-www-form-urlencoded")])
         job_id = json.loads(body)["jobId"]
-        for _ in range(500):
+        for _ in range(3000):
             await asyncio.sleep(0.01)
             if json.loads((await client("GET", f"{GP}/jobs/{job_id}?f=json"))[2])["jobStatus"] == "esriJobSucceeded":
                 break

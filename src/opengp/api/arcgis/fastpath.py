@@ -25,6 +25,7 @@ from starlette.responses import RedirectResponse
 from ...core import InvalidInput, OpenGPError, RequestTooLarge, Status
 from ...auth.access import require_use
 from ..auth import caller, has_token
+from ..ogc.fastpath import OgcFastPath
 from .errors import error_response
 from .render import JOB_STATUS, job_json
 from .routes import job_options
@@ -46,10 +47,14 @@ class JobStatusFastPath:
 
     def __init__(self, app: Any) -> None:
         self.app = app      # the FastAPI app: what we do not answer goes there
+        self.ogc = OgcFastPath(app)     # the OGC face's own hot requests
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
             receive = self._limited(scope, receive)
+        if scope["type"] == "http" and scope["path"].startswith("/ogcapi/"):
+            await self.ogc(scope, receive, send)
+            return
         if scope["type"] == "http" and scope["method"] == "GET" and not has_token(scope):
             match = _STATUS_PATH.match(scope["path"])
             if match is not None:

@@ -12,9 +12,8 @@ from starlette.responses import Response
 from ...auth import Scope
 from ...core import Kind, Status
 from ...store import JobQuery
-from ..auth import caller
 from . import processes as P
-from .common import OGC_STATUS, Problem, answer, face_url, route, status_info
+from .common import claims_of, OGC_STATUS, Problem, answer, face_url, route, status_info
 
 MAX_LIMIT = 10_000
 
@@ -81,7 +80,7 @@ async def job_list(request: Request) -> Response:
     """The job-list class: type, processID, status, datetime, minDuration, maxDuration, limit
     (and offset for the next/prev links), over the same indexed store query as the admin face.
     Callers see their own jobs (anonymous callers: anonymous jobs; ``jobs:read:any``: all)."""
-    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    claims = claims_of(request)
     limit = int_param(request, "limit", 10, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 2**31 - 1)
     statuses: set[Status] = set()

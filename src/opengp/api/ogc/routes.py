@@ -19,10 +19,9 @@ from ...auth import Scope
 from ...auth.access import may_use, require_see, require_use
 from ...core import Job, Kind, NotFound, OpenGPError, Status
 from ..arcgis.routes import job_options
-from ..auth import caller
 from . import callbacks
 from . import processes as P
-from .common import BASE, OGC_STATUS, REL, Problem, answer, face_url, json_response, route, status_info
+from .common import claims_of, BASE, OGC_STATUS, REL, Problem, answer, face_url, json_response, route, status_info
 from .inputs import Sources, gp_form
 from .joblist import MAX_LIMIT, int_param, job_list
 from .results import results_document, results_response
@@ -70,7 +69,7 @@ async def conformance(request: Request) -> Response:
 
 def _visible(request: Request) -> Any:
     """The caller's claims (a bad token is refused), and the processes they may use."""
-    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    claims = claims_of(request)
     return claims, [(s, t) for s, t in P.all_processes(request.app.state.jobs.registry) if may_use(s.config, claims)]
 
 
@@ -92,7 +91,7 @@ async def processes(request: Request) -> Response:
 
 
 def _process(request: Request) -> tuple[Any, Any, Any]:
-    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    claims = claims_of(request)
     found = P.find(request.app.state.jobs.registry, request.path_params["pid"])
     if found is None:
         raise Problem(404, "no-such-process", f"No process '{request.path_params['pid']}'.")
@@ -173,7 +172,7 @@ def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | Non
 
 
 def _job(request: Request) -> tuple[Any, Job]:
-    claims = caller(request, dict(request.query_params), request.app.state.auth)
+    claims = claims_of(request)
     job_id = request.path_params["job_id"]
     jobs = request.app.state.jobs
     job = jobs.find(job_id)
