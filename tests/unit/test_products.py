@@ -254,6 +254,34 @@ def test_features_are_clipped_to_the_aoi(gpkg: Path) -> None:
     assert len(lakes.polygons[np.argmax([p.area for p in lakes.polygons])].interiors) == 1   # the island stays
 
 
+def test_an_aoi_that_is_not_a_rectangle_clips_to_its_outline(gpkg: Path, tmp_path: Path) -> None:
+    # an L: the small lake (507000, 5005000) is inside the L's bounding box but not inside the L
+    ell = box(501_000, 5_001_000, 509_000, 5_003_500).union(box(501_000, 5_001_000, 504_000, 5_007_000))
+    made = generate(version(gpkg), parse_aoi(aoi_json(ell)), "tiff", tmp_path / "l.tif")
+    assert made.counts["Lakes"] == 1 and made.counts["Places"] == 2       # Alpha and Bravo are in the L's arm
+    with rasterio.open(made.path) as ds:
+        rgb = ds.read()
+        row, col = ds.index(507_000, 5_005_000)
+        assert tuple(rgb[:, row, col]) == (255, 255, 255)                 # the lake outside the L is not drawn
+
+
+def test_the_sheet_frame_shows_exactly_the_extent(made, gpkg: Path) -> None:
+    from opengp.products.extract import LayerData
+    from opengp.products.render import sheet_figure
+
+    sheet = made["pdf"].sheet
+    v = version(gpkg, grid={"interval": 1000})
+    fig = sheet_figure(sheet, [LayerData(v.layers[0])], title="T", legend=True, scale_bar=True,
+                       north_arrow=True, grid=v.grid_options, footer="f")
+    (ax,) = fig.axes
+    assert (*ax.get_xlim(), *ax.get_ylim()) == pytest.approx((sheet.extent[0], sheet.extent[2],
+                                                             sheet.extent[1], sheet.extent[3]))
+    x0, y0, w, h = ax.get_position().bounds
+    page_w, page_h = sheet.page
+    assert (x0 * page_w, y0 * page_h, w * page_w, h * page_h) == pytest.approx(
+        (sheet.frame.x, sheet.frame.y, sheet.frame.width, sheet.frame.height))
+
+
 def test_a_layer_in_degrees_is_reprojected(gpkg: Path) -> None:
     wells = extract_layer(version(gpkg).layers[3], AOI, parse_aoi(aoi_json()).crs)
     xy = sorted((round(p.x), round(p.y)) for p in wells.points)
@@ -386,6 +414,9 @@ def test_aoi_crs_forms() -> None:
     old = json.loads(aoi_json())
     old["crs"] = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32633"}}
     assert parse_aoi(json.dumps(old)).crs.to_epsg() == 32633
+    wkt = json.loads(aoi_json())
+    wkt["crs"] = parse_aoi(aoi_json()).crs.to_wkt()                     # how a CRS without an EPSG code travels
+    assert parse_aoi(json.dumps(wkt)).crs.to_epsg() == 32633
     collection = {"type": "FeatureCollection", "crs": "EPSG:32633", "features": [json.loads(aoi_json(crs=None))]}
     assert parse_aoi(json.dumps(collection)).attributes == {"name": "Alpha-7"}
 

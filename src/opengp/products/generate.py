@@ -73,6 +73,8 @@ def generate(version: ProductVersion, aoi: Aoi, output_type: str, path: Path, re
         r.warning(f"The title needs the AOI attribute '{name}', which the AOI feature does not have; left blank.")
     crs = choose_map_crs(aoi.geometry, aoi.crs, version.crs)
     aoi_map = reproject(densified(aoi.geometry), aoi.crs, crs)
+    if not aoi_map.is_valid:              # a reprojection can fold a ring that was valid before
+        aoi_map = aoi_map.buffer(0)
     sheet = lay_out(version, aoi_map, crs, has_title=bool(title))
     clip = aoi_map.intersection(box(*sheet.extent))
     if not aoi_map.within(box(*sheet.extent)):
