@@ -1,17 +1,20 @@
 """Extract a product layer's features inside the AOI, clipped, in the map's CRS.
 
-Reading is filtered by the clip area's bounding box in the file's own CRS
-(GeoPackage and Shapefile have spatial indexes, so a sheet reads only its
-neighbourhood), and only the label attribute is read.  Geometries are then
+Reading (pyogrio's raw reader: no data frame is built) is filtered by the
+clip area's bounding box in the file's own CRS (GeoPackage and Shapefile have
+spatial indexes, so a sheet reads only its neighbourhood), and only the label
+attribute is read.  Geometries are then
 reprojected and clipped with vectorised shapely calls: no per-feature Python.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import lru_cache
 
 import numpy as np
 import pyogrio
+import pyogrio.raw
 import shapely
 from pyproj import CRS
 from shapely.geometry.base import BaseGeometry
@@ -56,30 +59,39 @@ def extract_layer(layer: ProductLayer, clip: BaseGeometry, crs: CRS) -> LayerDat
         raise ValueError(f"Layer '{layer.title}' has no source file: the product service resolves "
                          f"'{layer.dataset}/{layer.layer}' to a file before generation.")
     where = f"'{layer.title}' ({source.path}" + (f", layer '{source.layer}')" if source.layer else ")")
-    if not Path(source.path).exists():
-        raise ValueError(f"Cannot read layer {where}: the file does not exist.")
     try:
-        info = pyogrio.read_info(source.path, layer=source.layer)
+        stat = os.stat(source.path)
+    except OSError:
+        raise ValueError(f"Cannot read layer {where}: the file does not exist.") from None
+    try:
+        source_crs, fields = layer_info(source.path, source.layer, (stat.st_mtime_ns, stat.st_size))
     except Exception as exc:  # pyogrio's DataSourceError/DataLayerError and GDAL's messages
         raise ValueError(f"Cannot read layer {where}: {exc}") from exc
-    if not info.get("crs"):
+    if source_crs is None:
         raise ValueError(f"Layer {where} has no coordinate system, so it cannot be placed on the map.")
     label = layer.style.label
-    fields = list(info.get("fields", []))
     if label and label not in fields:
         raise ValueError(f"Layer {where} has no attribute '{label}' to label with; it has: "
                          f"{', '.join(fields) or 'none'}.")
-    source_crs = CRS.from_user_input(info["crs"])
     bbox = reproject(densified(clip), crs, source_crs).bounds
     try:
-        frame = pyogrio.read_dataframe(source.path, layer=source.layer, bbox=bbox, where=layer.where,
-                                       columns=[label] if label else [])
+        _meta, _fids, wkb, values = pyogrio.raw.read(source.path, layer=source.layer, bbox=bbox, where=layer.where,
+                                                     columns=[label] if label else [])
     except Exception as exc:
         hint = " Check its filter (where)." if layer.where else ""
         raise ValueError(f"Cannot read layer {where}: {exc}.{hint}") from exc
-    geoms = np.asarray(frame.geometry.values, dtype=object) if len(frame) else _EMPTY
-    texts = frame[label].to_numpy(dtype=object) if label and len(frame) else None
+    geoms = shapely.from_wkb(wkb) if wkb is not None and len(wkb) else _EMPTY
+    texts = np.asarray(values[0], dtype=object) if label and len(geoms) else None
     return clipped(layer, reproject(geoms, source_crs, crs), clip, texts)
+
+
+@lru_cache(maxsize=256)
+def layer_info(path: str, layer: str | None, stamp: tuple[int, int]) -> tuple[CRS | None, tuple[str, ...]]:
+    """A layer's CRS and field names, cached per file version (``stamp``: mtime and size):
+    opening a file's metadata costs ~10 ms, and a sheet reads the same layer several times."""
+    info = pyogrio.read_info(path, layer=layer)
+    crs = CRS.from_user_input(info["crs"]) if info.get("crs") else None
+    return crs, tuple(info.get("fields", []))
 
 
 def clipped(layer: ProductLayer, geoms: np.ndarray, clip: BaseGeometry, texts: np.ndarray | None = None) -> LayerData:
@@ -132,8 +144,9 @@ def _flatten(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _label_points(geoms: np.ndarray, texts: np.ndarray, which: np.ndarray) -> list[tuple[str, float, float]]:
     """Where each kept feature's label goes: the point itself, mid-line, or a point inside the polygon."""
-    geoms, texts = geoms[which], texts[which]
-    has_text = np.array([t is not None and str(t).strip() != "" for t in texts], dtype=bool)
+    geoms = geoms[which]
+    texts = np.array([_text(t) for t in texts[which]], dtype=object)
+    has_text = texts != ""
     geoms, texts = geoms[has_text], texts[has_text]
     if not len(geoms):
         return []
@@ -146,4 +159,13 @@ def _label_points(geoms: np.ndarray, texts: np.ndarray, which: np.ndarray) -> li
     xy = shapely.get_coordinates(anchors)
     if len(xy) != len(texts):            # an empty anchor (degenerate geometry): place by centroid instead
         xy = shapely.get_coordinates(shapely.centroid(geoms))
-    return [(str(t), float(x), float(y)) for t, (x, y) in zip(texts, xy)]
+    return [(t, float(x), float(y)) for t, (x, y) in zip(texts, xy)]
+
+
+def _text(value) -> str:
+    """A label: blank for a missing value, ``300`` rather than ``300.0`` for a whole number."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return ""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
