@@ -21,6 +21,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ...auth import Claims
 from ...core import Forbidden, InvalidInput, TokenRequired
+from ...datasets.catalog import can_read
 from ...runtime.urls import fetch
 from ...tools import geometry as geo
 
@@ -109,7 +110,7 @@ async def layer_aoi(catalog: Any, url: str, object_id: int, claims: Claims | Non
     found = catalog.find_url(url)
     if found is not None:
         dataset, layer = found
-        if not catalog.can_read(dataset, claims):
+        if not can_read(dataset, claims):
             raise TokenRequired("Token Required") if claims is None else Forbidden(
                 f"You do not have permissions to read the area of interest layer {url}.")
         return _from_frame(layer, object_id, url)

@@ -55,7 +55,8 @@ def output_url(job: Job) -> str | None:
     """The product file's URL once the job succeeded."""
     if job.status is not Status.SUCCEEDED or not job.results:
         return None
-    for value in job.results.values():
+    for result in job.results.values():      # {name: {"dataType", "value": {"url": ...}}}
+        value = result.get("value") if isinstance(result, dict) else None
         if isinstance(value, dict) and isinstance(value.get("url"), str):
             return value["url"]
     return None
