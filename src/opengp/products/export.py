@@ -33,26 +33,27 @@ def write_pdf(fig: Figure, path: Path, *, title: str = "", subject: str = "") ->
     return path
 
 
-def write_png(fig: Figure, path: Path, dpi: int) -> Path:
-    """The page as a PNG of ``dpi`` pixels per inch."""
-    FigureCanvasAgg(fig)
-    fig.savefig(path, format="png", dpi=dpi, facecolor="white", pil_kwargs={"compress_level": 4})
-    return path
-
-
-def render_rgb(fig: Figure) -> np.ndarray:
-    """The figure drawn with Agg, as an (rows, cols, 3) uint8 array."""
+def rasterize(fig: Figure, dpi: int) -> np.ndarray:
+    """The figure drawn with Agg at ``dpi``, as an (rows, cols, 3) uint8 array (the slow part of a PNG or GeoTIFF)."""
+    fig.set_dpi(dpi)
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
 
 
-def write_geotiff(fig: Figure, sheet: Sheet, path: Path) -> Path:
-    """The map-frame figure as an RGB GeoTIFF georeferenced to ``sheet.extent`` in ``sheet.crs``."""
+def write_png(rgb: np.ndarray, path: Path, dpi: int) -> Path:
+    """A rasterized page as a PNG that records its ``dpi`` (so it prints at paper size)."""
+    from PIL import Image
+
+    Image.fromarray(rgb, "RGB").save(path, format="PNG", dpi=(dpi, dpi), compress_level=4)
+    return path
+
+
+def write_geotiff(rgb: np.ndarray, sheet: Sheet, path: Path) -> Path:
+    """A rasterized map frame as an RGB GeoTIFF georeferenced to ``sheet.extent`` in ``sheet.crs``."""
     import rasterio
     from affine import Affine
 
-    rgb = render_rgb(fig)
     rows, cols = rgb.shape[:2]
     x0, y0, x1, y1 = sheet.extent            # the axes fill the figure: the pixels span the extent exactly
     transform = Affine((x1 - x0) / cols, 0.0, x0, 0.0, -(y1 - y0) / rows, y1)

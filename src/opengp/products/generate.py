@@ -99,7 +99,7 @@ def generate(version: ProductVersion, aoi: Aoi, output_type: str, path: Path, re
         r.progress(5 + 55 * (i + 1) / len(version.layers))
         _check(r)
 
-    from . import render          # matplotlib is imported by the worker that renders, not by the config
+    from . import export, render      # matplotlib is imported by the worker that renders, not by the config
 
     r.stage("Rendering")
     if output_type == "tiff":
@@ -109,19 +109,18 @@ def generate(version: ProductVersion, aoi: Aoi, output_type: str, path: Path, re
             sheet, layers, title=title, legend=version.legend, scale_bar=version.scale_bar,
             north_arrow=version.north_arrow, grid=version.grid_options,
             footer=render.footer_text(sheet, product, version.name))
+    pixels = export.rasterize(fig, version.dpi) if output_type != "pdf" else None   # a PDF draws as it writes
     r.progress(85)
     _check(r)
 
-    from . import export
-
     r.stage(f"Exporting {output_type.upper()}")
     path = Path(path)
-    if output_type == "pdf":
+    if pixels is None:
         export.write_pdf(fig, path, title=title, subject=" ".join(p for p in (product, version.name) if p))
     elif output_type == "png":
-        export.write_png(fig, path, version.dpi)
+        export.write_png(pixels, path, version.dpi)
     else:
-        export.write_geotiff(fig, sheet, path)
+        export.write_geotiff(pixels, sheet, path)
     r.info(f"Wrote {path.name} ({path.stat().st_size:,} bytes) in {time.perf_counter() - started:.2f} s.")
     r.progress(100)
     return Generated(path, sheet, counts, title)
