@@ -216,6 +216,39 @@ DEMO_SERVICES = [
 ]
 
 
+DEMO_TOPO = Path(__file__).parent / "datasets" / "demo" / "topo.gpkg"
+_DEMO_LAYERS = [
+    {"title": "Land cover", "dataset": "Demo/Topo", "layer": "landcover",
+     "style": {"fill": "#e5f0d8", "color": "#b8cfa3", "width": 0.3}},
+    {"title": "Lakes", "dataset": "Demo/Topo", "layer": "lakes",
+     "style": {"fill": "#a6cee3", "color": "#1f78b4", "width": 0.5}},
+    {"title": "Contours", "dataset": "Demo/Topo", "layer": "contours",
+     "style": {"color": "#c2a27c", "width": 0.4}},
+    {"title": "Rivers", "dataset": "Demo/Topo", "layer": "rivers", "style": {"color": "#1f78b4", "width": 1.2}},
+    {"title": "Roads", "dataset": "Demo/Topo", "layer": "roads", "style": {"color": "#d62728", "width": 1.0}},
+    {"title": "Places", "dataset": "Demo/Topo", "layer": "places",
+     "style": {"marker": "circle", "fill": "#222222", "size": 4, "label": "name"}},
+]
+DEMO_DATASETS = [
+    {"folder": "Demo", "name": "Topo", "path": str(DEMO_TOPO), "public": True,
+     "description": "A small made-up topographic dataset: map sheets, places, roads, rivers, lakes, land cover, contours."},
+]
+DEMO_PRODUCT_SERVICES = [
+    {"folder": "Demo", "name": "Topographic", "public": True, "max_instances": 2,
+     "description": "Topographic map sheets of the demo dataset, as PDF, PNG or GeoTIFF.",
+     "products": [{
+         "name": "Topographic", "description": "A topographic sheet for one map sheet of Demo/Topo (layer 0).",
+         "sheet_id_field": "sheet_id",
+         "versions": [
+             {"name": "Standard", "page": "A4", "orientation": "landscape", "scale": "fit",
+              "title": "Topographic map - sheet {sheet_id} {name}", "layers": _DEMO_LAYERS},
+             {"name": "Large", "page": "A3", "orientation": "portrait", "scale": "fit", "grid": True,
+              "title": "{name} ({sheet_id})", "output_types": ["pdf", "tiff"], "layers": _DEMO_LAYERS},
+         ],
+     }]},
+]
+
+
 def load_settings(config: Path | None = None, *, demo: bool = False, **overrides: Any) -> Settings:
     """Settings from a TOML file (``[server]`` + ``[[services]]``), the demo, and overrides."""
     data: dict[str, Any] = {}
@@ -231,5 +264,7 @@ def load_settings(config: Path | None = None, *, demo: bool = False, **overrides
             raise ValueError(f"unknown section(s) in {config}: {', '.join(sorted(unknown))}")
     if demo:
         data["services"] = list(data.get("services", [])) + DEMO_SERVICES
+        data["datasets"] = list(data.get("datasets", [])) + DEMO_DATASETS
+        data["product_services"] = list(data.get("product_services", [])) + DEMO_PRODUCT_SERVICES
     data.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**data)
