@@ -53,6 +53,7 @@ def measure_submit(flow, srv, args) -> dict:
     cpu0 = srv.cpu_seconds()
     res = load.run_wrk(url, args.connections, args.duration, post=(body, headers))
     res["server_cpu_s"] = round(srv.cpu_seconds() - cpu0, 2)
+    res["server_cpu_us_per_request"] = round(res["server_cpu_s"] / max(1, res["requests"] or 0) * 1e6, 1)
     t0 = time.perf_counter()
     asyncio.run(_drain(flow))
     res["drain_s"] = round(time.perf_counter() - t0, 2)
@@ -66,6 +67,7 @@ def measure_status(flow, srv, args) -> dict:
     cpu0 = srv.cpu_seconds()
     res = load.run_wrk(url, args.connections, args.duration)
     res["server_cpu_s"] = round(srv.cpu_seconds() - cpu0, 2)
+    res["server_cpu_us_per_request"] = round(res["server_cpu_s"] / max(1, res["requests"] or 0) * 1e6, 1)
     res["url"] = url[len(srv.base_url):]
     return res
 
@@ -74,6 +76,7 @@ def summarize(rounds: list[dict]) -> dict:
     """Per measure and dialect: every round's figure, median, min, max; GP/OGC ratios."""
     out: dict = {}
     for measure, key in (("submit", "requests_per_s"), ("status", "requests_per_s"), ("e2e", "jobs_per_s"),
+                         ("submit", "server_cpu_us_per_request"), ("status", "server_cpu_us_per_request"),
                          ("submit", "p50_ms"), ("status", "p50_ms"), ("submit", "p99_ms"), ("status", "p99_ms")):
         row: dict = {}
         for dialect in DIALECTS:
@@ -84,7 +87,7 @@ def summarize(rounds: list[dict]) -> dict:
                                 "min": min(values), "max": max(values)}
         if len(row) == 2:
             gp, ogc = row["gp"]["median"], row["ogc"]["median"]
-            # throughput: GP/OGC; latency: OGC/GP - either way "how much slower OGC is"
+            # throughput: GP/OGC; latency and CPU: OGC/GP - either way "how much slower OGC is"
             row["ogc_slower_by"] = round(gp / ogc if key.endswith("_per_s") else ogc / gp, 3)
             pairs = [(r["gp"][measure].get(key), r["ogc"][measure].get(key)) for r in rounds]
             row["ogc_slower_by_per_round"] = [round(g / o if key.endswith("_per_s") else o / g, 3)

@@ -412,7 +412,7 @@ def test_a_literal_output_by_reference_links_somewhere_that_answers(ogc):
     ("Test.Sync.Stats", {"inputs": {"values": ["x"]}}, "'values'"),
     ("Test.Sync.Noop", {"inputs": {"nope": 1}}, "nope"),
     ("Test.Sync.Noop", {"inputs": [1]}, "inputs"),
-    ("Test.Sync.Noop", {"inputs": {"value": {"href": "https://example.com/x"}}}, "'value'"),
+    ("Test.Sync.Noop", {"inputs": {"value": {"href": "ftp://example.com/x"}}}, "'value'"),
     ("Test.Sync.ReadFile", {"inputs": {"data": {"href": "file:///etc/passwd"}}}, "http"),
     ("Test.Sync.Noop", {"response": "everything"}, "response"),
     ("Test.Sync.Noop", {"outputs": {"nope": {}}}, "result"),
@@ -814,3 +814,244 @@ def test_job_list_links_keep_the_filters(ogc):
     assert not {j["jobID"] for j in first["jobs"]} & {j["jobID"] for j in second["jobs"]}
     assert all(j["processID"] == "Test.Jobs.Noop" for j in second["jobs"])
     assert link(second, "prev")
+
+
+# -- inputs by value (binary), by reference, as bounding boxes ----------------------------
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def test_a_file_input_by_value_is_decoded_and_given_to_the_tool(ogc):
+    text = "héllo, file\n".encode()
+    for value in ({"value": b64(text), "encoding": "base64", "mediaType": "text/plain"},
+                  {"value": b64(text), "mediaType": "text/plain"},                  # base64 is the default
+                  b64(text),                                                         # a bare base64 string
+                  {"value": text.decode(), "encoding": "utf-8", "mediaType": "text/plain"}):
+        r = execute(ogc, "Test.Sync.ReadFile", {"inputs": {"data": value}})
+        assert r.status_code == 200 and r.content == text, (value, r.text)
+    r = execute(ogc, "Test.Sync.ReadFile", {"inputs": {"data": {"value": {"k": [1, 2]},
+                                                                 "mediaType": "application/json"}}})
+    assert r.status_code == 200 and json.loads(r.text) == {"k": [1, 2]}     # an object: its JSON
+
+
+def test_an_async_job_reads_a_file_sent_by_value(ogc):
+    info = submit(ogc, "Test.Jobs.ReadFile", {"data": {"value": b64(b"queued bytes")}}, response="document")
+    done = wait(ogc, info["jobID"])
+    assert done["status"] == "successful", done
+    assert ok_json(ogc.get(link(done, REL + "results")["href"]), "results") == {"result": "queued bytes"}
+
+
+@pytest.mark.parametrize("value,mentions", [
+    ({"value": "not base64!", "encoding": "base64"}, "base64"),
+    ("%%%", "base64"),
+    ({"value": "aGk=", "encoding": "quoted-printable"}, "encoding"),
+    ({"value": 12}, "base64"),
+])
+def test_a_bad_file_value_is_a_400_naming_the_input(ogc, value, mentions):
+    found = problem(execute(ogc, "Test.Sync.ReadFile", {"inputs": {"data": value}}), 400, "invalid-parameter-value")
+    assert "'data'" in found["detail"] and mentions in found["detail"], found
+
+
+class Files:
+    """A web server on 127.0.0.1 serving fixed answers: path -> (status, content type, body)."""
+
+    def __init__(self, answers: dict[str, tuple[int, str, bytes]]) -> None:
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                status, kind, body = answers.get(self.path, (404, "text/plain", b"nothing here"))
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def files():
+    f = Files({
+        "/text": (200, "text/plain; charset=utf-8", "from a reference".encode()),
+        "/numbers": (200, "application/json", b"[1, 2, 3.5]"),
+        "/points": (200, "application/geo+json", json.dumps(POINT).encode()),
+        "/distance": (200, "application/json", b'{"distance": 1, "units": "esriKilometers"}'),
+        "/broken": (200, "application/json", b"[1, 2"),
+        "/big": (200, "application/json", b"[" + b"1, " * 3_600_000 + b"1]"),     # > 10 MiB
+    })
+    yield f
+    f.server.shutdown()
+
+
+def test_inputs_by_reference_are_fetched_and_read_as_their_inline_values(ogc, files):
+    r = execute(ogc, "Test.Sync.Noop", {"inputs": {"value": {"href": f"{files.url}/text", "type": "text/plain"}}})
+    assert r.status_code == 200 and r.text == "from a reference"
+    r = execute(ogc, "Test.Sync.Stats", {"inputs": {"values": {"href": f"{files.url}/numbers"}},
+                                         "response": "document"})
+    assert ok_json(r, "results")["total"] == 6.5
+    r = execute(ogc, "Demo.ToolsSync.BufferFeatures", {"inputs": {
+        "input_features": {"href": f"{files.url}/points", "type": "application/geo+json"},
+        "distance": {"href": f"{files.url}/distance"}}})
+    assert r.status_code == 200 and media_type(r) == "application/geo+json"
+    (feature,) = r.json()["features"]
+    assert max(x for x, _ in feature["geometry"]["coordinates"][0]) == pytest.approx(10 + 1 / 71.7, rel=0.01)
+
+
+def test_an_async_job_gets_the_value_fetched_when_it_was_submitted(ogc, files):
+    info = submit(ogc, "Test.Jobs.Noop", {"value": {"href": f"{files.url}/text"}})
+    assert ogc.get(link(wait(ogc, info["jobID"]), REL + "results")["href"]).text == "from a reference"
+
+
+@pytest.mark.parametrize("path,mentions", [
+    ("/missing", "404"),                     # the reference answers an error
+    ("/broken", "not JSON"),                 # not what the input takes
+    ("/text", "not JSON"),
+])
+def test_a_reference_that_cannot_be_used_is_a_400_naming_the_input(ogc, files, path, mentions):
+    found = problem(execute(ogc, "Test.Sync.Stats", {"inputs": {"values": {"href": files.url + path}}}), 400,
+                    "invalid-parameter-value")
+    assert "'values'" in found["detail"] and mentions in found["detail"], found
+
+
+def test_a_reference_nobody_answers_is_a_400(ogc):
+    dead = f"http://127.0.0.1:{free_port()}/x"
+    found = problem(execute(ogc, "Test.Sync.Noop", {"inputs": {"value": {"href": dead}}}), 400)
+    assert "'value'" in found["detail"] and dead in found["detail"]
+
+
+def test_a_bbox_is_a_polygon_for_a_feature_input(ogc):
+    def clipped(box: dict) -> list:
+        r = execute(ogc, "Demo.ToolsSync.ClipFeatures", {"inputs": {
+            "input_features": {"value": POINT}, "clip_features": box}})
+        assert r.status_code == 200, r.text
+        return r.json()["features"]
+
+    assert len(clipped({"bbox": [9, 49, 11, 51]})) == 1                          # CRS84: lon, lat
+    assert clipped({"bbox": [11, 49, 12, 51]}) == []
+    assert len(clipped({"bbox": [49, 9, 51, 11], "crs": "http://www.opengis.net/def/crs/EPSG/0/4326"})) == 1
+    assert len(clipped({"bbox": [9, 49, 0, 11, 51, 100],
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"})) == 1    # 3D: heights ignored
+    assert len(clipped({"bbox": [1000000, 6300000, 1300000, 6600000],
+                        "crs": "http://www.opengis.net/def/crs/EPSG/0/3857"})) == 1   # (10, 50) is ~(1.11e6, 6.44e6)
+    for bad in ({"bbox": [1, 2, 3]}, {"bbox": "1,2,3,4"}, {"bbox": [1, 2, 3, 4], "crs": "somewhere"}):
+        found = problem(execute(ogc, "Demo.ToolsSync.ClipFeatures", {"inputs": {
+            "input_features": {"value": POINT}, "clip_features": bad}}), 400)
+        assert "'clip_features'" in found["detail"], found
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory):
+    """A server with small limits and no private URLs (the defaults a real server has)."""
+    srv = Server(tmp_path_factory.mktemp("ogc-limits"), demo=False, workers=1)
+    config = srv.config.read_text().replace("allow_private_urls = true", "allow_private_urls = false")
+    srv.config.write_text(config.replace("[server]\n", "[server]\nmax_upload_bytes = 100\nmax_request_bytes = 4096\n"))
+    add_user(srv.data_dir, "root", "administrator", "root password")       # a server needs an administrator
+    srv.start()
+    with httpx.Client(base_url=srv.url + "/ogcapi", timeout=30) as c:
+        yield c
+    srv.stop()
+
+
+def test_a_file_over_the_upload_limit_is_a_413(strict):
+    r = execute(strict, "Test.Sync.ReadFile", {"inputs": {"data": {"value": b64(b"x" * 100)}}})
+    assert r.status_code == 200 and r.text == "x" * 100
+    found = problem(execute(strict, "Test.Sync.ReadFile", {"inputs": {"data": {"value": b64(b"x" * 101)}}}), 413,
+                    "payload-too-large")
+    assert "100" in found["detail"]
+    problem(execute(strict, "Test.Sync.ReadFile", {"inputs": {"data": b64(b"x" * 3000)}}), 413, "payload-too-large")
+    problem(execute(strict, "Test.Sync.Noop", {"inputs": {"value": "x" * 5000}}), 413, "payload-too-large")
+
+
+def test_references_to_private_addresses_are_refused_by_default(strict, files):
+    found = problem(execute(strict, "Test.Sync.Stats", {"inputs": {"values": {"href": f"{files.url}/numbers"}}}),
+                    400)
+    assert "'values'" in found["detail"] and "private network" in found["detail"]
+
+
+def test_a_reference_larger_than_a_request_may_be_is_refused(ogc, files):
+    """A fetched value is capped like a request body (max_request_bytes, 10 MiB here)."""
+    found = problem(execute(ogc, "Test.Sync.Stats", {"inputs": {"values": {"href": f"{files.url}/big"}}}), 400)
+    assert "'values'" in found["detail"] and "larger than" in found["detail"], found
+
+
+# -- raw results with several outputs: multipart/related ------------------------------------
+def parts(r: httpx.Response) -> dict[str, Any]:
+    """The parts of a multipart/related answer by Content-ID: (headers, bytes)."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    assert r.status_code == 200 and media_type(r) == "multipart/related", r.headers
+    message = BytesParser(policy=HTTP).parsebytes(
+        f"Content-Type: {r.headers['content-type']}\r\n\r\n".encode() + r.content)
+    assert message.is_multipart()
+    found = {}
+    for part in message.iter_parts():
+        found[part["Content-ID"].strip("<>")] = (part, part.get_payload(decode=True) or b"")
+    return found
+
+
+def test_sync_raw_with_several_outputs_is_multipart_related(ogc):
+    r = execute(ogc, "Demo.ToolsSync.Echo", {"inputs": {"text": "teststring", "number": 2.5, "tags": ["a"]},
+                                             "outputs": {"out_text": {}, "out_number": {}, "out_tags": {}}})
+    found = parts(r)
+    assert list(found) == ["out_text", "out_number", "out_tags"]
+    assert 'type="text/plain"' in r.headers["content-type"]          # RFC 2387: the root part's type
+    assert found["out_text"][0].get_content_type() == "text/plain" and found["out_text"][1] == b"teststring"
+    assert found["out_number"][0].get_content_type() == "application/json"
+    assert json.loads(found["out_number"][1]) == 2.5 and json.loads(found["out_tags"][1]) == ["a"]
+
+
+def test_multipart_parts_by_reference_are_empty_with_a_content_location(ogc):
+    info = submit(ogc, "Test.Jobs.Stats", {"values": [1, 2]},
+                  outputs={"total": {}, "count": {"transmissionMode": "reference"}, "title": {}})
+    wait(ogc, info["jobID"])
+    r = ogc.get(f"/jobs/{info['jobID']}/results")
+    found = parts(r)
+    assert json.loads(found["total"][1]) == 3.0 and found["title"][1] == b"Values"
+    counted = found["count"]
+    assert counted[1] == b"" and counted[0]["Content-Location"].endswith(f"/jobs/{info['jobID']}/results/count")
+    assert ogc.get(counted[0]["Content-Location"]).json() == 2
+
+
+def test_raw_with_every_output_by_reference_is_204_with_a_link_each(ogc):
+    info = submit(ogc, "Test.Jobs.Stats", {"values": [4]},
+                  outputs={"total": {"transmissionMode": "reference"}, "count": {"transmissionMode": "reference"}})
+    wait(ogc, info["jobID"])
+    r = ogc.get(f"/jobs/{info['jobID']}/results")
+    assert r.status_code == 204 and not r.content
+    links = dict((rel, href) for href, rel in re.findall(r'<([^>]+)>; rel="([^"]+)"', r.headers["link"]))
+    assert set(links) == {"total", "count"}
+    assert ogc.get(links["total"]).json() == 4.0 and ogc.get(links["count"]).json() == 1
+
+
+def test_a_literal_output_by_reference_in_an_async_document(ogc):
+    info = submit(ogc, "Test.Jobs.Noop", {"value": "kept"}, response="document",
+                  outputs={"result": {"transmissionMode": "reference"}})
+    wait(ogc, info["jobID"])
+    href = ok_json(ogc.get(f"/jobs/{info['jobID']}/results"), "results")["result"]["href"]
+    assert ogc.get(href).text == "kept"
+
+
+# -- the status fast path answers as the routes do --------------------------------------------
+def test_job_status_negotiates_html_and_keeps_its_errors(ogc):
+    info = submit(ogc, "Test.Jobs.Noop", {"value": "page"})
+    done = wait(ogc, info["jobID"])
+    page = ogc.get(f"/jobs/{info['jobID']}", params={"f": "html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert f"<a href='{link(done, REL + 'results')['href']}'>" in page.text
+    assert ogc.get(f"/jobs/{info['jobID']}", headers={"Accept": "text/html"}).headers[
+        "content-type"].startswith("text/html")
+    assert status(ogc, info["jobID"]) == ok_json(ogc.get(f"/jobs/{info['jobID']}", params={"f": "json"}),
+                                                 "statusInfo")
+    problem(ogc.get(f"/jobs/{info['jobID']}", headers={"Authorization": "Bearer nonsense"}), 401)
+    problem(ogc.get(f"/jobs/{info['jobID']}?%74oken=nonsense"), 401)           # spelled to slip past a quick look
+    problem(ogc.post("/processes/Test.Jobs.Noop/execution", json={}, headers={"Authorization": "Bearer x"}), 401)

@@ -115,7 +115,7 @@ async def _kept(p: ParamSpec, value: Any, sources: Sources) -> str:
     media_type, encoding = "application/octet-stream", "base64"
     if isinstance(value, dict):
         media_type = str(value.get("mediaType") or media_type)
-        encoding = str(value.get("encoding") or ("json" if not isinstance(value["value"], str) else "base64"))
+        encoding = str(value.get("encoding") or ("json" if isinstance(value["value"], (dict, list)) else "base64"))
         value = value["value"]
     encoding = encoding.lower()
     if encoding == "json":

@@ -11,6 +11,7 @@ from typing import Any
 
 JSON = "application/json"
 PROBLEM = "application/problem+json"
+MULTIPART = "multipart/related"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -88,18 +89,23 @@ def document(base: str) -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {JSON: {"schema": _ref("execute")}}},
                 "callbacks": {},
                 "responses": {
-                    "200": {"description": "Synchronous execution: the results (a document, or one raw output).",
+                    "200": {"description": "Synchronous execution: the results (a document, one raw output, "
+                                           "or several as multipart/related).",
                             "content": {JSON: {"schema": _ref("results")},
                                         "text/plain": {"schema": {"type": "string"}},
                                         "application/geo+json": {"schema": {"type": "object"}},
                                         "application/octet-stream": {"schema": {"type": "string",
-                                                                                "format": "binary"}}}},
+                                                                                "format": "binary"}},
+                                        MULTIPART: {"schema": {"type": "string", "format": "binary"}}}},
                     "201": {"description": "Asynchronous execution: the job's status; Location names it.",
                             "headers": {"Location": {"schema": {"type": "string"}}},
                             "content": {JSON: {"schema": _ref("statusInfo")}}},
-                    "204": {"description": "One raw output by reference: the Link header names it."},
+                    "204": {"description": "Raw outputs all by reference: a Link header names each.",
+                            "headers": {"Link": {"schema": {"type": "string"}}}},
                     "400": {"$ref": "#/components/responses/invalid"},
-                    "404": _problem("No such process (no-such-process)."), **common}}},
+                    "404": _problem("No such process (no-such-process)."),
+                    "413": _problem("The request, a file sent by value or a value by reference is too large."),
+                    **common}}},
             "/jobs": {"get": {"operationId": "getJobs", "summary": "Jobs the caller may see", "parameters": [
                 limit, offset, _param("status", "query", {"type": "array", "items": _ref("statusCode")},
                                       "Only jobs in these states (repeated or comma-separated).", explode=True)],
@@ -116,8 +122,12 @@ def document(base: str) -> dict[str, Any]:
             "/jobs/{jobId}/results": {"get": {
                 "operationId": "getResult", "summary": "A job's results, as its execute request asked",
                 "parameters": [job], "responses": {
-                    "200": {"description": "The results.", "content": {JSON: {"schema": _ref("results")}}},
-                    "204": {"description": "One raw output by reference: the Link header names it."},
+                    "200": {"description": "The results (a document, one raw output, or several as "
+                                           "multipart/related).",
+                            "content": {JSON: {"schema": _ref("results")},
+                                        MULTIPART: {"schema": {"type": "string", "format": "binary"}}}},
+                    "204": {"description": "Raw outputs all by reference: a Link header names each.",
+                            "headers": {"Link": {"schema": {"type": "string"}}}},
                     "404": _problem("No such job, or results not ready (result-not-ready)."), **common}}},
             "/jobs/{jobId}/results/{outputId}": {"get": {
                 "operationId": "getResultOutput", "summary": "One output of a job (as in 1.1)",
