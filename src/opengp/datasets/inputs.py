@@ -4,8 +4,6 @@ A URL naming one of our own layers is read straight from its file (no HTTP
 to ourselves), after checking at submit that the submitting user may read
 the dataset.  Any other URL is an ArcGIS feature layer elsewhere, fetched
 through the one outbound-URL guard (``runtime.urls``) page by page.
-This module imports no geopandas until a URL is actually read, so worker
-processes stay quick to start.
 """
 from __future__ import annotations
 
@@ -31,22 +29,15 @@ MAX_PAGE_BYTES = 64 * 1024 * 1024
 class LayerInputs:
     """The ``FeatureSource`` of ``ParseEnv``: checks (at submit) and reads (in the job) layer URLs.
 
-    ``catalog`` may be a function making it (workers build it on first use);
     ``user`` gives the submitting user's claims, asked only for a dataset that is
     not public; without it (in the worker, after submit checked) nothing is checked.
     """
 
-    def __init__(self, catalog: "Catalog | Callable[[], Catalog]", *, allow_private: bool,
+    def __init__(self, catalog: "Catalog", *, allow_private: bool,
                  user: Callable[[], Claims | None] | None = None) -> None:
-        self._catalog = catalog
+        self.catalog = catalog
         self.allow_private = allow_private
         self.user = user
-
-    @property
-    def catalog(self) -> "Catalog":
-        if callable(self._catalog):
-            self._catalog = self._catalog()
-        return self._catalog
 
     def check(self, url: str) -> None:
         own = self.catalog.find_url(url)

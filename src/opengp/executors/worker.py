@@ -53,14 +53,13 @@ def slot_name(pid: int) -> str:
 def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
     """Entry point of a worker process (spawned, so it imports fresh)."""
     from ..config import ServiceConfig, Settings
-    from ..datasets.inputs import LayerInputs
     from ..runtime.run import run_job
     from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
     registry = Registry.from_settings(settings)
     loaded = {c.key: c.model_dump_json() for c in settings.services}
-    features = LayerInputs(lambda: _catalog(settings), allow_private=settings.allow_private_urls)
+    features = _Layers(settings)
 
     def use_service(key: str, config_json: str | None) -> None:
         """Publish the service as the server has it now (it may have been edited or created since)."""
@@ -112,8 +111,24 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
             store.notify("done", job.id)
 
 
-def _catalog(settings: Any) -> Any:
-    """The datasets, built when a job first reads a layer by URL (geopandas loads only then)."""
-    from ..datasets.catalog import Catalog
+class _Layers:
+    """Feature inputs by URL (``ParseEnv.features``), set up on first use: the datasets
+    code and geopandas load only in a worker that runs such a job."""
 
-    return Catalog(settings)
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._inputs: Any = None
+
+    def _get(self) -> Any:
+        if self._inputs is None:
+            from ..datasets.catalog import Catalog
+            from ..datasets.inputs import LayerInputs
+
+            self._inputs = LayerInputs(Catalog(self.settings), allow_private=self.settings.allow_private_urls)
+        return self._inputs
+
+    def check(self, url: str) -> None:
+        self._get().check(url)
+
+    def read(self, url: str) -> Any:
+        return self._get().read(url)
