@@ -216,7 +216,7 @@ DEMO_SERVICES = [
 ]
 
 
-DEMO_TOPO = Path(__file__).parent / "datasets" / "demo" / "topo.gpkg"
+DEMO_TOPO = Path(__file__).resolve().parent / "datasets" / "demo" / "topo.gpkg"
 _DEMO_LAYERS = [
     {"title": "Land cover", "dataset": "Demo/Topo", "layer": "landcover",
      "style": {"fill": "#e5f0d8", "color": "#b8cfa3", "width": 0.3}},

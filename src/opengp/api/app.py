@@ -21,6 +21,7 @@ from ..auth.throttle import LoginThrottle
 from ..config import Settings
 from ..core import OpenGPError
 from ..datasets.catalog import Catalog
+from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
@@ -100,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
         executor.start()
         users = open_user_store(store)
+        # feature inputs by URL: our own layers checked against the caller at submit
+        jobs.feature_inputs = submit_inputs(app.state.datasets, users, settings.allow_private_urls)
         app.state.auth = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
                                      max_minutes=settings.token_max_minutes)
         # one address may try a few users (a shared office NAT), so it gets more attempts than a name
