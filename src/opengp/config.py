@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     heartbeat_interval: float = 5.0
     purge_interval: float = Field(60.0, gt=0)   # how often jobs past their retention are deleted
     lease: float = 30.0                     # a running job whose heartbeat is older is reaped
+    # -- scale-out (docs/scale-out-design.md): a broker URL switches to Celery workers ------------
+    broker_url: str | None = None           # amqp://... (RabbitMQ) or redis://...; None: local workers
+    queue_prefix: str = "opengp"            # broker queues are <queue_prefix>.<service key>
+    reconcile_interval: float = Field(10.0, gt=0)   # how often API servers reap lost workers' jobs
+    cancel_grace: float = Field(0.5, ge=0)  # a cancelled tool's time to stop on its own before it is killed
+    doorbell_timeout: float = Field(30.0, gt=0)     # queued this long with nothing running: ring again
     trusted_proxies: str | None = None      # addresses whose X-Forwarded-For is believed ("10.0.0.5,...")
     secret_key: str | None = None           # signs tokens; default: generated into data_dir/secret.key
     token_minutes: int = Field(60, ge=1)            # shortLivedTokenValidity: generateToken's default
@@ -189,6 +195,18 @@ class Settings(BaseSettings):
         keys = [d.key for d in self.datasets]
         if len(set(keys)) != len(keys):
             raise ValueError("two datasets have the same folder and name")
+        return self
+
+    @model_validator(mode="after")
+    def _broker_needs_a_shared_database(self) -> "Settings":
+        if self.broker_url is not None and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError(
+                "broker_url (Celery workers) needs a PostgreSQL database_url, e.g. "
+                "postgresql+psycopg://user@dbhost/opengp: workers on other machines cannot share "
+                "a SQLite file" + ("" if self.database_url else " (none is set; the default is SQLite)"))
+        if self.broker_url is not None and not self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://",
+                                                                            "redis://", "rediss://")):
+            raise ValueError("broker_url must be an amqp:// (RabbitMQ) or redis:// URL")
         return self
 
     @field_validator("data_dir")

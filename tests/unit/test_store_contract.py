@@ -27,8 +27,10 @@ def store(request, tmp_path):
 
 @pytest.fixture
 def job_factory(store):
-    def make(service="Demo/Tools", task="Echo", owner=None, status=Status.SUBMITTED, created=None, **kw):
-        job = Job.new(service, task, {"text": "hi"}, owner=owner, **kw).evolve(status=status)
+    def make(service="Demo/Tools", task="Echo", owner=None, status=Status.SUBMITTED, created=None,
+             cancel_requested=False, **kw):
+        job = Job.new(service, task, {"text": "hi"}, owner=owner, **kw).evolve(status=status,
+                                                                               cancel_requested=cancel_requested)
         if created is not None:
             job = job.evolve(created=created)
         store.create(job)
@@ -319,3 +321,104 @@ def test_a_job_without_owner_is_not_one_with_an_empty_name(store, job_factory):
     assert store.query(JobQuery(owner=""))[0] == 1
     assert store.query(JobQuery(owner="ann"))[0] == 1
     assert store.query(JobQuery())[0] == 3
+
+
+# -- scale-out: claims by service, leases per node, reconciliation --------------------------------
+
+def test_claim_next_takes_the_oldest_claimable_job_of_the_service(store, job_factory):
+    base = time.time() - 100
+    second = job_factory(created=base + 2)
+    first = job_factory(created=base + 1)
+    cancelled = job_factory(created=base, cancel_requested=True)
+    job_factory(service="Other", created=base - 5)
+    job_factory(kind=Kind.ADMIN, created=base - 5)                     # admin operations run on API servers
+    assert store.next_queued("Demo/Tools") == first.id
+    got = store.claim_next("Demo/Tools", "h:1")
+    assert got.id == first.id and got.status is Status.EXECUTING and got.worker == "h:1" and got.attempts == 1
+    assert store.claim_next("Demo/Tools", "h:2").id == second.id
+    assert store.claim_next("Demo/Tools", "h:3") is None and store.next_queued("Demo/Tools") is None
+    assert store.get(cancelled.id).status is Status.SUBMITTED
+
+
+def test_claim_next_respects_the_limit_and_frees_a_slot_when_a_job_ends(store, job_factory):
+    jobs = [job_factory(created=time.time() - 10 + i) for i in range(3)]
+    assert store.claim_next("Demo/Tools", "h:1", limit=2).id == jobs[0].id
+    assert store.claim_next("Demo/Tools", "h:2", limit=2).id == jobs[1].id
+    assert store.claim_next("Demo/Tools", "h:3", limit=2) is None
+    store.transition(jobs[0].id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+    assert store.claim_next("Demo/Tools", "h:3", limit=2).id == jobs[2].id
+    assert store.claim_next("Demo/Tools", "h:3") is None
+
+
+def test_concurrent_claim_next_never_exceeds_the_limit(store, job_factory):
+    for i in range(12):
+        job_factory(created=time.time() - 100 + i)
+    peak, running, lock = [0], [0], threading.Lock()
+
+    def work(n: int) -> None:
+        while True:
+            job = store.claim_next("Demo/Tools", f"h:{n}", limit=2)
+            if job is None:
+                if store.next_queued("Demo/Tools") is None:
+                    return
+                time.sleep(0.002)
+                continue
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.005)
+            with lock:
+                running[0] -= 1
+            store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak[0] <= 2
+    assert store.query(JobQuery(statuses=frozenset({Status.SUCCEEDED})))[0] == 12
+
+
+def test_renew_leases_renews_only_the_named_workers_and_reports_cancels(store, job_factory):
+    a, b, c = job_factory(), job_factory(), job_factory()
+    store.claim(a.id, "h:1")
+    store.claim(b.id, "h:2")
+    store.claim(c.id, "h:3")
+    store.transition(b.id, [Status.EXECUTING], Status.CANCELLING, cancel_requested=True)
+    time.sleep(0.3)
+    leases = {lease.id: lease for lease in store.renew_leases(["h:1", "h:2"])}
+    assert set(leases) == {a.id, b.id}
+    assert leases[b.id].cancel_requested and leases[b.id].status is Status.CANCELLING
+    assert not leases[a.id].cancel_requested and leases[a.id].service == "Demo/Tools"
+    assert [j.id for j in store.stale(0.2)] == [c.id]
+    assert store.renew_leases([]) == []
+
+
+def test_stale_leaves_admin_jobs_and_backlog_counts_by_service(store, job_factory):
+    admin = job_factory(kind=Kind.ADMIN)
+    store.transition(admin.id, [Status.SUBMITTED], Status.EXECUTING)
+    old = job_factory(created=time.time() - 50)
+    job_factory()
+    job_factory(service="Other", cancel_requested=True)
+    store.claim_next("Demo/Tools", "h:1")
+    assert store.stale(-1.0) != [] and admin.id not in {j.id for j in store.stale(-1.0)}
+    (backlog,) = store.backlog()
+    assert (backlog.service, backlog.queued, backlog.running) == ("Demo/Tools", 1, 1)
+    assert backlog.oldest > old.created
+
+
+def test_try_lock_has_one_holder_at_a_time(store):
+    with store.try_lock("reconcile") as mine:
+        assert mine
+        if isinstance(store, SqlStore) and not store.is_sqlite:
+            other = SqlStore(store.url, migrate=False)
+            try:
+                with other.try_lock("reconcile") as theirs:
+                    assert not theirs
+                with other.try_lock("purge") as theirs:
+                    assert theirs
+            finally:
+                other.close()
+    with store.try_lock("reconcile") as again:
+        assert again

@@ -1,7 +1,7 @@
 """Job persistence: the Store protocol and its backends (memory, SQL)."""
 from __future__ import annotations
 
-from .base import JobQuery, Store
+from .base import Backlog, JobQuery, Lease, Store
 from .memory import MemoryStore
 
 
@@ -14,4 +14,4 @@ def open_store(url: str) -> Store:
     return SqlStore(url)
 
 
-__all__ = ["JobQuery", "MemoryStore", "Store", "open_store"]
+__all__ = ["Backlog", "JobQuery", "Lease", "MemoryStore", "Store", "open_store"]

@@ -7,6 +7,7 @@ processes racing on one job cannot both win.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -32,6 +33,28 @@ class JobQuery:
     offset: int = 0
     limit: int | None = 10
     oldest_first: bool = False
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A running job as the node that runs it sees it (:meth:`Store.renew_leases`)."""
+
+    id: str
+    service: str
+    status: Status
+    started: float | None
+    cancel_requested: bool
+    worker: str
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """One service's claimable jobs (:meth:`Store.backlog`)."""
+
+    service: str
+    queued: int
+    oldest: float       # creation time of the oldest
+    running: int        # its executing or cancelling jobs
 
 
 class Store(Protocol):
@@ -69,6 +92,30 @@ class Store(Protocol):
 
     def reap(self, stale_before: float) -> list[Job]:
         """Executing or cancelling jobs whose heartbeat is older than ``stale_before``."""
+
+    # -- scale-out: claims by service, leases renewed per node (docs/scale-out-design.md §4) --
+    def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
+        """Claim the service's oldest queued job (not cancelled, not admin) for ``worker``,
+        unless ``limit`` jobs of the service already run (on any worker).  None: nothing
+        claimed.  Concurrent callers on any number of machines never exceed ``limit``."""
+
+    def next_queued(self, service: str) -> str | None:
+        """The id of the job :meth:`claim_next` would claim now, or None."""
+
+    def renew_leases(self, workers: Sequence[str]) -> list[Lease]:
+        """Renew the lease (heartbeat, on the database's clock) of every running job of
+        these workers; returns them, with their cancel flags."""
+
+    def stale(self, lease: float) -> list[Job]:
+        """Running worker jobs (not admin) whose lease is older than ``lease`` seconds
+        (on the database's clock)."""
+
+    def backlog(self) -> list[Backlog]:
+        """Every service that has claimable jobs."""
+
+    def try_lock(self, name: str) -> AbstractContextManager[bool]:
+        """``with store.try_lock("reconcile") as mine:`` True for one holder at a time
+        among all processes sharing the database (always True on a local store)."""
 
     def delete(self, job_id: str) -> bool:
         """Remove the job; False when there was none."""

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
-from ..core import Job, Message, Progress, Status, TERMINAL
+from ..core import Job, Kind, Message, Progress, Status, TERMINAL
 from ..core.status import QUEUED
-from .base import JobQuery
+from .base import Backlog, JobQuery, Lease
+
+_ACTIVE = frozenset({Status.EXECUTING, Status.CANCELLING})
 
 
 class MemoryStore:
@@ -85,6 +88,61 @@ class MemoryStore:
         active = {Status.EXECUTING, Status.CANCELLING}
         return [j for j in list(self._jobs.values())
                 if j.status in active and (j.heartbeat or 0) < stale_before]
+
+    # -- scale-out -------------------------------------------------------------
+    def _claimable(self, service: str) -> list[Job]:
+        jobs = [j for j in self._jobs.values() if j.service == service and j.kind is not Kind.ADMIN
+                and j.status in QUEUED and not j.cancel_requested]
+        return sorted(jobs, key=lambda j: (j.created, j.id))
+
+    def _running(self, service: str) -> int:
+        return sum(1 for j in self._jobs.values()
+                   if j.service == service and j.kind is not Kind.ADMIN and j.status in _ACTIVE)
+
+    def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
+        with self._lock:
+            queued = self._claimable(service)
+            if not queued or (limit is not None and self._running(service) >= limit):
+                return None
+            now = time.time()
+            job = queued[0].evolve(status=Status.EXECUTING, started=now, updated=now, worker=worker,
+                                   heartbeat=now, attempts=queued[0].attempts + 1)
+            self._jobs[job.id] = job
+            return job
+
+    def next_queued(self, service: str) -> str | None:
+        with self._lock:
+            queued = self._claimable(service)
+        return queued[0].id if queued else None
+
+    def renew_leases(self, workers: Sequence[str]) -> list[Lease]:
+        names, now, out = set(workers), time.time(), []
+        with self._lock:
+            for job in list(self._jobs.values()):
+                if job.status in _ACTIVE and job.worker in names:
+                    self._jobs[job.id] = job.evolve(heartbeat=now)
+                    out.append(Lease(job.id, job.service, job.status, job.started, job.cancel_requested,
+                                     job.worker or ""))
+        return out
+
+    def stale(self, lease: float) -> list[Job]:
+        before = time.time() - lease
+        return [j for j in list(self._jobs.values())
+                if j.status in _ACTIVE and j.kind is not Kind.ADMIN and (j.heartbeat or 0) < before]
+
+    def backlog(self) -> list[Backlog]:
+        with self._lock:
+            services = sorted({j.service for j in self._jobs.values()})
+            out = []
+            for service in services:
+                queued = self._claimable(service)
+                if queued:
+                    out.append(Backlog(service, len(queued), queued[0].created, self._running(service)))
+        return out
+
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        yield True          # one process holds a memory store
 
     def delete(self, job_id: str) -> bool:
         with self._lock:

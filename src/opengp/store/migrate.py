@@ -5,6 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -17,8 +18,22 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+_MIGRATE_LOCK = 0x6F70656E6D67     # PostgreSQL advisory lock: servers and workers starting together
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    command.upgrade(alembic_config(engine), revision)
+    """Migrate; on PostgreSQL under an advisory lock, so processes starting at once take turns."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), revision)
+        return
+    with engine.connect() as c:
+        c.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATE_LOCK})
+        c.commit()
+        try:
+            command.upgrade(alembic_config(engine), revision)
+        finally:
+            c.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATE_LOCK})
+            c.commit()
 
 
 def downgrade(engine: Engine, revision: str) -> None:

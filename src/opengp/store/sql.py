@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core import Job, Kind, Message, Progress, Status, StoreError, TERMINAL
 from ..core.status import QUEUED
 from .base import JobQuery
+from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
 
 T = TypeVar("T")
@@ -32,6 +33,8 @@ _JSON_COLUMNS = ("progress", "inputs", "options", "results")
 _ACTIVE = (Status.EXECUTING.value, Status.CANCELLING.value)
 _QUEUED = tuple(s.value for s in QUEUED)
 _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
+# heartbeats lost in a database crash are harmless: no fsync wait for them on PostgreSQL
+_ASYNC_COMMIT = (("SET LOCAL synchronous_commit = off", {}),)
 
 
 def _dumps(value: Any) -> str | None:
@@ -124,7 +127,8 @@ _CLAIM_SQL = (
     f"heartbeat = :now, attempts = attempts + 1 WHERE id = :id AND {_is('status', _QUEUED)} "
     "AND cancel_requested = false RETURNING *"
 )
-_HEARTBEAT_SQL = "UPDATE jobs SET heartbeat = :now WHERE id = :id AND worker = :worker RETURNING cancel_requested"
+_HEARTBEAT_SQL = ("UPDATE jobs SET heartbeat = {clock} WHERE id = :id AND worker = :worker "
+                  "RETURNING cancel_requested")
 _DELETE_SQL = "DELETE FROM jobs WHERE id = :id RETURNING id"
 
 # -- counting ---------------------------------------------------------------
@@ -249,7 +253,7 @@ def _page_sql(q: JobQuery, postgres: bool) -> str:
     return f"{' UNION ALL '.join(branches)} ORDER BY {order} {limit}"
 
 
-class SqlStore:
+class SqlStore(ClaimsMixin):
     """A Store over a SQLAlchemy engine.  ``url`` is any SQLAlchemy URL.
 
     Writes are plain SQL text (``RETURNING``, string concatenation) that both
@@ -262,6 +266,8 @@ class SqlStore:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.local = self.is_sqlite     # calls take microseconds: fine on an event loop
+        # leases are stamped and judged on the database's clock, so machines' clocks may differ
+        self.clock = ":now" if self.is_sqlite else "extract(epoch from clock_timestamp())"
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False}
@@ -294,9 +300,11 @@ class SqlStore:
         conn.row_factory = sqlite3.Row
         return conn
 
-    def _write_sql(self, sql: str, params: dict[str, Any] | list[dict[str, Any]]) -> list[Any]:
+    def _write_sql(self, sql: str, params: dict[str, Any] | list[dict[str, Any]],
+                   before: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Any]:
         """Run one write statement in its own transaction; returns its RETURNING rows.
-        Every ``_FOLD_EVERY`` writes, folds the count deltas they made."""
+        ``before``: statements run first in the transaction on PostgreSQL only (locks,
+        ``SET LOCAL``).  Every ``_FOLD_EVERY`` writes, folds the count deltas they made."""
         many = isinstance(params, list)
         self._writes += len(params) if many else 1
         fold = self._writes >= _FOLD_EVERY
@@ -305,6 +313,8 @@ class SqlStore:
         try:
             if not self.is_sqlite:
                 with self.engine.begin() as c:
+                    for pre, pre_params in before:
+                        c.execute(text(pre), pre_params)
                     res = c.execute(text(sql), params)
                     rows = res.fetchall() if res.returns_rows else []
             else:
@@ -525,7 +535,8 @@ class SqlStore:
         return job_from_row(rows[0]) if rows else None
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
-        rows = self._write_sql(_HEARTBEAT_SQL, {"id": job_id, "worker": worker, "now": time.time()})
+        rows = self._write_sql(_HEARTBEAT_SQL.format(clock=self.clock), {"id": job_id, "worker": worker,
+                                                                          "now": time.time()}, _ASYNC_COMMIT)
         return not rows or bool(rows[0][0])   # lost the job, or asked to cancel
 
     def reap(self, stale_before: float) -> list[Job]:

@@ -2,7 +2,7 @@
 (``opengp/migrations``) mirror these."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -39,6 +39,10 @@ jobs = Table(
     Index("ix_jobs_owner_created", "owner", "created"),
     Index("ix_jobs_created", "created"),
     Index("ix_jobs_expires", "expires"),
+    # the jobs a worker may claim, oldest first per service (migration 0006)
+    Index("ix_jobs_queued", "service", "created", "id",
+          postgresql_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'"),
+          sqlite_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'")),
 )
 
 # Exact counts of finished jobs without counting rows: triggers on ``jobs``

@@ -1,0 +1,108 @@
+"""Claims by service and per-node leases: the SQL of scale-out (docs/scale-out-design.md §4).
+
+A broker message only says "service S has work"; whoever receives it claims S's
+oldest queued job here, in one compare-and-set, so a duplicated message runs
+nothing twice and ``max_instances`` holds across every worker.  On PostgreSQL a
+limited service's claims take turns on a transaction advisory lock (without it,
+two claimers each miss the other's uncommitted claim and both count below the
+limit); SQLite serialises writers anyway.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..core import Job, Status, StoreError
+from .base import Backlog, Lease
+
+# The predicate of the partial index ix_jobs_queued (migration 0006), spelled identically.
+CLAIMABLE = "status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'"
+_RUNNING = "status IN ('executing', 'cancelling') AND kind <> 'admin'"
+_NEXT = f"SELECT id FROM jobs WHERE service = :service AND {CLAIMABLE} AND cancel_requested = false " \
+        "ORDER BY created, id LIMIT 1"
+_CLAIM_NEXT = ("UPDATE jobs SET status = 'executing', started = :now, updated = :now, worker = :worker, "
+               "heartbeat = {clock}, attempts = attempts + 1 WHERE id = ({next}{skip}){limit} RETURNING *")
+_UNDER_LIMIT = f" AND (SELECT count(*) FROM jobs WHERE service = :service AND {_RUNNING}) < :limit"
+_RENEW = ("UPDATE jobs SET heartbeat = {clock} WHERE status IN ('executing', 'cancelling') AND worker IN ({names}) "
+          "RETURNING id, service, status, started, cancel_requested, worker")
+_STALE = f"SELECT * FROM jobs WHERE {_RUNNING} AND coalesce(heartbeat, 0) < {{clock}} - :lease"
+_QUEUED_BY_SERVICE = (f"SELECT service, count(*), min(created) FROM jobs WHERE {CLAIMABLE} "
+                      "AND cancel_requested = false GROUP BY service")
+_RUNNING_BY_SERVICE = f"SELECT service, count(*) FROM jobs WHERE {_RUNNING} GROUP BY service"
+_LOCK_KEY = "hashtextextended(:key, 0)"
+
+
+class ClaimsMixin:
+    """The scale-out part of :class:`opengp.store.sql.SqlStore` (it provides the plumbing)."""
+
+    is_sqlite: bool
+    clock: str          # SQL for "now" in epoch seconds: the database's clock on PostgreSQL
+    engine: Any
+    _write_sql: Any     # (sql, params, before) -> RETURNING rows
+    _snapshot: Any      # (fn(execute)) -> fn's result, in one read transaction
+
+    def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
+        from .sql import job_from_row
+
+        sql = _CLAIM_NEXT.format(clock=self.clock, next=_NEXT, skip="" if self.is_sqlite else " FOR UPDATE SKIP LOCKED",
+                                 limit="" if limit is None else _UNDER_LIMIT)
+        params = {"service": service, "worker": worker, "now": time.time(), "limit": limit}
+        before = () if limit is None else ((f"SELECT pg_advisory_xact_lock({_LOCK_KEY})",
+                                            {"key": f"opengp.claim:{service}"}),)
+        rows = self._write_sql(sql, params, before)
+        return job_from_row(rows[0]) if rows else None
+
+    def next_queued(self, service: str) -> str | None:
+        rows = self._snapshot(lambda execute: execute(_NEXT, {"service": service}))
+        return rows[0][0] if rows else None
+
+    def renew_leases(self, workers: Sequence[str]) -> list[Lease]:
+        if not workers:
+            return []
+        params: dict[str, Any] = {f"w{i}": name for i, name in enumerate(workers)}
+        params["now"] = time.time()
+        sql = _RENEW.format(clock=self.clock, names=", ".join(f":w{i}" for i in range(len(workers))))
+        rows = self._write_sql(sql, params, (("SET LOCAL synchronous_commit = off", {}),))
+        return [Lease(r[0], r[1], Status(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
+
+    def stale(self, lease: float) -> list[Job]:
+        from .sql import job_from_row
+
+        rows = self._snapshot(lambda execute: execute(_STALE.format(clock=self.clock),
+                                                      {"lease": lease, "now": time.time()}))
+        return [job_from_row(r) for r in rows]
+
+    def backlog(self) -> list[Backlog]:
+        def read(execute: Any) -> tuple[list[Any], list[Any]]:
+            return execute(_QUEUED_BY_SERVICE, {}), execute(_RUNNING_BY_SERVICE, {})
+
+        queued, running = self._snapshot(read)
+        counts = {r[0]: r[1] for r in running}
+        return [Backlog(r[0], r[1], r[2], counts.get(r[0], 0)) for r in sorted(queued)]
+
+    @contextmanager
+    def try_lock(self, name: str) -> Iterator[bool]:
+        if self.is_sqlite:      # one server per SQLite file (lock_data_dir)
+            yield True
+            return
+        key = {"key": f"opengp.{name}"}
+        try:
+            conn = self.engine.connect()
+            got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), key).scalar())
+            conn.commit()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"job store lock failed: {exc}") from exc
+        try:
+            yield got
+        finally:
+            try:
+                if got:
+                    conn.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY})"), key)
+                    conn.commit()
+            finally:
+                conn.close()
