@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -127,6 +128,44 @@ def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyp
         # where the password is, not the password: logs never hold secrets
         console.print(f"demo administrator: user [bold]{ADMIN}[/], password: "
                       f"cat {done.demo_password_file}", soft_wrap=True)   # a path stays copyable
+
+
+@app.command()
+def worker(
+    config: Optional[Path] = typer.Option(None, "--config", help="TOML configuration file (as the servers')."),
+    demo: bool = typer.Option(False, "--demo", help="Also the demo's settings (its datasets), as `serve --demo`."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Job files: the folder the servers use."),
+    database_url: Optional[str] = typer.Option(None, "--database-url", help="PostgreSQL URL (as the servers')."),
+    broker_url: Optional[str] = typer.Option(None, "--broker-url", help="amqp://... (RabbitMQ) or redis://..."),
+    concurrency: int = typer.Option(max(1, os.cpu_count() or 1), "--concurrency", "-c", min=1,
+                                    help="Jobs run at once (pool processes); default: the CPU count."),
+    log_level: str = typer.Option("info", help="debug, info, warning or error."),
+) -> None:
+    """Run jobs from the broker (scale-out mode): a Celery worker on this machine."""
+    from .config import load_settings
+
+    if config is None and Path("opengp.toml").exists():
+        config = Path("opengp.toml")
+    try:
+        settings = load_settings(config, demo=demo, data_dir=data_dir, database_url=database_url,
+                                 broker_url=broker_url)
+    except Exception as exc:
+        console.print(f"[red]Invalid configuration:[/] {exc}")
+        raise typer.Exit(2) from None
+    if settings.broker_url is None:
+        console.print("[red]No broker:[/] a worker needs broker_url (--broker-url, OPENGP_BROKER_URL or "
+                      "broker_url in [server]) and a PostgreSQL database_url shared with the servers.")
+        raise typer.Exit(2)
+    try:
+        from .executors.celery_app import run_worker
+    except ImportError as exc:
+        console.print(f"[red]Celery is not installed[/] ({exc}): pip install 'opengp[scaleout]'")
+        raise typer.Exit(2) from None
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    console.print(f"opengp worker: {concurrency} process(es), queues {settings.queue_prefix}.*, "
+                  f"data in {settings.data_dir}")
+    raise typer.Exit(run_worker(settings, concurrency, log_level))
 
 
 @app.command()

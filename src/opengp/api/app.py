@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
@@ -73,6 +73,18 @@ async def _purge_forever(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
+async def _reconcile_forever(reconciler: Any, interval: float) -> None:
+    """Scale-out mode: reap lost workers' jobs and ring for stalled services (jobs/reconcile.py)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            reaped, rung = await asyncio.to_thread(reconciler.run_once)
+            if reaped or rung:
+                log.info("reconciled: %d job(s) of lost workers, %d doorbell(s) rung again", reaped, rung)
+        except Exception:
+            log.exception("reconciling jobs failed")
+
+
 async def _refresh_services_forever(services: ServiceManager) -> None:
     while True:
         await asyncio.sleep(SERVICE_REFRESH)
@@ -85,7 +97,10 @@ async def _refresh_services_forever(services: ServiceManager) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        lock = lock_data_dir(settings.data_dir)
+        scale_out = settings.broker_url is not None     # Celery workers, a shared PostgreSQL
+        if scale_out:       # many servers share the data folder (and the database)
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock = None if scale_out else lock_data_dir(settings.data_dir)
         store = open_store(settings.store_url)
         service_store = open_service_store(store)
         import_config_file(settings, service_store)
@@ -93,13 +108,25 @@ def create_app(settings: Settings) -> FastAPI:
         services = ServiceManager(jobs, service_store, settings)
         services.load()
         registry = jobs.registry
-        executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done, on_change=jobs.job_changed)
-        jobs.executor = executor
         jobs.bind_loop(asyncio.get_running_loop())
-        interrupted, requeued = jobs.recover()
-        if interrupted or requeued:
-            log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
-        executor.start()
+        housekeeping: list[asyncio.Task[None]] = []
+        if scale_out:
+            from ..executors.celery_executor import CeleryExecutor
+            from ..jobs.reconcile import Reconciler
+
+            executor: Any = CeleryExecutor(settings, store)
+            jobs.executor = executor
+            executor.start()
+            reconciler = Reconciler(store, registry, settings, executor.ring)
+            await asyncio.to_thread(reconciler.run_once)    # instead of recover(): other servers may be running
+            housekeeping.append(asyncio.create_task(_reconcile_forever(reconciler, settings.reconcile_interval)))
+        else:
+            executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done, on_change=jobs.job_changed)
+            jobs.executor = executor
+            interrupted, requeued = jobs.recover()
+            if interrupted or requeued:
+                log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
+            executor.start()
         users = open_user_store(store)
         # feature inputs by URL: our own layers checked against the caller at submit
         jobs.feature_inputs = submit_inputs(app.state.datasets, users, settings.allow_private_urls)
@@ -118,9 +145,12 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             purger.cancel()
             refresher.cancel()
+            for task in housekeeping:
+                task.cancel()
             executor.stop()
             store.close()
-            lock.close()
+            if lock is not None:
+                lock.close()
 
     app = FastAPI(title="opengp", lifespan=lifespan, docs_url="/docs", redoc_url=None,
                   # FastAPI's built-in OpenTelemetry checks the environment on every request

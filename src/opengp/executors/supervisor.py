@@ -1,0 +1,108 @@
+"""The Celery worker's main process watches its pool children's jobs.
+
+Every ``TICK`` it renews the leases of the jobs its children run (one
+statement; a lease then means "this node is alive and the child still runs
+the job", even while a tool holds the GIL in a long C call) and reads their
+cancel flags.  Like ``LocalExecutor._watch``, it stops a job that must stop:
+a cancelled one gets SIGUSR2 (cooperative, ``ctx.cancelled``), then after
+``cancel_grace`` a compare-and-set to cancelled and a SIGKILL of its child; a
+job past its service's ``max_usage_time`` is set timed out and killed.  It
+kills only after winning the compare-and-set, so a job that ended on its own
+meanwhile keeps its result.  Billiard replaces a killed child.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+
+from ..config import Settings
+from ..core import Message, Status
+from ..store import Lease, Store
+from ..store.services import open_service_store
+from .worker import slot_name
+
+log = logging.getLogger("opengp.supervisor")
+TICK = 0.25                 # seconds between lease renewals and limit checks
+_RUNNING = (Status.EXECUTING, Status.CANCELLING)
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, store: Store, pool_pids: Callable[[], list[int]],
+                 released: Callable[[str], None]) -> None:
+        """``pool_pids``: this worker's pool children now; ``released(service)``: a job was
+        stopped here, so a slot of its service is free."""
+        self.settings, self.store, self.pool_pids, self.released = settings, store, pool_pids, released
+        self.services = open_service_store(store)
+        self._limits: dict[str, float] = {}
+        self._limits_read = 0.0
+        self._cancelling: dict[str, float] = {}        # job id -> when its grace ends
+        self._wake = threading.Event()
+        self._stopped = False
+
+    def wake(self) -> None:
+        """Look now (a cancel was broadcast)."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+
+    def loop(self) -> None:
+        while not self._stopped:
+            try:
+                self.tick()
+            except Exception:       # the database is briefly unreachable: next tick
+                log.warning("supervising jobs failed", exc_info=True)
+            self._wake.wait(TICK)
+            self._wake.clear()
+
+    def tick(self) -> None:
+        pids = {slot_name(pid): pid for pid in self.pool_pids()}
+        leases = self.store.renew_leases(list(pids)) if pids else []
+        now = time.time()
+        for lease in leases:
+            pid = pids[lease.worker]
+            if lease.cancel_requested or lease.status is Status.CANCELLING:
+                ends = self._cancelling.get(lease.id)
+                if ends is None:
+                    self._cancelling[lease.id] = now + self.settings.cancel_grace
+                    _signal(pid, signal.SIGUSR2)
+                elif now >= ends:
+                    self._kill(lease, pid, Status.CANCELLED, None, "Cancelled by request; the job's process was stopped.")
+                continue
+            limit = self._max_usage_time(lease.service, now)
+            if lease.started is not None and now - lease.started > limit:
+                why = f"The job ran longer than the service's maximum usage time ({limit:g} s) and was stopped."
+                self._kill(lease, pid, Status.TIMED_OUT, why, why)
+        running = {lease.id for lease in leases}
+        for job_id in list(self._cancelling):
+            if job_id not in running:
+                del self._cancelling[job_id]
+
+    def _max_usage_time(self, service: str, now: float) -> float:
+        if now - self._limits_read > 2.0:
+            self._limits = {r.key: r.config.max_usage_time for r in self.services.list()}
+            self._limits_read = now
+        return self._limits.get(service, float("inf"))
+
+    def _kill(self, lease: Lease, pid: int, status: Status, error: str | None, text: str) -> None:
+        level = "warning" if status is Status.CANCELLED else "error"
+        done = self.store.transition(lease.id, _RUNNING, status, finished=time.time(), error=error,
+                                     messages=[Message.now(level, text)])
+        self._cancelling.pop(lease.id, None)
+        if done is None:
+            return      # it ended on its own meanwhile
+        log.info("job %s %s: killing pool process %d", lease.id, status.value, pid)
+        _signal(pid, signal.SIGKILL)
+        self.released(lease.service)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,82 @@
+"""Reconciliation in scale-out mode: no job stays executing forever, none is lost.
+
+Every API server runs :meth:`Reconciler.run_once` every ``reconcile_interval``
+seconds; a database try-lock lets one act at a time.  Each pass
+
+1. reaps jobs whose lease expired (their worker was killed, or its machine
+   lost): cancelled if a cancel was asked, re-queued while the service allows
+   retries (``attempts <= retries``), else failed with a "worker lost" message;
+2. rings again for services whose queued jobs have waited ``doorbell_timeout``
+   with nothing of theirs running (a doorbell lost with the broker, or
+   published by a server that died between commit and publish).
+
+Bound: a dead worker's jobs are settled within ``lease + reconcile_interval``.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from ..config import ServiceConfig, Settings
+from ..core import Job, Message, Status
+from ..store import Store
+from ..tools.registry import Registry
+
+log = logging.getLogger("opengp.reconcile")
+_RUNNING = (Status.EXECUTING, Status.CANCELLING)
+RING_AT_MOST = 20           # doorbells per stalled service per pass
+
+
+def lost_worker_policy(job: Job, config: ServiceConfig | None, why: str) -> tuple[Status, str | None, Message]:
+    """What becomes of a job whose worker was lost: ``(status, error, message)``."""
+    if job.cancel_requested or job.status is Status.CANCELLING:
+        return Status.CANCELLED, None, Message.now("warning", f"Cancelled. {why}")
+    if config is not None and job.attempts <= config.retries:
+        return Status.SUBMITTED, None, Message.now("warning", f"{why} It will run again.")
+    return Status.FAILED, why, Message.now("error", why)
+
+
+class Reconciler:
+    def __init__(self, store: Store, registry: Registry, settings: Settings,
+                 ring: Callable[[str, str | None], None]) -> None:
+        self.store, self.registry, self.settings, self.ring = store, registry, settings, ring
+
+    def run_once(self) -> tuple[int, int]:
+        """One pass; returns (jobs reaped, doorbells rung).  Blocking: call from a thread."""
+        with self.store.try_lock("reconcile") as mine:
+            if not mine:
+                return 0, 0
+            return self._reap(), self._ring_stalled()
+
+    def _reap(self) -> int:
+        reaped = 0
+        for job in self.store.stale(self.settings.lease):
+            service = self.registry.services.get(job.service)
+            why = (f"The worker running this job was lost (no heartbeat for more than "
+                   f"{self.settings.lease:g} s; worker {job.worker}).")
+            status, error, message = lost_worker_policy(job, service.config if service else None, why)
+            fields = {} if status is Status.SUBMITTED else {"finished": time.time(), "error": error}
+            if self.store.transition(job.id, _RUNNING, status, messages=[message], **fields) is None:
+                continue        # it ended meanwhile
+            reaped += 1
+            log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, status.value)
+            if status is Status.SUBMITTED:
+                self.ring(job.service, job.id)
+        return reaped
+
+    def _ring_stalled(self) -> int:
+        rung = 0
+        now = time.time()
+        for backlog in self.store.backlog():
+            service = self.registry.services.get(backlog.service)
+            limit = service.config.max_instances if service is not None else None
+            if now - backlog.oldest < self.settings.doorbell_timeout:
+                continue
+            if backlog.running and (limit is None or backlog.running >= limit):
+                continue        # whatever runs now rings (or its own doorbells are still queued)
+            free = backlog.queued if limit is None else limit - backlog.running
+            for _ in range(min(backlog.queued, free, RING_AT_MOST)):
+                self.ring(backlog.service, None)
+                rung += 1
+        return rung
