@@ -1,0 +1,93 @@
+"""A worker killed with kill -9, and a broker that drops its connections: nothing stuck, nothing lost."""
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from api.helpers import submit, wait
+
+from .helpers import alive, clients, executions, pid_of, stored
+
+JOBS = "/Dist/Jobs/GPServer"
+RETRY = "/Dist/Retry/GPServer"
+
+
+@pytest.fixture
+def restart_workers(rabbit):
+    """Brings back any worker a test killed."""
+    yield rabbit
+    for i, proc in enumerate(rabbit.workers):
+        if proc is None or proc.poll() is not None:
+            rabbit.start_worker(i)
+            rabbit.wait_worker(i)
+
+
+def _kill_the_worker_running(dep, pid: int) -> None:
+    i = dep.worker_of(pid)
+    assert i is not None, f"pool process {pid} belongs to none of the workers"
+    dep.kill_worker(i)
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid), "the pool process outlived its worker"
+
+
+def test_kill_9_of_a_worker_fails_its_job_as_worker_lost_within_60_s(restart_workers):
+    dep = restart_workers
+    a, b = clients(dep)
+    job_id = submit(a, f"{JOBS}/Pid", seconds="60")
+    pid = pid_of(a, f"{JOBS}/Pid", job_id)
+    killed = time.monotonic()
+    _kill_the_worker_running(dep, pid)
+    body = wait(b, f"{JOBS}/Pid", job_id, timeout=60)
+    assert body["jobStatus"] == "esriJobFailed"
+    assert time.monotonic() - killed < 60
+    assert any("worker running this job was lost" in m["description"] for m in body["messages"])
+    after = submit(b, f"{JOBS}/Add", a="1")            # the other worker carries on
+    assert wait(a, f"{JOBS}/Add", after)["jobStatus"] == "esriJobSucceeded"
+
+
+def test_a_service_with_retries_runs_the_job_again_after_a_lost_worker(restart_workers):
+    dep = restart_workers
+    a, b = clients(dep)
+    job_id = submit(a, f"{RETRY}/Pid", seconds="2")
+    pid = pid_of(a, f"{RETRY}/Pid", job_id)
+    _kill_the_worker_running(dep, pid)
+    body = wait(b, f"{RETRY}/Pid", job_id, timeout=60)
+    assert body["jobStatus"] == "esriJobSucceeded", body
+    assert any("It will run again" in m["description"] for m in body["messages"])
+    assert executions(body) == 2 and stored(dep, job_id).attempts == 2
+
+
+def _broker_connections_of(pids: set[int]) -> list[str]:
+    """RabbitMQ's ids of the connections these processes opened (matched by client port)."""
+    out = subprocess.run(["ss", "-tnpH", "dport = :5672"], capture_output=True, text=True, timeout=10).stdout
+    ports = {line.split()[3].rsplit(":", 1)[1] for line in out.splitlines()
+             if any(f"pid={pid}," in line for pid in pids)}
+    listed = subprocess.run(["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"],
+                            capture_output=True, text=True, timeout=30).stdout
+    return [line.split()[0] for line in listed.splitlines()
+            if len(line.split()) == 2 and line.split()[1] in ports]
+
+
+def test_workers_resume_after_the_broker_drops_their_connections(rabbit):
+    """Only this deployment's workers lose their connections (other runs may share the broker)."""
+    a, b = clients(rabbit)
+    running = submit(a, "/Dist/One/GPServer/Sleep", seconds="4")
+    queued = [submit(c, "/Dist/One/GPServer/Add", a=str(i)) for i, c in enumerate([a, b, a])]
+    wait(a, "/Dist/One/GPServer/Sleep", running, until={"esriJobExecuting"})
+    workers = {p.pid for p in rabbit.workers if p is not None}
+    connections = _broker_connections_of(workers)
+    assert connections, "found no broker connection of the workers"
+    for conn in connections:
+        subprocess.run(["rabbitmqctl", "-q", "close_connection", conn, "test: broker connection lost"],
+                       capture_output=True, timeout=30)
+    assert wait(b, "/Dist/One/GPServer/Sleep", running, timeout=60)["jobStatus"] == "esriJobSucceeded"
+    for job_id in queued:
+        body = wait(a, "/Dist/One/GPServer/Add", job_id, timeout=60)
+        assert body["jobStatus"] == "esriJobSucceeded" and executions(body) == 1
+    assert all(stored(rabbit, job_id).attempts == 1 for job_id in [running, *queued])
+    later = submit(b, f"{JOBS}/Add", a="5")             # and new work still reaches them
+    assert wait(a, f"{JOBS}/Add", later, timeout=30)["jobStatus"] == "esriJobSucceeded"
