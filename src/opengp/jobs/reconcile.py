@@ -3,12 +3,14 @@
 Every API server runs :meth:`Reconciler.run_once` every ``reconcile_interval``
 seconds; a database try-lock lets one act at a time.  Each pass
 
-1. reaps jobs whose lease expired (their worker was killed, or its machine
-   lost): cancelled if a cancel was asked, re-queued while the service allows
-   retries (``attempts <= retries``), else failed with a "worker lost" message;
-2. rings again for services whose queued jobs have waited ``doorbell_timeout``
-   with nothing of theirs running (a doorbell lost with the broker, or
-   published by a server that died between commit and publish).
+1. rings again for services whose queued jobs have waited ``doorbell_timeout``
+   with a free slot and nothing of theirs running that would ring on release
+   (a doorbell lost with the broker, or a server that died between commit
+   and publish);
+2. reaps jobs whose lease expired (their worker was killed, or its machine
+   lost): cancelled if a cancel was asked, re-queued (and rung for) while the
+   service allows retries (``attempts <= retries``), else failed with a
+   "worker lost" message.
 
 Bound: a dead worker's jobs are settled within ``lease + reconcile_interval``.
 """
@@ -47,7 +49,8 @@ class Reconciler:
         with self.store.try_lock("reconcile") as mine:
             if not mine:
                 return 0, 0
-            return self._reap(), self._ring_stalled()
+            rung = self._ring_stalled()     # first: the jobs reaped next ring for themselves
+            return self._reap(), rung
 
     def _reap(self) -> int:
         reaped = 0

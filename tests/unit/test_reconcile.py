@@ -1,0 +1,67 @@
+"""The reconciler of scale-out mode, over the in-memory store: lost workers' jobs and stalled queues."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from opengp.config import ServiceConfig, Settings
+from opengp.core import Job, Status
+from opengp.jobs.reconcile import Reconciler
+from opengp.store import MemoryStore
+from opengp.tools.registry import Registry, load_service
+
+TOOLBOX = "opengp.toolboxes.demo"
+
+
+def _reconciler(store, rung, **settings):
+    services = [load_service(ServiceConfig(name="Plain", toolbox=TOOLBOX)),
+                load_service(ServiceConfig(name="Retry", toolbox=TOOLBOX, retries=1)),
+                load_service(ServiceConfig(name="One", toolbox=TOOLBOX, max_instances=1))]
+    return Reconciler(store, Registry(services), Settings(lease=0.1, doorbell_timeout=0.1, **settings),
+                      lambda service, hint: rung.append((service, hint)))
+
+
+def _running(store, service):
+    job = Job.new(service, "Echo", {}).evolve(status=Status.SUBMITTED)
+    store.create(job)
+    return store.claim(job.id, "host:1")
+
+
+def test_lost_workers_jobs_fail_retry_or_end_cancelled():
+    store, rung = MemoryStore(), []
+    plain, retry = _running(store, "Plain"), _running(store, "Retry")
+    cancelled = _running(store, "Plain")
+    store.transition(cancelled.id, [Status.EXECUTING], Status.CANCELLING, cancel_requested=True)
+    time.sleep(0.2)
+    fresh = _running(store, "Plain")
+    assert _reconciler(store, rung).run_once() == (3, 0)
+    failed = store.get(plain.id)
+    assert failed.status is Status.FAILED and "worker running this job was lost" in failed.error
+    assert store.get(retry.id).status is Status.SUBMITTED and rung == [("Retry", retry.id)]
+    assert store.get(cancelled.id).status is Status.CANCELLED
+    assert store.get(fresh.id).status is Status.EXECUTING
+    store.claim(retry.id, "host:2")         # its second attempt is lost too: no more retries
+    time.sleep(0.2)
+    _reconciler(store, rung).run_once()
+    assert store.get(retry.id).status is Status.FAILED
+
+
+def test_stalled_services_are_rung_again_within_their_free_slots():
+    store, rung = MemoryStore(), []
+    for service in ("Plain", "Plain", "One", "One"):
+        store.create(Job.new(service, "Echo", {}).evolve(status=Status.SUBMITTED))
+    assert _reconciler(store, rung).run_once() == (0, 0)        # not waiting long enough yet
+    time.sleep(0.15)
+    assert _reconciler(store, rung).run_once() == (0, 3)
+    assert sorted(s for s, _ in rung) == ["One", "Plain", "Plain"]
+
+
+def test_a_broker_needs_postgresql():
+    with pytest.raises(ValueError, match="needs a PostgreSQL database_url"):
+        Settings(broker_url="amqp://guest:guest@localhost//")
+    with pytest.raises(ValueError, match="needs a PostgreSQL database_url"):
+        Settings(broker_url="amqp://localhost//", database_url="sqlite:///x.db")
+    with pytest.raises(ValueError, match="amqp:// .* or redis://"):
+        Settings(broker_url="kafka://x", database_url="postgresql+psycopg://u@h/db")
+    assert Settings(broker_url="redis://h/0", database_url="postgresql+psycopg://u@h/db").broker_url
