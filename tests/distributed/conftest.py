@@ -243,4 +243,8 @@ def rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 
 @pytest.fixture(scope="session")
 def redis_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    try:
+        import redis  # noqa: F401  (kombu's Redis transport needs it)
+    except ImportError:
+        require(False, "the redis package is not installed (pip install 'opengp[scaleout]')")
     yield from deployment(tmp_path_factory.mktemp("redis"), REDIS_URL, servers=1, workers=1)

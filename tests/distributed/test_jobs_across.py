@@ -5,7 +5,7 @@ import time
 
 from api.helpers import job, result, submit, wait
 
-from .helpers import alive, clients, executions, pid_of, stored
+from .helpers import alive, clients, pid_of, stored
 
 JOBS = "/Dist/Jobs/GPServer"
 
