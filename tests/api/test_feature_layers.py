@@ -354,7 +354,8 @@ def test_gp_job_reads_our_layer_by_url(srv: Server) -> None:
         task = f"{TOOLS}/BufferFeatures"
         job_id = submit(c, task, input_features=orjson.dumps({"url": url.split("/query")[0]}).decode(),
                         distance='{"distance": 10, "units": "esriMeters"}')
-        assert wait(c, task, job_id)["jobStatus"] == "esriJobSucceeded"
+        done = wait(c, task, job_id)
+        assert done["jobStatus"] == "esriJobSucceeded", done["messages"]
         results = c.get(f"{task}/jobs/{job_id}/results", params={"f": "json"}).json()
         features = results[0]["value"]["features"]
         assert sorted(f["attributes"]["OBJECTID"] for f in features) == list(frame.index)
