@@ -19,7 +19,7 @@ class _Redirect(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/hop":
             self.send_response(302)
-            self.send_header("Location", self.headers["X-Target"] or "/data")
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/data")
             self.end_headers()
             return
         self.send_response(200)
