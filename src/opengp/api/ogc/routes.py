@@ -21,7 +21,8 @@ from ...core import Job, Kind, NotFound, OpenGPError, Status
 from ..arcgis.routes import job_options
 from . import callbacks
 from . import processes as P
-from .common import claims_of, BASE, OGC_STATUS, REL, Problem, answer, face_url, json_response, route, status_info
+from .common import (BASE, OGC_STATUS, REL, Problem, answer, claims_of, face_url, json_response, route,
+                     status_info)
 from .inputs import Sources, gp_form
 from .joblist import MAX_LIMIT, int_param, job_list
 from .results import results_document, results_response
@@ -135,7 +136,7 @@ async def execute(request: Request) -> Response:
     options = job_options(request, settings, {})
     options["ogc"] = {"response": response_mode, "outputs": outputs}
     owner = claims.user.name if claims else None
-    base = face_url(request)
+    base = options["base_url"].rstrip("/") + BASE          # face_url(request), already worked out
     prefer_async = "respond-async" in request.headers.get("prefer", "").lower()
     if not service.synchronous:
         job = await jobs.submit(service.key, task.name, form, synchronous=False, owner=owner, options=options)
