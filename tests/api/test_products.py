@@ -287,6 +287,7 @@ class QuietHandler(SimpleHTTPRequestHandler):
     ({"aoiFeatureId": "one"}, "aoiFeatureId"),
     ({"aoiLayer": None}, "aoiLayer"),
     ({"aoiLayer": "ftp://example.com/layer"}, "http"),
+    ({"aoiLayer": "/arcgis/rest/services/Data/Topo/FeatureServer/9"}, "does not exist"),
     ({"aoiLayer": "/arcgis/rest/services/Data/Topo/FeatureServer/1", "aoiFeatureId": "1"}, "polygon"),
     ({"customAoi": '[{"geometry": {"x": 1, "y": 2}}]'}, "aoiFeatureId"),   # both given
     ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"x": 500100, "y": 5000100, '

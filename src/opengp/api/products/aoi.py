@@ -141,9 +141,13 @@ def feature_id(text: str) -> int:
         raise bad(f"'aoiFeatureId' must be an object ID (an integer), not {text!r}.") from None
 
 
-async def layer_aoi(catalog: Any, url: str, object_id: int, claims: Claims | None, allow_private: bool) -> AOI:
-    """The feature ``object_id`` of the layer at ``url``."""
-    found = catalog.find_url(url)
+async def layer_aoi(catalog: Any, url: str, object_id: int, claims: Claims | None, allow_private: bool,
+                    hosts: tuple[str, ...] = ()) -> AOI:
+    """The feature ``object_id`` of the layer at ``url`` (``hosts``: the names this request reached us by)."""
+    missing = catalog.missing(url, extra_hosts=hosts)
+    if missing:
+        raise bad(f"'aoiLayer' {missing}.")
+    found = catalog.find_url(url, extra_hosts=hosts)
     if found is not None:
         dataset, layer = found
         if not can_read(dataset, claims):

@@ -149,7 +149,8 @@ async def _generate(request: Request, params: dict[str, str], claims: Claims | N
                   f"{', '.join(t.upper() for t in version.output_types)}, not {output_type.upper()}.")
     aoi, aoi_layer, aoi_id = await _aoi(request, params, claims)
     check_placeable(aoi, version.crs)
-    definition = resolve_definition(request.app.state.datasets, version, _json_list(params, "layerExclusion"), claims)
+    definition = resolve_definition(request.app.state.datasets, version, _json_list(params, "layerExclusion"),
+                                    _hosts(request))
     output_name = _output_name(params.get("outputName"), _sheet_name(product, aoi, aoi_id))
     form = {"productName": product.name, "productVersion": version.name, "outputType": output_type,
             "outputName": output_name, "aoi": aoi.feature_json(), "definition": definition}
@@ -172,8 +173,14 @@ async def _aoi(request: Request, params: dict[str, str], claims: Claims | None) 
         raise bad("'aoiLayer' is required (or give the area of interest itself in 'customAoi').")
     object_id = feature_id(_required(params, "aoiFeatureId"))
     aoi = await layer_aoi(request.app.state.datasets, layer, object_id, claims,
-                          request.app.state.settings.allow_private_urls)
+                          request.app.state.settings.allow_private_urls, _hosts(request))
     return aoi, layer, object_id
+
+
+def _hosts(request: Request) -> tuple[str, ...]:
+    """The name this request reached us by: its URLs of our own layers are ours too."""
+    host = request.headers.get("host")
+    return (host,) if host else ()
 
 
 def _output_name(asked: str | None, sheet: str) -> str:
