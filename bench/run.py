@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """opengp benchmark driver: opengp, pygeoapi and a bare Starlette app, same machine, one run.
 
-    .venv/bin/python bench/run.py [--quick] [--only opengp|pygeoapi|hello] [--duration S]
+    .venv/bin/python bench/run.py [--quick] [--only opengp|pygeoapi|hello] [--duration S] [--dialect gp|ogc]
 
 Measures (see bench/README.md for what each number means and the targets):
   1. e2e async throughput: jobs/s for submit -> poll to terminal -> fetch result,
@@ -197,10 +197,10 @@ def opengp_server(tmp: Path, data_dir: Path, name: str) -> Server:
 
 def run_opengp(cfg: dict, args, tmp: Path) -> dict:
     out: dict = {}
-    log("opengp: throughput, idle latency, status GET")
+    log(f"opengp ({args.dialect} face): throughput, idle latency, status GET")
     with opengp_server(tmp, tmp / "opengp-data", "opengp") as srv:
-        flow = load.OpengpFlow(srv.base_url)
-        stamp = load.OpengpFlow(srv.base_url, task="Stamp")
+        flow = load.flow_for(args.dialect, srv.base_url)
+        stamp = load.flow_for(args.dialect, srv.base_url, task="Stamp")
         guarded(out, "submit_to_executing", lambda: asyncio.run(load.submit_to_executing(stamp, cfg["samples"])))
         guarded(out, "submit_to_result", lambda: asyncio.run(load.submit_to_result(flow, cfg["samples"], 0.002)))
         guarded(out, "e2e", measure_e2e, flow, srv, cfg, args)
@@ -217,7 +217,7 @@ def run_opengp_stored(cfg: dict, args, tmp: Path) -> dict:
     data_dir = tmp / "opengp-stored"
     res: dict = {"small_jobs": small, "big_jobs": big}
     with opengp_server(tmp, data_dir, "opengp-stored") as srv:
-        flow = load.OpengpFlow(srv.base_url)
+        flow = load.flow_for(args.dialect, srv.base_url)
         log(f"  submitting {small} real jobs")
         ids = asyncio.run(load.submit_many(flow, small))
         url_path = flow.status_url(ids[len(ids) // 2])[len(srv.base_url):]
@@ -386,6 +386,8 @@ def main() -> int:
     ap.add_argument("--pygeoapi-workers", type=int, default=2, help="gunicorn workers (default 2)")
     ap.add_argument("--stored-jobs", type=int, default=1_000_000,
                     help="jobs for the large-store case of target 3 (0 skips it)")
+    ap.add_argument("--dialect", choices=["gp", "ogc"], default="gp",
+                    help="opengp's face: gp (GPServer submitJob, the default) or ogc (/ogcapi execution)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     args = ap.parse_args()
 
@@ -403,6 +405,7 @@ def main() -> int:
         "settings": {**cfg, "concurrency": args.concurrency, "connections": args.connections,
                      "poll_initial_s": args.poll_initial, "poll_max_s": args.poll_max,
                      "pygeoapi_workers": args.pygeoapi_workers, "stored_jobs": args.stored_jobs,
+                     "dialect": args.dialect,
                      "sides": sides},
         "targets": TARGETS,
     }

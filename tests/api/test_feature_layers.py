@@ -4,6 +4,7 @@ and GP jobs taking a layer by URL."""
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,6 +49,12 @@ name = "Parks"
 path = "data/two.gpkg"
 layers = ["parks"]
 allowed = ["alice"]
+
+[[datasets]]
+folder = "Data"
+name = "Plain"
+path = "data/plain.shp"
+public = true
 """
 PASSWORDS = {"alice": "alice password", "bob": "bob password", "root": "root password"}
 ROLES = {"alice": "user", "bob": "user", "root": "administrator"}
@@ -83,6 +90,10 @@ def make_data(folder: Path) -> None:
     wells = gpd.GeoDataFrame({"name": [f"W{i}" for i in range(25)], "depth": rng.uniform(5, 90, 25)},
                              geometry=[Point(15 + i * 0.003, 50 - i * 0.002) for i in range(25)], crs="EPSG:4326")
     wells.to_file(folder / "wells.shp", engine="pyogrio")
+    plain = gpd.GeoDataFrame({"n": [1, 2]}, geometry=[Point(1, 2), Point(3, 4)])       # no CRS: no .prj
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)        # "'crs' was not provided": as meant
+        plain.to_file(folder / "plain.shp", engine="pyogrio")
 
 
 @pytest.fixture(scope="module")
@@ -310,11 +321,53 @@ def test_geojson_output(srv: Server, anon: httpx.Client) -> None:
     ({"spatialRel": "esriSpatialRelTouches", "geometry": "1,2,3,4"}, "spatialRel"),
     ({"orderByFields": "pop SIDEWAYS"}, "orderByFields"),
     ({"f": "xml"}, "not a supported format"),
+    # text beside a date is read as a date when the clause is parsed, not while selecting (was HTTP 500)
+    ({"where": "founded > 'garbage'"}, "not a date: 'garbage'"),
+    ({"where": "founded IN ('garbage')"}, "not a date: 'garbage'"),
+    ({"where": "founded BETWEEN '2024-01-01' AND 'x'"}, "not a date: 'x'"),
+    # and only a quoted literal may stand beside a date (comparing str with datetime was HTTP 500)
+    ({"where": "name < founded"}, "cannot compare field 'name' (text) with field 'founded' (date)"),
+    ({"where": "name < DATE '2024-01-01'"}, "cannot compare field 'name' (text)"),
+    # Esri JSON geometry must be finite too (GEOSException, HTTP 500, with Contains)
+    ({"geometry": '{"xmin":500000,"ymin":5500000,"xmax":"inf","ymax":5520000}',
+      "spatialRel": "esriSpatialRelContains"}, "finite"),
+    ({"geometry": '{"x":"nan","y":5500000}'}, "finite"),
 ])
 def test_bad_queries_are_400_with_details(anon: httpx.Client, params: dict, says: str) -> None:
     error = error_of(anon.get("Data/Two/FeatureServer/0/query", params={"f": "json", **params}))
     assert error["code"] == 400, error
     assert any(says in d for d in error["details"]), error
+
+
+def test_deeply_nested_functions_are_400_not_500(anon: httpx.Client) -> None:
+    """UPPER(UPPER(... 5000 deep)) ran out of stack (RecursionError, HTTP 500)."""
+    where = "UPPER(" * 5000 + "name" + ")" * 5000 + " = 'x'"
+    error = error_of(anon.post("Data/Two/FeatureServer/0/query", data={"where": where, "f": "json"}))
+    assert error["code"] == 400 and any("nests more than 64 levels" in d for d in error["details"]), error
+
+
+def test_out_sr_on_a_layer_without_crs_is_refused(anon: httpx.Client) -> None:
+    """It used to answer unprojected coordinates with spatialReference null."""
+    assert anon.get("Data/Plain/FeatureServer/0", params={"f": "json"}).json()["extent"]["spatialReference"] is None
+    error = error_of(anon.get("Data/Plain/FeatureServer/0/query", params={"where": "1=1", "outSR": "4326",
+                                                                          "f": "json"}))
+    assert error["code"] == 400 and any("outSR" in d and "no spatial reference" in d for d in error["details"])
+    body = query(anon, "Data/Plain/FeatureServer/0", where="1=1")         # without outSR: as stored
+    assert [f["geometry"] for f in body["features"]] == [{"x": 1, "y": 2}, {"x": 3, "y": 4}]
+
+
+def test_invalid_query_polygon_is_made_valid(srv: Server, anon: httpx.Client) -> None:
+    """Two overlapping outer rings (an invalid multipolygon): Contains is read against their union."""
+    frame = expected(srv, "two.gpkg", "parks")
+    west = [[500000, 5500000], [500000, 5520000], [515000, 5520000], [515000, 5500000], [500000, 5500000]]
+    east = [[510000, 5500000], [510000, 5520000], [530000, 5520000], [530000, 5500000], [510000, 5500000]]
+    union = shapely.union(shapely.Polygon(west), shapely.Polygon(east))
+    want = sorted(frame[frame.geometry.within(union)].index)
+    overlap = shapely.intersection(shapely.Polygon(west), shapely.Polygon(east))
+    assert frame.geometry.within(overlap).any()      # where GEOS read the invalid shape as outside
+    body = query(anon, "Data/Two/FeatureServer/1", geometry=orjson.dumps({"rings": [west, east]}).decode(),
+                 geometryType="esriGeometryPolygon", spatialRel="esriSpatialRelContains", returnIdsOnly="true")
+    assert sorted(body["objectIds"]) == want
 
 
 def test_unknown_services_and_layers_are_404(anon: httpx.Client) -> None:
@@ -354,7 +407,8 @@ def test_gp_job_reads_our_layer_by_url(srv: Server) -> None:
         task = f"{TOOLS}/BufferFeatures"
         job_id = submit(c, task, input_features=orjson.dumps({"url": url.split("/query")[0]}).decode(),
                         distance='{"distance": 10, "units": "esriMeters"}')
-        assert wait(c, task, job_id)["jobStatus"] == "esriJobSucceeded"
+        done = wait(c, task, job_id)
+        assert done["jobStatus"] == "esriJobSucceeded", done["messages"]
         results = c.get(f"{task}/jobs/{job_id}/results", params={"f": "json"}).json()
         features = results[0]["value"]["features"]
         assert sorted(f["attributes"]["OBJECTID"] for f in features) == list(frame.index)
@@ -392,7 +446,9 @@ class _Remote(BaseHTTPRequestHandler):
                   for i in range(5)]
         page = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
                 "features": points[offset:offset + 2], "exceededTransferLimit": offset + 2 < 5}
-        body = orjson.dumps(page) if self.path.startswith("/other/rest/services/Pts/FeatureServer/0/query") else b"{}"
+        layer = urlsplit(self.path).path
+        body = orjson.dumps(page) if layer in ("/other/rest/services/Pts/FeatureServer/0/query",
+                                               "/arcgis/rest/services/Data/Two/FeatureServer/0/query") else b"{}"
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -416,3 +472,91 @@ def test_gp_job_reads_another_servers_layer_page_by_page(srv: Server) -> None:
             assert extent.bounds == pytest.approx((15, 50, 19, 50))
     finally:
         remote.shutdown()
+
+
+@pytest.fixture
+def remote() -> Iterator[ThreadingHTTPServer]:
+    """Another ArcGIS server on 127.0.0.1 (see _Remote), on a port of its own."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Remote)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+def test_gp_layer_url_on_another_host_is_fetched_even_with_our_key(srv: Server, remote: ThreadingHTTPServer) -> None:
+    """The path names our Data/Two layer 0 (2100 towns), but the host is another server's: its
+    5 features are read, not our file (find_url once ignored the host)."""
+    url = f"http://127.0.0.1:{remote.server_port}/arcgis/rest/services/Data/Two/FeatureServer/0"
+    task = f"{TOOLS}/SummarizeFeatures"
+    with httpx.Client(base_url=srv.url, timeout=30) as c:
+        job_id = submit(c, task, input_features=orjson.dumps({"url": url}).decode())
+        assert wait(c, task, job_id)["jobStatus"] == "esriJobSucceeded"
+        assert result(c, task, job_id, "count")["value"] == 5
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST"])
+def test_gp_layer_url_on_our_host_and_port_is_read_locally(srv: Server, host: str) -> None:
+    url = f"http://{host}:{srv.port}/arcgis/rest/services/Data/Two/FeatureServer/1/query?where=type%3D%27forest%27"
+    frame = expected(srv, "two.gpkg", "parks")
+    task = f"{TOOLS}/SummarizeFeatures"
+    with httpx.Client(base_url=srv.url, timeout=30) as c:
+        job_id = submit(c, task, input_features=orjson.dumps({"url": url}).decode())
+        assert wait(c, task, job_id)["jobStatus"] == "esriJobSucceeded"
+        assert result(c, task, job_id, "count")["value"] == int((frame["type"] == "forest").sum())
+
+
+def _submit_error(server: Server, url: str) -> dict:
+    r = httpx.post(f"{server.url}{TOOLS}/SummarizeFeatures/submitJob",
+                   data={"input_features": orjson.dumps({"url": url}).decode(), "f": "json"}, timeout=30)
+    return error_of(r)
+
+
+def test_gp_layer_url_naming_a_missing_layer_of_ours_says_so(srv: Server) -> None:
+    """It used to be refused as 'points at this machine or a private network' (or fetched from ourselves)."""
+    for url, says in [
+        (f"{srv.url}/arcgis/rest/services/Data/Two/FeatureServer/99", "layer 99 of dataset Data/Two, which does not "
+                                                                      "exist (its layers are 0 to 1)"),
+        (f"{srv.url}/arcgis/rest/services/Data/Nope/FeatureServer/0/query", "dataset Data/Nope, which this server "
+                                                                            "does not have"),
+    ]:
+        error = _submit_error(srv, url)
+        assert error["code"] == 400 and any(says in d for d in error["details"]), error
+
+
+# -- a server that may not reach private addresses (allow_private_urls = false) -----------------
+
+@pytest.fixture(scope="module")
+def private_srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Like ``srv``, but with the outbound-URL guard on, as in production."""
+    server = Server(tmp_path_factory.mktemp("private"), workers=1)
+    make_data(server.tmp / "data")
+    config = server.config.read_text()
+    assert "allow_private_urls = true" in config
+    server.config.write_text(config.replace("allow_private_urls = true", "allow_private_urls = false") + DATASETS)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_private_server_refuses_layer_urls_on_this_machine_at_submit(private_srv: Server,
+                                                                     remote: ThreadingHTTPServer) -> None:
+    for url in (f"http://127.0.0.1:{remote.server_port}/other/rest/services/Pts/FeatureServer/0",
+                # our dataset key, but on another port: another server, so not read from our file
+                f"http://127.0.0.1:{remote.server_port}/arcgis/rest/services/Data/Two/FeatureServer/0",
+                "http://other-server.invalid/arcgis/rest/services/Data/Two/FeatureServer/0"):
+        error = _submit_error(private_srv, url)
+        assert error["code"] == 400, error
+        assert any(url in d and "points at this machine or a private network" in d for d in error["details"]), error
+
+
+def test_private_server_reads_its_own_layers_and_names_missing_ones(private_srv: Server) -> None:
+    """Its own URL on 127.0.0.1:<port> is read from the file (a fetch would be refused)."""
+    error = _submit_error(private_srv, f"{private_srv.url}/arcgis/rest/services/Data/Two/FeatureServer/99")
+    assert error["code"] == 400 and any("does not exist" in d for d in error["details"]), error
+    task = f"{TOOLS}/SummarizeFeatures"
+    url = f"http://localhost:{private_srv.port}/arcgis/rest/services/Data/Two/FeatureServer/1"
+    with httpx.Client(base_url=private_srv.url, timeout=30) as c:
+        job_id = submit(c, task, input_features=orjson.dumps({"url": url}).decode())
+        done = wait(c, task, job_id)
+        assert done["jobStatus"] == "esriJobSucceeded", done["messages"]
+        assert result(c, task, job_id, "count")["value"] == 40

@@ -157,3 +157,14 @@ def test_job_files_cannot_escape_the_jobs_directory(server):
     import httpx
     r = httpx.get(server.url + "/arcgis/rest/directories/arcgisjobs/../opengp.db")
     assert r.status_code in (200, 404) and b"SQLite" not in r.content
+
+
+def test_a_result_larger_than_a_pipe_buffer_comes_back_whole(client):
+    """Workers send results over a pipe: a big one must not break off mid-read (it did
+    once uvloop made the pipe non-blocking) and pass for a dead worker."""
+    value = "0123456789abcdef" * 40_000          # 640 KB, ten times a pipe's buffer
+    job_id = submit(client, f"{JOBS}/Noop", value=value)
+    body = wait(client, f"{JOBS}/Noop", job_id)
+    assert body["jobStatus"] == "esriJobSucceeded", body["messages"]
+    out = result(client, f"{JOBS}/Noop", job_id, "result")
+    assert out.get("value") == value, str(out)[:300]

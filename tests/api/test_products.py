@@ -287,8 +287,9 @@ class QuietHandler(SimpleHTTPRequestHandler):
     ({"aoiFeatureId": "one"}, "aoiFeatureId"),
     ({"aoiLayer": None}, "aoiLayer"),
     ({"aoiLayer": "ftp://example.com/layer"}, "http"),
+    ({"aoiLayer": "/arcgis/rest/services/Data/Topo/FeatureServer/9"}, "does not exist"),
     ({"aoiLayer": "/arcgis/rest/services/Data/Topo/FeatureServer/1", "aoiFeatureId": "1"}, "polygon"),
-    ({"customAoi": '[{"geometry": {"x": 1, "y": 2}}]'}, "aoiFeatureId"),
+    ({"customAoi": '[{"geometry": {"x": 1, "y": 2}}]'}, "aoiFeatureId"),   # both given
     ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"x": 500100, "y": 5000100, '
       '"spatialReference": {"wkid": 32633}}}]'}, "polygon"),
     ({"aoiFeatureId": None, "customAoi": "not json"}, "customAoi"),
@@ -296,6 +297,16 @@ class QuietHandler(SimpleHTTPRequestHandler):
     ({"layerExclusion": '["Rivers"]'}, "Rivers"),
     ({"layerExclusion": '["Lakes", "Roads", "Places"]'}, "no layer"),
     ({"productVersion": '{"nome": 1}'}, "name"),
+    ({"aoiFeatureId": None, "customAoi": '{"features": 5}'}, "array"),
+    ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"rings": [[[0,0],[0,1],[1,1],[0,0]]]}, "attributes": "x"}]'},
+     "attributes"),
+    ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"rings": [[[1000,1000],[1000,1001],[1001,1001],'
+      '[1000,1000]]], "spatialReference": {"wkid": 4326}}}]'}, "longitude"),
+    ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"rings": [[[1,1],[1,2],[2,2],[1,1]]], '
+      '"spatialReference": {"wkid": 4978}}}]'}, "geocentric"),
+    ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"rings": [[[-170,-60],[-170,60],[170,60],[170,-60],'
+      '[-170,-60]]]}}]'}, "40 degrees"),
+    ({"aoiFeatureId": None, "customAoi": '[{"geometry": {"rings": [[[5,5],[5,5],[5,5],[5,5]]]}}]'}, "polygon"),
 ])
 def test_bad_requests_fail_at_once(http: httpx.Client, params: dict[str, Any], needle: str) -> None:
     if (params.get("aoiLayer") or "").startswith("/"):
@@ -392,3 +403,28 @@ def test_the_demo_makes_a_product_in_one_request(server: Server) -> None:
             time.sleep(0.1)
         assert job["status"] == "Succeeded", job
         assert PdfReader(io.BytesIO(download(c, job["outputUrl"]))).pages[0].extract_text()
+
+
+def test_job_page_pjson_delete_and_odd_output_names(http: httpx.Client) -> None:
+    job_id = generate(http, outputName="../../etc/passwd")["jobId"]
+    final = follow(http, job_id)[-1]
+    assert final["outputUrl"].endswith("/passwd.pdf"), final["outputUrl"]      # no way out of the job folder
+    dots = follow(http, generate(http, outputName="...")["jobId"])[-1]
+    assert dots["outputUrl"].endswith("/T-1.pdf"), dots["outputUrl"]            # nothing left: the sheet's name
+    page = http.get(f"{SVC}/jobs/{job_id}", params={"f": "html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Succeeded" in page.text and "percentComplete" in page.text and f"GPServer/GenerateProduct/jobs/{job_id}" in page.text
+    pretty = http.get(f"{SVC}/jobs/job/{job_id}", params={"f": "pjson"})
+    assert pretty.text.startswith("{\n") and pretty.json()["jobId"] == job_id
+    deleted = http.get(f"{SVC}/jobs/delete", params={"jobId": job_id, "f": "json"}).json()
+    assert deleted["success"] is True and deleted["name"] == "deleted"
+    assert error_of(http.get(f"{SVC}/jobs/{job_id}", params={"f": "json"}))["code"] == 404
+    assert error_of(http.get(final["outputUrl"]))["code"] == 404                  # the file went with it
+
+
+def test_a_name_with_dollars_is_text_not_math(http: httpx.Client) -> None:
+    aoi = ('[{"geometry": {"rings": [[[502000,5001000],[502000,5004000],[506000,5004000],[506000,5001000],'
+           '[502000,5001000]]], "spatialReference": {"wkid": 32633}}, "attributes": {"name": "$\\\\frac{$ 5$"}}]')
+    final = follow(http, generate(http, aoiLayer=None, aoiFeatureId=None, customAoi=aoi)["jobId"])[-1]
+    assert final["status"] == "Succeeded", final["messages"]
+    assert "$" in PdfReader(io.BytesIO(download(http, final["outputUrl"]))).pages[0].extract_text()

@@ -14,8 +14,8 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, Iterable
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import geopandas as gpd
 import numpy as np
@@ -171,17 +171,89 @@ class Catalog:
         dataset = self.dataset(key)
         return dataset.layer(layer_id) if dataset is not None else None
 
-    def find_url(self, url: str) -> tuple[Dataset, Layer] | None:
-        """The dataset and layer a URL or path names (``.../rest/services/<key>/FeatureServer/<id>``,
-        optionally ``/query?...``), when it is one of ours; the host is not looked at."""
-        match = _URL.search(unquote(urlsplit(url).path))
+    def find_url(self, url: str, extra_hosts: Iterable[str] = ()) -> tuple[Dataset, Layer] | None:
+        """The dataset and layer a URL names (``.../rest/services/<key>/FeatureServer/<id>``,
+        optionally ``/query?...``), when the URL is ours and the layer exists; else None.
+
+        A URL is ours when it is a path (``/arcgis/...``) or its host and port are this
+        server's (see ``is_own_url``; ``extra_hosts`` adds ``host[:port]`` names, such as
+        the current request's Host header).  Any other host is another server, even where
+        its path names one of our keys: it is fetched, never read from our file.
+        """
+        match = self._match(url, extra_hosts)
         if match is None:
             return None
-        dataset = self.dataset(match["key"].strip("/"))
-        if dataset is None:
+        dataset = self.dataset(match[0])
+        layer = dataset.layer(int(match[1])) if dataset is not None and len(match[1]) < 10 else None
+        return (dataset, layer) if dataset is not None and layer is not None else None
+
+    def missing(self, url: str, extra_hosts: Iterable[str] = ()) -> str | None:
+        """Why a URL of ours in the feature layer form names nothing (a sentence), or None
+        when it names a layer or is not ours (``find_url``'s rules)."""
+        match = self._match(url, extra_hosts)
+        if match is None:
             return None
-        layer = dataset.layer(int(match["id"]))
-        return (dataset, layer) if layer is not None else None
+        dataset = self.dataset(match[0])
+        if dataset is None:
+            return f"names dataset {match[0]}, which this server does not have"
+        if len(match[1]) >= 10 or dataset.layer(int(match[1])) is None:
+            shown = match[1] if len(match[1]) < 10 else match[1][:9] + "..."
+            return (f"names layer {shown} of dataset {dataset.key}, which does not exist "
+                    f"(its layers are 0 to {len(dataset.layers) - 1})")
+        return None
+
+    def _match(self, url: str, extra_hosts: Iterable[str]) -> tuple[str, str] | None:
+        """(dataset key, layer id as written) of a URL of ours in the feature layer form."""
+        if not is_own_url(url, self.settings, extra_hosts):
+            return None
+        match = _URL.search(unquote(urlsplit(url).path))
+        return None if match is None else (match["key"].strip("/"), match["id"])
+
+
+def own_hosts(settings: Settings, extra_hosts: Iterable[str] = ()) -> set[tuple[str, int | None]]:
+    """This server's ``(host, port)`` names, lower-case: ``public_url``'s, ``host:port``,
+    ``127.0.0.1``, ``localhost`` and ``[::1]`` on its port, and ``extra_hosts`` (``host[:port]``;
+    a port of None there matches the default port of the URL's scheme)."""
+    out = {(name, settings.port) for name in (settings.host.lower(), "127.0.0.1", "localhost", "::1")}
+    if settings.public_url:
+        public = _host_port(urlsplit(settings.public_url))
+        if public is not None:
+            out.add(public)
+    for netloc in extra_hosts:
+        extra = _host_port(urlsplit("//" + netloc.strip()))
+        if extra is not None:
+            out.add(extra)
+    return out
+
+
+def is_own_url(url: str, settings: Settings, extra_hosts: Iterable[str] = ()) -> bool:
+    """Whether ``url`` points at this server: a path (``/...``, not ``//host``), or an
+    http(s) URL whose host and port are one of ``own_hosts`` (default ports filled in)."""
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _DEFAULT_PORTS:
+        return False
+    found = _host_port(parts)
+    if found is None:
+        return False
+    hosts = own_hosts(settings, extra_hosts)
+    return found in hosts or ((found[0], None) in hosts and found[1] == _DEFAULT_PORTS[parts.scheme.lower()])
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(parts: SplitResult) -> tuple[str, int | None] | None:
+    """``(host, port)`` of a split URL: the port given, else its scheme's default (None
+    without a scheme); None when there is no host or the port is not a number."""
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS.get(parts.scheme.lower())
 
 
 def can_read(dataset: Dataset, user: Claims | None) -> bool:

@@ -4,6 +4,11 @@ A URL naming one of our own layers is read straight from its file (no HTTP
 to ourselves), after checking at submit that the submitting user may read
 the dataset.  Any other URL is an ArcGIS feature layer elsewhere, fetched
 through the one outbound-URL guard (``runtime.urls``) page by page.
+
+"Ours" is decided from the settings alone (``Catalog.find_url`` without
+extra hosts: the configured host and port, loopback names, ``public_url``),
+never from a request's Host header: the worker that reads the input has no
+request, and submit and run must agree on whether a URL is read locally.
 """
 from __future__ import annotations
 
@@ -42,7 +47,7 @@ class LayerInputs:
     def check(self, url: str) -> None:
         own = self.catalog.find_url(url)
         if own is None:
-            problem = url_problem(url, self.allow_private)
+            problem = self.catalog.missing(url) or url_problem(url, self.allow_private)
             if problem:
                 raise InvalidValue(f"{url} {problem}")
             return
@@ -60,6 +65,9 @@ class LayerInputs:
         own = self.catalog.find_url(url)
         if own is not None:
             return self._own(own[1], url)
+        missing = self.catalog.missing(url)
+        if missing:
+            raise InvalidValue(f"{url} {missing}")
         return read_remote(url, allow_private=self.allow_private)
 
     @staticmethod

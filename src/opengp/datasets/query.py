@@ -88,6 +88,8 @@ def parse_query(layer: Layer, params: Mapping[str, str], *, max_records: int | N
         count = min(count or max_records, max_records)
     geometry, relation = _geometry_filter(layer, params)
     out_sr = _out_sr(params.get("outSR"))
+    if out_sr is not None and layer.spatial_reference is None:
+        raise bad("outSR", "this layer's file has no spatial reference, so its features cannot be projected")
     if out_sr is None and fmt == "geojson":
         out_sr = dict(geo.WGS84)
     return Query(
@@ -236,13 +238,22 @@ def _geometry_filter(layer: Layer, params: Mapping[str, str]) -> tuple[BaseGeome
             raise bad("geometry", "coordinates must be finite numbers")
     if shape is None:
         raise bad("geometry", "no geometry given")
+    _finite(shape, "coordinates must be finite numbers")
     layer_sr = layer.spatial_reference
     if in_sr is not None and layer_sr is not None and not geo.same_sr(in_sr, layer_sr):
         try:
             shape = geo.project(shape, geo.transformer(in_sr, layer_sr))
         except Exception as exc:
             raise bad("inSR", f"cannot project the query geometry to the layer's SR: {exc}") from None
+        _finite(shape, "the geometry lies outside the area its spatial reference can be projected from")
+    if not shape.is_valid:          # self-crossing or overlapping rings: GEOS predicates misjudge them
+        shape = shapely.make_valid(shape)
     return shape, _RELATIONS[relation.lower()]
+
+
+def _finite(shape: BaseGeometry, why: str) -> None:
+    if not np.isfinite(shapely.get_coordinates(shape)).all():
+        raise bad("geometry", why)
 
 
 def select(layer: Layer, query: Query) -> Selection | int | list[int]:
@@ -251,11 +262,17 @@ def select(layer: Layer, query: Query) -> Selection | int | list[int]:
     oid = layer.object_id_field
     keep = np.ones(len(frame), dtype=bool)
     if query.where is not None:
-        keep &= query.where.mask(frame)
+        try:
+            keep &= query.where.mask(frame)
+        except WhereError as exc:           # the parser checks all it can; this is a backstop
+            raise bad("where", str(exc)) from None
     if query.object_ids is not None:
         keep &= frame[oid].isin(query.object_ids).to_numpy()
     if query.geometry is not None:
-        keep &= _spatial(frame.geometry, query.geometry, query.relation)
+        try:
+            keep &= _spatial(frame.geometry, query.geometry, query.relation)
+        except shapely.errors.GEOSException as exc:
+            raise bad("geometry", f"cannot relate the query geometry to the features: {exc}") from None
     chosen = frame[keep]
     if query.count_only:
         return int(len(chosen))

@@ -12,6 +12,10 @@ parentheses, ``[NOT] IN (...)``, ``[NOT] BETWEEN a AND b``, ``[NOT] LIKE``
 ``TIMESTAMP '...'`` literals, and field names (case-insensitive, or
 ``"quoted"``).  NULL follows SQL's three-valued logic: a comparison with a
 null is unknown, and unknown rows are not selected.
+
+Whatever can go wrong is found while parsing (a quoted text beside a date is
+read as a date then), so evaluating a parsed clause does not fail; LIKE is
+matched without a backtracking regex, in time linear in the value.
 """
 from __future__ import annotations
 
@@ -76,8 +80,9 @@ def tokenize(text: str) -> list[_Tok]:
         elif c == ";":
             raise WhereError(f"';' is not allowed: a where clause is one condition (position {i})")
         elif c == "'":
+            start = i
             value, i = _quoted(text, i, "'", "string")
-            out.append(_Tok("str", value, i))
+            out.append(_Tok("str", value, start))
         elif c == '"':
             start = i
             value, i = _quoted(text, i, '"', "quoted field name")
@@ -128,6 +133,7 @@ class _Operand:
     field: str | None = None   # frame column, or None for a literal
     value: Any = None
     func: str | None = None    # UPPER / LOWER applied to it
+    pos: int = 0               # where a literal stands (for errors)
 
 
 class _Parser:
@@ -205,8 +211,7 @@ class _Parser:
             self.at += 1
             if self.keyword("NULL"):
                 raise WhereError(f"'{tok.value} NULL' is never true; use IS NULL or IS NOT NULL")
-            right = self.operand()
-            _same_kind(left, right, tok.value)
+            left, right = _comparable([left, self.operand()], tok.value)
             return ("cmp", tok.value, left, right)
         if self.keyword("IS"):
             negate = self.keyword("NOT")
@@ -214,35 +219,33 @@ class _Parser:
             return ("null", left, negate)
         negate = self.keyword("NOT")
         if self.keyword("IN"):
-            return ("in", left, self.in_list(left), negate)
+            left, *items = _comparable([left, *self.in_list()], "IN")
+            return ("in", left, [item.value for item in items], negate)
         if self.keyword("BETWEEN"):
             low = self.operand()
             self.expect_keyword("AND", "BETWEEN's lower bound")
             high = self.operand()
-            _same_kind(left, low, "BETWEEN")
-            _same_kind(left, high, "BETWEEN")
+            left, low, high = _comparable([left, low, high], "BETWEEN")
             return ("between", left, low, high, negate)
         if self.keyword("LIKE"):
             return ("like", left, self.like_pattern(left), negate)
         after = "NOT" if negate else _describe(left)
         raise WhereError(f"expected a comparison, IN, BETWEEN, LIKE or IS after {after}, found {_show(tok)}")
 
-    def in_list(self, left: _Operand) -> list[Any]:
+    def in_list(self) -> list[_Operand]:
         self.expect("(", "after IN")
         if self.peek().kind == "id" and self.peek().value.upper() in FOREIGN:
             raise WhereError(f"subqueries are not supported (position {self.peek().pos})")
         values = []
         while True:
-            item = self.literal()
-            _same_kind(left, item, "IN")
-            values.append(item.value)
+            values.append(self.literal())
             tok = self.next()
             if tok.kind == "punct" and tok.value == ")":
                 return values
             if not (tok.kind == "punct" and tok.value == ","):
                 raise WhereError(f"expected ',' or ')' in the IN list, found {_show(tok)}")
 
-    def like_pattern(self, left: _Operand) -> re.Pattern[str]:
+    def like_pattern(self, left: _Operand) -> LikePattern:
         if left.kind != TEXT:
             raise WhereError(f"LIKE needs a text field, but {_describe(left)} is a {left.kind}")
         tok = self.next()
@@ -254,18 +257,19 @@ class _Parser:
             if esc.kind != "str" or len(esc.value) != 1:
                 raise WhereError("ESCAPE needs one character in quotes, such as ESCAPE '\\'")
             escape = esc.value
-        return like_regex(tok.value, escape)
+        return LikePattern(tok.value, escape)
 
     def operand(self) -> _Operand:
         tok = self.peek()
         if tok.kind == "id" and tok.value.upper() in FUNCTIONS and self.peek(1).value == "(":
             self.at += 2
-            inner = self.operand()
+            with _Deeper(self):            # UPPER(UPPER(...)) nests like parentheses
+                inner = self.operand()
             self.expect(")", f"to close {tok.value.upper()}(")
             if inner.kind != TEXT:
                 raise WhereError(f"{tok.value.upper()}() needs text, but {_describe(inner)} is a {inner.kind}")
             if inner.field is None:
-                return _Operand(TEXT, value=FUNCTIONS[tok.value.upper()](inner.value))
+                return _Operand(TEXT, value=FUNCTIONS[tok.value.upper()](inner.value), pos=inner.pos)
             return _Operand(TEXT, field=inner.field, func=tok.value.upper())
         if tok.kind in ("id", "qid"):
             return self.field_or_literal()
@@ -297,14 +301,14 @@ class _Parser:
             number = self.next().value
             return _Operand(NUMBER, value=-number if tok.value == "-" else number)
         if tok.kind == "num":
-            return _Operand(NUMBER, value=tok.value)
+            return _Operand(NUMBER, value=tok.value, pos=tok.pos)
         if tok.kind == "str":
-            return _Operand(TEXT, value=tok.value)
+            return _Operand(TEXT, value=tok.value, pos=tok.pos)
         if tok.kind == "id" and tok.value.upper() in ("DATE", "TIMESTAMP"):
             text = self.next()
             if text.kind != "str":
                 raise WhereError(f"{tok.value.upper()} needs a quoted value such as '2024-01-31'")
-            return _Operand(DATE, value=_date(text.value, text.pos))
+            return _Operand(DATE, value=_date(text.value, text.pos), pos=tok.pos)
         if tok.kind == "id" and tok.value.upper() == "NULL":
             raise WhereError("NULL cannot be compared or listed; use IS NULL or IS NOT NULL")
         raise WhereError(f"expected a value, found {_show(tok)}")
@@ -337,11 +341,31 @@ def _describe(op: _Operand) -> str:
     return f"{op.func}({op.field})" if op.func else f"field {op.field!r}"
 
 
+def _comparable(operands: list[_Operand], what: str) -> list[_Operand]:
+    """``operands`` (compared in ``what``) made comparable, or WhereError.
+
+    Beside a date, a text literal is read as a date now (``date_field > '2024-01-31'``,
+    as ArcGIS does), so a bad one is a parse error, not a failure while evaluating;
+    a text *field* beside a date is refused."""
+    if any(op.kind == DATE for op in operands):
+        dated = next(op for op in operands if op.kind == DATE)
+        out = []
+        for op in operands:
+            if op.kind == TEXT and op.field is None:
+                op = _Operand(DATE, value=_date(op.value, op.pos), pos=op.pos)
+            elif op.kind == TEXT:
+                raise WhereError(f"cannot compare {_describe(op)} (text) with {_describe(dated)} (date) in {what}; "
+                                 f"only a quoted date such as '2024-01-31' may stand beside a date")
+            out.append(op)
+        operands = out
+    for other in operands[1:]:
+        _same_kind(operands[0], other, what)
+    return operands
+
+
 def _same_kind(left: _Operand, right: _Operand, what: str) -> None:
     if left.kind == right.kind:
         return
-    if DATE in (left.kind, right.kind) and TEXT in (left.kind, right.kind):
-        return          # date_field > '2024-01-31' is read as a date, as ArcGIS does
     raise WhereError(f"cannot compare {_describe(left)} ({left.kind}) with {_describe(right)} "
                      f"({right.kind}) in {what}" + ("; quote text values" if NUMBER in (left.kind, right.kind)
                                                      and TEXT in (left.kind, right.kind) else ""))
@@ -358,18 +382,74 @@ def _date(text: str, pos: int) -> pd.Timestamp:
     return stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp
 
 
-def like_regex(pattern: str, escape: str | None = None) -> re.Pattern[str]:
-    """A LIKE pattern as an anchored regular expression (``%`` any run, ``_`` one character)."""
-    out, i = [], 0
-    while i < len(pattern):
-        c = pattern[i]
-        if escape is not None and c == escape and i + 1 < len(pattern):
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if c == "%" else "." if c == "_" else re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+class LikePattern:
+    """A LIKE pattern (``%`` any run, ``_`` one character, optional ESCAPE character), matched
+    in time linear in the value's length times the pattern's: never a backtracking regex.
+
+    The pattern is split on ``%`` into segments of fixed length; the first must match at the
+    start, the last at the end, and each one between at its leftmost place after the one
+    before (taking the leftmost match never loses one, so no backtracking is needed).
+    Matching is case-sensitive; compare ``UPPER(field)`` for the other kind.
+    """
+
+    def __init__(self, pattern: str, escape: str | None = None) -> None:
+        self.pattern = pattern
+        segments: list[list[str | None]] = [[]]     # a character, or None for ``_``
+        i = 0
+        while i < len(pattern):
+            c = pattern[i]
+            if escape is not None and c == escape and i + 1 < len(pattern):
+                segments[-1].append(pattern[i + 1])
+                i += 2
+                continue
+            if c == "%":
+                segments.append([])
+            else:
+                segments[-1].append(None if c == "_" else c)
+            i += 1
+        self.exact = len(segments) == 1       # no %: the value is as long as the pattern
+        self.first = _Segment(segments[0])
+        self.last = _Segment(segments[-1])
+        self.middle = [_Segment(s) for s in segments[1:-1] if s]
+
+    def matches(self, value: str) -> bool:
+        """Whether all of ``value`` matches the pattern."""
+        first, last = self.first, self.last
+        if self.exact:
+            return len(value) == first.size and first.at(value, 0)
+        end = len(value) - last.size
+        if end < first.size or not first.at(value, 0) or not last.at(value, end):
+            return False
+        at = first.size
+        for segment in self.middle:
+            found = segment.find(value, at, end)
+            if found < 0:
+                return False
+            at = found + segment.size
+        return True
+
+
+class _Segment:
+    """A run of a LIKE pattern between two ``%``: characters and ``_`` wildcards."""
+
+    def __init__(self, chars: list[str | None]) -> None:
+        self.size = len(chars)
+        self.text = None if None in chars else "".join(chars)     # no wildcard: str.find
+        # with wildcards: a regex of single characters and '.', which has nothing to backtrack over
+        self.regex = None if self.text is not None else re.compile(
+            "".join("." if c is None else re.escape(c) for c in chars), re.DOTALL)
+
+    def at(self, value: str, start: int) -> bool:
+        if self.text is not None:
+            return value.startswith(self.text, start)
+        return self.regex.match(value, start) is not None   # type: ignore[union-attr]
+
+    def find(self, value: str, start: int, end: int) -> int:
+        """The leftmost place in ``value[start:end]`` where the segment fits, or -1."""
+        if self.text is not None:
+            return value.find(self.text, start, end)
+        found = self.regex.search(value, start, end)         # type: ignore[union-attr]
+        return -1 if found is None else found.start()
 
 
 # -- evaluation ----------------------------------------------------------------
@@ -429,19 +509,17 @@ def _eval(node: Any, frame: pd.DataFrame) -> Truth:
     if kind == "in":
         _, left, items, negate = node
         values, nulls = _values(left, frame)
-        if left.kind == DATE:
-            items = [_date(v, 0) if isinstance(v, str) else v for v in items]
         hit = np.broadcast_to(pd.Series(values).isin(items).to_numpy() if isinstance(values, np.ndarray)
                               else np.asarray(values in items), (n,)).copy()
         known = ~np.broadcast_to(nulls, (n,))
         return (~hit if negate else hit), known.copy()
     if kind == "like":
-        _, left, regex, negate = node
+        _, left, pattern, negate = node
         values, nulls = _values(left, frame)
         if isinstance(values, np.ndarray):
-            hit = np.fromiter((regex.fullmatch(v) is not None for v in values), bool, len(values))
+            hit = np.fromiter((pattern.matches(v) for v in values), bool, len(values))
         else:
-            hit = np.full(n, regex.fullmatch(values) is not None)
+            hit = np.full(n, pattern.matches(values))
         return (~hit if negate else hit), ~np.broadcast_to(nulls, (n,)).copy()
     raise AssertionError(kind)
 
@@ -467,9 +545,7 @@ def _compare(op: str, left: _Operand, right: _Operand, frame: pd.DataFrame) -> T
     n = len(frame)
     a, na = _values(left, frame)
     b, nb = _values(right, frame)
-    if DATE in (left.kind, right.kind):      # a text literal beside a date field is a date
-        a = _date(a, 0) if isinstance(a, str) else a
-        b = _date(b, 0) if isinstance(b, str) else b
+    if DATE in (left.kind, right.kind):      # both dates (the parser saw to that)
         a = np.datetime64(a) if isinstance(a, pd.Timestamp) else a
         b = np.datetime64(b) if isinstance(b, pd.Timestamp) else b
     value = np.broadcast_to(np.asarray(_COMPARE[op](a, b), dtype=bool), (n,)).copy()

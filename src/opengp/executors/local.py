@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
+import os
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ class LocalExecutor:
         slot = _Slot(process, cmd_parent, rpc_parent)
         assert self._loop is not None
         self._loop.add_reader(rpc_parent.fileno(), self._on_readable, slot)
+        # uvloop makes a watched fd non-blocking; a message larger than the pipe's buffer
+        # (a big result) would then break off mid-read.  The worker writes each message
+        # whole, so a blocking read of the rest is short.
+        os.set_blocking(rpc_parent.fileno(), True)
         return slot
 
     def _forget(self, slot: _Slot) -> None:

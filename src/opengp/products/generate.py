@@ -77,7 +77,7 @@ def generate(version: ProductVersion, aoi: Aoi, output_type: str, path: Path, re
         aoi_map = aoi_map.buffer(0)
     sheet = lay_out(version, aoi_map, crs, has_title=bool(title))
     clip = aoi_map.intersection(box(*sheet.extent))
-    if not aoi_map.within(box(*sheet.extent)):
+    if aoi_map.difference(box(*sheet.extent)).area > 1e-6 * aoi_map.area:   # not rounding at a tight fit
         r.warning(f"The AOI is larger than the map frame at 1:{sheet.scale:,.0f}; "
                   "the parts of it outside the frame are left out.")
     r.info(f"Sheet {sheet.page[0]:g} x {sheet.page[1]:g} mm at 1:{sheet.scale:,.0f} in {crs.name}; "

@@ -52,9 +52,9 @@ def sheet_figure(sheet: Sheet, layers: list[LayerData], *, title: str, legend: b
         _north_arrow(fig, sheet)
     if title and sheet.title_at:
         fig.text(sheet.title_at[0] / width, sheet.title_at[1] / height, title, ha="center", va="center",
-                 fontsize=TITLE_SIZE, fontweight="bold")
+                 fontsize=TITLE_SIZE, fontweight="bold", parse_math=False)   # "$" in a name is a "$"
     fig.text(sheet.footer_at[0] / width, sheet.footer_at[1] / height, footer, ha="left", va="center",
-             fontsize=SMALL, color="#333333")
+             fontsize=SMALL, color="#333333", parse_math=False)
     return fig
 
 
@@ -194,7 +194,7 @@ def _labels(ax, data: LayerData, sheet: Sheet) -> None:
             continue
         occupied |= cells
         ax.text(lx, y, text, fontsize=s.label_size, color=s.label_color, ha="left", va="center",
-                clip_on=True)
+                clip_on=True, parse_math=False)
         placed += 1
 
 

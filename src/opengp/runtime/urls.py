@@ -3,7 +3,10 @@
 The server reaches URLs its callers name (OGC callbacks, inputs by reference,
 area-of-interest and feature layers).  Unless ``allow_private_urls`` is set,
 addresses on this machine or a private network are refused, so a caller
-cannot use the server to reach what only the server can see.
+cannot use the server to reach what only the server can see; redirects are
+checked the same way.  (The name is resolved again to connect, so a DNS
+server that answers differently the second time is not stopped here: put an
+egress proxy or firewall in front where that matters.)
 """
 from __future__ import annotations
 
@@ -34,6 +37,19 @@ def is_private_host(host: str) -> bool:
     return any(not ipaddress.ip_address(a.split("%")[0]).is_global for a in addresses)
 
 
+class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow a redirect only to where the first URL could have gone itself."""
+
+    def __init__(self, allow_private: bool) -> None:
+        self.allow_private = allow_private
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        problem = url_problem(newurl, self.allow_private)
+        if problem:
+            raise ValueError(f"it redirects to {newurl}, which {problem.replace('must be', 'is not')}")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 def fetch(url: str, *, allow_private: bool, max_bytes: int, timeout: float = TIMEOUT) -> tuple[bytes, str]:
     """GET ``url`` (checked first) and return its body and content type.
 
@@ -44,8 +60,9 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int, timeout: float = TIM
     if problem:
         raise ValueError(f"{url} {problem}")
     request = urllib.request.Request(url, headers={"Accept": "application/json, */*"})
+    opener = urllib.request.build_opener(_GuardedRedirects(allow_private))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:   # noqa: S310 (scheme checked)
+        with opener.open(request, timeout=timeout) as response:   # scheme checked, and at every redirect
             body = response.read(max_bytes + 1)
             kind = response.headers.get("Content-Type", "")
     except Exception as exc:      # refused, timed out, HTTP error status

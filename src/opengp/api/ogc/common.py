@@ -109,7 +109,11 @@ def server_url(request: Request) -> str:
     if public:
         return public.rstrip("/")
     scope = request.scope
-    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    host = None
+    for name, value in scope["headers"]:
+        if name == b"host":
+            host = value
+            break
     key = (scope.get("scheme"), host, scope.get("server"), scope.get("app_root_path", scope.get("root_path", "")))
     url = _SERVER_URLS.get(key)
     if url is None:
@@ -124,25 +128,27 @@ def face_url(request: Request) -> str:
     return server_url(request) + BASE
 
 
-_SECONDS: dict[int, str] = {}      # whole seconds -> "YYYY-MM-DDTHH:MM:SS": a job's times repeat
+_STAMPS: dict[float, str] = {}      # a job's times, polled over and over, are formatted once
 
 
 def rfc3339(t: float | None) -> str | None:
     """Epoch seconds as RFC 3339 in UTC, to the microsecond, exactly as
-    ``datetime.isoformat`` writes it (with ``Z``), for a fraction of its cost: a
-    statusInfo has four of them and clients poll it many times."""
+    ``datetime.isoformat`` writes it (with ``Z``).  A statusInfo has four of them and
+    clients poll it many times, so they are remembered (a few thousand at most)."""
     if t is None:
         return None
-    whole = int(t // 1)
-    micro = round((t - whole) * 1e6)
-    if micro >= 1_000_000:
-        whole, micro = whole + 1, micro - 1_000_000
-    stamp = _SECONDS.get(whole)
+    stamp = _STAMPS.get(t)
     if stamp is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        stamp = _SECONDS[whole] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-    return f"{stamp}.{micro:06d}Z" if micro else stamp + "Z"
+        whole = int(t // 1)
+        micro = round((t - whole) * 1e6)
+        if micro >= 1_000_000:
+            whole, micro = whole + 1, micro - 1_000_000
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+        stamp = f"{stamp}.{micro:06d}Z" if micro else stamp + "Z"
+        if len(_STAMPS) >= 8192:
+            _STAMPS.clear()
+        _STAMPS[t] = stamp
+    return stamp
 
 
 def job_process_id(job: Job) -> str:

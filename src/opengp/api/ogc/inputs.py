@@ -33,7 +33,7 @@ import orjson
 from ...core import InvalidInput, RequestTooLarge
 from ...runtime.urls import fetch
 from ...tools.params import ParamSpec, ToolSpec
-from .processes import FILES, value_schema
+from .processes import FILES, value_type
 
 _LINK_KEYS = {"href", "type", "rel", "title", "hreflang"}
 _TEXT_ENCODINGS = {"utf-8", "utf8", "binary", "7bit", "8bit"}
@@ -81,7 +81,7 @@ async def _gp_value(p: ParamSpec, value: Any, sources: Sources) -> Any:
         value = _bbox_features(p, value)
     elif isinstance(value, dict) and "value" in value:            # a qualified value
         value = value["value"]
-    expected = value_schema(p.data_type)["type"]
+    expected = value_type(p.data_type)
     if isinstance(value, list) != (expected == "array") or (isinstance(value, dict) and expected != "object"):
         got = "an array" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a single value"
         raise _bad(p, f"expected {expected}, got {got}.")
@@ -99,7 +99,7 @@ async def _fetched(p: ParamSpec, link: dict[str, Any], sources: Sources) -> Any:
     except ValueError as exc:
         raise _bad(p, f"its reference cannot be used: {exc}.") from None
     kind = (link.get("type") or kind or "").split(";")[0].strip().lower()
-    if value_schema(p.data_type)["type"] == "string" and not kind.endswith("json"):
+    if value_type(p.data_type) == "string" and not kind.endswith("json"):
         try:
             return body.decode("utf-8")
         except UnicodeDecodeError:

@@ -13,7 +13,7 @@ from ...auth import Scope
 from ...core import Kind, Status
 from ...store import JobQuery
 from . import processes as P
-from .common import claims_of, OGC_STATUS, Problem, answer, face_url, route, status_info
+from .common import OGC_STATUS, Problem, answer, claims_of, face_url, route, status_info
 
 MAX_LIMIT = 10_000
 

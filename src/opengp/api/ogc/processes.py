@@ -7,6 +7,7 @@ root folder): stable as long as the service and task keep their names.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
 import shapely.geometry
@@ -68,6 +69,12 @@ def value_schema(data_type: str) -> dict[str, Any]:
     if data_type in FILES:
         return {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/octet-stream"}
     return {"type": "string"}
+
+
+@lru_cache(maxsize=256)
+def value_type(data_type: str) -> str:
+    """The JSON type of one value of a GP data type (``value_schema``'s ``type``)."""
+    return str(value_schema(data_type)["type"])
 
 
 def summary(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:

@@ -43,6 +43,37 @@ class AOI:
                             option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
+def check_placeable(aoi: AOI, map_crs: str | None) -> None:
+    """Run the generator's own reading of the AOI now, and place it in the map's CRS,
+    so an AOI the job could not draw fails the request, not the job."""
+    import math
+
+    from ...products.aoi import parse_aoi
+    from ...products.projection import choose_map_crs, reproject
+
+    try:
+        area = parse_aoi(aoi.feature_json())
+        if area.crs.is_geocentric:
+            raise ValueError("The AOI's coordinate system is geocentric (3-D); give it in a geographic "
+                             "or projected one.")
+        if area.crs.is_geographic:
+            west, south, east, north = area.geometry.bounds
+            if west < -180 or east > 180 or south < -90 or north > 90:
+                raise ValueError("The AOI's coordinates are outside longitude -180..180 / latitude -90..90; "
+                                 "is its coordinate system right?")
+            if map_crs is None and east - west > 40:
+                raise ValueError("The AOI spans more than 40 degrees of longitude, too wide for the UTM zone "
+                                 "a sheet is drawn in; the product version needs a 'crs'.")
+        crs = choose_map_crs(area.geometry, area.crs, map_crs)
+        placed = reproject(area.geometry, area.crs, crs)
+        if placed.is_empty or not all(math.isfinite(v) for v in placed.bounds) or placed.area <= 0:
+            raise ValueError(f"The AOI cannot be placed in the map's coordinate system ({crs.name}).")
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    except Exception as exc:      # pyproj and GEOS errors: say what, never a stack trace
+        raise bad(f"The AOI cannot be placed on a sheet: {exc}") from None
+
+
 def bad(*details: str) -> InvalidInput:
     return InvalidInput(_INVALID, list(details))
 
@@ -74,6 +105,8 @@ def custom_aoi(text: str) -> AOI:
     if isinstance(value, dict) and value.get("type") == "FeatureCollection":
         value = value.get("features")
     if isinstance(value, dict) and "features" in value:       # an Esri feature set
+        if not isinstance(value["features"], list):
+            raise bad("'customAoi' features must be an array of one feature.")
         sr = value.get("spatialReference")
         value = [dict(f, geometry=dict(f.get("geometry") or {}, spatialReference=sr))
                  if isinstance(f, dict) and sr else f for f in value.get("features") or []]
@@ -82,6 +115,9 @@ def custom_aoi(text: str) -> AOI:
     if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], dict):
         raise bad("'customAoi' must be an array of exactly one feature.")
     feature = value[0]
+    attributes = feature.get("properties" if feature.get("type") == "Feature" else "attributes")
+    if attributes is not None and not isinstance(attributes, dict):
+        raise bad("'customAoi' feature's attributes (GeoJSON: properties) must be a JSON object.")
     try:
         if feature.get("type") == "Feature":
             geom = geo.from_geojson(feature.get("geometry") or {})
@@ -105,15 +141,19 @@ def feature_id(text: str) -> int:
         raise bad(f"'aoiFeatureId' must be an object ID (an integer), not {text!r}.") from None
 
 
-async def layer_aoi(catalog: Any, url: str, object_id: int, claims: Claims | None, allow_private: bool) -> AOI:
-    """The feature ``object_id`` of the layer at ``url``."""
-    found = catalog.find_url(url)
+async def layer_aoi(catalog: Any, url: str, object_id: int, claims: Claims | None, allow_private: bool,
+                    hosts: tuple[str, ...] = ()) -> AOI:
+    """The feature ``object_id`` of the layer at ``url`` (``hosts``: the names this request reached us by)."""
+    missing = catalog.missing(url, extra_hosts=hosts)
+    if missing:
+        raise bad(f"'aoiLayer' {missing}.")
+    found = catalog.find_url(url, extra_hosts=hosts)
     if found is not None:
         dataset, layer = found
         if not can_read(dataset, claims):
             raise TokenRequired("Token Required") if claims is None else Forbidden(
                 f"You do not have permissions to read the area of interest layer {url}.")
-        return _from_frame(layer, object_id, url)
+        return await asyncio.to_thread(_from_frame, layer, object_id, url)
     body = await asyncio.to_thread(_fetch_feature, url, object_id, allow_private)
     return _from_geojson(body, object_id, url)
 
@@ -125,6 +165,8 @@ def _from_frame(layer: Any, object_id: int, url: str) -> AOI:
     if rows.empty:
         raise bad(f"Feature {object_id} does not exist in the area of interest layer {url}.")
     row = rows.iloc[0]
+    if frame.crs is None:
+        raise bad(f"The area of interest layer {url} has no coordinate system, so its sheet cannot be placed.")
     attributes = {k: _plain(v) for k, v in row.items() if k != frame.geometry.name}
     return AOI(_polygon(row[frame.geometry.name], url), attributes, _crs_text(frame.crs.to_wkt()))
 
@@ -169,7 +211,9 @@ def _from_geojson(body: bytes, object_id: int, url: str) -> AOI:
     if not isinstance(features, list):
         raise bad(f"The area of interest layer {url} did not answer a GeoJSON FeatureCollection.")
     for feature in features:
-        props = feature.get("properties") or {}
+        if not isinstance(feature, dict):
+            continue
+        props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
         ids = [feature.get("id")] + [v for k, v in props.items() if k.lower() in ("objectid", "fid", "oid")]
         if object_id in [i for i in ids if isinstance(i, int)] or str(object_id) in [str(i) for i in ids]:
             try:

@@ -9,30 +9,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...auth import Claims
 from ...products.definition import LayerSource, ProductVersion
 from .aoi import bad
 
 
-def _excluded(layer: Any, exclusions: set[str], catalog: Any) -> str | None:
+def _excluded(layer: Any, exclusions: set[str], catalog: Any, hosts: tuple[str, ...]) -> str | None:
     """The exclusion entry that names this layer (its title, its layer name or its URL), if any."""
     for entry in exclusions:
         if entry.lower() in (layer.title.lower(), layer.layer.lower()):
             return entry
-        found = catalog.find_url(entry) if "/" in entry else None
+        found = catalog.find_url(entry, extra_hosts=hosts) if "/" in entry else None
         if found is not None and found[0].key == layer.dataset and found[1].name == layer.layer:
             return entry
     return None
 
 
 def resolve_definition(catalog: Any, version: ProductVersion, exclusions: list[str],
-                       claims: Claims | None) -> str:
+                       hosts: tuple[str, ...] = ()) -> str:
     """The version as JSON for the GenerateProduct tool."""
     wanted = set(exclusions)
     used: set[str] = set()
     layers = []
     for layer in version.layers:
-        entry = _excluded(layer, wanted, catalog)
+        entry = _excluded(layer, wanted, catalog, hosts)
         if entry is not None:
             used.add(entry)
             continue

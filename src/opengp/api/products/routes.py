@@ -9,12 +9,13 @@ same job is seen here in the product dialect, and as a GP job at
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from datetime import datetime, time as dtime, timezone
 from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ...auth import Claims
@@ -29,7 +30,7 @@ from ...tools.registry import Service
 from ..admin.common import page
 from ..arcgis.routes import CURRENT_VERSION, job_options, read_params, respond
 from ..auth import caller
-from .aoi import AOI, bad, custom_aoi, feature_id, layer_aoi
+from .aoi import AOI, bad, check_placeable, custom_aoi, feature_id, layer_aoi
 from .dialect import BY_CODE, DEFAULT_MSG_LEVEL, MSG_LEVELS, iso, product_job_json
 from .resolve import resolve_definition
 
@@ -147,8 +148,10 @@ async def _generate(request: Request, params: dict[str, str], claims: Claims | N
         raise bad(f"Version '{version.name}' of '{name}' allows output types "
                   f"{', '.join(t.upper() for t in version.output_types)}, not {output_type.upper()}.")
     aoi, aoi_layer, aoi_id = await _aoi(request, params, claims)
-    definition = resolve_definition(request.app.state.datasets, version, _json_list(params, "layerExclusion"), claims)
-    output_name = safe_file_name((params.get("outputName") or "").strip() or _sheet_name(product, aoi, aoi_id))
+    check_placeable(aoi, version.crs)
+    definition = resolve_definition(request.app.state.datasets, version, _json_list(params, "layerExclusion"),
+                                    _hosts(request))
+    output_name = _output_name(params.get("outputName"), _sheet_name(product, aoi, aoi_id))
     form = {"productName": product.name, "productVersion": version.name, "outputType": output_type,
             "outputName": output_name, "aoi": aoi.feature_json(), "definition": definition}
     options = job_options(request, settings, {})
@@ -170,8 +173,20 @@ async def _aoi(request: Request, params: dict[str, str], claims: Claims | None) 
         raise bad("'aoiLayer' is required (or give the area of interest itself in 'customAoi').")
     object_id = feature_id(_required(params, "aoiFeatureId"))
     aoi = await layer_aoi(request.app.state.datasets, layer, object_id, claims,
-                          request.app.state.settings.allow_private_urls)
+                          request.app.state.settings.allow_private_urls, _hosts(request))
     return aoi, layer, object_id
+
+
+def _hosts(request: Request) -> tuple[str, ...]:
+    """The name this request reached us by: its URLs of our own layers are ours too."""
+    host = request.headers.get("host")
+    return (host,) if host else ()
+
+
+def _output_name(asked: str | None, sheet: str) -> str:
+    """A file name from ``outputName`` (no folders, no dots at the ends), else the sheet's."""
+    name = Path((asked or "").strip().replace("\\", "/")).name.strip(". ")
+    return safe_file_name(name or sheet)
 
 
 def _sheet_name(product: Any, aoi: AOI, aoi_id: int | None) -> str:
@@ -212,10 +227,12 @@ async def _jobs(request: Request, params: dict[str, str], claims: Claims | None,
     if len(rest) != 1:
         raise NotFound(f"Resource 'jobs/{'/'.join(rest)}' not found.")
     job = _product_job(jobs, rest[0], service, claims)
-    if params.get("f") == "html":      # the GP job page: the same job, live
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/arcgis/rest/services/{service.key}"
-                                f"/GPServer/{TASK}/jobs/{job.id}?f=html", status_code=303)
-    return respond(product_job_json(job, _msg_level(params)), params)
+    data = product_job_json(job, _msg_level(params))
+    if params.get("f") == "html":
+        live = f"/arcgis/rest/services/{service.key}/GPServer/{TASK}/jobs/{job.id}?f=html"
+        return Response(page(f"Product job {job.id}", {**data, "live page (progress as it happens)": live}),
+                        media_type="text/html")
+    return respond(data, params)
 
 
 def _ids(params: dict[str, str]) -> list[str]:
