@@ -88,7 +88,7 @@ def serve(
     try:
         settings = load_settings(config, demo=demo, host=host, port=port, data_dir=data_dir, workers=workers)
     except Exception as exc:
-        console.print(f"[red]Invalid configuration:[/] {exc}")
+        console.print("[red]Invalid configuration:[/]", _config_error(exc))
         raise typer.Exit(2) from None
     try:
         Registry.from_settings(settings)    # a broken toolbox stops here, in one line
@@ -104,6 +104,19 @@ def serve(
     uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or "")
+
+
+def _config_error(exc: Exception) -> str:
+    """A settings error in a line or two: pydantic's messages without the whole input echoed."""
+    from pydantic import ValidationError
+    from rich.markup import escape
+
+    if isinstance(exc, ValidationError):
+        text = "; ".join((".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
+                         + e["msg"].removeprefix("Value error, ") for e in exc.errors())
+    else:
+        text = str(exc)
+    return escape(text)
 
 
 def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
@@ -150,11 +163,11 @@ def worker(
         settings = load_settings(config, demo=demo, data_dir=data_dir, database_url=database_url,
                                  broker_url=broker_url)
     except Exception as exc:
-        console.print(f"[red]Invalid configuration:[/] {exc}")
+        console.print("[red]Invalid configuration:[/]", _config_error(exc))
         raise typer.Exit(2) from None
     if settings.broker_url is None:
         console.print("[red]No broker:[/] a worker needs broker_url (--broker-url, OPENGP_BROKER_URL or "
-                      "broker_url in [server]) and a PostgreSQL database_url shared with the servers.")
+                      "broker_url in \\[server]) and a PostgreSQL database_url shared with the servers.")
         raise typer.Exit(2)
     try:
         from .executors.celery_app import run_worker
