@@ -63,3 +63,21 @@ def test_a_redirect_within_what_is_allowed_is_followed(remote: int) -> None:
 def test_a_body_over_the_limit_is_refused(remote: int) -> None:
     with pytest.raises(ValueError, match="larger than 5 bytes"):
         urls.fetch(f"http://127.0.0.1:{remote}/data", allow_private=True, max_bytes=5)
+
+
+def test_a_tools_file_input_by_url_is_fetched_under_the_policy(remote: int) -> None:
+    """``DataFile.read_bytes`` (what tools call) goes through the guard with the process's policy."""
+    from opengp.tools.values import DataFile
+
+    data = DataFile(url=f"http://127.0.0.1:{remote}/data")
+    try:
+        urls.set_policy(allow_private=False, max_bytes=1000)
+        with pytest.raises(ValueError, match="private network"):
+            data.read_bytes()
+        urls.set_policy(allow_private=True, max_bytes=1000)
+        assert data.read_bytes() == b'{"ok": true}'
+        urls.set_policy(allow_private=True, max_bytes=3)
+        with pytest.raises(ValueError, match="larger than"):
+            data.read_bytes()
+    finally:
+        urls.set_policy(allow_private=False, max_bytes=1024 * 1024 * 1024)

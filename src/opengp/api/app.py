@@ -25,6 +25,7 @@ from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
+from ..runtime.urls import set_policy
 from ..store import open_store
 from ..store.services import open_service_store
 from ..store.users import open_user_store
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> FastAPI:
         if scale_out:       # many servers share the data folder (and the database)
             settings.data_dir.mkdir(parents=True, exist_ok=True)
         lock = None if scale_out else lock_data_dir(settings.data_dir)
+        set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
         store = open_store(settings.store_url)
         service_store = open_service_store(store)
         import_config_file(settings, service_store)

@@ -160,7 +160,11 @@ def make_worker_app(settings: Settings) -> Celery:
     @signals.worker_process_init.connect(weak=False)
     def _child_init(**_: Any) -> None:
         global _CHILD
+        from ..runtime.urls import set_policy
+
         main_store.engine.dispose(close=False)      # the parent's connections are not ours to use
+        # inputs by URL are fetched under the deployment's outbound policy, as in local workers
+        set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
         _CHILD = _Child(app, settings)
 
     @signals.worker_ready.connect(weak=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..runtime.context import JobContext
+from ..runtime.urls import set_policy
 
 
 class _PipeStore:
@@ -57,6 +58,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
     from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
+    set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
     registry = Registry.from_settings(settings)
     loaded = {c.key: c.model_dump_json() for c in settings.services}
     features = _Layers(settings)

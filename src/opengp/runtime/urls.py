@@ -16,6 +16,19 @@ import urllib.request
 from urllib.parse import urlsplit
 
 TIMEOUT = 10.0
+_policy = {"allow_private": False, "max_bytes": 1024 * 1024 * 1024}
+
+
+def set_policy(*, allow_private: bool, max_bytes: int) -> None:
+    """This process's rules for fetches made on a tool's behalf (``DataFile.read_bytes``):
+    the server and its workers set them from the settings at start."""
+    _policy.update(allow_private=allow_private, max_bytes=max_bytes)
+
+
+def fetch_for_tool(url: str, timeout: float = 60.0) -> bytes:
+    """A file input's content by URL, under this process's policy."""
+    return fetch(url, allow_private=bool(_policy["allow_private"]), max_bytes=int(_policy["max_bytes"]),
+                 timeout=timeout)[0]
 
 
 def url_problem(url: object, allow_private: bool) -> str | None:

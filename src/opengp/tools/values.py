@@ -5,7 +5,6 @@ What they mean on the wire (parsing requests, writing results) is
 """
 from __future__ import annotations
 
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -111,10 +110,9 @@ class DataFile:
             return Path(self.path).read_bytes()
         if not self.url:
             raise ValueError("this DataFile has neither a path nor a url")
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"only http(s) URLs can be read, not {self.url!r}")
-        with urllib.request.urlopen(self.url, timeout=60) as response:   # noqa: S310 (scheme checked)
-            return response.read()
+        from ..runtime.urls import fetch_for_tool   # the one outbound guard (runtime imports tools)
+
+        return fetch_for_tool(self.url)
 
 
 @dataclass(frozen=True)
