@@ -268,12 +268,15 @@ DEMO_PRODUCT_SERVICES = [
 
 
 def load_settings(config: Path | None = None, *, demo: bool = False, **overrides: Any) -> Settings:
-    """Settings from a TOML file (``[server]`` + ``[[services]]``), the demo, and overrides."""
+    """Settings from a TOML file (``[server]``, ``[[services]]``, ``[[datasets]]``, ``[[product_services]]``),
+    the demo, and overrides.  Precedence: explicit overrides (CLI flags), then ``OPENGP_*``
+    environment variables, then the file, then defaults."""
     data: dict[str, Any] = {}
     if config is not None:
         with open(config, "rb") as fh:
             raw = tomllib.load(fh)
-        data.update(raw.get("server", {}))
+        # the environment overrides the file (one shared file, per-machine OPENGP_* variables)
+        data.update({k: v for k, v in raw.get("server", {}).items() if f"OPENGP_{k.upper()}" not in os.environ})
         for section in ("services", "datasets", "product_services"):
             data[section] = raw.get(section, [])
         data["config_dir"] = Path(config).resolve().parent
