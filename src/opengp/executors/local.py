@@ -48,6 +48,7 @@ class _Slot:
     since: float = 0.0
     kill_at: float | None = None        # cancel grace deadline
     killed: bool = False
+    ready: bool = False                 # imported and listening: its job's usage time may start
 
 
 class LocalExecutor:
@@ -163,6 +164,9 @@ class LocalExecutor:
                     slot.rpc.send(reply)
                     if method in _CHANGES and args:
                         self.on_change(args[0])     # live pages hear of progress and messages at once
+                elif msg[0] == "ready":
+                    slot.ready = True
+                    self._dispatch()
                 elif msg[0] == "done" and slot.job_id == msg[1]:
                     job_id = self._release(slot)
                     if job_id:
@@ -210,7 +214,7 @@ class LocalExecutor:
         """Hand queued jobs to idle workers, oldest first, honouring max_instances."""
         if self._stopping:
             return
-        idle = [s for s in self._slots if s.job_id is None and not s.killed]
+        idle = [s for s in self._slots if s.job_id is None and not s.killed and s.ready]
         for item in list(self._pending):
             job_id, service = item
             limit = self._limit(service)
