@@ -48,6 +48,15 @@ def sleep(seconds: float = 1.0, ctx: JobContext = None) -> str:
     return "rested"
 
 
+@tool(name="Stages", description="Reports a few stages with pauses between them (live updates).")
+def stages(count: int = 4, pause: float = 0.5, ctx: JobContext = None) -> int:
+    for i in range(count):
+        ctx.stage(f"Stage {i + 1} of {count}")
+        ctx.progress(100 * (i + 1) / count)
+        time.sleep(pause)
+    return count
+
+
 @tool(name="Stubborn", description="Busy-loops and never checks for cancellation.")
 def stubborn(seconds: float = 60.0) -> str:
     end = time.monotonic() + seconds

@@ -112,10 +112,16 @@ def create_app(settings: Settings) -> FastAPI:
         registry = jobs.registry
         jobs.bind_loop(asyncio.get_running_loop())
         housekeeping: list[asyncio.Task[None]] = []
+        listener: Any = None
+        events: Any = None
         if scale_out:
             from ..executors.celery_executor import CeleryExecutor
             from ..jobs.reconcile import Reconciler
+            from ..store.notify import Listener, announce_changes
 
+            events = announce_changes(store, settings.store_url)    # this server's own transitions
+            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all)
+            listener.start()
             executor: Any = CeleryExecutor(settings, store)
             jobs.executor = executor
             executor.start()

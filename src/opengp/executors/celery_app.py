@@ -74,11 +74,13 @@ class _Child:
 
     def __init__(self, app: Celery, settings: Settings) -> None:
         from ..store.services import open_service_store
+        from ..store.notify import announce_changes
         from ..store.sql import SqlStore
         from ..tools.registry import Registry
 
         self.app, self.settings = app, settings
         self.store = SqlStore(settings.store_url, migrate=False)
+        announce_changes(self.store, settings.store_url)      # progress, claims, ends reach API servers
         self.services = open_service_store(self.store)
         self.registry = Registry([])
         self.loaded: dict[str, str] = {}
@@ -144,12 +146,14 @@ _SUPERVISOR: Any = None
 # -- the worker --------------------------------------------------------------------------------------
 def make_worker_app(settings: Settings) -> Celery:
     """The app with the task, the child set-up, and the main process's bootsteps."""
+    from ..store.notify import announce_changes
     from ..store.services import DELETED, open_service_store
     from ..store.sql import SqlStore
     from .supervisor import Supervisor
 
     app = make_celery(settings)
     main_store = SqlStore(settings.store_url)       # migrates (under a lock) if this worker is the first
+    announce_changes(main_store, settings.store_url)    # the Supervisor's kills (its thread starts on first use)
     service_store = open_service_store(main_store)
 
     @app.task(name=TASK, ignore_result=True)

@@ -75,11 +75,25 @@ class JobService:
         for event in self._watchers.get(job_id, ()):
             event.set()
 
+    def changed_elsewhere(self, job_ids: list[str]) -> None:
+        """Listener callback (event loop): another process changed these jobs (store/notify.py).
+        Waiters re-read (the job may have ended), then watchers; unwatched ids cost a lookup."""
+        for job_id in job_ids:
+            if job_id in self._waiters:
+                self._wake(job_id)
+            elif job_id in self._watchers:
+                self._changed(job_id)
+
+    def recheck_all(self) -> None:
+        """Listener callback (event loop) after a (re)connect: changes may have been missed."""
+        self.changed_elsewhere(list({**self._waiters, **self._watchers}))
+
     async def watch(self, job_id: str, poll: float = 2.0) -> AsyncIterator[Job]:
         """The job now, then again after each change, until it is terminal (live pages).
 
-        This server's executor announces changes at once; the ``poll`` catches
-        changes made elsewhere (another API server, a remote worker)."""
+        This server's executor announces changes at once, and in scale-out mode
+        other processes' changes arrive by NOTIFY; the ``poll`` catches what
+        those miss (a notification connection that was down)."""
         event = asyncio.Event()
         self._watchers.setdefault(job_id, set()).add(event)
         try:

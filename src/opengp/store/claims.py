@@ -45,6 +45,7 @@ class ClaimsMixin:
     engine: Any
     _write_sql: Any     # (sql, params, before) -> RETURNING rows
     _snapshot: Any      # (fn(execute)) -> fn's result, in one read transaction
+    _changed: Any       # (job id) -> None: announce a committed change (store/notify.py)
 
     def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
         from .sql import job_from_row
@@ -55,7 +56,11 @@ class ClaimsMixin:
         before = () if limit is None else ((f"SELECT pg_advisory_xact_lock({_LOCK_KEY})",
                                             {"key": f"opengp.claim:{service}"}),)
         rows = self._write_sql(sql, params, before)
-        return job_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        job = job_from_row(rows[0])
+        self._changed(job.id)
+        return job
 
     def next_queued(self, service: str) -> str | None:
         rows = self._snapshot(lambda execute: execute(_NEXT, {"service": service}))

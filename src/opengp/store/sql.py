@@ -14,7 +14,7 @@ from functools import lru_cache
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text
@@ -26,6 +26,9 @@ from ..core.status import QUEUED
 from .base import JobQuery
 from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
+
+if TYPE_CHECKING:
+    from .notify import JobEvents
 
 T = TypeVar("T")
 log = logging.getLogger("opengp.store")
@@ -288,6 +291,8 @@ class SqlStore(ClaimsMixin):
         self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._writes = 0            # since the last fold of the count deltas
+        # scale-out: announces job changes to other processes (store/notify.py); set by whoever opens us
+        self.events: JobEvents | None = None
         if migrate:
             self.fold_counts()
 
@@ -522,17 +527,29 @@ class SqlStore(ClaimsMixin):
         values["status"] = dst.value
         values["updated"] = time.time()
         rows = self._update(job_id, values, _is("status", (s.value for s in src)), messages)
-        return job_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        self._changed(job_id)
+        return job_from_row(rows[0])
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
         values: dict[str, Any] = {"updated": time.time()}
         if progress is not None:
             values["progress"] = _dumps(progress.to_json())
         self._update(job_id, values, f"NOT {_is('status', _TERMINAL)}", messages, returning="")
+        self._changed(job_id)
 
     def claim(self, job_id: str, worker: str) -> Job | None:
         rows = self._write_sql(_CLAIM_SQL, {"id": job_id, "worker": worker, "now": time.time()})
-        return job_from_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        self._changed(job_id)
+        return job_from_row(rows[0])
+
+    def _changed(self, job_id: str) -> None:
+        """A committed write changed what a watcher of the job sees (scale-out only)."""
+        if self.events is not None:
+            self.events.changed(job_id)
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
         rows = self._write_sql(_HEARTBEAT_SQL.format(clock=self.clock), {"id": job_id, "worker": worker,

@@ -1,0 +1,48 @@
+"""store/notify.py on a real PostgreSQL: batched NOTIFYs reach a Listener, under the payload limit."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from conftest import PG_URL, require
+
+from opengp.store.notify import MAX_PAYLOAD, JobEvents, Listener, payloads
+
+
+def test_payloads_keep_every_id_and_stay_under_the_limit():
+    ids = [uuid.uuid4().hex for _ in range(1000)]
+    out = payloads(ids)
+    assert len(out) > 1
+    assert all(len(p.encode()) <= MAX_PAYLOAD for p in out)
+    assert [i for p in out for i in p.split()] == ids
+
+
+def test_a_burst_of_changes_reaches_a_listener_in_a_few_notifications():
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
+    except Exception as exc:
+        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    ids = {uuid.uuid4().hex for _ in range(2000)}
+
+    async def run() -> tuple[set[str], int]:
+        got: set[str] = set()
+        connected = asyncio.Event()
+        listener = Listener(PG_URL, lambda batch: got.update(i for i in batch if i in ids), connected.set)
+        listener.start()
+        await asyncio.wait_for(connected.wait(), 10)
+        events = JobEvents(PG_URL)
+        for job_id in ids:
+            events.changed(job_id)
+        for _ in range(200):
+            if got == ids:
+                break
+            await asyncio.sleep(0.02)
+        events.close()
+        await listener.stop()
+        return got, events.sent
+
+    got, sent = asyncio.run(run())
+    assert got == ids
+    assert sent < 100       # batched: 2000 ids in far fewer statements
