@@ -489,7 +489,7 @@ class SqlStore(ClaimsMixin):
         total, deltas, page_jobs = self._snapshot(run)
         if deltas > _FOLD_SEEN:
             self._fold_quietly()
-        return total, page_jobs
+        return int(total), page_jobs        # PostgreSQL's sum(bigint) is numeric: a Decimal
 
     @staticmethod
     def _count(execute: Callable[[str, dict[str, Any]], list[Any]], q: JobQuery,
