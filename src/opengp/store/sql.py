@@ -8,6 +8,7 @@ them run beside the writer).
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 from functools import lru_cache
@@ -36,6 +37,12 @@ _JSON_COLUMNS = ("progress", "inputs", "options", "results")
 _ACTIVE = (Status.EXECUTING.value, Status.CANCELLING.value)
 _QUEUED = tuple(s.value for s in QUEUED)
 _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
+_GET_PG_SQL = "SELECT * FROM jobs WHERE id = %s"
+# text() parses its SQL for bind parameters on every call; the store's statements repeat
+_text = lru_cache(maxsize=1024)(text)
+# psycopg connections a forked child inherited: kept referenced, so garbage collection never
+# closes the parent's socket from the child
+_INHERITED: list[Any] = []
 # heartbeats lost in a database crash are harmless: no fsync wait for them on PostgreSQL
 _ASYNC_COMMIT = (("SET LOCAL synchronous_commit = off", {}),)
 
@@ -285,6 +292,7 @@ class SqlStore(ClaimsMixin):
 
             upgrade(self.engine)
         self._local = threading.local()
+        self._pg_readers: list[Any] = []    # (pid, connection): every thread's raw PostgreSQL reader
         # SQLite has one writer at a time: this process keeps one write
         # connection and takes turns on a lock, so writers queue here instead
         # of sleeping in SQLite's busy handler.
@@ -319,8 +327,8 @@ class SqlStore(ClaimsMixin):
             if not self.is_sqlite:
                 with self.engine.begin() as c:
                     for pre, pre_params in before:
-                        c.execute(text(pre), pre_params)
-                    res = c.execute(text(sql), params)
+                        c.execute(_text(pre), pre_params)
+                    res = c.execute(_text(sql), params)
                     rows = res.fetchall() if res.returns_rows else []
             else:
                 with self._write_lock:
@@ -405,9 +413,43 @@ class SqlStore(ClaimsMixin):
     def get(self, job_id: str) -> Job | None:
         if self.is_sqlite:  # the status GET hot path: a raw DBAPI read skips ~90 us of Core overhead
             return self._get_raw(job_id)
-        stmt = select(jobs).where(jobs.c.id == job_id)
-        row = self._read(lambda c: c.execute(stmt).first())
-        return None if row is None else job_from_row(row)
+        return self._get_pg(job_id)
+
+    def _get_pg(self, job_id: str) -> Job | None:
+        """One prepared autocommit SELECT on this thread's own psycopg connection: no pool
+        checkout, no Core compilation, no rollback round trip (design §6.3).  On an error the
+        connection is replaced (it may be broken, or its prepared plan stale after a
+        migration) and the read tried once more."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                row = self._pg_reader().execute(_GET_PG_SQL, (job_id,), prepare=True).fetchone()
+                return None if row is None else job_from_row(row)
+            except psycopg.Error as exc:
+                got, self._local.pg = getattr(self._local, "pg", None), None
+                if got is not None:
+                    got[1].close()
+                if attempt == 2:
+                    raise StoreError(f"job store read failed: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    def _pg_reader(self) -> Any:
+        got = getattr(self._local, "pg", None)
+        if got is not None:
+            if got[0] == os.getpid():
+                return got[1]
+            _INHERITED.append(got[1])       # made before a fork: the parent's, never ours to use
+            self._local.pg = None
+        import psycopg
+        from psycopg.rows import dict_row
+
+        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        self._local.pg = (os.getpid(), conn)
+        with self._write_lock:
+            self._pg_readers.append((os.getpid(), conn))
+        return conn
 
     def _reader(self) -> sqlite3.Connection:
         """This thread's private read connection (not from the pool, which it would drain)."""
@@ -447,7 +489,7 @@ class SqlStore(ClaimsMixin):
         total, deltas, page_jobs = self._snapshot(run)
         if deltas > _FOLD_SEEN:
             self._fold_quietly()
-        return total, page_jobs
+        return int(total), page_jobs        # PostgreSQL's sum(bigint) is numeric: a Decimal
 
     @staticmethod
     def _count(execute: Callable[[str, dict[str, Any]], list[Any]], q: JobQuery,
@@ -502,7 +544,7 @@ class SqlStore(ClaimsMixin):
             if not self.is_sqlite:
                 with self.engine.connect() as c:
                     c = c.execution_options(isolation_level="REPEATABLE READ")
-                    return fn(lambda sql, params: c.execute(text(sql), params).fetchall())
+                    return fn(lambda sql, params: c.execute(_text(sql), params).fetchall())
             conn = self._reader()
             conn.execute("BEGIN")
             try:
@@ -598,6 +640,13 @@ class SqlStore(ClaimsMixin):
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
+            readers, self._pg_readers = self._pg_readers, []
+        for pid, conn in readers:
+            if pid == os.getpid():
+                conn.close()
+            else:                               # a forked child closing: the parent's sockets
+                _INHERITED.append(conn)
+        self._local = threading.local()
         self.engine.dispose()
 
 
