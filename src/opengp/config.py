@@ -62,10 +62,32 @@ def _check_plain(v: str | None) -> str | None:
     return v
 
 
-class ServiceConfig(BaseModel):
-    """One published GP service."""
+class _Published(BaseModel):
+    """What a GP service, a dataset and a product service share: a folder/name key
+    checked to be plain, and ``allowed`` entries checked to name real roles.  (Each
+    subclass declares its own fields, in its own order: a service's stored digest
+    depends on it.)"""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("allowed", check_fields=False)
+    @classmethod
+    def _known_roles(cls, v: list[str]) -> list[str]:
+        return _check_allowed(v)
+
+    @field_validator("name", "folder", check_fields=False)
+    @classmethod
+    def _plain_name(cls, v: str | None) -> str | None:
+        return _check_plain(v)
+
+    @property
+    def key(self) -> str:
+        """``Folder/Name`` or ``Name``: how jobs and URLs name it."""
+        return f"{self.folder}/{self.name}" if self.folder else self.name  # type: ignore[attr-defined]
+
+
+class ServiceConfig(_Published):
+    """One published GP service."""
 
     folder: str | None = None
     name: str
@@ -79,24 +101,16 @@ class ServiceConfig(BaseModel):
     allowed: list[str] = []           # else these users and "role:<role>"s (administrators always)
     description: str = ""
 
-    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
-    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
 
     @property
     def is_product(self) -> bool:
         """A product service's GP face: its jobs come only from generateProduct."""
         return self.toolbox == PRODUCT_TOOLBOX
 
-    @property
-    def key(self) -> str:
-        """``Folder/Name`` or ``Name``: how jobs and URLs name the service."""
-        return f"{self.folder}/{self.name}" if self.folder else self.name
 
 
-class DatasetConfig(BaseModel):
+class DatasetConfig(_Published):
     """A vector dataset served read-only as an ArcGIS feature service."""
-
-    model_config = ConfigDict(extra="forbid")
 
     folder: str | None = None
     name: str
@@ -106,22 +120,15 @@ class DatasetConfig(BaseModel):
     allowed: list[str] = []
     description: str = ""
 
-    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
-    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
-
-    @property
-    def key(self) -> str:
-        return f"{self.folder}/{self.name}" if self.folder else self.name
 
 
-class ProductServiceConfig(BaseModel):
+
+class ProductServiceConfig(_Published):
     """A product service: a catalogue of products, generated as jobs of kind ``product``.
 
     It is also published as a GP service (toolbox ``opengp.products.toolbox``)
     with the same key, so its jobs show through the GP and admin faces.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     folder: str | None = None
     name: str
@@ -133,12 +140,7 @@ class ProductServiceConfig(BaseModel):
     allowed: list[str] = []
     description: str = ""
 
-    _known_roles = field_validator("allowed")(classmethod(lambda cls, v: _check_allowed(v)))
-    _plain_name = field_validator("name", "folder")(classmethod(lambda cls, v: _check_plain(v)))
 
-    @property
-    def key(self) -> str:
-        return f"{self.folder}/{self.name}" if self.folder else self.name
 
     def service_config(self) -> ServiceConfig:
         """The GP service that runs this service's product jobs."""
