@@ -201,6 +201,8 @@ class S3Files:
 
         if isinstance(exc, FileStoreError):
             return exc
+        if not isinstance(exc, ClientError) and isinstance(exc.__context__, ClientError):
+            exc = exc.__context__       # boto3's transfers wrap it ("Failed to upload ... to ...: ...")
         if isinstance(exc, NoCredentialsError):
             why = "no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)"
         elif isinstance(exc, EndpointConnectionError):
