@@ -115,3 +115,17 @@ def _closed_port() -> int:
     from conftest import free_port
 
     return free_port()      # bound and released: nothing listens there
+
+
+@pytest.mark.parametrize("url,problem", [
+    ("http://bucket/prefix", "must be s3://bucket"),
+    ("s3://", "must be s3://bucket"),
+    ("s3://key:secret@bucket/prefix", "takes no credentials"),
+])
+def test_files_url_is_an_s3_url_without_credentials(url, problem):
+    from opengp.config import Settings
+
+    with pytest.raises(ValueError, match=problem):
+        Settings(files_url=url)
+    assert Settings(files_url="s3://bucket/a/b/").files_url == "s3://bucket/a/b"
+    assert Settings().files_url is None
