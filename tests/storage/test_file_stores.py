@@ -28,6 +28,7 @@ def _write_job(data_dir: Path, job_id: str) -> None:
     (scratch / "sub").mkdir(parents=True)
     (scratch / "out.txt").write_text("hello")
     (scratch / "sub" / "page.html").write_text("<script>alert(1)</script>")
+    (scratch / "sub" / "résumé 1.txt").write_text("unicode")
     (scratch / "secret").symlink_to("/etc/hostname")         # never published or served
 
 
@@ -49,6 +50,7 @@ def test_a_published_job_is_read_by_its_url_path_and_deleted(files, tmp_path):
     files.publish_job(SERVICE, "j1")
     assert _read(files, "scratch/out.txt") == b"hello"
     assert _read(files, "scratch/sub/page.html") == b"<script>alert(1)</script>"
+    assert _read(files, "scratch/sub/résumé 1.txt") == b"unicode"
     assert _read(files, "scratch/secret") is None
     _write_job(tmp_path, "j2")
     files.publish_job(SERVICE, "j2")
@@ -91,6 +93,8 @@ def test_uploads_are_kept_found_and_purged(files, tmp_path):
         assert (at_submit / item.item_id / "notes.txt").read_bytes() == b"from a client"
     with pytest.raises(ValueError, match="upload limit"):
         files.save_upload("big.bin", io.BytesIO(b"x" * 101), limit=100)
+    with pytest.raises(ValueError, match="upload limit"):       # a stream that does not know its size
+        files.save_upload("big.bin", _Unsized(b"x" * 101), limit=100)
     assert files.purge_uploads(time.time() - 60) == 0
     assert files.purge_uploads(time.time() + 60) == 1
     if files.remote:
@@ -109,6 +113,23 @@ def test_an_unusable_bucket_or_endpoint_is_a_clear_file_store_error(s3, tmp_path
         files.publish_job(SERVICE, "j1")
     with pytest.raises(FileStoreError):
         files.open(PART, "j1", "scratch/out.txt")
+
+
+class _Unsized(io.RawIOBase):
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def seek(self, *args):
+        raise OSError("not seekable")
+
+    def read(self, size: int = -1) -> bytes:
+        return self.data.read(size)
 
 
 def _closed_port() -> int:

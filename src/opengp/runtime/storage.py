@@ -309,15 +309,18 @@ class S3Files:
     def save_upload(self, filename: str, source: BinaryIO, limit: int) -> Upload:
         item_id, name = new_upload_id(), safe_file_name(filename)
         try:        # a spooled upload knows its size: refuse before sending anything
-            size = source.seek(0, os.SEEK_END)
+            size: int | None = source.seek(0, os.SEEK_END)
             source.seek(0)
         except (AttributeError, OSError, ValueError):
-            size = 0
-        if size > limit:
+            size = None
+        if size is not None and size > limit:
             raise ValueError(f"the file is larger than the {limit}-byte upload limit")
         key = f"{self.prefix}uploads/{item_id}/{name}"
+        # a file of known size is sent as it is (boto3 reads its parts in parallel); any other
+        # stream through a reader that stops at the limit
+        body: Any = source if size is not None else _Limited(source, limit)
         try:
-            self.client.upload_fileobj(_Limited(source, limit), self.bucket, key, ExtraArgs={
+            self.client.upload_fileobj(body, self.bucket, key, ExtraArgs={
                 "ContentType": mimetypes.guess_type(name)[0] or "application/octet-stream"})
         except ValueError:
             raise
