@@ -58,8 +58,8 @@ GP = "/arcgis/rest/services/Test/Jobs/GPServer"
 ADMIN = "/arcgis/admin/services"
 
 
-def s3_server(tmp, s3, bucket: str, *, endpoint: str | None = None) -> Server:
-    server = Server(tmp, demo=False)
+def s3_server(tmp, s3, bucket: str, *, endpoint: str | None = None, demo: bool = False) -> Server:
+    server = Server(tmp, demo=demo)
     server.config.write_text(CONFIG.format(files_url=f"s3://{bucket}/jobs", endpoint=endpoint or s3.url,
                                            toolbox=TOOLBOXES / "testing.py"))
     add_user(server.data_dir, "root", "administrator", ROOT_PASSWORD)
@@ -73,7 +73,7 @@ def bucket(s3) -> str:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory, s3, bucket):
-    server = s3_server(tmp_path_factory.mktemp("s3srv"), s3, bucket).start()
+    server = s3_server(tmp_path_factory.mktemp("s3srv"), s3, bucket, demo=True).start()   # demo: a product service
     yield server
     server.stop()
 
@@ -194,6 +194,29 @@ def test_uploads_go_to_the_bucket_and_reach_the_job(srv, root, s3, bucket):
     assert not (srv.data_dir / "arcgisjobs" / "test" / "jobs_gpserver" / job_id).exists()   # nor its copy
     unknown = root.post(f"{GP}/ReadFile/submitJob", data={"f": "json", "data": json.dumps({"itemID": "i" + "0" * 32})})
     assert error_of(unknown)["code"] == 400
+
+
+def test_a_product_job_stores_its_map_and_takes_it_along_when_deleted(srv, s3, bucket):
+    svc = "/arcgis/rest/services/Demo/Topographic/TopographicProductionServer"
+    with httpx.Client(base_url=srv.url, timeout=60) as c:
+        answer = c.get(f"{svc}/generateProduct", params={
+            "productName": "Topographic", "productVersion": "Standard", "outputType": "pdf",
+            "aoiLayer": f"{srv.url}/arcgis/rest/services/Demo/Topo/FeatureServer/0", "aoiFeatureId": "1",
+            "f": "json"}).json()
+        deadline = time.monotonic() + 90
+        while (job := c.get(f"{svc}/jobs/{answer['jobId']}", params={"f": "json"}).json())["statusCode"] < 4:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        assert job["status"] == "Succeeded", job
+        keys = job_keys(s3, bucket, "demo/topographic", answer["jobId"])
+        assert len(keys) == 1 and keys[0].endswith(".pdf") and job["outputUrl"].endswith(keys[0].rsplit("/", 1)[1])
+        pdf = c.get(job["outputUrl"])
+        assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and \
+            pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content == s3.get(bucket, keys[0])
+        deleted = c.get(f"{svc}/jobs/delete", params={"jobId": answer["jobId"], "f": "json"}).json()
+        assert deleted["success"] is True
+        assert job_keys(s3, bucket, "demo/topographic", answer["jobId"]) == []
 
 
 def test_a_bucket_that_goes_away_fails_jobs_and_reads_clearly(tmp_path, s3):
