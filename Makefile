@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,clients,postgres,browser,scaleout]'
+	$(BIN)/pip install -q -e '.[test,clients,postgres,browser,scaleout,s3]'
 	touch $(STAMP)
 
 venv: $(STAMP)

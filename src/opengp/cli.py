@@ -97,6 +97,7 @@ def serve(
     except Exception as exc:
         console.print(f"[red]Cannot load toolboxes:[/] {exc}")
         raise typer.Exit(2) from None
+    _check_file_store(settings)
     _first_administrator(settings, demo)
     _check_deployment(settings, api_server=True)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -107,6 +108,21 @@ def serve(
     uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
                 access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
                 proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or "")
+
+
+def _check_file_store(settings) -> None:  # type: ignore[no-untyped-def]
+    """Object storage (``files_url``) that cannot be used stops a server or worker here, in a line."""
+    if not settings.files_url:
+        return
+    from rich.markup import escape
+
+    from .runtime.storage import open_file_store
+
+    try:
+        open_file_store(settings).check()
+    except Exception as exc:
+        console.print("[red]Cannot use the file store:[/]", escape(str(exc)))
+        raise typer.Exit(2) from None
 
 
 def _config_error(exc: Exception) -> str:
@@ -196,6 +212,7 @@ def worker(
     except ImportError as exc:
         console.print(f"[red]Celery is not installed[/] ({exc}): pip install 'opengp[scaleout]'")
         raise typer.Exit(2) from None
+    _check_file_store(settings)
     _check_deployment(settings, api_server=False)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from .auth.secret import load_secret
 from .config import Settings, load_settings
 from .store import open_store
-from .store.deployment import Fact, accept as accept_facts, folder_fact, queue_fact, secret_fact
+from .store.deployment import Fact, accept as accept_facts, files_fact, folder_fact, queue_fact, secret_fact
 from .store.tables import deployment
 from .cli_users import ConfigOpt, DataDirOpt, _fail
 
@@ -28,7 +28,9 @@ def deployment_facts(settings: Settings, *, api_server: bool) -> list[Fact]:
     """What this machine must share with the others: nothing without a broker (one machine)."""
     if settings.broker_url is None:
         return []
-    facts = [queue_fact(settings.queue_prefix), folder_fact(settings.data_dir)]
+    # with object storage each machine's data_dir is its own: the bucket is what they share
+    place = files_fact(settings.files_url) if settings.files_url else folder_fact(settings.data_dir)
+    facts = [queue_fact(settings.queue_prefix), place]
     if api_server:          # workers issue and check no tokens
         facts.insert(0, secret_fact(load_secret(settings.secret_key, settings.data_dir)))
     return facts

@@ -4,6 +4,7 @@
     host = "127.0.0.1"
     port = 8000
     data_dir = "opengp-data"      # SQLite file and job folders
+    # files_url = "s3://bucket/jobs"  # job files and uploads in S3-compatible storage instead
     workers = 2                   # local worker processes
 
     [[services]]
@@ -179,6 +180,10 @@ class Settings(BaseSettings):
     login_attempts: int = Field(5, ge=1)            # failed logins per user or address ...
     login_window: float = Field(300.0, gt=0)        # ... within this many seconds before throttling
     allow_private_urls: bool = False        # let callbacks and fetched inputs reach this machine and private networks
+    # -- where job files and uploads live (runtime/storage.py, docs/deployment.md "File storage") ------
+    files_url: str | None = None            # None: under data_dir; or "s3://bucket/prefix" (opengp[s3])
+    s3_endpoint_url: str | None = None      # MinIO, Ceph...: "http://minio:9000"; None: AWS
+    s3_region: str | None = None            # None: from the AWS environment (AWS_REGION...)
     services: list[ServiceConfig] = []
     datasets: list[DatasetConfig] = []
     product_services: list[ProductServiceConfig] = []
@@ -210,6 +215,18 @@ class Settings(BaseSettings):
                                                                             "redis://", "rediss://")):
             raise ValueError("broker_url must be an amqp:// (RabbitMQ) or redis:// URL")
         return self
+
+    @field_validator("files_url")
+    @classmethod
+    def _s3_url(cls, v: str | None) -> str | None:
+        """``s3://bucket`` or ``s3://bucket/prefix``; credentials never go here (the AWS environment)."""
+        if v is None or v == "":
+            return None
+        if not v.startswith("s3://") or not v[5:].split("/", 1)[0]:
+            raise ValueError("files_url must be s3://bucket or s3://bucket/prefix (or unset: files under data_dir)")
+        if "@" in v.split("/", 3)[2]:
+            raise ValueError("files_url takes no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+        return v.rstrip("/")
 
     @field_validator("data_dir")
     @classmethod

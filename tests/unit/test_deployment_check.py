@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from opengp.store.deployment import DeploymentMismatch, accept, check, folder_fact, queue_fact, secret_fact
+from opengp.store.deployment import (
+    DeploymentMismatch, accept, check, files_fact, folder_fact, queue_fact, secret_fact,
+)
 from opengp.store.sql import SqlStore
 
 from conftest import fresh_postgres
@@ -36,6 +38,13 @@ def test_another_data_dir_is_not_the_shared_folder(engine, tmp_path):
     with pytest.raises(DeploymentMismatch, match="shared folder"):
         check(engine, [folder_fact(tmp_path / "local")])
     check(engine, [folder_fact(tmp_path / "shared")])      # the shared one still passes
+
+
+def test_with_object_storage_the_bucket_is_what_machines_share(engine):
+    check(engine, [files_fact("s3://files/prod")])
+    check(engine, [files_fact("s3://files/prod")])
+    with pytest.raises(DeploymentMismatch, match="files_url.*another"):
+        check(engine, [files_fact("s3://files/test")])
 
 
 def test_a_machine_checks_only_what_it_has_and_records_new_settings(engine, tmp_path):

@@ -25,6 +25,7 @@ from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
+from ..runtime.storage import open_file_store
 from ..runtime.urls import set_policy
 from ..store import open_store
 from ..store.services import open_service_store
@@ -106,7 +107,8 @@ def create_app(settings: Settings) -> FastAPI:
         store = open_store(settings.store_url)
         service_store = open_service_store(store)
         import_config_file(settings, service_store)
-        jobs = JobService(store, Registry([]), executor=None, data_dir=settings.data_dir)  # type: ignore[arg-type]
+        jobs = JobService(store, Registry([]), executor=None, data_dir=settings.data_dir,  # type: ignore[arg-type]
+                          files=open_file_store(settings))
         services = ServiceManager(jobs, service_store, settings)
         services.load()
         registry = jobs.registry

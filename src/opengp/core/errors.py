@@ -7,6 +7,7 @@
     ├── NotAllowed               the operation does not apply (execute on an async service, ...)
     ├── Conflict                 the job is not in a state that allows the operation
     ├── Unavailable              the service is stopped (or being changed) and takes no new jobs
+    │   └── FileStoreError       the object store holding job files failed (runtime/storage.py)
     ├── TokenRequired            the resource needs a token and none was sent
     ├── InvalidToken             the token is malformed, forged, expired, revoked or misused
     ├── Forbidden                the caller is known but may not do this
@@ -50,6 +51,11 @@ class Conflict(OpenGPError):
 
 class Unavailable(OpenGPError):
     pass
+
+
+class FileStoreError(Unavailable):
+    """Object storage (``files_url = "s3://..."``) refused or could not be reached; botocore's
+    errors are translated into this where they enter (``runtime/storage.py``)."""
 
 
 class StoreError(OpenGPError):

@@ -75,6 +75,7 @@ class _Child:
     def __init__(self, app: Celery, settings: Settings) -> None:
         from ..store.services import open_service_store
         from ..store.notify import announce_changes
+        from ..runtime.storage import open_file_store
         from ..store.sql import SqlStore
         from ..tools.registry import Registry
 
@@ -85,6 +86,7 @@ class _Child:
         self.registry = Registry([])
         self.loaded: dict[str, str] = {}
         self.features = _Layers(settings)
+        self.files = open_file_store(settings)      # the shared data_dir, or object storage (files_url)
         self.name = slot_name(os.getpid())
         self.current: JobContext | None = None
         # the Supervisor's first word of a cancel: cooperative tools stop within milliseconds
@@ -124,7 +126,8 @@ class _Child:
         try:
             run_job(job, self.store, self.registry, Path(self.settings.data_dir), worker=self.name,
                     heartbeat_interval=self.settings.heartbeat_interval,
-                    on_context=lambda ctx: setattr(self, "current", ctx), features=self.features)
+                    on_context=lambda ctx: setattr(self, "current", ctx), features=self.features,
+                    files=self.files)
         finally:
             if limit is not None:       # a slot is free: the oldest waiting job may run
                 ring_if_queued(self.app, self.settings, self.store, service)

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from ..config import Settings
 from ..core import Message, Status
 from ..store import Lease, Store
+from ..runtime.storage import open_file_store
 from ..store.services import open_service_store
 from .worker import slot_name
 
@@ -37,6 +38,7 @@ class Supervisor:
         stopped here, so a slot of its service is free."""
         self.settings, self.store, self.pool_pids, self.released = settings, store, pool_pids, released
         self.services = open_service_store(store)
+        self.files = open_file_store(settings)
         self._limits: dict[str, float] = {}
         self._limits_read = 0.0
         self._cancelling: dict[str, float] = {}        # job id -> when its grace ends
@@ -98,6 +100,8 @@ class Supervisor:
             return      # it ended on its own meanwhile
         log.info("job %s %s: killing pool process %d", lease.id, status.value, pid)
         _signal(pid, signal.SIGKILL)
+        if self.files.remote:       # object storage: nothing will publish the killed job's local folder
+            self.files.discard_local(lease.service, lease.id)
         self.released(lease.service)
 
 

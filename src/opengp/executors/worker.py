@@ -55,6 +55,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
     """Entry point of a worker process (spawned, so it imports fresh)."""
     from ..config import ServiceConfig, Settings
     from ..runtime.run import run_job
+    from ..runtime.storage import open_file_store
     from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
@@ -62,6 +63,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
     registry = Registry.from_settings(settings)
     loaded = {c.key: c.model_dump_json() for c in settings.services}
     features = _Layers(settings)
+    files = open_file_store(settings)       # the shared data_dir, or object storage (files_url)
 
     def use_service(key: str, config_json: str | None) -> None:
         """Publish the service as the server has it now (it may have been edited or created since)."""
@@ -108,7 +110,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
                 loaded.pop(job.service, None)
             run_job(job, store, registry, Path(data_dir), worker=name,
                     heartbeat_interval=settings.heartbeat_interval,
-                    on_context=lambda c: current.__setitem__(0, c), features=features)
+                    on_context=lambda c: current.__setitem__(0, c), features=features, files=files)
         finally:
             store.notify("done", job.id)
 

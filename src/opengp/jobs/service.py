@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,11 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Any, Callable, TypeVar
 
 from ..core import (
-    Conflict, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status, Unavailable,
+    Conflict, FileStoreError, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status,
+    Unavailable,
 )
 from ..core.status import QUEUED
 from ..executors.base import Executor
-from ..runtime.files import UPLOAD_RETENTION, job_root, purge_uploads, save_upload, uploads_dir
+from ..runtime.files import UPLOAD_RETENTION
+from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
 from ..tools.gptypes import FeatureSource, InvalidValue, ParseEnv
 from ..tools.registry import Registry, Service
@@ -32,8 +33,11 @@ _WORKER_KINDS = (Kind.GP, Kind.PRODUCT)        # the kinds that run on workers (
 
 
 class JobService:
-    def __init__(self, store: Store, registry: Registry, executor: Executor, data_dir: Path) -> None:
+    def __init__(self, store: Store, registry: Registry, executor: Executor, data_dir: Path,
+                 files: FileStore | None = None) -> None:
+        """``files``: where job files and uploads are kept (default: under ``data_dir``)."""
         self.store, self.registry, self.executor, self.data_dir = store, registry, executor, Path(data_dir)
+        self.files: FileStore = files if files is not None else SharedFolder(self.data_dir)
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opengp-store")
         self._inline = bool(getattr(store, "local", False))
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -192,7 +196,8 @@ class JobService:
                              f"'{'execute' if service.synchronous else 'submitJob'}'.")
         try:
             features = self.feature_inputs(owner) if self.feature_inputs is not None else None
-            inputs = spec.validate(form, ParseEnv(uploads=uploads_dir(self.data_dir), features=features))
+            # (with object storage an itemID costs one LIST request, made here like the feature checks)
+            inputs = spec.validate(form, ParseEnv(uploads=self.files.uploads(None), features=features))
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = Job.new(service.key, spec.name, inputs, owner=owner, options=options, kind=kind,
@@ -266,13 +271,17 @@ class JobService:
         return self.get(job_id)
 
     async def delete(self, job_id: str) -> None:
-        """Remove a job and its files, cancelling it first if it still runs."""
+        """Remove a job and its files, cancelling it first if it still runs.
+
+        Files go first: when the object store fails (FileStoreError), the job stays, so the
+        caller hears why and the retention sweep tries again, and no objects are orphaned.
+        (A job still running publishes after this; run_job then deletes what it published.)"""
         job = self.get(job_id)
         if not job.status.terminal:
             await self.cancel(job_id)
-        await self.io(self.store.delete, job_id)
         # files can be many and slow to remove: never on the event loop
-        await asyncio.to_thread(shutil.rmtree, job_root(self.data_dir, job.service, job.id), True)
+        await asyncio.to_thread(self.files.delete_job, job.service, job.id)
+        await self.io(self.store.delete, job_id)
 
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)
@@ -324,16 +333,19 @@ class JobService:
         else:
             await self.io(self.store.report, job_id, [message])
 
-    async def save_upload(self, filename: str, source: Any, limit: int) -> tuple[str, Path]:
+    async def save_upload(self, filename: str, source: Any, limit: int) -> Upload:
         """Keep an uploaded file (``uploads/upload``) for the jobs that will name its itemID."""
         try:
-            return await asyncio.to_thread(save_upload, self.data_dir, filename, source, limit)
+            return await asyncio.to_thread(self.files.save_upload, filename, source, limit)
         except ValueError as exc:
             raise RequestTooLarge("Upload failed.", [str(exc)]) from None
 
     async def purge_expired(self) -> int:
         """Delete finished jobs past their retention, with their files (and day-old uploads)."""
-        await asyncio.to_thread(purge_uploads, self.data_dir, time.time() - UPLOAD_RETENTION)
+        try:
+            await asyncio.to_thread(self.files.purge_uploads, time.time() - UPLOAD_RETENTION)
+        except FileStoreError as exc:       # the object store is down: next time
+            log.warning("purging old uploads failed: %s", exc.message)
         await self.io(self.store.forget_dismissed, time.time())
         ids = await self.io(self.store.expired, time.time())
         for job_id in ids:
@@ -341,6 +353,9 @@ class JobService:
                 await self.delete(job_id)
             except NotFound:
                 pass
+            except FileStoreError as exc:   # the job stays, with its files: the next pass tries again
+                log.warning("purging expired jobs stopped: %s", exc.message)
+                break
             await asyncio.sleep(0)      # requests go first between deletions
         return len(ids)
 

@@ -32,6 +32,16 @@ def job_files_url(base_url: str | None, service: str, job_id: str) -> str:
     return f"{base}{JOBS_URL_PATH}/{service_dir(service)}/{job_id}/scratch"
 
 
+def split_job_path(path: str) -> tuple[str, str, str] | None:
+    """A path under ``arcgisjobs/`` -> (``demo/tools_gpserver``, job id, the rest), or None
+    when it names no job's file."""
+    parts = [p for p in path.split("/") if p]
+    at = next((i for i, p in enumerate(parts) if p.endswith("_gpserver")), None)
+    if at is None or at + 2 >= len(parts):
+        return None
+    return "/".join(parts[:at + 1]), parts[at + 1], "/".join(parts[at + 2:])
+
+
 # -- uploads: files sent before a job that uses them (ArcGIS's uploads/upload) ----------
 UPLOAD_ID = re.compile(r"^i[0-9a-f]{32}$")
 

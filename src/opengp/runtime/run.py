@@ -19,7 +19,8 @@ from ..store import Store
 from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
 from .context import FLUSH_INTERVAL, JobContext
-from .files import job_dir, job_files_url, uploads_dir
+from .files import job_dir, job_files_url
+from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
@@ -39,16 +40,21 @@ def run_job(
     heartbeat_interval: float = 5.0,
     on_context: Callable[[JobContext | None], None] | None = None,
     features: FeatureSource | None = None,
+    files: FileStore | None = None,
 ) -> Status | None:
     """Run one job to its end.  Returns its final status, or None if not claimed.
 
     ``job_id`` may be a Job its caller already claimed for ``worker`` (the
     local executor claims as it dispatches, saving the worker a round trip).
     ``features`` reads feature inputs given by URL (checked at submit).
+    ``files``: where job files are kept (default: ``data_dir`` itself). With object
+    storage the tool's folder is published there before the final status is written,
+    and a job that cannot publish its outputs fails, saying why.
     """
     job = job_id if isinstance(job_id, Job) else store.claim(job_id, worker)
     if job is None:
         return None
+    files = files if files is not None else SharedFolder(data_dir)
     start = time.time()
     try:
         spec = registry.service(job.service).tool(job.task)
@@ -60,50 +66,88 @@ def run_job(
     if on_context:
         on_context(ctx)
     beat = _HEARTBEATS.add(ctx, store, worker, heartbeat_interval)
-    try:
-        kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(workdir=workdir, uploads=uploads_dir(data_dir),
-                                                                    features=features))
-        if spec.context_arg:
-            kwargs[spec.context_arg] = ctx
-        returned = spec.func(**kwargs)
-        env = DumpEnv(out_sr=job.options.get("out_sr"), workdir=workdir,
-                      files_url=job_files_url(job.options.get("base_url"), job.service, job.id))
-        results = spec.dump(returned, env)
-    except Exception as exc:
-        _HEARTBEATS.remove(beat)
+    status, fields = Status.SUCCEEDED, {}
+    try:    # the lease is renewed until the files are stored, however long that takes
+        try:
+            kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(
+                workdir=workdir, uploads=files.uploads(workdir.parent), features=features))
+            if spec.context_arg:
+                kwargs[spec.context_arg] = ctx
+            returned = spec.func(**kwargs)
+            env = DumpEnv(out_sr=job.options.get("out_sr"), workdir=workdir,
+                          files_url=job_files_url(job.options.get("base_url"), job.service, job.id))
+            fields["results"] = spec.dump(returned, env)
+        except Exception as exc:
+            if not ctx.cancelled:
+                text = str(exc) or type(exc).__name__
+                log.info("job %s failed: %s\n%s", job.id, text, traceback.format_exc())
+                ctx.error(text)
+                ctx.error(f"Failed to execute ({job.task}).")
+                status, fields = Status.FAILED, {"error": text}
         if ctx.cancelled:
-            return _cancelled(store, job, ctx)
-        text = str(exc) or type(exc).__name__
-        log.info("job %s failed: %s\n%s", job.id, text, traceback.format_exc())
-        ctx.error(text)
-        ctx.error(f"Failed to execute ({job.task}).")
-        return _finish(store, job, Status.FAILED, error=text, messages=ctx.take_pending()[0])
+            status = Status.CANCELLED
+        status, fields = _store_files(files, job, ctx, status, fields)
     finally:
         _HEARTBEATS.remove(beat)
         if on_context:
             on_context(None)
-    if ctx.cancelled:
-        return _cancelled(store, job, ctx)
+    if status is Status.CANCELLED:
+        return _cancelled(store, job, ctx, files)
+    if status is Status.FAILED:
+        return _finish(store, job, Status.FAILED, messages=ctx.take_pending()[0], files=files, **fields)
     end = time.time()
     ctx.info(f"Succeeded at {_stamp(end)} (Elapsed Time: {end - start:.2f} seconds)")
     messages, progress = ctx.take_pending()
-    fields: dict[str, Any] = {"results": results}
     if progress is not None:
         fields["progress"] = progress
-    return _finish(store, job, Status.SUCCEEDED, messages=messages, **fields)
+    return _finish(store, job, Status.SUCCEEDED, messages=messages, files=files, **fields)
 
 
-def _cancelled(store: Store, job: Job, ctx: JobContext) -> Status | None:
+def _store_files(files: FileStore, job: Job, ctx: JobContext, status: Status,
+                 fields: dict[str, Any]) -> tuple[Status, dict[str, Any]]:
+    """Object storage: publish the tool's folder (succeeded or failed: a failed tool's files
+    may say why; a cancelled job's are dropped). A job that cannot store its results fails."""
+    if not files.remote:
+        return status, fields
+    if status is Status.CANCELLED:
+        files.discard_local(job.service, job.id)
+        return status, fields
+    try:
+        files.publish_job(job.service, job.id)
+        return status, fields
+    except Exception as exc:
+        files.discard_local(job.service, job.id)
+        text = str(exc) or type(exc).__name__
+        log.warning("job %s: %s", job.id, text)
+        if status is Status.SUCCEEDED:
+            ctx.error(text)
+            ctx.error(f"Failed to execute ({job.task}).")
+            return Status.FAILED, {"error": text}
+        ctx.warning(text)
+        return status, fields
+
+
+def _cancelled(store: Store, job: Job, ctx: JobContext, files: FileStore | None = None) -> Status | None:
     ctx.warning("Cancelled by request.")
-    return _finish(store, job, Status.CANCELLED, messages=ctx.take_pending()[0])
+    return _finish(store, job, Status.CANCELLED, messages=ctx.take_pending()[0], files=files)
 
 
-def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], **fields: Any) -> Status | None:
+def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], files: FileStore | None = None,
+            **fields: Any) -> Status | None:
     done = store.transition(job.id, _RUNNING, status, finished=time.time(), messages=messages, **fields)
     if done is None:  # someone else (cancel, timeout, reaper) already ended it
         current = store.get(job.id)
+        if current is None and files is not None and files.remote:
+            _forget_files(files, job)       # deleted while it ran: what it just published is nobody's
         return current.status if current else None
     return status
+
+
+def _forget_files(files: FileStore, job: Job) -> None:
+    try:
+        files.delete_job(job.service, job.id)
+    except Exception:
+        log.warning("job %s was deleted while it ran; its stored files were not", job.id, exc_info=True)
 
 
 class _Beat:

@@ -68,6 +68,12 @@ def folder_fact(data_dir: Path) -> Fact:
                 f"job files and uploads written in {data_dir} would not be found by the other machines")
 
 
+def files_fact(files_url: str) -> Fact:
+    """Object storage instead of a shared folder (runtime/storage.py): the bucket and prefix."""
+    return Fact("files_url", files_url,
+                "job files and uploads put in one bucket would not be found by the machines using another")
+
+
 def check(engine: Engine, facts: list[Fact]) -> None:
     """Record each fact the deployment does not know yet; raise if any differs from the record."""
     recorded = _record(engine, facts, replace=False)

@@ -46,14 +46,22 @@ class FeatureSource(Protocol):
         """Every feature the URL names (when the job runs)."""
 
 
+class UploadSource(Protocol):
+    """Uploaded files kept elsewhere than a local folder (object storage, ``runtime/storage.py``)."""
+
+    def locate(self, item_id: str) -> Path | None:
+        """The file of ``item_id`` (None: no such upload): a local copy when a job runs; while
+        validating a request, a path that may only name the file."""
+
+
 @dataclass(frozen=True)
 class ParseEnv:
     """What parsing may need: the job's work folder (None while validating a request),
-    where uploaded files are kept (None: uploads are not accepted) and what reads
-    feature layers given by URL (None: such inputs are refused)."""
+    where uploaded files are kept (a folder, or an UploadSource; None: uploads are not
+    accepted) and what reads feature layers given by URL (None: such inputs are refused)."""
 
     workdir: Path | None = None
-    uploads: Path | None = None
+    uploads: Path | UploadSource | None = None
     features: FeatureSource | None = None
 
 
@@ -331,7 +339,12 @@ class _File:
         """``{"itemID": ...}``: a file sent before with ``uploads/upload``."""
         from ..runtime.files import upload_path
 
-        path = upload_path(env.uploads, item_id) if env.uploads is not None else None
+        if env.uploads is None:
+            path = None
+        elif isinstance(env.uploads, Path):
+            path = upload_path(env.uploads, item_id)
+        else:
+            path = env.uploads.locate(item_id)
         if path is None:
             raise InvalidValue(f"no uploaded file with itemID {_clip(item_id)!r} (uploads are kept for a day)")
         if self.cls is RasterData:

@@ -13,6 +13,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Union, get_args, get_origin
 
+from ..core import FileStoreError
 from .gptypes import DumpEnv, GPType, InvalidValue, ParseEnv, gp_type_for
 
 _SPEC_ATTR = "__opengp_tool__"
@@ -99,6 +100,8 @@ class ToolSpec:
                 if p.choices is not None and value not in p.choices:
                     raise InvalidValue(f"must be one of {list(p.choices)}, got {value!r}")
                 normalized[p.name] = p.gp.to_json(value)
+            except FileStoreError:      # the uploads' store failed: the server's trouble, not the input's
+                raise
             except Exception as exc:  # InvalidValue, or any parse error: the input is bad, not the server
                 problems.append(f"Invalid value for parameter '{p.name}' ({p.data_type}): {exc}")
         if problems:

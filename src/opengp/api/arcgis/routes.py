@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from ...config import Settings
 from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
 from ...jobs.service import JobService
-from ...runtime.files import JOBS_URL_PATH, service_dir
+from ...runtime.files import JOBS_URL_PATH, service_dir, split_job_path
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools import geometry as geo
 from ...tools.values import FeatureSet
@@ -29,6 +29,7 @@ from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
 from ..web import pages
 from ..auth import caller
+from ..files import file_response, open_job_file
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
 
@@ -191,9 +192,8 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
     for p in task.inputs:
         upload = form.get(f"{p.name}__file")
         if p.data_type in _FILE_TYPES and isinstance(upload, UploadFile) and upload.filename and not params.get(p.name):
-            item_id, _ = await jobs.save_upload(upload.filename, upload.file,
-                                                request.app.state.settings.max_upload_bytes)
-            params[p.name] = orjson.dumps({"itemID": item_id}).decode()
+            item = await jobs.save_upload(upload.filename, upload.file, request.app.state.settings.max_upload_bytes)
+            params[p.name] = orjson.dumps({"itemID": item.item_id}).decode()
 
 
 async def upload(request: Request) -> Response:
@@ -219,10 +219,10 @@ async def upload(request: Request) -> Response:
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
-    item_id, target = await _jobs(request).save_upload(file.filename, file.file, settings.max_upload_bytes)
+    item = await _jobs(request).save_upload(file.filename, file.file, settings.max_upload_bytes)
     return respond({"success": True, "item": {
-        "itemID": item_id, "itemName": target.name, "description": params.get("description", ""),
-        "date": int(target.stat().st_mtime * 1000), "committed": True}}, params)
+        "itemID": item.item_id, "itemName": item.name, "description": params.get("description", ""),
+        "date": int(item.created * 1000), "committed": True}}, params)
 
 
 def job_options(request: Request, settings: Settings, params: dict[str, str]) -> dict[str, Any]:
@@ -413,12 +413,11 @@ async def job_file(request: Request) -> Response:
     params = dict(request.query_params)
     claims = caller(request, params, request.app.state.auth)
     missing = NotFound(f"File '{path}' not found.")
-    parts = [p for p in path.split("/") if p]
-    at = next((i for i, p in enumerate(parts) if p.endswith("_gpserver")), None)
-    if at is None or at + 2 >= len(parts):
+    named = split_job_path(path)
+    if named is None:
         raise missing
     jobs = _jobs(request)
-    service_part, job_id = "/".join(parts[:at + 1]), parts[at + 1]
+    service_part, job_id, rest = named
     service = next((s for s in jobs.registry.services.values() if service_dir(s.key) == service_part), None)
     if service is None:
         raise missing
@@ -429,16 +428,11 @@ async def job_file(request: Request) -> Response:
         raise missing from None
     if not may_see(job, claims):
         raise missing
-    job_folder = (request.app.state.settings.data_dir / "arcgisjobs").resolve() / service_part / job_id
-    try:
-        target = (job_folder / "/".join(parts[at + 2:])).resolve()
-        if not target.is_relative_to(job_folder.resolve()) or not target.is_file():
-            raise missing
-    except (OSError, ValueError):    # NUL bytes, names too long...
-        raise missing from None
-    # a tool's HTML or SVG must not run scripts as this server (it would carry the user's session)
-    return FileResponse(target, headers={"X-Content-Type-Options": "nosniff",
-                                         "Content-Security-Policy": "sandbox"})
+    # from the shared folder or the object store (runtime/storage.py), sandboxed (api/files.py)
+    stored = await open_job_file(request, jobs.files, service_part, job_id, rest)
+    if stored is None:
+        raise missing
+    return file_response(stored)
 
 
 # Plain Starlette routes: every handler reads the Request itself, so FastAPI's

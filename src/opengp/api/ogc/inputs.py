@@ -134,7 +134,7 @@ async def _kept(p: ParamSpec, value: Any, sources: Sources) -> str:
     else:
         raise _bad(p, f"unknown encoding {encoding!r}; use base64 (or utf-8 for text).")
     name = p.name + (mimetypes.guess_extension(media_type.split(";")[0].strip()) or ".bin")
-    item_id, _ = await sources.jobs.save_upload(name, io.BytesIO(data), sources.max_upload_bytes)
+    item_id = (await sources.jobs.save_upload(name, io.BytesIO(data), sources.max_upload_bytes)).item_id
     return item_id
 
 

@@ -11,20 +11,19 @@ Outputs without a value are left out (results documents admit no null).
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from ...core import Job
-from ...runtime.files import JOBS_URL_PATH
+from ...runtime.files import JOBS_URL_PATH, split_job_path
+from ...runtime.storage import StoredFile
+from ..files import file_response, open_job_file, read_all
 from . import processes as P
 from .common import Problem, json_response
-
-_SANDBOX = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 
 
 def wanted_outputs(job: Job, task: Any) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def results_document(job: Job, task: Any) -> dict[str, Any]:
     return out
 
 
-def results_response(request: Request, job: Job, task: Any, base: str, only: str | None = None) -> Response:
+async def results_response(request: Request, job: Job, task: Any, base: str, only: str | None = None) -> Response:
     """The results as the execute request asked (module docstring); ``only``: one output
     by value, whatever was asked (``/jobs/{id}/results/{output}``)."""
     raw = (job.options or {}).get("ogc", {}).get("response", "raw") != "document"
@@ -61,29 +60,29 @@ def results_response(request: Request, job: Job, task: Any, base: str, only: str
     if only is not None:
         if only not in values:
             raise Problem(404, "no-such-output", f"Job '{job.id}' has no value for output '{only}'.")
-        return _raw(request, values[only])
+        return await _raw(request, values[only])
     if not raw or not values:
         return json_response(values)
     if set(values) == by_reference:
         link = ", ".join(f'<{v["href"]}>; rel="{name}"' for name, v in values.items())
         return Response(status_code=204, headers={"Link": link})
     if len(values) == 1:
-        return _raw(request, next(iter(values.values())))
-    return _multipart(request, values, by_reference)
+        return await _raw(request, next(iter(values.values())))
+    return await _multipart(request, values, by_reference)
 
 
-def _raw(request: Request, value: Any) -> Response:
+async def _raw(request: Request, value: Any) -> Response:
     """One output by value as itself."""
     if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
-        return FileResponse(_file_path(request, value["href"]), headers=_SANDBOX)   # a file: its content
-    content, media_type = _content(request, value)
+        return file_response(await _open_file(request, value["href"]))   # a file: its content
+    content, media_type = await _content(request, value)
     return Response(content, media_type=media_type)
 
 
-def _content(request: Request, value: Any) -> tuple[bytes, str]:
+async def _content(request: Request, value: Any) -> tuple[bytes, str]:
     """An output value's bytes and media type, as ``raw`` sends it."""
     if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
-        return _file_path(request, value["href"]).read_bytes(), value.get("type", "application/octet-stream")
+        return await read_all(await _open_file(request, value["href"])), value.get("type", "application/octet-stream")
     if isinstance(value, dict) and "value" in value:
         return orjson.dumps(value["value"]), value.get("mediaType", "application/json")
     if isinstance(value, str):
@@ -91,7 +90,7 @@ def _content(request: Request, value: Any) -> tuple[bytes, str]:
     return orjson.dumps(value), "application/json"
 
 
-def _multipart(request: Request, values: dict[str, Any], by_reference: set[str]) -> Response:
+async def _multipart(request: Request, values: dict[str, Any], by_reference: set[str]) -> Response:
     """``multipart/related`` (RFC 2387): one part per output, ``Content-ID: <output id>``;
     the root (first) part's type is the ``type`` parameter, as RFC 2387 requires."""
     boundary = "ogc-" + secrets.token_hex(12)
@@ -101,7 +100,7 @@ def _multipart(request: Request, values: dict[str, Any], by_reference: set[str])
             headers, content = [f"Content-Location: {value['href']}"], b""
             media_type = "application/octet-stream"
         else:
-            content, media_type = _content(request, value)
+            content, media_type = await _content(request, value)
             headers = [f"Content-Type: {media_type}"]
         root_type = root_type or media_type.split(";")[0]
         head = "\r\n".join([f"--{boundary}", f"Content-ID: <{name}>", *headers]) + "\r\n\r\n"
@@ -110,11 +109,11 @@ def _multipart(request: Request, values: dict[str, Any], by_reference: set[str])
     return Response(b"".join(chunks), media_type=f'multipart/related; boundary="{boundary}"; type="{root_type}"')
 
 
-def _file_path(request: Request, url: str) -> Path:
-    """The file a job wrote, by its URL (only files under the jobs folder)."""
+async def _open_file(request: Request, url: str) -> StoredFile:
+    """The file a job wrote, by its URL (only job files, from wherever they are kept)."""
     path = unquote(url.split(JOBS_URL_PATH + "/", 1)[1].split("?", 1)[0]) if JOBS_URL_PATH + "/" in url else None
-    root = (request.app.state.settings.data_dir / "arcgisjobs").resolve()
-    target = (root / path).resolve() if path else None
-    if target is None or not target.is_relative_to(root) or not target.is_file():
+    named = split_job_path(path) if path else None
+    stored = await open_job_file(request, request.app.state.jobs.files, *named) if named else None
+    if stored is None:
         raise Problem(404, "no-such-output", "The output file is no longer there.")
-    return target
+    return stored

@@ -153,7 +153,7 @@ async def execute(request: Request) -> Response:
             raise Problem(500, "server-error", "The process did not finish in time.")
         detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
         raise Problem(500, "server-error", "The process failed.", detail)
-    return results_response(request, job, task, base)
+    return await results_response(request, job, task, base)
 
 
 async def _body(request: Request) -> bytes:
@@ -224,7 +224,7 @@ async def job_results(request: Request) -> Response:
     task = service.tools.get(job.task) if service is not None else None
     if task is None:
         raise Problem(404, "no-such-job", f"Job '{job.id}' belongs to a process that is no longer published.")
-    return results_response(request, job, task, face_url(request), request.path_params.get("output"))
+    return await results_response(request, job, task, face_url(request), request.path_params.get("output"))
 
 
 @route
