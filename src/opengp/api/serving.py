@@ -32,6 +32,7 @@ import socket
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
@@ -79,8 +80,11 @@ class _Child:
 class Processes:
     """The parent of ``settings.processes`` server processes (see the module docstring)."""
 
-    def __init__(self, settings: Settings, log_level: str) -> None:
+    def __init__(self, settings: Settings, log_level: str, target: Callable[..., None] | None = None) -> None:
+        """``target``: what each process runs (tests pass a stand-in), with the arguments of
+        :func:`_server_process`."""
         self.settings, self.log_level = settings, log_level
+        self._target = target or _server_process
         self._ctx = mp.get_context("spawn")
         self._settings_json = settings.model_dump_json()
         self._children: list[_Child] = []
@@ -128,7 +132,7 @@ class Processes:
 
     def _start(self, sock: socket.socket) -> _Child:
         ready = self._ctx.Event()
-        process = self._ctx.Process(target=_server_process, name="opengp-server",
+        process = self._ctx.Process(target=self._target, name="opengp-server",
                                     args=(self._settings_json, sock, ready, self.log_level, os.getpid()))
         process.start()
         return _Child(process, ready)
