@@ -48,7 +48,7 @@ def _stand_in(settings_json: str, sock, ready, log_level: str, parent: int) -> N
     mode = os.environ["STAND_IN"]
     if mode == "fails-to-start":
         sys.exit(3)
-    ready.set()
+    ready.send_bytes(b"serving")
     if mode == "crashes":
         time.sleep(0.05)
         os._exit(1)

@@ -34,7 +34,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.connection import wait
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import uvicorn
@@ -74,7 +74,14 @@ def serve(settings: Settings, log_level: str) -> int:
 @dataclass
 class _Child:
     process: Any        # multiprocessing's SpawnProcess
-    ready: Any          # an Event: set once the process serves
+    ready: Connection   # the read end of a pipe: the process writes to it once it serves
+
+    def served(self) -> bool:
+        """Did it ever serve?  (A pipe, not an Event: no POSIX semaphore, so no /dev/shm needed.)"""
+        try:
+            return self.ready.poll() and bool(self.ready.recv_bytes())
+        except (EOFError, OSError):
+            return False
 
 
 class Processes:
@@ -131,10 +138,11 @@ class Processes:
         self._stopping = True
 
     def _start(self, sock: socket.socket) -> _Child:
-        ready = self._ctx.Event()
+        ready, tell = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=self._target, name="opengp-server",
-                                    args=(self._settings_json, sock, ready, self.log_level, os.getpid()))
+                                    args=(self._settings_json, sock, tell, self.log_level, os.getpid()))
         process.start()
+        tell.close()
         return _Child(process, ready)
 
     def _replace(self, child: _Child, sock: socket.socket) -> bool:
@@ -142,7 +150,9 @@ class Processes:
         processes keep dying; False means stop them all."""
         child.process.join()
         pid, code = child.process.pid, child.process.exitcode
-        if not child.ready.is_set():
+        served = child.served()
+        child.ready.close()
+        if not served:
             log.error("server process %d exited (status %s) before it served: stopping", pid, code)
             return False
         now = time.monotonic()
@@ -169,6 +179,7 @@ class Processes:
                 log.warning("server process %d did not stop within %g s: killed", child.process.pid, STOP_TIMEOUT)
                 child.process.kill()
                 child.process.join(5)
+            child.ready.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -188,17 +199,17 @@ def _bind(host: str, port: int) -> socket.socket:
 class _Server(uvicorn.Server):
     """uvicorn's server that tells the parent when it serves."""
 
-    def __init__(self, config: uvicorn.Config, ready: Any) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Connection) -> None:
         super().__init__(config)
         self._ready = ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if self.started:
-            self._ready.set()
+            self._ready.send_bytes(b"serving")
 
 
-def _server_process(settings_json: str, sock: socket.socket, ready: Any, log_level: str, parent: int) -> None:
+def _server_process(settings_json: str, sock: socket.socket, ready: Connection, log_level: str, parent: int) -> None:
     """One server process (spawned): its own app, lifespan and event loop on the shared socket."""
     _die_with_parent(parent)
     configure_logging(log_level)
