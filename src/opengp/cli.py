@@ -14,11 +14,13 @@ console = Console(stderr=True)
 
 
 def _add_users_commands() -> None:
+    from .cli_deployment import deployment_app
     from .cli_services import services_app
     from .cli_users import users_app
 
     app.add_typer(users_app, name="users")
     app.add_typer(services_app, name="services")
+    app.add_typer(deployment_app, name="deployment")
 
 
 _add_users_commands()
@@ -104,6 +106,7 @@ def serve(
     except (OSError, ValueError) as exc:
         console.print(f"[red]Cannot start:[/] {exc}")
         raise typer.Exit(2) from None
+    _check_deployment(settings, api_server=True)
     configure_logging(log_level)
     several = f", {settings.processes} processes" if settings.processes > 1 else ""
     console.print(f"opengp serving {len(settings.services)} service(s) at "
@@ -122,6 +125,25 @@ def _config_error(exc: Exception) -> str:
     else:
         text = str(exc)
     return escape(text)
+
+
+def _check_deployment(settings, *, api_server: bool) -> None:  # type: ignore[no-untyped-def]
+    """Machines of one deployment must share some settings: refuse to start on a difference."""
+    from .cli_deployment import deployment_facts
+    from .store import open_store
+    from .store.deployment import DeploymentMismatch, check
+
+    facts = deployment_facts(settings, api_server=api_server)
+    if not facts:
+        return
+    store = open_store(settings.store_url)
+    try:
+        check(store.engine, facts)  # type: ignore[attr-defined]
+    except DeploymentMismatch as exc:
+        console.print(f"[red]Cannot start:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    finally:
+        store.close()
 
 
 def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
@@ -180,6 +202,7 @@ def worker(
     except ImportError as exc:
         console.print(f"[red]Celery is not installed[/] ({exc}): pip install 'opengp[scaleout]'")
         raise typer.Exit(2) from None
+    _check_deployment(settings, api_server=False)
     from .api.serving import configure_logging
 
     configure_logging(log_level)

@@ -115,3 +115,13 @@ dismissed_jobs = Table(
     Column("expires", Float, nullable=False),           # remembered until the job would have expired
     Index("ix_dismissed_jobs_expires", "expires"),
 )
+
+
+deployment = Table(
+    "deployment",
+    metadata,
+    Column("name", String(64), primary_key=True),      # a setting every machine must share (store/deployment.py)
+    Column("value", String(255), nullable=False),       # its value, or a digest of it when it is a secret
+    Column("recorded_by", String(255), nullable=False), # host name of the machine that recorded it first
+    Column("recorded_at", Float, nullable=False),
+)

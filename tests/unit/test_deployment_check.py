@@ -1,0 +1,53 @@
+"""The settings machines of a deployment must share: recorded by the first, compared by the rest."""
+from __future__ import annotations
+
+import pytest
+
+from opengp.store.deployment import DeploymentMismatch, accept, check, folder_fact, queue_fact, secret_fact
+from opengp.store.sql import SqlStore
+
+from conftest import fresh_postgres
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request, tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path}/opengp.db" if request.param == "sqlite" else fresh_postgres())
+    yield store.engine
+    store.close()
+
+
+def test_the_first_machine_records_and_the_same_settings_pass(engine, tmp_path):
+    facts = [secret_fact(b"s" * 32), queue_fact("opengp"), folder_fact(tmp_path / "shared")]
+    check(engine, facts)
+    check(engine, [secret_fact(b"s" * 32), queue_fact("opengp"), folder_fact(tmp_path / "shared")])
+
+
+def test_a_different_secret_is_refused_naming_it_without_revealing_it(engine, tmp_path):
+    check(engine, [secret_fact(b"s" * 32), queue_fact("opengp")])
+    with pytest.raises(DeploymentMismatch) as err:
+        check(engine, [secret_fact(b"t" * 32), queue_fact("opengp")])
+    text = str(err.value)
+    assert "secret_key" in text and "tokens" in text and "queue_prefix" not in text
+    assert "t" * 32 not in text and "s" * 32 not in text
+
+
+def test_another_data_dir_is_not_the_shared_folder(engine, tmp_path):
+    check(engine, [folder_fact(tmp_path / "shared")])
+    with pytest.raises(DeploymentMismatch, match="shared folder"):
+        check(engine, [folder_fact(tmp_path / "local")])
+    check(engine, [folder_fact(tmp_path / "shared")])      # the shared one still passes
+
+
+def test_a_machine_checks_only_what_it_has_and_records_new_settings(engine, tmp_path):
+    check(engine, [queue_fact("a")])                        # a worker: no secret
+    check(engine, [secret_fact(b"s" * 32), queue_fact("a")])    # the first API server adds it
+    with pytest.raises(DeploymentMismatch, match="secret_key"):
+        check(engine, [secret_fact(b"x" * 32)])
+
+
+def test_accept_records_a_deliberate_change(engine):
+    check(engine, [secret_fact(b"s" * 32), queue_fact("a")])
+    accept(engine, [secret_fact(b"n" * 32)])
+    check(engine, [secret_fact(b"n" * 32), queue_fact("a")])
+    with pytest.raises(DeploymentMismatch):
+        check(engine, [secret_fact(b"s" * 32)])
