@@ -93,3 +93,14 @@ def test_the_administrator_is_made_under_the_lock_and_a_prompt_comes_before_it(t
     assert ensure_admin(users, tmp_path, demo=False, prompt=prompt, lock=lock()).created
     assert events == ["prompted", "locked", "unlocked"]
     assert verify_password(users.get("admin").password_hash, "typed at the terminal")
+
+
+def test_a_secret_key_file_being_written_by_another_server_is_waited_for(tmp_path):
+    """Servers starting together: one has created secret.key and not yet written it."""
+    import threading
+
+    from opengp.auth.secret import SECRET_FILE, load_secret
+
+    (tmp_path / SECRET_FILE).touch()
+    threading.Timer(0.2, lambda: (tmp_path / SECRET_FILE).write_text("b" * 64)).start()
+    assert load_secret(None, tmp_path) == b"b" * 64
