@@ -111,11 +111,14 @@ class ClaimsMixin:
         """A session advisory lock on a connection of its own, released (and the connection
         returned) on exit; yields whether it was granted."""
         key = {"key": f"opengp.{name}"}
+        conn = None
         try:
             conn = self.engine.connect()
             got = conn.execute(text(f"SELECT {function}({_LOCK_KEY})"), key).scalar() is not False
             conn.commit()
         except SQLAlchemyError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"job store lock failed: {exc}") from exc
         try:
             yield got
