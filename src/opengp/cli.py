@@ -1,7 +1,6 @@
 """The ``opengp`` command: serve toolboxes, write a starter project, manage users."""
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -71,12 +70,13 @@ def serve(
     port: Optional[int] = typer.Option(None, help="Port (default 8000)."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Where the job store and job files live."),
     workers: Optional[int] = typer.Option(None, help="Local worker processes."),
+    processes: Optional[int] = typer.Option(
+        None, "--processes", min=1, help="API server processes on this port (default 1). More than one "
+        "only in scale-out mode: a PostgreSQL database_url, a broker_url and `opengp worker`s."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
 ) -> None:
     """Serve the configured toolboxes over HTTP."""
-    import uvicorn
-
-    from .api.app import asgi_app
+    from .api.serving import configure_logging, serve as run_servers
     from .config import load_settings
     from .tools.registry import Registry
 
@@ -88,7 +88,8 @@ def serve(
             console.print("[red]Nothing to serve:[/] pass --config FILE or --demo (or run `opengp init`).")
             raise typer.Exit(2)
     try:
-        settings = load_settings(config, demo=demo, host=host, port=port, data_dir=data_dir, workers=workers)
+        settings = load_settings(config, demo=demo, host=host, port=port, data_dir=data_dir, workers=workers,
+                                 processes=processes)
     except Exception as exc:
         console.print("[red]Invalid configuration:[/]", _config_error(exc))
         raise typer.Exit(2) from None
@@ -98,16 +99,20 @@ def serve(
         console.print(f"[red]Cannot load toolboxes:[/] {exc}")
         raise typer.Exit(2) from None
     _check_file_store(settings)
-    _first_administrator(settings, demo)
+    _first_administrator(settings, demo)       # once, before any server process starts
+    try:
+        from .auth.secret import load_secret
+
+        load_secret(settings.secret_key, settings.data_dir)     # checked (or made) once, too
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]Cannot start:[/] {exc}")
+        raise typer.Exit(2) from None
     _check_deployment(settings, api_server=True)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    configure_logging(log_level)
+    several = f", {settings.processes} processes" if settings.processes > 1 else ""
     console.print(f"opengp serving {len(settings.services)} service(s) at "
-                  f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir})")
-    # the client address binds tokens and throttles logins: only named proxies may rewrite it
-    uvicorn.run(asgi_app(settings), host=settings.host, port=settings.port, log_level=log_level,
-                access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5,
-                proxy_headers=bool(settings.trusted_proxies), forwarded_allow_ips=settings.trusted_proxies or "")
+                  f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir}{several})")
+    raise typer.Exit(run_servers(settings, log_level))
 
 
 def _check_file_store(settings) -> None:  # type: ignore[no-untyped-def]
@@ -167,7 +172,8 @@ def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyp
     store = open_store(settings.store_url)
     try:
         done = ensure_admin(open_user_store(store), settings.data_dir, demo=demo, prompt=lambda: typer.prompt(
-            f"Password for the first administrator '{ADMIN}'", hide_input=True, confirmation_prompt=True))
+            f"Password for the first administrator '{ADMIN}'", hide_input=True, confirmation_prompt=True),
+            lock=store.lock("bootstrap"))       # servers starting together: one makes it
     except (NoAdministrator, ValueError) as exc:
         console.print(f"[red]Cannot start:[/] {exc}")
         raise typer.Exit(2) from None
@@ -214,8 +220,9 @@ def worker(
         raise typer.Exit(2) from None
     _check_file_store(settings)
     _check_deployment(settings, api_server=False)
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+    from .api.serving import configure_logging
+
+    configure_logging(log_level)
     console.print(f"opengp worker: {concurrency} process(es), queues {settings.queue_prefix}.*, "
                   f"data in {settings.data_dir}")
     raise typer.Exit(run_worker(settings, concurrency, log_level))

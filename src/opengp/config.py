@@ -6,6 +6,7 @@
     data_dir = "opengp-data"      # SQLite file and job folders
     # files_url = "s3://bucket/jobs"  # job files and uploads in S3-compatible storage instead
     workers = 2                   # local worker processes
+    processes = 1                 # API server processes on one port (more: scale-out mode only)
 
     [[services]]
     folder = "Demo"               # optional
@@ -161,6 +162,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("opengp-data")
     database_url: str | None = None         # default: SQLite in data_dir
     workers: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2), ge=1)
+    processes: int = Field(1, ge=1)         # API server processes of `opengp serve` on one port (scale-out only)
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 1024 * 1024 * 1024    # one file sent to uploads/upload
     public_url: str | None = None           # base URL for file links; default: the request's
@@ -227,6 +229,21 @@ class Settings(BaseSettings):
         if "@" in v.split("/", 3)[2]:
             raise ValueError("files_url takes no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _processes_need_scale_out(self) -> "Settings":
+        """Every API server process must see every job: only the scale-out mode shares them."""
+        if self.processes > 1 and not (self.database_url or "").startswith("postgresql"):
+            raise ValueError(
+                f"processes = {self.processes} needs PostgreSQL (database_url) and a broker (broker_url): "
+                "a SQLite database belongs to one server process, which holds its data folder's lock")
+        if self.processes > 1 and self.broker_url is None:
+            raise ValueError(
+                f"processes = {self.processes} needs a broker (broker_url) and `opengp worker`s: local workers "
+                "belong to the server process that started them, so another process could not cancel or time "
+                "out their jobs, max_instances would hold per process, and each process starting would fail "
+                "the jobs of the others as interrupted")
+        return self
 
     @field_validator("data_dir")
     @classmethod

@@ -53,3 +53,54 @@ def test_the_demo_generates_and_keeps_its_password(tmp_path):
     assert len(password) >= 12 and verify_password(users.get("admin").password_hash, password)
     again = ensure_admin(users, tmp_path, demo=True)
     assert not again.created and again.demo_password_file.read_text().strip() == password
+
+
+def test_an_administrator_made_meanwhile_is_found_not_replaced(tmp_path, monkeypatch):
+    """Another process (``opengp users add``, a server not holding the lock) made 'admin'
+    between the check and the insert: that one stays, and this start goes on."""
+    monkeypatch.setenv("OPENGP_ADMIN_PASSWORD", "this server's password")
+    users = MemoryUserStore()
+
+    class Racing:
+        def __getattr__(self, name):
+            return getattr(users, name)
+
+        def add(self, user):
+            users.add(User("admin", ("administrator",), hash_password("the other one's password")))
+            users.add(user)
+
+    assert not ensure_admin(Racing(), tmp_path, demo=False).created
+    assert verify_password(users.get("admin").password_hash, "the other one's password")
+
+
+def test_the_administrator_is_made_under_the_lock_and_a_prompt_comes_before_it(tmp_path, monkeypatch):
+    from contextlib import contextmanager
+
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    events: list[str] = []
+
+    @contextmanager
+    def lock():
+        events.append("locked")
+        yield
+        events.append("unlocked")
+
+    def prompt() -> str:
+        events.append("prompted")
+        return "typed at the terminal"
+
+    users = MemoryUserStore()
+    assert ensure_admin(users, tmp_path, demo=False, prompt=prompt, lock=lock()).created
+    assert events == ["prompted", "locked", "unlocked"]
+    assert verify_password(users.get("admin").password_hash, "typed at the terminal")
+
+
+def test_a_secret_key_file_being_written_by_another_server_is_waited_for(tmp_path):
+    """Servers starting together: one has created secret.key and not yet written it."""
+    import threading
+
+    from opengp.auth.secret import SECRET_FILE, load_secret
+
+    (tmp_path / SECRET_FILE).touch()
+    threading.Timer(0.2, lambda: (tmp_path / SECRET_FILE).write_text("b" * 64)).start()
+    assert load_secret(None, tmp_path) == b"b" * 64

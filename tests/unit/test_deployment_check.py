@@ -60,3 +60,14 @@ def test_accept_records_a_deliberate_change(engine):
     check(engine, [secret_fact(b"n" * 32), queue_fact("a")])
     with pytest.raises(DeploymentMismatch):
         check(engine, [secret_fact(b"s" * 32)])
+
+
+def test_a_folder_mark_being_written_by_another_machine_is_waited_for(tmp_path):
+    """Machines starting together: one has created deployment.id and not yet written it."""
+    import threading
+
+    from opengp.store.deployment import FOLDER_MARK, folder_fact
+
+    (tmp_path / FOLDER_MARK).touch()
+    threading.Timer(0.2, lambda: (tmp_path / FOLDER_MARK).write_text("c" * 32)).start()
+    assert folder_fact(tmp_path).value == "c" * 32

@@ -422,3 +422,31 @@ def test_try_lock_has_one_holder_at_a_time(store):
                 other.close()
     with store.try_lock("reconcile") as again:
         assert again
+
+
+def test_lock_waits_for_the_holder(store):
+    """``lock`` (what must happen once per deployment): a second holder waits for the first."""
+    import threading
+
+    other = SqlStore(store.url, migrate=False) if isinstance(store, SqlStore) and not store.is_sqlite else store
+    order: list[str] = []
+    try:
+        with store.lock("bootstrap"):
+            if isinstance(store, SqlStore) and store.is_sqlite:
+                return      # one server owns a SQLite file: nothing to wait for
+            def wait_for_it() -> None:
+                with other.lock("bootstrap"):
+                    order.append("second")
+
+            waiter = threading.Thread(target=wait_for_it)
+            waiter.start()
+            waiter.join(0.5)
+            assert waiter.is_alive(), "the second holder did not wait"
+            order.append("first")
+        waiter.join(5)
+        assert order == ["first", "second"]
+        with store.lock("bootstrap"):      # released again
+            pass
+    finally:
+        if other is not store:
+            other.close()

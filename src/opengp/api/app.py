@@ -106,7 +106,8 @@ def create_app(settings: Settings) -> FastAPI:
         set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
         store = open_store(settings.store_url)
         service_store = open_service_store(store)
-        import_config_file(settings, service_store)
+        with store.lock("bootstrap"):       # servers starting together on an empty database take turns
+            import_config_file(settings, service_store)
         jobs = JobService(store, Registry([]), executor=None, data_dir=settings.data_dir,  # type: ignore[arg-type]
                           files=open_file_store(settings))
         services = ServiceManager(jobs, service_store, settings)

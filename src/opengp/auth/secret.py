@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 SECRET_FILE = "secret.key"
@@ -21,7 +22,15 @@ def load_secret(secret_key: str | None, data_dir: Path) -> bytes:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text().strip().encode()
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    # servers starting together (``serve --processes N``): the losers may find the winner's
+    # file created but not yet written, and wait for it rather than sign with an empty key
+    deadline = time.monotonic() + 5
+    while not (secret := path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not secret:
+        raise ValueError(f"{path} is empty: delete it, or set secret_key")
+    return secret.encode()

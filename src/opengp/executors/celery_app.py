@@ -213,7 +213,14 @@ def make_worker_app(settings: Settings) -> Celery:
                 self.timer.cancel()
 
     class SupervisorStep(bootsteps.StartStopStep):
-        """Runs the Supervisor beside the pool, in the main process."""
+        """Runs the Supervisor beside the pool, in the main process, until the pool has drained.
+
+        Celery stops a worker's steps in the reverse order of their start, so this step's
+        ``stop`` comes *before* the pool's, which waits for the running jobs (warm shutdown).
+        Those jobs still need their leases renewed and their cancels and ``max_usage_time``
+        enforced, so the Supervisor stops on ``worker_shutdown``, which Celery sends once the
+        pool has stopped (and with the process in any case: its thread is a daemon).
+        """
 
         requires = {"celery.worker.components:Pool"}
 
@@ -224,8 +231,12 @@ def make_worker_app(settings: Settings) -> Celery:
             threading.Thread(target=_SUPERVISOR.loop, name="opengp-supervisor", daemon=True).start()
 
         def stop(self, w: Any) -> None:
-            if _SUPERVISOR is not None:
-                _SUPERVISOR.stop()
+            log.info("opengp worker draining: supervising the running jobs until they end")
+
+    @signals.worker_shutdown.connect(weak=False)
+    def _drained(**_: Any) -> None:
+        if _SUPERVISOR is not None:
+            _SUPERVISOR.stop()
 
     app.steps["consumer"].add(ServiceQueues)
     app.steps["worker"].add(SupervisorStep)

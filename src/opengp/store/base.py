@@ -117,6 +117,12 @@ class Store(Protocol):
         """``with store.try_lock("reconcile") as mine:`` True for one holder at a time
         among all processes sharing the database (always True on a local store)."""
 
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """``with store.lock("bootstrap"):`` waits until no other process sharing the
+        database holds ``name``, then holds it: for what must happen once per deployment
+        even when several servers start together (PostgreSQL; a no-op on SQLite, where
+        one server owns the file)."""
+
     def delete(self, job_id: str) -> bool:
         """Remove the job; False when there was none."""
 

@@ -95,12 +95,30 @@ class ClaimsMixin:
         if self.is_sqlite:      # one server per SQLite file (lock_data_dir)
             yield True
             return
+        with self._advisory(name, "pg_try_advisory_lock") as got:
+            yield got
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        if self.is_sqlite:      # one server per SQLite file; SQLite serialises writers anyway
+            yield
+            return
+        with self._advisory(name, "pg_advisory_lock"):
+            yield
+
+    @contextmanager
+    def _advisory(self, name: str, function: str) -> Iterator[bool]:
+        """A session advisory lock on a connection of its own, released (and the connection
+        returned) on exit; yields whether it was granted."""
         key = {"key": f"opengp.{name}"}
+        conn = None
         try:
             conn = self.engine.connect()
-            got = bool(conn.execute(text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})"), key).scalar())
+            got = conn.execute(text(f"SELECT {function}({_LOCK_KEY})"), key).scalar() is not False
             conn.commit()
         except SQLAlchemyError as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(f"job store lock failed: {exc}") from exc
         try:
             yield got

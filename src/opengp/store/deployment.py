@@ -64,7 +64,11 @@ def folder_fact(data_dir: Path) -> Fact:
     else:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(16))
-    return Fact("shared_folder", path.read_text().strip(),
+    # machines starting together: the file may be created by another, and not yet written
+    deadline = time.monotonic() + 5
+    while not (mark := path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return Fact("shared_folder", mark,
                 f"job files and uploads written in {data_dir} would not be found by the other machines")
 
 

@@ -23,6 +23,7 @@ class MemoryStore:
         self._jobs: dict[str, Job] = {}
         self._dismissed: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
+        self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
 
     def create(self, job: Job) -> None:
         with self._lock:
@@ -143,6 +144,11 @@ class MemoryStore:
     @contextmanager
     def try_lock(self, name: str) -> Iterator[bool]:
         yield True          # one process holds a memory store
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        with self._named_locks.setdefault(name, threading.Lock()):     # setdefault is atomic
+            yield
 
     def delete(self, job_id: str) -> bool:
         with self._lock:

@@ -1,0 +1,234 @@
+"""How ``opengp serve`` runs the app: one process, or ``processes`` of them on one port.
+
+With ``processes = N > 1`` the parent binds the port, then starts N server processes that
+all accept on that one socket; the kernel hands each new connection to one of them.  Each
+process is spawned (a fresh interpreter) and builds its own app from the parent's settings,
+so it has its own event loop, database pool, NOTIFY listener, service refresh, reconciler
+and sweepers, exactly as separate ``opengp serve`` instances behind a load balancer would.
+The parent serves nothing itself.  Only the scale-out mode allows N > 1 (``Settings``
+says why); what must happen once per deployment happens before (the first administrator,
+in the parent) or under the store's ``lock("bootstrap")`` (the config file's services).
+
+- **SIGTERM or SIGINT** to the parent: SIGTERM to every process; each stops accepting,
+  gives open requests ``GRACE`` seconds and runs its shutdown.  Whatever still runs after
+  ``STOP_TIMEOUT`` is killed.  Exit status 0.
+- **A process that dies before it ever served** (its start failed: the database is
+  unreachable, say) stops them all, exit status 1: it would fail the same way again, and
+  the service manager (systemd ``Restart=on-failure``) retries the whole.
+- **A process that dies after it served** (a crash, an OOM kill) is replaced at once,
+  logged.  After more than ``RESTARTS`` replacements within ``RESTART_WINDOW`` seconds the
+  parent gives up as above.
+- On Linux each process gets SIGTERM if the parent dies (``PR_SET_PDEATHSIG``), so a
+  parent killed with SIGKILL leaves no server behind.
+"""
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import signal
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import uvicorn
+
+from ..config import Settings
+
+log = logging.getLogger("opengp.serve")
+GRACE = 5                   # seconds open requests get when a server process stops
+STOP_TIMEOUT = 20.0         # then the process's shutdown (publisher, store) has until this
+RESTARTS = 5                # replacements of crashed processes allowed ...
+RESTART_WINDOW = 60.0       # ... within this many seconds
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(log_level: str) -> None:
+    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
+    # the client address binds tokens and throttles logins: only named proxies may rewrite it
+    return {"host": settings.host, "port": settings.port, "log_level": log_level, "access_log": False,
+            "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": GRACE,
+            "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or ""}
+
+
+def serve(settings: Settings, log_level: str) -> int:
+    """Serve until stopped; returns the exit status."""
+    from .app import asgi_app
+
+    if settings.processes == 1:
+        uvicorn.run(asgi_app(settings), **uvicorn_options(settings, log_level))
+        return 0
+    return Processes(settings, log_level).run()
+
+
+@dataclass
+class _Child:
+    process: Any        # multiprocessing's SpawnProcess
+    ready: Connection   # the read end of a pipe: the process writes to it once it serves
+
+    def served(self) -> bool:
+        """Did it ever serve?  (A pipe, not an Event: no POSIX semaphore, so no /dev/shm needed.)"""
+        try:
+            return self.ready.poll() and bool(self.ready.recv_bytes())
+        except (EOFError, OSError):
+            return False
+
+
+class Processes:
+    """The parent of ``settings.processes`` server processes (see the module docstring)."""
+
+    def __init__(self, settings: Settings, log_level: str, target: Callable[..., None] | None = None) -> None:
+        """``target``: what each process runs (tests pass a stand-in), with the arguments of
+        :func:`_server_process`."""
+        self.settings, self.log_level = settings, log_level
+        self._target = target or _server_process
+        self._ctx = mp.get_context("spawn")
+        self._settings_json = settings.model_dump_json()
+        self._children: list[_Child] = []
+        self._restarts: deque[float] = deque()
+        self._stopping = False
+
+    def run(self) -> int:
+        try:
+            sock = _bind(self.settings.host, self.settings.port)
+        except OSError as exc:
+            log.error("cannot listen on %s:%s: %s", self.settings.host, self.settings.port, exc)
+            return 1
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+        old_wakeup = signal.set_wakeup_fd(wake_w)
+        status = 0
+        try:
+            self._children = [self._start(sock) for _ in range(self.settings.processes)]
+            log.info("started %d server processes: %s", len(self._children),
+                     " ".join(str(c.process.pid) for c in self._children))
+            while not self._stopping:
+                by_sentinel = {c.process.sentinel: c for c in self._children}
+                for ended in wait([*by_sentinel, wake_r], timeout=1.0):
+                    if ended == wake_r:
+                        os.read(wake_r, 512)
+                    elif not self._stopping and not self._replace(by_sentinel[ended], sock):
+                        status = 1
+                        self._stopping = True
+        finally:
+            self._stop_all()
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            os.close(wake_r)
+            os.close(wake_w)
+            sock.close()
+        return status
+
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self._children]
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        self._stopping = True
+
+    def _start(self, sock: socket.socket) -> _Child:
+        ready, tell = self._ctx.Pipe(duplex=False)
+        process = self._ctx.Process(target=self._target, name="opengp-server",
+                                    args=(self._settings_json, sock, tell, self.log_level, os.getpid()))
+        process.start()
+        tell.close()
+        return _Child(process, ready)
+
+    def _replace(self, child: _Child, sock: socket.socket) -> bool:
+        """A server process ended on its own: start another, unless it never served or
+        processes keep dying; False means stop them all."""
+        child.process.join()
+        pid, code = child.process.pid, child.process.exitcode
+        served = child.served()
+        child.ready.close()
+        if not served:
+            log.error("server process %d exited (status %s) before it served: stopping", pid, code)
+            return False
+        now = time.monotonic()
+        self._restarts.append(now)
+        while self._restarts[0] < now - RESTART_WINDOW:
+            self._restarts.popleft()
+        if len(self._restarts) > RESTARTS:
+            log.error("server processes died %d times within %g s: stopping", len(self._restarts), RESTART_WINDOW)
+            return False
+        replacement = self._start(sock)
+        self._children[self._children.index(child)] = replacement
+        log.warning("server process %d died (status %s): started %d instead", pid, code, replacement.process.pid)
+        return True
+
+    def _stop_all(self) -> None:
+        for child in self._children:
+            if child.process.is_alive():
+                child.process.terminate()       # SIGTERM: uvicorn's graceful shutdown, then the app's
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for child in self._children:
+            child.process.join(max(0.0, deadline - time.monotonic()))
+        for child in self._children:
+            if child.process.is_alive():
+                log.warning("server process %d did not stop within %g s: killed", child.process.pid, STOP_TIMEOUT)
+                child.process.kill()
+                child.process.join(5)
+            child.ready.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket every server process accepts on (as uvicorn binds it)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server that tells the parent when it serves."""
+
+    def __init__(self, config: uvicorn.Config, ready: Connection) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started:
+            self._ready.send_bytes(b"serving")
+
+
+def _server_process(settings_json: str, sock: socket.socket, ready: Connection, log_level: str, parent: int) -> None:
+    """One server process (spawned): its own app, lifespan and event loop on the shared socket."""
+    _die_with_parent(parent)
+    configure_logging(log_level)
+    from .app import asgi_app
+
+    settings = Settings.model_validate_json(settings_json)
+    server = _Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings, log_level)), ready)
+    server.run(sockets=[sock])
+    if not server.started:
+        sys.exit(3)     # uvicorn's own status for a start that failed
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM when the parent dies, so a parent killed with SIGKILL leaves no server."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:      # it died before the call took effect
+        os.kill(os.getpid(), signal.SIGTERM)
