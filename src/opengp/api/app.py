@@ -119,8 +119,11 @@ def create_app(settings: Settings) -> FastAPI:
             from ..jobs.reconcile import Reconciler
             from ..store.notify import Listener, announce_changes
 
+            from ..store.cache import JobCache
+
             events = announce_changes(store, settings.store_url)    # this server's own transitions
-            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all)
+            store.cache = JobCache()        # finished jobs from memory while the listener hears changes
+            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all, cache=store.cache)
             listener.start()
             executor: Any = CeleryExecutor(settings, store)
             jobs.executor = executor
