@@ -15,7 +15,8 @@ removes all of it at the end (processes, database, queues and their exchanges).
            workers, PostgreSQL, RabbitMQ, load generator); target >= 500 jobs/s.
   reads    job status GET (wrk, 64 connections) and admin ``jobs/query`` (first page and a
            filtered page, as jobs_query.py) with the same ``--stored-jobs`` finished jobs on
-           SQLite (local mode) and on PostgreSQL; target PG within 2x of SQLite.
+           SQLite (local mode) and on PostgreSQL, with and without the API server's cache of
+           finished jobs (``job_cache = 0``); target PG within 2x of SQLite.
 
 Writes ``bench/results/<date>-<time>-<host>-scaleout.json``. Needs PostgreSQL (``PGURL``,
 default postgresql://postgres@127.0.0.1:5432/postgres, trust auth) and RabbitMQ
@@ -149,13 +150,13 @@ class Deployment:
                 conn.execute(f'ALTER DATABASE "{self.database}" SET synchronous_commit = off')
         self.created = True
 
-    def start_server(self) -> Server:
+    def start_server(self, env: dict[str, str] | None = None) -> Server:
         port = free_port()
         i = len(self.servers)
         srv = Server(f"api{i}", [str(OPENGP_VENV / "bin" / "opengp"), "serve", "--config", str(self.config),
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                      f"http://127.0.0.1:{port}/arcgis/rest/info?f=json", self.tmp / f"api{i}.log",
-                     env=self.env, cwd=str(self.tmp))
+                     env={**self.env, **(env or {})}, cwd=str(self.tmp))
         srv.base_url = f"http://127.0.0.1:{port}"
         srv.start()
         self.servers.append(srv)
@@ -381,14 +382,16 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         s.base_url = f"http://127.0.0.1:{port}"
         return s
 
+    sides = ["sqlite", "postgres", "postgres_nocache"]
+    out["postgres_nocache"] = []
     for r in range(args.rounds):
-        order = ["sqlite", "postgres"] if r % 2 == 0 else ["postgres", "sqlite"]
+        order = sides[r % 3:] + sides[:r % 3]
         for side in order:
             if side == "sqlite":
                 with sqlite_server() as s:
                     res = measure_reads(s, status_path, now, args)
-            else:
-                s = dep.start_server()
+            else:   # postgres_nocache: without the API server's cache of finished jobs (store/cache.py)
+                s = dep.start_server({"OPENGP_JOB_CACHE": "0"} if side == "postgres_nocache" else None)
                 try:
                     res = measure_reads(s, status_path, now, args)
                 finally:
@@ -410,7 +413,7 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         return _spread(vals)
 
     summ = {}
-    for side, runs in (("sqlite", s_), ("postgres", p_)):
+    for side, runs in (("sqlite", s_), ("postgres", p_), ("postgres_nocache", out["postgres_nocache"])):
         summ[side] = {"status_rps": med(runs, "status_get", "requests_per_s"),
                       "status_p50_ms": med(runs, "status_get", "p50_ms"),
                       "status_p99_ms": med(runs, "status_get", "p99_ms"),
@@ -426,6 +429,20 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         "query_first_p50": round(P["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
         "query_filtered_p50": round(P["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
     }
+    N = summ["postgres_nocache"]
+    summ["ratios_pg_nocache_over_sqlite"] = {
+        "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / N["status_rps"]["median"], 2),
+        "status_p50": round(N["status_p50_ms"]["median"] / S["status_p50_ms"]["median"], 2),
+        "query_first_p50": round(N["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
+        "query_filtered_p50": round(N["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
+    }
+    # the same ratios round by round (each round measures the sides back to back)
+    summ["per_round"] = [{
+        "status_rps sqlite/pg": round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2),
+        "status_rps sqlite/pg_nocache": round(a["status_get"]["requests_per_s"] / c["status_get"]["requests_per_s"], 2),
+        "query_first pg/sqlite": round(b["jobs_query"]["first_page"]["p50_ms"] / a["jobs_query"]["first_page"]["p50_ms"], 2),
+        "query_filtered pg/sqlite": round(b["jobs_query"]["filtered"]["p50_ms"] / a["jobs_query"]["filtered"]["p50_ms"], 2),
+    } for a, b, c in zip(s_, p_, out["postgres_nocache"])]
     out["summary"] = summ
     return out
 

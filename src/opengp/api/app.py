@@ -122,7 +122,8 @@ def create_app(settings: Settings) -> FastAPI:
             from ..store.cache import JobCache
 
             events = announce_changes(store, settings.store_url)    # this server's own transitions
-            store.cache = JobCache()        # finished jobs from memory while the listener hears changes
+            if settings.job_cache:          # finished jobs from memory while the listener hears changes
+                store.cache = JobCache(settings.job_cache)
             listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all, cache=store.cache)
             listener.start()
             executor: Any = CeleryExecutor(settings, store)
