@@ -382,16 +382,21 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         s.base_url = f"http://127.0.0.1:{port}"
         return s
 
-    sides = ["sqlite", "postgres", "postgres_nocache"]
-    out["postgres_nocache"] = []
+    sides = ["sqlite", "postgres", "postgres_nocache"] + (["postgres_base"] if args.base_src else [])
+    for side in sides[2:]:
+        out[side] = []
+    # postgres_nocache: without the API server's cache of finished jobs (store/cache.py);
+    # postgres_base: the API server runs the code of --base-src (e.g. main's src), for before/after
+    side_env = {"postgres": None, "postgres_nocache": {"OPENGP_JOB_CACHE": "0"},
+                "postgres_base": {"PYTHONPATH": str(args.base_src)}}
     for r in range(args.rounds):
-        order = sides[r % 3:] + sides[:r % 3]
+        order = sides[r % len(sides):] + sides[:r % len(sides)]
         for side in order:
             if side == "sqlite":
                 with sqlite_server() as s:
                     res = measure_reads(s, status_path, now, args)
-            else:   # postgres_nocache: without the API server's cache of finished jobs (store/cache.py)
-                s = dep.start_server({"OPENGP_JOB_CACHE": "0"} if side == "postgres_nocache" else None)
+            else:
+                s = dep.start_server(side_env[side])
                 try:
                     res = measure_reads(s, status_path, now, args)
                 finally:
@@ -413,7 +418,8 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         return _spread(vals)
 
     summ = {}
-    for side, runs in (("sqlite", s_), ("postgres", p_), ("postgres_nocache", out["postgres_nocache"])):
+    for side in sides:
+        runs = out[side]
         summ[side] = {"status_rps": med(runs, "status_get", "requests_per_s"),
                       "status_p50_ms": med(runs, "status_get", "p50_ms"),
                       "status_p99_ms": med(runs, "status_get", "p99_ms"),
@@ -443,6 +449,19 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         "query_first pg/sqlite": round(b["jobs_query"]["first_page"]["p50_ms"] / a["jobs_query"]["first_page"]["p50_ms"], 2),
         "query_filtered pg/sqlite": round(b["jobs_query"]["filtered"]["p50_ms"] / a["jobs_query"]["filtered"]["p50_ms"], 2),
     } for a, b, c in zip(s_, p_, out["postgres_nocache"])]
+    if args.base_src:
+        B = summ["postgres_base"]
+        summ["ratios_pg_base_over_sqlite"] = {
+            "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / B["status_rps"]["median"], 2),
+            "query_first_p50": round(B["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
+            "query_filtered_p50": round(B["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
+        }
+        for row, a, b in zip(summ["per_round"], s_, out["postgres_base"]):
+            row["status_rps sqlite/pg_base"] = round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2)
+            row["query_first pg_base/sqlite"] = round(b["jobs_query"]["first_page"]["p50_ms"]
+                                                      / a["jobs_query"]["first_page"]["p50_ms"], 2)
+            row["query_filtered pg_base/sqlite"] = round(b["jobs_query"]["filtered"]["p50_ms"]
+                                                         / a["jobs_query"]["filtered"]["p50_ms"], 2)
     out["summary"] = summ
     return out
 
@@ -465,6 +484,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--wrk-duration", type=float, default=10.0)
     ap.add_argument("--query-requests", type=int, default=200)
+    ap.add_argument("--base-src", type=Path,
+                    help="reads: also measure a PostgreSQL API server running this src tree (before/after)")
     ap.add_argument("--max-instances", type=int, help="the service's max_instances (default: none)")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="ALTER DATABASE ... SET synchronous_commit = off on the scratch database")
