@@ -67,11 +67,12 @@ def _row_class(names: tuple[str, ...]) -> type[_PgRow]:
 
 
 def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], Any]:
-    """psycopg row factory making :class:`_PgRow`\\ s."""
+    """A psycopg row factory: rows as :class:`_PgRow`."""
     if cursor.description is None:
         return tuple
-    cls = _row_class(tuple(d.name for d in cursor.description))
-    return cls
+    return _row_class(tuple(d.name for d in cursor.description))
+
+
 # psycopg connections a forked child inherited: kept referenced, so garbage collection never
 # closes the parent's socket from the child
 _INHERITED: list[Any] = []
@@ -572,10 +573,9 @@ class SqlStore(ClaimsMixin):
             escaped = q.machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["machine"] = escaped + ":%"
         if not self.is_sqlite:
-            rows = self._pg_read(lambda conn: conn.cursor(row_factory=_pg_rows).execute(
-                _pg_sql(_pg_query_sql(q)), params, prepare=True).fetchall())
-            total, deltas = rows[0][0], rows[0][1]
-            page_jobs = [job_from_row(r) for r in rows if len(r) > 2 and r["id"] is not None]
+            rows = self._pg_read(lambda conn: conn.execute(_pg_sql(_pg_query_sql(q)), params, prepare=True).fetchall())
+            total, deltas = rows[0]["_total"], rows[0]["_summed"]     # dict rows (the reader's row factory)
+            page_jobs = [job_from_row(r) for r in rows if r.get("id") is not None]
         else:
             total, deltas, page_jobs = self._snapshot(self._query_run(q, params))
         if deltas > _FOLD_SEEN:
