@@ -70,6 +70,16 @@ def test_the_cache_turns_itself_off_when_the_listener_stops_proving_it_is_alive(
     assert not cache.on and cache.get(job.id) is None and len(cache) == 0
 
 
+def test_a_job_is_kept_at_most_max_age_seconds():
+    cache = JobCache(max_age=0.05)      # what no notification announces (a writer died after its commit)
+    cache.start(60)
+    job = _finished()
+    cache.put(job, cache.token())
+    assert cache.get(job.id) == job
+    time.sleep(0.1)
+    assert cache.get(job.id) is None and job.id not in cache
+
+
 def test_the_least_recently_used_job_goes_first():
     cache = JobCache(size=2)
     cache.start(60)
@@ -199,3 +209,37 @@ def test_a_lost_listener_empties_the_cache_and_serves_from_the_database_until_it
         assert a.get(job.id) == b.get(job.id) and a.cache.hits == hits + 1     # on again after the reconnect
 
     _two_processes(pg_url, scenario)
+
+
+def test_a_notification_whose_send_failed_is_sent_again(pg_url):
+    """Caches rely on every change being announced: a NOTIFY that failed is retried (notify.py)."""
+    import psycopg
+
+    from opengp.store.notify import NOTIFY_NAME, JobEvents
+
+    libpq = pg_url.replace("+psycopg", "")
+
+    def notifier_backends(admin: psycopg.Connection) -> list[int]:
+        return [r[0] for r in admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                                            "AND datname = current_database()", (NOTIFY_NAME,))]
+
+    async def run() -> None:
+        got: set[str] = set()
+        listener = Listener(pg_url, got.update, lambda: None)
+        listener.start()
+        events = JobEvents(pg_url)
+        try:
+            await _until(lambda: listener.connects == 1, 10)
+            events.changed("first")
+            await _until(lambda: "first" in got, 5)
+            with psycopg.connect(libpq, autocommit=True) as admin:
+                for pid in notifier_backends(admin):
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                await _until(lambda: not notifier_backends(admin), 5)
+            events.changed("second")        # its send fails on the dead connection
+            await _until(lambda: "second" in got, 5)
+        finally:
+            events.close()
+            await listener.stop()
+
+    asyncio.run(run())

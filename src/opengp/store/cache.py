@@ -22,6 +22,8 @@ Consistency (docs/scale-out-design.md §6.3):
   that it is alive (``alive(seconds)``): a lost, or silently dead,
   notification connection turns it off and empties it; a reconnect empties it
   before turning it on again.
+- A job is kept at most ``max_age`` seconds: the bound for what no notification
+  can announce (a writer that died between its commit and its NOTIFY).
 - At most ``size`` jobs, least recently used out first.
 """
 from __future__ import annotations
@@ -37,23 +39,27 @@ from ..core import Job
 class JobCache:
     """Finished jobs by id, for ``SqlStore.get``.  Thread-safe; every method is O(1) per id."""
 
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
+    def __init__(self, size: int = 10_000, max_age: float = 30.0) -> None:
+        self.size, self.max_age = size, max_age
         self.hits = self.misses = 0     # for measurements
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._jobs: OrderedDict[str, tuple[Job, float]] = OrderedDict()     # id -> (job, kept until)
         self._lock = threading.Lock()
         self._seq = 0                   # bumped by every invalidation, start and stop
         self._until = 0.0               # monotonic time the listener was last known alive until
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
-            job = self._jobs.get(job_id)
-            if job is not None:
-                if time.monotonic() < self._until:
+            got = self._jobs.get(job_id)
+            if got is not None:
+                now = time.monotonic()
+                if now >= self._until:
+                    self._clear()       # the listener has not shown it is alive: nothing here can be trusted
+                elif now >= got[1]:
+                    del self._jobs[job_id]
+                else:
                     self._jobs.move_to_end(job_id)
                     self.hits += 1
-                    return job
-                self._clear()          # the listener has not shown it is alive: nothing here can be trusted
+                    return got[0]
             self.misses += 1
             return None
 
@@ -66,9 +72,10 @@ class JobCache:
         if not job.status.terminal:
             return
         with self._lock:
-            if token != self._seq or time.monotonic() >= self._until:
+            now = time.monotonic()
+            if token != self._seq or now >= self._until:
                 return
-            self._jobs[job.id] = job
+            self._jobs[job.id] = (job, now + self.max_age)
             self._jobs.move_to_end(job.id)
             if len(self._jobs) > self.size:
                 self._jobs.popitem(last=False)

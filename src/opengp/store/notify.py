@@ -13,7 +13,9 @@ that job (job page events, OGC callbacks) or waiting for it (synchronous
 - ``Listener`` (one per API server): ``LISTEN`` on an async connection,
   reconnecting with backoff; it never raises into the server.
 
-Notifications are hints: a lost one costs a poll interval, never correctness.
+For watchers notifications are hints: a lost one costs a poll interval.  API
+servers' caches of finished jobs (store/cache.py) rely on them, so a failed send
+is retried on a new connection; what a crash loses, the cache's ``max_age`` bounds.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ log = logging.getLogger("opengp.notify")
 CHANNEL = "opengp_jobs"
 MAX_PAYLOAD = 7900          # bytes; PostgreSQL refuses payloads of 8000 or more
 GAP = 0.02                  # seconds between sends under load: a burst becomes one NOTIFY
+RETRY = 1.0                 # seconds before a failed send is tried again
 LISTEN_NAME = "opengp-listen"
 PING_TIMEOUT = 5.0          # seconds a listener's liveness check may take
 NOTIFY_NAME = "opengp-notify"
@@ -118,11 +121,15 @@ class JobEvents:
                 for payload in payloads(ids):
                     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                     self.sent += 1
-            except Exception:       # watchers fall back to polling; the next batch reconnects
-                log.warning("sending job notifications failed", exc_info=True)
+            except Exception:       # kept, and sent again on a new connection (caches rely on them)
+                log.warning("sending job notifications failed; retrying in %.0f s", RETRY, exc_info=True)
                 if conn is not None:
                     conn.close()
                 conn = None
+                with self._cond:
+                    self._ids = {**dict.fromkeys(ids), **self._ids}
+                threading.Event().wait(RETRY)
+                continue
             threading.Event().wait(GAP)
         if conn is not None:
             conn.close()
