@@ -117,9 +117,8 @@ def create_app(settings: Settings) -> FastAPI:
         if scale_out:
             from ..executors.celery_executor import CeleryExecutor
             from ..jobs.reconcile import Reconciler
-            from ..store.notify import Listener, announce_changes
-
             from ..store.cache import JobCache
+            from ..store.notify import Listener, announce_changes
 
             events = announce_changes(store, settings.store_url)    # this server's own transitions
             if settings.job_cache:          # finished jobs from memory while the listener hears changes
