@@ -15,7 +15,8 @@ removes all of it at the end (processes, database, queues and their exchanges).
            workers, PostgreSQL, RabbitMQ, load generator); target >= 500 jobs/s.
   reads    job status GET (wrk, 64 connections) and admin ``jobs/query`` (first page and a
            filtered page, as jobs_query.py) with the same ``--stored-jobs`` finished jobs on
-           SQLite (local mode) and on PostgreSQL; target PG within 2x of SQLite.
+           SQLite (local mode) and on PostgreSQL, with and without the API server's cache of
+           finished jobs (``job_cache = 0``); target PG within 2x of SQLite.
 
 Writes ``bench/results/<date>-<time>-<host>-scaleout.json``. Needs PostgreSQL (``PGURL``,
 default postgresql://postgres@127.0.0.1:5432/postgres, trust auth) and RabbitMQ
@@ -149,13 +150,13 @@ class Deployment:
                 conn.execute(f'ALTER DATABASE "{self.database}" SET synchronous_commit = off')
         self.created = True
 
-    def start_server(self) -> Server:
+    def start_server(self, env: dict[str, str] | None = None) -> Server:
         port = free_port()
         i = len(self.servers)
         srv = Server(f"api{i}", [str(OPENGP_VENV / "bin" / "opengp"), "serve", "--config", str(self.config),
                                  "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
                      f"http://127.0.0.1:{port}/arcgis/rest/info?f=json", self.tmp / f"api{i}.log",
-                     env=self.env, cwd=str(self.tmp))
+                     env={**self.env, **(env or {})}, cwd=str(self.tmp))
         srv.base_url = f"http://127.0.0.1:{port}"
         srv.start()
         self.servers.append(srv)
@@ -293,9 +294,14 @@ def run_trivial(dep: Deployment, srv: Server, args) -> dict:
 
 # --------------------------------------------------------------------------- reads
 
-def copy_sqlite_to_pg(db: Path, pg_url: str) -> dict:
-    """Copy every row of the SQLite ``jobs`` table into PostgreSQL's (schema already migrated)."""
+def copy_sqlite_to_pg(db: Path, pg_url: str, store_url: str) -> dict:
+    """Copy every row of the SQLite ``jobs`` table into PostgreSQL's (schema already migrated),
+    then fold the count deltas the copy made and ``VACUUM ANALYZE``: the state autovacuum
+    would leave (it is off on the test machine's PostgreSQL; without it, the folded deltas'
+    dead rows made every ``jobs/query`` scan ~900 empty pages, ~3 ms)."""
     import psycopg
+
+    from opengp.store.sql import SqlStore
 
     t0 = time.perf_counter()
     src = sqlite3.connect(db)
@@ -304,7 +310,8 @@ def copy_sqlite_to_pg(db: Path, pg_url: str) -> dict:
         pg_cols = [r[0] for r in conn.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_name = 'jobs'")]
         cols = [c for c in cols if c in pg_cols]
-        conn.execute("TRUNCATE jobs CASCADE")     # jobs of earlier parts of the run: same rows on both sides
+        # jobs of earlier parts of the run, and their counts (TRUNCATE fires no trigger): same rows on both sides
+        conn.execute("TRUNCATE jobs, job_counts, job_count_deltas")
         types = dict(conn.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'jobs'").fetchall())
         bools = [i for i, c in enumerate(cols) if types[c] == "boolean"]
@@ -316,10 +323,14 @@ def copy_sqlite_to_pg(db: Path, pg_url: str) -> dict:
                         for i in bools:
                             row[i] = None if row[i] is None else bool(row[i])
                     cp.write_row(row)
-        conn.execute("ANALYZE jobs")
+        conn.commit()
+        SqlStore(store_url).close()         # folds the deltas the copy's inserts made
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
         n = conn.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()[0]
     src.close()
-    return {"rows": n, "seconds": round(time.perf_counter() - t0, 1)}
+    return {"rows": n, "seconds": round(time.perf_counter() - t0, 1), "autovacuum": autovacuum}
 
 
 def pick_status_url(db: Path, base_url: str) -> str:
@@ -357,7 +368,7 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
     db = data_dir / "opengp.db"
     out: dict = {"fill": fill, "sqlite": [], "postgres": []}
     SqlStore(dep.env["OPENGP_DATABASE_URL"]).close()      # PG schema by opengp's migrations
-    out["pg_copy"] = copy_sqlite_to_pg(db, dep.url)
+    out["pg_copy"] = copy_sqlite_to_pg(db, dep.url, dep.env["OPENGP_DATABASE_URL"])
     log(f"  copied to PostgreSQL: {out['pg_copy']}")
     status_path = pick_status_url(db, "")
 
@@ -371,14 +382,21 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         s.base_url = f"http://127.0.0.1:{port}"
         return s
 
+    sides = ["sqlite", "postgres", "postgres_nocache"] + (["postgres_base"] if args.base_src else [])
+    for side in sides[2:]:
+        out[side] = []
+    # postgres_nocache: without the API server's cache of finished jobs (store/cache.py);
+    # postgres_base: the API server runs the code of --base-src (e.g. main's src), for before/after
+    side_env = {"postgres": None, "postgres_nocache": {"OPENGP_JOB_CACHE": "0"},
+                "postgres_base": {"PYTHONPATH": str(args.base_src)}}
     for r in range(args.rounds):
-        order = ["sqlite", "postgres"] if r % 2 == 0 else ["postgres", "sqlite"]
+        order = sides[r % len(sides):] + sides[:r % len(sides)]
         for side in order:
             if side == "sqlite":
                 with sqlite_server() as s:
                     res = measure_reads(s, status_path, now, args)
             else:
-                s = dep.start_server()
+                s = dep.start_server(side_env[side])
                 try:
                     res = measure_reads(s, status_path, now, args)
                 finally:
@@ -400,7 +418,8 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         return _spread(vals)
 
     summ = {}
-    for side, runs in (("sqlite", s_), ("postgres", p_)):
+    for side in sides:
+        runs = out[side]
         summ[side] = {"status_rps": med(runs, "status_get", "requests_per_s"),
                       "status_p50_ms": med(runs, "status_get", "p50_ms"),
                       "status_p99_ms": med(runs, "status_get", "p99_ms"),
@@ -416,6 +435,33 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         "query_first_p50": round(P["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
         "query_filtered_p50": round(P["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
     }
+    N = summ["postgres_nocache"]
+    summ["ratios_pg_nocache_over_sqlite"] = {
+        "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / N["status_rps"]["median"], 2),
+        "status_p50": round(N["status_p50_ms"]["median"] / S["status_p50_ms"]["median"], 2),
+        "query_first_p50": round(N["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
+        "query_filtered_p50": round(N["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
+    }
+    # the same ratios round by round (each round measures the sides back to back)
+    summ["per_round"] = [{
+        "status_rps sqlite/pg": round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2),
+        "status_rps sqlite/pg_nocache": round(a["status_get"]["requests_per_s"] / c["status_get"]["requests_per_s"], 2),
+        "query_first pg/sqlite": round(b["jobs_query"]["first_page"]["p50_ms"] / a["jobs_query"]["first_page"]["p50_ms"], 2),
+        "query_filtered pg/sqlite": round(b["jobs_query"]["filtered"]["p50_ms"] / a["jobs_query"]["filtered"]["p50_ms"], 2),
+    } for a, b, c in zip(s_, p_, out["postgres_nocache"])]
+    if args.base_src:
+        B = summ["postgres_base"]
+        summ["ratios_pg_base_over_sqlite"] = {
+            "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / B["status_rps"]["median"], 2),
+            "query_first_p50": round(B["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
+            "query_filtered_p50": round(B["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
+        }
+        for row, a, b in zip(summ["per_round"], s_, out["postgres_base"]):
+            row["status_rps sqlite/pg_base"] = round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2)
+            row["query_first pg_base/sqlite"] = round(b["jobs_query"]["first_page"]["p50_ms"]
+                                                      / a["jobs_query"]["first_page"]["p50_ms"], 2)
+            row["query_filtered pg_base/sqlite"] = round(b["jobs_query"]["filtered"]["p50_ms"]
+                                                         / a["jobs_query"]["filtered"]["p50_ms"], 2)
     out["summary"] = summ
     return out
 
@@ -438,6 +484,8 @@ def main() -> int:
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--wrk-duration", type=float, default=10.0)
     ap.add_argument("--query-requests", type=int, default=200)
+    ap.add_argument("--base-src", type=Path,
+                    help="reads: also measure a PostgreSQL API server running this src tree (before/after)")
     ap.add_argument("--max-instances", type=int, help="the service's max_instances (default: none)")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="ALTER DATABASE ... SET synchronous_commit = off on the scratch database")

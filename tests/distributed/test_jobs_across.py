@@ -84,3 +84,24 @@ def test_admin_jobs_query_on_postgresql(rabbit):
     body = r.json()
     assert isinstance(body["total"], int) and body["total"] >= 3
     assert set(ids) <= set(body["results"])
+
+
+def test_a_finished_job_dismissed_through_one_server_is_gone_on_the_other_at_once(rabbit):
+    """Server B answers finished jobs from memory (store/cache.py); a deletion made through A
+    reaches it by NOTIFY within moments: B never keeps answering the old job."""
+    a, b = clients(rabbit)
+    job_id = submit(a, f"{JOBS}/Add", a="1", b="2")
+    assert wait(b, f"{JOBS}/Add", job_id)["jobStatus"] == "esriJobSucceeded"
+    before = job(b, f"{JOBS}/Add", job_id)      # B keeps it now
+    assert job(b, f"{JOBS}/Add", job_id) == before
+    r = httpx.delete(f"{rabbit.urls[0]}/ogcapi/jobs/{job_id}", timeout=30)
+    assert r.status_code == 200, r.text
+
+    def gone() -> bool:
+        r = b.get(f"{JOBS}/Add/jobs/{job_id}", params={"f": "json"})
+        return r.status_code != 200 or "error" in r.json()
+
+    started = time.monotonic()
+    while not gone():
+        assert time.monotonic() - started < 1, "server B still answers a job dismissed through A"
+        time.sleep(0.01)

@@ -120,10 +120,13 @@ def create_app(settings: Settings) -> FastAPI:
         if scale_out:
             from ..executors.celery_executor import CeleryExecutor
             from ..jobs.reconcile import Reconciler
+            from ..store.cache import JobCache
             from ..store.notify import Listener, announce_changes
 
             events = announce_changes(store, settings.store_url)    # this server's own transitions
-            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all)
+            if settings.job_cache:          # finished jobs from memory while the listener hears changes
+                store.cache = JobCache(settings.job_cache)
+            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all, cache=store.cache)
             listener.start()
             executor: Any = CeleryExecutor(settings, store)
             jobs.executor = executor

@@ -13,7 +13,9 @@ that job (job page events, OGC callbacks) or waiting for it (synchronous
 - ``Listener`` (one per API server): ``LISTEN`` on an async connection,
   reconnecting with backoff; it never raises into the server.
 
-Notifications are hints: a lost one costs a poll interval, never correctness.
+For watchers notifications are hints: a lost one costs a poll interval.  API
+servers' caches of finished jobs (store/cache.py) rely on them, so a failed send
+is retried on a new connection; what a crash loses, the cache's ``max_age`` bounds.
 """
 from __future__ import annotations
 
@@ -22,12 +24,18 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .cache import JobCache
 
 log = logging.getLogger("opengp.notify")
 CHANNEL = "opengp_jobs"
 MAX_PAYLOAD = 7900          # bytes; PostgreSQL refuses payloads of 8000 or more
 GAP = 0.02                  # seconds between sends under load: a burst becomes one NOTIFY
+RETRY = 1.0                 # seconds before a failed send is tried again
 LISTEN_NAME = "opengp-listen"
+PING_TIMEOUT = 5.0          # seconds a listener's liveness check may take
 NOTIFY_NAME = "opengp-notify"
 
 
@@ -113,11 +121,15 @@ class JobEvents:
                 for payload in payloads(ids):
                     conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
                     self.sent += 1
-            except Exception:       # watchers fall back to polling; the next batch reconnects
-                log.warning("sending job notifications failed", exc_info=True)
+            except Exception:       # kept, and sent again on a new connection (caches rely on them)
+                log.warning("sending job notifications failed; retrying in %.0f s", RETRY, exc_info=True)
                 if conn is not None:
                     conn.close()
                 conn = None
+                with self._cond:
+                    self._ids = {**dict.fromkeys(ids), **self._ids}
+                threading.Event().wait(RETRY)
+                continue
             threading.Event().wait(GAP)
         if conn is not None:
             conn.close()
@@ -129,12 +141,21 @@ class Listener:
     ``on_connected`` runs after every (re)connect: changes made while the
     connection was down were missed, so watchers should re-read.  A dropped
     connection is retried with backoff (0.1 s doubling to 5 s); the server keeps
-    serving meanwhile, its watchers polling."""
+    serving meanwhile, its watchers polling.
+
+    ``cache`` (a :class:`~opengp.store.cache.JobCache`): invalidated with every
+    batch, before ``on_ids``; turned on (empty) after each connect, off as soon as
+    the connection is lost.  Every ``idle_check`` seconds the connection proves it
+    is alive (``SELECT 1``, answered within ``PING_TIMEOUT``), which keeps the
+    cache on for ``idle_check + PING_TIMEOUT`` more: a connection that died
+    silently (no FIN) turns it off within that time, before the reconnect."""
 
     def __init__(self, url: str, on_ids: Callable[[list[str]], None], on_connected: Callable[[], None],
-                 idle_check: float = 30.0) -> None:
+                 idle_check: float = 5.0, cache: JobCache | None = None) -> None:
         self.url, self.on_ids, self.on_connected, self.idle_check = libpq_url(url), on_ids, on_connected, idle_check
+        self.cache = cache
         self.connects = 0
+        self.backend_pid: int | None = None     # of the LISTEN connection (tests end it to simulate a loss)
         self._listening = False
         self._task: asyncio.Task[None] | None = None
 
@@ -168,14 +189,26 @@ class Listener:
 
         conn = await psycopg.AsyncConnection.connect(self.url, autocommit=True, application_name=LISTEN_NAME,
                                                      connect_timeout=5)
+        cache, lease = self.cache, self.idle_check + PING_TIMEOUT
         try:
             await conn.execute(f"LISTEN {CHANNEL}")
+            self.backend_pid = conn.info.backend_pid
             self.connects += 1
             self._listening = True
+            if cache is not None:
+                cache.start(lease)      # after LISTEN: from here on, no change goes unheard
             self.on_connected()
             while True:
                 async for note in conn.notifies(timeout=self.idle_check):
-                    self.on_ids(note.payload.split())
-                await conn.execute("SELECT 1")      # quiet for a while: is the connection still there?
+                    ids = note.payload.split()
+                    if cache is not None:
+                        cache.invalidate(ids)
+                    self.on_ids(ids)
+                # is the connection still there?  (a silently dead one would never answer)
+                await asyncio.wait_for(conn.execute("SELECT 1"), PING_TIMEOUT)
+                if cache is not None:
+                    cache.alive(lease)
         finally:
+            if cache is not None:
+                cache.stop()
             await conn.close()

@@ -101,18 +101,26 @@ def _to_row(record: ServiceRecord) -> dict[str, Any]:
             "created": record.created, "updated": record.updated}
 
 
-def _from_row(row: Row) -> ServiceRecord:
-    m = row._mapping
+def _from_row(row: Row | dict[str, Any]) -> ServiceRecord:
+    m = row._mapping if isinstance(row, Row) else row
     return ServiceRecord(config=ServiceConfig.model_validate_json(m["config"]), state=m["state"],
                          owner=m["owner"], origin=m["origin"], config_digest=m["config_digest"],
                          created=m["created"], updated=m["updated"])
 
 
-class SqlServiceStore:
-    """Services over the job store's engine (migrations already applied by SqlStore)."""
+_GET_PG = "SELECT * FROM services WHERE key = %s"
 
-    def __init__(self, engine: Engine) -> None:
+
+class SqlServiceStore:
+    """Services over the job store's engine (migrations already applied by SqlStore).
+
+    ``pg_read`` (a PostgreSQL job store's ``_pg_read``): ``get``, which every admin
+    request of a service makes, is then one prepared statement on the calling
+    thread's own connection instead of a pool checkout and a Core statement."""
+
+    def __init__(self, engine: Engine, pg_read: Any = None) -> None:
         self.engine = engine
+        self._pg_read = pg_read
 
     def _run(self, fn: Any, write: bool = False) -> Any:
         return run(self.engine, fn, write=write, what="service")
@@ -124,6 +132,9 @@ class SqlServiceStore:
             raise Conflict(f"Service '{record.key}' already exists.") from None
 
     def get(self, key: str) -> ServiceRecord | None:
+        if self._pg_read is not None:
+            got = self._pg_read(lambda conn: conn.execute(_GET_PG, (key,), prepare=True).fetchone())
+            return None if got is None else _from_row(got)
         row = self._run(lambda c: c.execute(select(services).where(services.c.key == key)).first())
         return None if row is None else _from_row(row)
 
@@ -150,4 +161,6 @@ class SqlServiceStore:
 def open_service_store(job_store: Any) -> ServiceStore:
     """The service store beside a job store: SQL on its engine, or the fake beside the fake."""
     engine = getattr(job_store, "engine", None)
-    return SqlServiceStore(engine) if engine is not None else MemoryServiceStore()
+    if engine is None:
+        return MemoryServiceStore()
+    return SqlServiceStore(engine, None if getattr(job_store, "is_sqlite", True) else job_store._pg_read)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sqlite3
 import threading
 from functools import lru_cache
@@ -29,6 +30,7 @@ from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
 
 if TYPE_CHECKING:
+    from .cache import JobCache
     from .notify import JobEvents
 
 T = TypeVar("T")
@@ -40,6 +42,37 @@ _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
 _GET_PG_SQL = "SELECT * FROM jobs WHERE id = %s"
 # text() parses its SQL for bind parameters on every call; the store's statements repeat
 _text = lru_cache(maxsize=1024)(text)
+_BIND = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@lru_cache(maxsize=1024)
+def _pg_sql(sql: str) -> str:
+    """The store's ``:name`` SQL as psycopg takes it (``%(name)s``)."""
+    return _BIND.sub(r"%(\1)s", sql.replace("%", "%%"))
+
+
+class _PgRow(tuple):  # type: ignore[type-arg]
+    """A row by position (counts) or by column name (``job_from_row``), as ``sqlite3.Row``."""
+
+    __slots__ = ()
+    _names: dict[str, int] = {}
+
+    def __getitem__(self, key: Any) -> Any:
+        return tuple.__getitem__(self, self._names[key] if isinstance(key, str) else key)
+
+
+@lru_cache(maxsize=256)
+def _row_class(names: tuple[str, ...]) -> type[_PgRow]:
+    return type("_PgRow", (_PgRow,), {"__slots__": (), "_names": {n: i for i, n in enumerate(names)}})
+
+
+def _pg_rows(cursor: Any) -> Callable[[Sequence[Any]], Any]:
+    """A psycopg row factory: rows as :class:`_PgRow`."""
+    if cursor.description is None:
+        return tuple
+    return _row_class(tuple(d.name for d in cursor.description))
+
+
 # psycopg connections a forked child inherited: kept referenced, so garbage collection never
 # closes the parent's socket from the child
 _INHERITED: list[Any] = []
@@ -263,6 +296,51 @@ def _page_sql(q: JobQuery, postgres: bool) -> str:
     return f"{' UNION ALL '.join(branches)} ORDER BY {order} {limit}"
 
 
+def _pg_count_sql(q: JobQuery) -> str:
+    """PostgreSQL: what :meth:`SqlStore._count` computes in several statements, as one
+    ``SELECT _total, _summed``.  Inside the ``CASE``, PostgreSQL runs only the count
+    the chosen branch names (a scalar subquery is evaluated when first needed)."""
+    branches = _jobs_key_branches(q)
+    inside = " + ".join(f"(SELECT count(*) FROM jobs{_where(b + _filter_conds(q))})" for b in branches)
+    if not _counted(q):
+        return f"SELECT {inside} AS _total, 0 AS _summed"
+    wanted = frozenset(Status) if q.statuses is None else q.statuses
+    parts = []
+    if wanted & TERMINAL:
+        where = _where(_key_conds(q, None, wanted & TERMINAL)[0])
+        parts += [f"(SELECT coalesce(sum(n), 0) FROM job_counts{where})",
+                  f"(SELECT coalesce(sum(n), 0) FROM job_count_deltas{where})"]
+    if wanted - TERMINAL:
+        parts += [f"(SELECT count(*) FROM jobs{_where([_NOT_BY_OWNER.get(c, c) for c in b])})"
+                  for b in _jobs_key_branches(q, wanted - TERMINAL)]
+    counted = " + ".join(parts) or "0"
+    summed = "(SELECT count(*) FROM job_count_deltas)"
+    if not _time_conds(q):
+        return f"SELECT {counted} AS _total, {summed} AS _summed"
+    span = _where(["service = :service", "kind = :kind"] if q.service is not None and q.kind is not None else [])
+    start = "oldest" if q.created_after is None else "greatest(:after, oldest)"
+    end = "newest" if q.created_before is None else "least(:before, newest)"
+    cuts = [cut for cut, value in (("created > :before", q.created_before), ("created < :after", q.created_after))
+            if value is not None]
+    outside = " + ".join(f"(SELECT count(*) FROM jobs{_where(b + [cut])})" for cut in cuts for b in branches)
+    return (f"SELECT CASE WHEN oldest IS NULL THEN 0 WHEN newest > oldest AND ({end} - {start}) / (newest - oldest) "
+            f"< {_COUNT_INSIDE_BELOW} THEN {inside} ELSE counted - ({outside}) END AS _total, _summed "
+            f"FROM (SELECT {counted} AS counted, {summed} AS _summed, (SELECT min(created) FROM jobs{span}) AS oldest, "
+            f"(SELECT max(created) FROM jobs{span}) AS newest OFFSET 0) AS s")
+
+
+def _pg_query_sql(q: JobQuery) -> str:
+    """PostgreSQL: the count and the page in one statement, so one snapshot without a
+    transaction, one round trip and one prepared plan: rows of ``_total, _summed, jobs.*``
+    (one row of NULL job columns when the page is empty)."""
+    count = _pg_count_sql(q)
+    if q.limit == 0:
+        return count
+    order = "p.created ASC, p.id ASC" if q.oldest_first else "p.created DESC, p.id DESC"
+    return (f"SELECT c._total, c._summed, p.* FROM ({count} OFFSET 0) AS c "
+            f"LEFT JOIN ({_page_sql(q, postgres=True)}) AS p ON true ORDER BY {order}")
+
+
 class SqlStore(ClaimsMixin):
     """A Store over a SQLAlchemy engine.  ``url`` is any SQLAlchemy URL.
 
@@ -301,6 +379,8 @@ class SqlStore(ClaimsMixin):
         self._writes = 0            # since the last fold of the count deltas
         # scale-out: announces job changes to other processes (store/notify.py); set by whoever opens us
         self.events: JobEvents | None = None
+        # scale-out API servers: finished jobs answered from memory (store/cache.py); set with a Listener
+        self.cache: JobCache | None = None
         if migrate:
             self.fold_counts()
 
@@ -413,19 +493,32 @@ class SqlStore(ClaimsMixin):
     def get(self, job_id: str) -> Job | None:
         if self.is_sqlite:  # the status GET hot path: a raw DBAPI read skips ~90 us of Core overhead
             return self._get_raw(job_id)
-        return self._get_pg(job_id)
+        cache = self.cache
+        if cache is None:
+            return self._get_pg(job_id)
+        job = cache.get(job_id)
+        if job is None:
+            token = cache.token()
+            job = self._get_pg(job_id)
+            if job is not None:
+                cache.put(job, token)
+        return job
 
     def _get_pg(self, job_id: str) -> Job | None:
         """One prepared autocommit SELECT on this thread's own psycopg connection: no pool
-        checkout, no Core compilation, no rollback round trip (design §6.3).  On an error the
-        connection is replaced (it may be broken, or its prepared plan stale after a
-        migration) and the read tried once more."""
+        checkout, no Core compilation, no rollback round trip (design §6.3)."""
+        row = self._pg_read(lambda conn: conn.execute(_GET_PG_SQL, (job_id,), prepare=True).fetchone())
+        return None if row is None else job_from_row(row)
+
+    def _pg_read(self, fn: Callable[[Any], T]) -> T:
+        """``fn(connection)`` on this thread's psycopg reader.  On an error the connection is
+        replaced (it may be broken, or its prepared plans stale after a migration) and ``fn``
+        tried once more: it must only read."""
         import psycopg
 
         for attempt in (1, 2):
             try:
-                row = self._pg_reader().execute(_GET_PG_SQL, (job_id,), prepare=True).fetchone()
-                return None if row is None else job_from_row(row)
+                return fn(self._pg_reader())
             except psycopg.Error as exc:
                 got, self._local.pg = getattr(self._local, "pg", None), None
                 if got is not None:
@@ -479,17 +572,26 @@ class SqlStore(ClaimsMixin):
         if q.machine is not None:
             escaped = q.machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             params["machine"] = escaped + ":%"
-        page = _page_sql(q, postgres=not self.is_sqlite)
+        if not self.is_sqlite:
+            rows = self._pg_read(lambda conn: conn.execute(_pg_sql(_pg_query_sql(q)), params, prepare=True).fetchall())
+            total, deltas = rows[0]["_total"], rows[0]["_summed"]     # dict rows (the reader's row factory)
+            page_jobs = [job_from_row(r) for r in rows if r.get("id") is not None]
+        else:
+            total, deltas, page_jobs = self._snapshot(self._query_run(q, params))
+        if deltas > _FOLD_SEEN:
+            self._fold_quietly()
+        return int(total), page_jobs        # PostgreSQL's sum(bigint) is numeric: a Decimal
+
+    def _query_run(self, q: JobQuery, params: dict[str, Any]) -> Callable[..., tuple[int, int, list[Job]]]:
+        """The SQLite query: count, then page, as ``_snapshot`` runs them."""
+        page = _page_sql(q, postgres=False)
 
         def run(execute: Callable[[str, dict[str, Any]], list[Any]]) -> tuple[int, int, list[Job]]:
             total, deltas = self._count(execute, q, params)
             rows = execute(page, params) if q.limit != 0 else []
             return total, deltas, [job_from_row(r) for r in rows]
 
-        total, deltas, page_jobs = self._snapshot(run)
-        if deltas > _FOLD_SEEN:
-            self._fold_quietly()
-        return int(total), page_jobs        # PostgreSQL's sum(bigint) is numeric: a Decimal
+        return run
 
     @staticmethod
     def _count(execute: Callable[[str, dict[str, Any]], list[Any]], q: JobQuery,
@@ -539,12 +641,13 @@ class SqlStore(ClaimsMixin):
         return total - execute(f"SELECT {outside}", params)[0][0], summed
 
     def _snapshot(self, fn: Callable[[Callable[[str, dict[str, Any]], list[Any]]], T]) -> T:
-        """Run ``fn(execute)`` in one read transaction (one snapshot on both databases)."""
+        """Run ``fn(execute)`` in one read transaction (one snapshot on both databases).
+
+        On PostgreSQL: a REPEATABLE READ READ ONLY transaction on this thread's psycopg
+        reader, each statement prepared (the count statement alone took ~1 ms to plan)."""
+        if not self.is_sqlite:
+            return self._pg_read(lambda conn: self._pg_snapshot(conn, fn))
         try:
-            if not self.is_sqlite:
-                with self.engine.connect() as c:
-                    c = c.execution_options(isolation_level="REPEATABLE READ")
-                    return fn(lambda sql, params: c.execute(_text(sql), params).fetchall())
             conn = self._reader()
             conn.execute("BEGIN")
             try:
@@ -553,6 +656,19 @@ class SqlStore(ClaimsMixin):
                 conn.execute("COMMIT")
         except (sqlite3.Error, SQLAlchemyError) as exc:
             raise StoreError(f"job store read failed: {exc}") from exc
+
+    @staticmethod
+    def _pg_snapshot(conn: Any, fn: Callable[[Callable[[str, dict[str, Any]], list[Any]]], T]) -> T:
+        cur = conn.cursor(row_factory=_pg_rows)
+        cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            out = fn(lambda sql, params: cur.execute(_pg_sql(sql), params, prepare=True).fetchall())
+        except BaseException:
+            if not conn.closed and not conn.broken:
+                conn.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+        return out
 
     def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
                 returning: str = "*") -> list[Any]:
@@ -589,7 +705,10 @@ class SqlStore(ClaimsMixin):
         return job_from_row(rows[0])
 
     def _changed(self, job_id: str) -> None:
-        """A committed write changed what a watcher of the job sees (scale-out only)."""
+        """A committed write changed (or deleted) the job: forget it here, announce it to other
+        processes (scale-out only)."""
+        if self.cache is not None:
+            self.cache.invalidate((job_id,))
         if self.events is not None:
             self.events.changed(job_id)
 
@@ -604,7 +723,10 @@ class SqlStore(ClaimsMixin):
         return self._read(lambda c: [job_from_row(r) for r in c.execute(stmt)])
 
     def delete(self, job_id: str) -> bool:
-        return bool(self._write_sql(_DELETE_SQL, {"id": job_id}))
+        gone = bool(self._write_sql(_DELETE_SQL, {"id": job_id}))
+        if gone:            # other API servers may hold it in their caches
+            self._changed(job_id)
+        return gone
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
         stmt = (select(jobs.c.id)
