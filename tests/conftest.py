@@ -135,6 +135,7 @@ class Server:
     ``scaleout.ScaleOutServer`` instead (same attributes, same configuration).
     """
 
+    servers = 1     # API server processes behind ``url`` (per-process state: the login throttle)
     # data_dir -> its OPENGP_* settings, for CLI commands on a server (add_user)
     envs: dict[Path, Callable[[], dict[str, str]]] = {}
 
@@ -143,7 +144,7 @@ class Server:
             from scaleout import ScaleOutServer
 
             cls = ScaleOutServer
-        return super().__new__(cls)
+        return object.__new__(cls)
 
     def __init__(self, tmp: Path, *, demo: bool = True, workers: int = 3, extra_args: list[str] | None = None) -> None:
         self.tmp = tmp

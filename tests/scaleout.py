@@ -283,6 +283,7 @@ class ScaleOutServer(Server):
         self.deployment = Deployment(tmp, RABBITMQ_URL, self.config, demo=demo, admin_password=None,
                                      log=self.log, server_args=self.extra_args)
         _STARTED.append(self.deployment)
+        self.servers = len(self.deployment.servers)
         self.data_dir = self.deployment.data_dir
         self.proxy: subprocess.Popen | None = None
 

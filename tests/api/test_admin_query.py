@@ -1,7 +1,7 @@
 """The admin ``.../<Svc>.GPServer/jobs/query`` against an oracle, over HTTP.
 
 One server for the module.  Its ``Ops/Grid`` service gets a few thousand jobs
-written straight into the running server's SQLite store (statuses, owners,
+written straight into the running server's store (statuses, owners,
 creation times over ten days with ties), plus jobs of another service and
 ``kind='admin'`` jobs on the same key; every answer is compared with what a
 plain Python filter-and-sort of that list says it must be.  The server runs in
@@ -23,7 +23,6 @@ import pytest
 from conftest import client_as, TOOLBOXES, Server, add_user
 from opengp.core import Job, Kind, Status
 from opengp.store import open_store
-from opengp.store.sql import sqlite_url
 
 CONFIG = """
 [server]
@@ -90,8 +89,8 @@ def make_job(job_id: str, created_ms: int, *, status: Status = Status.SUCCEEDED,
 
 
 def insert(srv: Server, jobs: list[Job]) -> None:
-    """Write jobs straight into the running server's SQLite store."""
-    store = open_store(sqlite_url(srv.data_dir))
+    """Write jobs straight into the running server's store (SQLite, or the deployment's PostgreSQL)."""
+    store = open_store(srv.store_url)
     try:
         store.insert_many(jobs)
     finally:
