@@ -112,11 +112,12 @@ class AdminOperations:
             raise NotFound(f"Job '{job_id}' does not exist.")
         if job.status.terminal:
             raise Conflict(f"Job '{job_id}' has already ended ({job.status.value}).")
-        if run is None:
-            raise Conflict(f"Job '{job_id}' is not running on this server.")
-        if run.committed:
+        # run is None: the operation runs on another API server (scale-out), which finds the
+        # stored cancel flag before its next stage (_stages)
+        if run is not None and run.committed:
             raise Conflict(f"Job '{job_id}' is past the point where '{run.op.name}' can be cancelled.")
-        run.cancel = True
+        if run is not None:
+            run.cancel = True
         note = Message.now(Level.WARNING, "Cancel requested.")
         if job.status is Status.SUBMITTED:
             done = await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
@@ -127,6 +128,11 @@ class AdminOperations:
         return done or await self.io(self.store.get, job_id)
 
     # -- running ----------------------------------------------------------
+    async def _cancelled_elsewhere(self, job_id: str) -> bool:
+        """Another API server took a cancel for this operation (the store's cancel flag)."""
+        job = await self.io(self.store.get, job_id)
+        return job is not None and job.cancel_requested
+
     async def _begin(self, job_id: str) -> Job | None:
         return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
                               started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
@@ -148,7 +154,7 @@ class AdminOperations:
         op, done = run.op, []
         for i, stage in enumerate(op.stages):
             try:
-                if run.cancel and not run.committed:
+                if not run.committed and (run.cancel or await self._cancelled_elsewhere(job_id)):
                     raise _Cancelled
                 run.committed = run.committed or stage.commit
                 await self._mark(job_id, run, i, "running", f"{stage.name.capitalize()}.")
