@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -213,14 +214,25 @@ class FreshServices:
     request after ``createService``, ``edit``, ``stop`` or ``delete`` to another server;
     without this, that server would answer from its old settings until its 2 s refresh
     (a new service "not found", jobs of a stopped service accepted, jobs submitted right
-    after an edit run with the old maxUsageTime).  Job reads (``/jobs/``) skip it."""
+    after an edit run with the old maxUsageTime).  Job reads (``/jobs/``) skip it unless
+    their service is not published here (yet): polls stay one query."""
+
+    _SERVICE = re.compile(r"/rest/services/(.+?)/(?:GPServer|TopographicProductionServer)(?:/|$)")
 
     def __init__(self, inner: Any, app: FastAPI) -> None:
         self.inner, self.app = inner, app
 
+    def _wanted(self, path: str) -> bool:
+        if "/services" not in path and not path.startswith("/ogcapi/processes"):
+            return False
+        if "/jobs/" not in path:
+            return True
+        match = self._SERVICE.search(path)
+        jobs = getattr(self.app.state, "jobs", None)
+        return match is not None and jobs is not None and match.group(1) not in jobs.registry.services
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if ("/services" in path or path.startswith("/ogcapi/processes")) and "/jobs/" not in path:
+        if scope["type"] == "http" and self._wanted(scope.get("path", "")):
             services = getattr(self.app.state, "services", None)
             if services is not None:
                 try:
