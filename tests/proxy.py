@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -36,8 +37,11 @@ class RoundRobin:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    # no timeouts: a synchronous execute or an event stream lasts as long as it lasts
-                    self.client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None))
+                    # no timeouts: a synchronous execute or an event stream lasts as long as it lasts;
+                    # no cookie jar: one client's Set-Cookie must never ride along on another's request
+                    no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+                    self.client = httpx.AsyncClient(timeout=None, limits=httpx.Limits(max_connections=None),
+                                                    cookies=no_cookies)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     if self.client is not None:

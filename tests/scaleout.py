@@ -111,7 +111,8 @@ class Deployment:
 
     def __init__(self, tmp: Path, broker_url: str, config: Path, *, servers: int = 2, workers: int = 2,
                  concurrency: int = 2, demo: bool = False, admin_password: str | None = "admin-password-1",
-                 log: Path | None = None, server_args: list[str] | None = None) -> None:
+                 log: Path | None = None, server_args: list[str] | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         n = next(_SEQ)
         self.tmp, self.broker_url, self.config = tmp, broker_url, config
         self.database = f"opengp_t_{os.getpid()}_{n}"
@@ -119,6 +120,7 @@ class Deployment:
         self.data_dir = tmp / "data"
         self.demo, self.admin_password, self.server_log = demo, admin_password, log
         self.server_args = server_args or []
+        self.extra_env = extra_env or {}
         self.ports = [free_port() for _ in range(servers)]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
         self.url = self.urls[0]
@@ -142,7 +144,7 @@ class Deployment:
                "OPENGP_DATA_DIR": str(self.data_dir)}
         if self.admin_password is not None:
             env["OPENGP_ADMIN_PASSWORD"] = self.admin_password
-        return env
+        return {**env, **self.extra_env}
 
     @property
     def env(self) -> dict[str, str]:
@@ -280,8 +282,11 @@ class ScaleOutServer(Server):
         require_services(RABBITMQ_URL)
         # no OPENGP_ADMIN_PASSWORD: as for the local server, the demo makes an administrator,
         # or the test adds one (``add_user``) before it starts the server
+        # public_url: the proxy, as docs/deployment.md says to configure servers behind a load
+        # balancer (links, and which layer URLs are the servers' own)
         self.deployment = Deployment(tmp, RABBITMQ_URL, self.config, demo=demo, admin_password=None,
-                                     log=self.log, server_args=self.extra_args)
+                                     log=self.log, server_args=self.extra_args,
+                                     extra_env={"OPENGP_PUBLIC_URL": self.url})
         _STARTED.append(self.deployment)
         self.servers = len(self.deployment.servers)
         self.data_dir = self.deployment.data_dir
