@@ -205,6 +205,15 @@ class Server:
         return [int(p) for p in out.stdout.split()]
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under the scale-out deployment, ``local_only`` tests skip (``make test`` deselects them)."""
+    if SCALEOUT:
+        skip = pytest.mark.skip(reason="local_only: about the local executor or a server of its own")
+        for item in items:
+            if "local_only" in item.keywords:
+                item.add_marker(skip)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if SCALEOUT:
         import scaleout
