@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from conftest import SCALEOUT, client_as, TOOLBOXES, Server, add_user
+from conftest import client_as, TOOLBOXES, Server, add_user
 from .helpers import submit, wait
 
 CONFIG = """
@@ -364,9 +364,6 @@ def test_a_changed_config_file_entry_replaces_the_stored_one(tmp_path):
         srv.stop()
 
 
-@pytest.mark.xfail(SCALEOUT, strict=True, reason="known scale-out bug: operations on one service queue per API "
-                   "server (AdminOperations' in-process lock); two servers run them at once, so an edit may "
-                   "build on a stale copy and undo the other's change")
 def test_queued_edits_build_on_each_other(srv, root):
     """Operations on one service run one at a time, each on the result of the last."""
     slow = toolbox(srv, "slow_edit", SLOW_TOOLBOX.format(seconds=1))
