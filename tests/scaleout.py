@@ -19,7 +19,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -245,16 +244,6 @@ class Deployment:
                             channel = conn.channel()
         except Exception:
             pass
-
-
-def deployment(tmp: Path, broker_url: str, config: Path, **kwargs) -> Iterator[Deployment]:
-    """A started deployment, stopped and removed afterwards (for fixtures)."""
-    require_services(broker_url)
-    dep = Deployment(tmp, broker_url, config, **kwargs)
-    try:
-        yield dep.start()
-    finally:
-        dep.stop()
 
 
 _STARTED: list[Deployment] = []     # every ScaleOutServer's, removed at the session's end

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import scaleout
 from conftest import TOOLBOXES, require
-from scaleout import RABBITMQ_URL, REDIS_URL, Deployment, _admin_url  # noqa: F401  (used by the tests)
+from scaleout import (RABBITMQ_URL, REDIS_URL, _admin_url, _create_database,  # noqa: F401  (used by the tests)
+                      _drop_database, _reachable)
 
 CONFIG = """
 [server]
@@ -58,11 +60,24 @@ public = true
 """
 
 
-def deployment(tmp: Path, broker_url: str, **kwargs) -> Iterator[Deployment]:
-    """A started deployment serving CONFIG, removed afterwards."""
-    config = tmp / "opengp.toml"
-    config.write_text(CONFIG.format(toolbox=TOOLBOXES / "testing.py"))
-    yield from scaleout.deployment(tmp, broker_url, config, **kwargs)
+class Deployment(scaleout.Deployment):
+    """A deployment serving CONFIG's Dist/* services (unless given another config file)."""
+
+    def __init__(self, tmp: Path, broker_url: str, config: Path | None = None, **kwargs: Any) -> None:
+        if config is None:
+            config = tmp / "opengp.toml"
+            config.write_text(CONFIG.format(toolbox=TOOLBOXES / "testing.py"))
+        super().__init__(tmp, broker_url, config, **kwargs)
+
+
+def deployment(tmp: Path, broker_url: str, **kwargs: Any) -> Iterator[Deployment]:
+    """A started deployment serving CONFIG, removed afterwards (for fixtures)."""
+    scaleout.require_services(broker_url)
+    dep = Deployment(tmp, broker_url, **kwargs)
+    try:
+        yield dep.start()
+    finally:
+        dep.stop()
 
 
 @pytest.fixture(scope="session")
