@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11+ and make:
 #   make demo   serve the demo toolbox at http://127.0.0.1:8000/arcgis/rest/services
-#   make test   run the whole test suite
+#   make test   run the whole test suite, then the HTTP suite again on a scale-out deployment
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,8 +19,15 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/opengp serve --demo --data-dir opengp-data
 
+# The second pass runs the HTTP suite (tests/api) against PostgreSQL + RabbitMQ, two API
+# servers behind a round-robin proxy and two Celery workers (tests/scaleout.py), without the
+# tests about the local executor (marker local_only).  Both passes run; either failing fails.
+SCALEOUT_TESTS ?= tests/api
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); first=$$?; \
+	echo "== the HTTP suite again, on a scale-out deployment (OPENGP_TEST_DEPLOYMENT=scaleout)"; \
+	OPENGP_TEST_DEPLOYMENT=scaleout $(BIN)/python -m pytest $(PYTEST_ARGS) -m "not local_only" $(SCALEOUT_TESTS); \
+	second=$$?; [ $$first -eq 0 ] && [ $$second -eq 0 ]
 
 screenshots: $(STAMP)
 	OPENGP_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/browser

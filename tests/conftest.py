@@ -1,5 +1,11 @@
 """Shared fixtures: a real opengp server process on a free port, on real SQLite.
 
+Under ``OPENGP_TEST_DEPLOYMENT=scaleout`` every ``Server`` (the session ``server``
+and the modules' own) is instead a real scale-out deployment with the same
+configuration: PostgreSQL, RabbitMQ, two API servers behind a round-robin proxy and
+two Celery workers (tests/scaleout.py).  Tests about the local executor or a server
+of their own (restarts, kills of local workers) are marked ``local_only``.
+
 Tests that need something this machine may lack (a client package, a
 database, a broker, a browser) skip with the reason, unless
 ``OPENGP_REQUIRE_ALL=1`` (set by .ci/run), which turns such a skip into a
@@ -13,8 +19,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,9 +60,11 @@ def fresh_postgres() -> str:
 
 
 def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
-    """``opengp users add`` on a server's data folder (works while it runs)."""
+    """``opengp users add`` on a server's data folder (works while it runs; on a
+    scale-out deployment, on its database)."""
+    env = Server.envs.get(Path(data_dir).resolve(), lambda: {})()
     subprocess.run([sys.executable, "-m", "opengp", "users", "add", name, "--role", role, "--data-dir",
-                    str(data_dir)], env={**os.environ, "OPENGP_PASSWORD": password},
+                    str(data_dir)], env={**os.environ, **env, "OPENGP_PASSWORD": password},
                    check=True, capture_output=True, timeout=60)
 
 
@@ -114,8 +123,28 @@ public = true
 """
 
 
+SCALEOUT = os.environ.get("OPENGP_TEST_DEPLOYMENT", "local") == "scaleout"
+if os.environ.get("OPENGP_TEST_DEPLOYMENT", "local") not in ("local", "scaleout"):
+    raise RuntimeError("OPENGP_TEST_DEPLOYMENT is 'local' (the default) or 'scaleout'")
+
+
 class Server:
-    """An ``opengp serve`` child process; ``url`` is its http://host:port."""
+    """An ``opengp serve`` child process; ``url`` is its http://host:port.
+
+    Under ``OPENGP_TEST_DEPLOYMENT=scaleout``, ``Server(...)`` makes a
+    ``scaleout.ScaleOutServer`` instead (same attributes, same configuration).
+    """
+
+    servers = 1     # API server processes behind ``url`` (per-process state: the login throttle)
+    # data_dir -> its OPENGP_* settings, for CLI commands on a server (add_user)
+    envs: dict[Path, Callable[[], dict[str, str]]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Server:
+        if cls is Server and SCALEOUT:
+            from scaleout import ScaleOutServer
+
+            cls = ScaleOutServer
+        return object.__new__(cls)
 
     def __init__(self, tmp: Path, *, demo: bool = True, workers: int = 3, extra_args: list[str] | None = None) -> None:
         self.tmp = tmp
@@ -128,6 +157,17 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
         self.log = tmp / "server.log"
+        Server.envs[self.data_dir.resolve()] = lambda: self.env
+
+    @property
+    def env(self) -> dict[str, str]:
+        """OPENGP_* settings a CLI command needs besides ``--data-dir`` (none locally)."""
+        return {}
+
+    @property
+    def store_url(self) -> str:
+        """The server's job store, for tests that count rows in it."""
+        return f"sqlite:///{self.data_dir / 'opengp.db'}"
 
     def start(self, timeout: float = 30) -> Server:
         args = [sys.executable, "-m", "opengp", "serve", "--config", str(self.config),
@@ -163,6 +203,22 @@ class Server:
         assert self.proc is not None
         out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True)
         return [int(p) for p in out.stdout.split()]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under the scale-out deployment, ``local_only`` tests skip (``make test`` deselects them)."""
+    if SCALEOUT:
+        skip = pytest.mark.skip(reason="local_only: about the local executor or a server of its own")
+        for item in items:
+            if "local_only" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if SCALEOUT:
+        import scaleout
+
+        scaleout.remove_all()
 
 
 @pytest.fixture(scope="session")

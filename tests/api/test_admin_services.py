@@ -4,6 +4,7 @@ the service as it was; changes survive a restart; who may do what."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -331,12 +332,14 @@ def test_changes_survive_a_restart_and_the_cli_shows_them(tmp_path):
             assert root.get(f"{ADMIN}/Made.GPServer", params={"f": "json"}).json()["origin"] == "admin"
         cli = [sys.executable, "-m", "opengp", "services"]
         where = ["--config", str(srv.config), "--data-dir", str(srv.data_dir)]
-        listing = subprocess.run(cli + ["list"] + where, capture_output=True, text=True, cwd=tmp_path)
+        env = {**os.environ, **srv.env}        # a scale-out deployment's database
+        listing = subprocess.run(cli + ["list"] + where, capture_output=True, text=True, cwd=tmp_path, env=env)
         assert listing.returncode == 0, listing.stderr
         line = next(l for l in listing.stdout.splitlines() if "Spare" in l)
         assert "STOPPED" in line
         assert "admin API" in next(l for l in listing.stdout.splitlines() if "Made" in l)
-        shown = subprocess.run(cli + ["show", "Ops/Tools"] + where, capture_output=True, text=True, cwd=tmp_path)
+        shown = subprocess.run(cli + ["show", "Ops/Tools"] + where, capture_output=True, text=True, cwd=tmp_path,
+                               env=env)
         assert json.loads(shown.stdout)["maxUsageTime"] == 42
     finally:
         srv.stop()

@@ -7,10 +7,16 @@ import sqlite3
 import time
 
 import httpx
+import pytest
 
 from .helpers import job, result, submit, wait
 
 JOBS = "/Test/Jobs/GPServer"
+
+# Each test starts, kills or restarts a server of its own (``fresh_server``) with local worker
+# processes and its SQLite file: about the local executor, so not run against the scale-out
+# deployment (tests/distributed/test_lost_workers.py covers lost Celery workers there).
+pytestmark = pytest.mark.local_only
 
 
 def _client(server) -> httpx.Client:

@@ -9,9 +9,14 @@ JOBS = "/Test/Jobs/GPServer"
 
 
 def _job_count(server) -> int:
-    import sqlite3
-    with sqlite3.connect(server.data_dir / "opengp.db") as db:
-        return db.execute("select count(*) from jobs").fetchone()[0]
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(server.store_url)     # SQLite, or a scale-out deployment's PostgreSQL
+    try:
+        with engine.connect() as db:
+            return db.execute(text("select count(*) from jobs")).scalar_one()
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.parametrize("params, problem", [

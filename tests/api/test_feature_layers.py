@@ -549,6 +549,9 @@ def test_private_server_refuses_layer_urls_on_this_machine_at_submit(private_srv
         assert any(url in d and "points at this machine or a private network" in d for d in error["details"]), error
 
 
+# localhost on the server's own port: one server's own names; behind the scale-out proxy the
+# servers know the proxy's address only as public_url
+@pytest.mark.local_only
 def test_private_server_reads_its_own_layers_and_names_missing_ones(private_srv: Server) -> None:
     """Its own URL on 127.0.0.1:<port> is read from the file (a fetch would be refused)."""
     error = _submit_error(private_srv, f"{private_srv.url}/arcgis/rest/services/Data/Two/FeatureServer/99")

@@ -21,8 +21,8 @@ import rasterio
 from pypdf import PdfReader
 from shapely.geometry import LineString, Point, box
 
-from tests.conftest import Server, add_user, client_as
-from tests.api.helpers import error_of
+from conftest import Server, add_user, client_as   # the conftest module pytest loaded (one Server class)
+from .helpers import error_of
 
 SVC = "/arcgis/rest/services/Maps/Topo/TopographicProductionServer"
 LAYER0 = "/arcgis/rest/services/Data/Topo/FeatureServer/0"

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -197,7 +198,45 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def asgi_app(settings: Settings) -> JobStatusFastPath:
+def asgi_app(settings: Settings) -> Any:
     """What ``opengp serve`` runs: the app behind the job status fast path, which
-    sits outside FastAPI's middleware stack so polls skip all of it."""
-    return JobStatusFastPath(create_app(settings))
+    sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
+    mode, behind ``FreshServices``)."""
+    app = create_app(settings)
+    fast = JobStatusFastPath(app)
+    return FreshServices(fast, app) if settings.broker_url is not None else fast
+
+
+class FreshServices:
+    """Scale-out mode: a request that depends on services' settings first picks up the
+    changes other API servers made (``ServiceManager.refresh``: one small query of the
+    services table when nothing changed).  A load balancer may send a client's next
+    request after ``createService``, ``edit``, ``stop`` or ``delete`` to another server;
+    without this, that server would answer from its old settings until its 2 s refresh
+    (a new service "not found", jobs of a stopped service accepted, jobs submitted right
+    after an edit run with the old maxUsageTime).  Job reads (``/jobs/``) skip it unless
+    their service is not published here (yet): polls stay one query."""
+
+    _SERVICE = re.compile(r"/rest/services/(.+?)/(?:GPServer|TopographicProductionServer)(?:/|$)")
+
+    def __init__(self, inner: Any, app: FastAPI) -> None:
+        self.inner, self.app = inner, app
+
+    def _wanted(self, path: str) -> bool:
+        if "/services" not in path and not path.startswith("/ogcapi/processes"):
+            return False
+        if "/jobs/" not in path:
+            return True
+        match = self._SERVICE.search(path)
+        jobs = getattr(self.app.state, "jobs", None)
+        return match is not None and jobs is not None and match.group(1) not in jobs.registry.services
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self._wanted(scope.get("path", "")):
+            services = getattr(self.app.state, "services", None)
+            if services is not None:
+                try:
+                    await services.refresh()
+                except Exception:       # the periodic refresh retries; the request goes on
+                    log.exception("reading service changes from the store failed")
+        await self.inner(scope, receive, send)

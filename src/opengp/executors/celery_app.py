@@ -113,6 +113,20 @@ class _Child:
                 self.loaded.pop(key, None)
         return record.config
 
+    def _held(self, service: str, hint: str) -> None:
+        """The service is at its limit: its queued jobs show ``waiting``, as in local mode.
+        Not only the hint: a doorbell claims the oldest queued job, not its own, so the
+        doorbells of jobs that were claimed by others' doorbells may all have come first."""
+        from ..core import Kind
+        from ..store import JobQuery
+
+        self.store.transition(hint, [Status.SUBMITTED], Status.WAITING)
+        _, queued = self.store.query(JobQuery(service=service, statuses=frozenset({Status.SUBMITTED}), limit=100,
+                                              oldest_first=True))
+        for other in queued:
+            if other.kind is not Kind.ADMIN:
+                self.store.transition(other.id, [Status.SUBMITTED], Status.WAITING)
+
     def run(self, service: str, hint: str | None) -> None:
         from ..runtime.run import run_job
 
@@ -121,7 +135,7 @@ class _Child:
         job = self.store.claim_next(service, self.name, limit)
         if job is None:     # nothing queued, or the service is at its limit: its next release rings
             if hint is not None and limit is not None:
-                self.store.transition(hint, [Status.SUBMITTED], Status.WAITING)
+                self._held(service, hint)
             return
         try:
             run_job(job, self.store, self.registry, Path(self.settings.data_dir), worker=self.name,

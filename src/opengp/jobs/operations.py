@@ -5,7 +5,9 @@ Each stage may have an ``undo``.  When a stage fails, or a cancel arrives
 before the operation's commit stage, the stages already done are undone in
 reverse, so a failed operation leaves things as they were.  Once the commit
 stage has begun the operation can no longer be cancelled.  Operations on one
-resource run one at a time, in the order they were asked for.
+resource run one at a time, in the order they were asked for: on one server by a
+lock, across the API servers of a scale-out deployment by waiting while another
+server's operation on the resource runs or was asked for earlier (``_ahead``).
 """
 from __future__ import annotations
 
@@ -17,11 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..core import Conflict, Job, Kind, Level, Message, NotFound, Progress, Status
-from ..store import Store
+from ..store import JobQuery, Store
 
 log = logging.getLogger("opengp.admin")
 ADMIN_JOB_RETENTION = 7 * 24 * 3600.0      # admin jobs are kept a week
 _OPEN = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
+# another server's open operation not updated for this long is taken for dead (its server
+# died mid-way, docs/deployment.md) and no longer holds up the resource's queue
+_ABANDONED = 120.0
+_AHEAD_POLL = 0.1      # seconds between looks while another server's operation runs
 
 
 @dataclass
@@ -78,7 +84,7 @@ class AdminOperations:
         run = _Run(op, ["pending"] * len(op.stages))
         self._runs[job.id] = run
         lock = self._locks.setdefault(op.resource, asyncio.Lock())
-        if not lock.locked():
+        if not lock.locked() and not await self._ahead(job):
             # starts executing before this returns, so a poller never mistakes SUBMITTED for done
             await lock.acquire()
             try:
@@ -112,11 +118,12 @@ class AdminOperations:
             raise NotFound(f"Job '{job_id}' does not exist.")
         if job.status.terminal:
             raise Conflict(f"Job '{job_id}' has already ended ({job.status.value}).")
-        if run is None:
-            raise Conflict(f"Job '{job_id}' is not running on this server.")
-        if run.committed:
+        # run is None: the operation runs on another API server (scale-out), which finds the
+        # stored cancel flag before its next stage (_stages)
+        if run is not None and run.committed:
             raise Conflict(f"Job '{job_id}' is past the point where '{run.op.name}' can be cancelled.")
-        run.cancel = True
+        if run is not None:
+            run.cancel = True
         note = Message.now(Level.WARNING, "Cancel requested.")
         if job.status is Status.SUBMITTED:
             done = await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
@@ -127,6 +134,23 @@ class AdminOperations:
         return done or await self.io(self.store.get, job_id)
 
     # -- running ----------------------------------------------------------
+    async def _ahead(self, job: Job | None) -> bool:
+        """Whether another API server has an operation on ``job``'s resource that runs, or
+        was asked for before ``job`` (those of this server are ordered by the lock)."""
+        if job is None or job.status is not Status.SUBMITTED:
+            return False
+        _, others = await self.io(self.store.query, JobQuery(
+            service=job.service, kind=Kind.ADMIN.value, statuses=frozenset(_OPEN), limit=None, oldest_first=True))
+        now = time.time()
+        return any(other.id != job.id and other.id not in self._runs and now - other.updated < _ABANDONED
+                   and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))
+                   for other in others)
+
+    async def _cancelled_elsewhere(self, job_id: str) -> bool:
+        """Another API server took a cancel for this operation (the store's cancel flag)."""
+        job = await self.io(self.store.get, job_id)
+        return job is not None and job.cancel_requested
+
     async def _begin(self, job_id: str) -> Job | None:
         return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
                               started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
@@ -135,6 +159,8 @@ class AdminOperations:
         try:
             if not acquired:
                 await lock.acquire()
+                while not run.cancel and await self._ahead(await self.io(self.store.get, job_id)):
+                    await asyncio.sleep(_AHEAD_POLL)
                 if run.cancel or await self._begin(job_id) is None:
                     return                                 # cancelled while it waited its turn
             await self._stages(job_id, run)
@@ -148,7 +174,7 @@ class AdminOperations:
         op, done = run.op, []
         for i, stage in enumerate(op.stages):
             try:
-                if run.cancel and not run.committed:
+                if not run.committed and (run.cancel or await self._cancelled_elsewhere(job_id)):
                     raise _Cancelled
                 run.committed = run.committed or stage.commit
                 await self._mark(job_id, run, i, "running", f"{stage.name.capitalize()}.")

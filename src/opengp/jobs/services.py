@@ -149,6 +149,10 @@ class ServiceManager:
         self.ops = AdminOperations(jobs.store, jobs.io)
         self.broken: dict[str, str] = {}          # stored services whose toolbox did not load
         self._version: tuple[int, float] | None = None
+        self._refreshing = asyncio.Lock()     # one refresh at a time: a second caller waits for the first
+        # the stored config each registry entry was published from: load_service fills in an empty
+        # description from the toolbox, so the entry's own config cannot tell a changed description
+        self._sources: dict[str, ServiceConfig] = {}
 
     @property
     def base(self) -> Path:
@@ -171,11 +175,20 @@ class ServiceManager:
             self.registry.remove(record.key)
             return
         self.broken.pop(record.key, None)
-        self.registry.put(dataclasses.replace(service, state=record.state, owner=record.owner))
+        self._put(service, record.config, state=record.state, owner=record.owner)
+
+    def _put(self, service: Service, source: ServiceConfig, **changes: Any) -> None:
+        """Publish ``service``, loaded from the stored ``source``, with ``changes`` (state, owner)."""
+        self._sources[service.key] = source
+        self.registry.put(dataclasses.replace(service, **changes))
 
     async def refresh(self) -> bool:
         """Pick up changes another server (or the CLI) made to the store; True if any.
         Services with an operation in progress here are left to that operation."""
+        async with self._refreshing:
+            return await self._refresh()
+
+    async def _refresh(self) -> bool:
         version = await self.jobs.io(self.store.version)
         if version == self._version:
             return False
@@ -189,8 +202,8 @@ class ServiceManager:
             current = self.registry.services.get(key)
             if self.ops.busy(key):
                 continue
-            if current is None or current.config.model_dump(exclude={"description"}) != record.config.model_dump(
-                    exclude={"description"}) or (current.state, current.owner) != (record.state, record.owner):
+            if current is None or self._sources.get(key) != record.config or (
+                    current.state, current.owner) != (record.state, record.owner):
                 await asyncio.to_thread(self._publish, record)
         self._executor_changed()
         return True
@@ -241,7 +254,7 @@ class ServiceManager:
                 await self.jobs.io(self.store.replace, tombstone[0])
 
         async def start() -> None:
-            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=owner))
+            self._put(loaded[0], config, state=STARTED, owner=owner)
             self._services_changed()
 
         return Operation("createService", key, uri, {"service": payload}, [
@@ -267,7 +280,7 @@ class ServiceManager:
 
         async def restart() -> None:
             self.broken.pop(key, None)
-            self.registry.put(dataclasses.replace(loaded[0], state=before[0].state, owner=before[0].owner))
+            self._put(loaded[0], configs[0], state=before[0].state, owner=before[0].owner)
             self._services_changed()
 
         return Operation("edit", key, uri, {"service": payload}, [
@@ -293,7 +306,7 @@ class ServiceManager:
 
         async def start() -> None:
             self.broken.pop(key, None)
-            self.registry.put(dataclasses.replace(loaded[0], state=STARTED, owner=before[0].owner))
+            self._put(loaded[0], before[0].config, state=STARTED, owner=before[0].owner)
             self._services_changed()
 
         return Operation("start", key, uri, {}, [

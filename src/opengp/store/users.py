@@ -116,6 +116,8 @@ class SqlUserStore:
             raise Conflict(f"User '{user.name}' already exists.") from None
 
     def get(self, name: str) -> User | None:
+        if "\x00" in name:     # no user has one (check_username), and PostgreSQL cannot compare it
+            return None
         row = self._run(lambda c: c.execute(select(users).where(users.c.name == name)).first())
         return None if row is None else _from_row(row)
 
