@@ -14,7 +14,9 @@ Consistency (docs/scale-out-design.md §6.3):
   (``SqlStore`` calls ``invalidate`` after every committed job write).
 - A change made by another process is invalidated when its notification
   arrives (milliseconds: the notifier sends within 20 ms, and the listener
-  hands it over on receipt).
+  hands it over on receipt).  A deletion's notification is sent inside the
+  deletion's own transaction, so PostgreSQL delivers it with the commit:
+  a client told "deleted" by one server finds the others already told.
 - A read that raced a change is not kept: ``put`` takes the ``token()`` read
   before the database read, and refuses it if any invalidation (or a start or
   stop) happened since.

@@ -173,6 +173,7 @@ _CLAIM_SQL = (
 _HEARTBEAT_SQL = ("UPDATE jobs SET heartbeat = {clock} WHERE id = :id AND worker = :worker "
                   "RETURNING cancel_requested")
 _DELETE_SQL = "DELETE FROM jobs WHERE id = :id RETURNING id"
+_NOTIFY_SQL = "SELECT pg_notify('opengp_jobs', :id)"       # store/notify.py's CHANNEL; sent at commit
 
 # -- counting ---------------------------------------------------------------
 # Triggers (migration 0004) append +1/-1 rows to job_count_deltas as jobs finish
@@ -723,9 +724,13 @@ class SqlStore(ClaimsMixin):
         return self._read(lambda c: [job_from_row(r) for r in c.execute(stmt)])
 
     def delete(self, job_id: str) -> bool:
-        gone = bool(self._write_sql(_DELETE_SQL, {"id": job_id}))
-        if gone:            # other API servers may hold it in their caches
-            self._changed(job_id)
+        # Other API servers may hold the job in their caches.  Its NOTIFY goes in the delete's own
+        # transaction: PostgreSQL delivers it with the commit, before this call returns, so a client
+        # told "deleted" that asks another server next finds that server already told.
+        announce = () if self.events is None else ((_NOTIFY_SQL, {"id": job_id}),)
+        gone = bool(self._write_sql(_DELETE_SQL, {"id": job_id}, before=announce))
+        if gone and self.cache is not None:
+            self.cache.invalidate((job_id,))
         return gone
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
