@@ -22,7 +22,7 @@ demo: $(STAMP)
 # The second pass runs the HTTP suite (tests/api) against PostgreSQL + RabbitMQ, two API
 # servers behind a round-robin proxy and two Celery workers (tests/scaleout.py), without the
 # tests about the local executor (marker local_only).  Both passes run; either failing fails.
-SCALEOUT_TESTS ?= tests/api
+SCALEOUT_TESTS ?= tests/api tests/clients/test_arcgis_client.py tests/clients/test_owslib.py
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS); first=$$?; \
 	echo "== the HTTP suite again, on a scale-out deployment (OPENGP_TEST_DEPLOYMENT=scaleout)"; \

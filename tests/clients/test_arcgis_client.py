@@ -394,7 +394,7 @@ def test_the_client_logs_in_runs_a_restricted_task_and_owns_its_job(server, serv
     finds the token service in rest/info, then sends X-Esri-Authorization on every call."""
     from arcgis.auth import EsriGenTokenAuth, EsriSession
 
-    from opengp.store.sql import SqlStore, sqlite_url
+    from opengp.store.sql import SqlStore
 
     add_user(server.data_dir, "gis_analyst", "user", "analyst password")
     session = EsriSession(referer="http")
@@ -403,7 +403,7 @@ def test_the_client_logs_in_runs_a_restricted_task_and_owns_its_job(server, serv
     toolbox = call(import_toolbox, f"{services}/Demo/Tools/GPServer", gis=session)
     job = call(toolbox.echo, text="with a token", gis=session, future=True)
     assert call(job.result).out_text == "with a token"
-    store = SqlStore(sqlite_url(server.data_dir), migrate=False)
+    store = SqlStore(server.store_url, migrate=False)     # SQLite, or a deployment's PostgreSQL
     try:
         assert store.get(job_id_of(job)).owner == "gis_analyst"
     finally:
