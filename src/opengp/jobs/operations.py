@@ -84,19 +84,29 @@ class AdminOperations:
         run = _Run(op, ["pending"] * len(op.stages))
         self._runs[job.id] = run
         lock = self._locks.setdefault(op.resource, asyncio.Lock())
-        if not lock.locked() and not await self._ahead(job):
-            # starts executing before this returns, so a poller never mistakes SUBMITTED for done
-            await lock.acquire()
+        if not lock.locked():
+            await lock.acquire()        # free: taken without yielding, so no other start slips in
             try:
-                job = await self._begin(job.id) or job
+                begun = not await self._ahead(job)
+                if begun:   # executing before this returns, so a poller never mistakes SUBMITTED for done
+                    job = await self._begin(job.id) or job
             except BaseException:
                 lock.release()
                 self._runs.pop(job.id, None)
+                await self._abandon(job.id)
                 raise
-            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=True))
+            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=True, begun=begun))
         else:
-            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=False))
+            run.task = asyncio.create_task(self._run_locked(job.id, run, lock, acquired=False, begun=False))
         return job
+
+    async def _abandon(self, job_id: str) -> None:
+        """A start that failed half-way: its job must not stay submitted (others would wait for it)."""
+        try:
+            await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.FAILED, finished=time.time(),
+                          messages=[Message.now(Level.ERROR, "The operation could not be started.")])
+        except Exception:
+            log.warning("admin job %s could not be marked failed", job_id, exc_info=True)
 
     def busy(self, resource: str) -> bool:
         """True while an operation on ``resource`` runs or waits here."""
@@ -146,6 +156,16 @@ class AdminOperations:
                    and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))
                    for other in others)
 
+    async def _keep_fresh(self, job_id: str) -> None:
+        """While a long stage runs, touch the job: other servers take an operation not updated
+        for ``_ABANDONED`` seconds for one whose server died, and would stop waiting for it."""
+        while True:
+            await asyncio.sleep(_ABANDONED / 4)
+            try:
+                await self.io(self.store.report, job_id)
+            except Exception:
+                log.warning("admin job %s: could not record that it is still running", job_id, exc_info=True)
+
     async def _cancelled_elsewhere(self, job_id: str) -> bool:
         """Another API server took a cancel for this operation (the store's cancel flag)."""
         job = await self.io(self.store.get, job_id)
@@ -155,10 +175,11 @@ class AdminOperations:
         return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
                               started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
 
-    async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool) -> None:
+    async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool, begun: bool) -> None:
         try:
             if not acquired:
                 await lock.acquire()
+            if not begun:       # behind another operation on the resource (here, or on another server)
                 while not run.cancel and await self._ahead(await self.io(self.store.get, job_id)):
                     await asyncio.sleep(_AHEAD_POLL)
                 if run.cancel or await self._begin(job_id) is None:
@@ -178,7 +199,11 @@ class AdminOperations:
                     raise _Cancelled
                 run.committed = run.committed or stage.commit
                 await self._mark(job_id, run, i, "running", f"{stage.name.capitalize()}.")
-                await stage.run()
+                fresh = asyncio.create_task(self._keep_fresh(job_id))
+                try:
+                    await stage.run()
+                finally:
+                    fresh.cancel()
                 done.append(stage)
                 await self._mark(job_id, run, i, "completed")
             except Exception as exc:
