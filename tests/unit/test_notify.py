@@ -46,3 +46,35 @@ def test_a_burst_of_changes_reaches_a_listener_in_a_few_notifications():
     got, sent = asyncio.run(run())
     assert got == ids
     assert sent < 100       # batched: 2000 ids in far fewer statements
+
+
+def test_close_sends_what_is_pending_before_it_returns():
+    """A server that stops must not leave other servers' caches holding the jobs it just changed."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
+    except Exception as exc:
+        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    ids = {uuid.uuid4().hex for _ in range(50)}
+
+    async def run() -> set[str]:
+        got: set[str] = set()
+        connected = asyncio.Event()
+        listener = Listener(PG_URL, lambda batch: got.update(i for i in batch if i in ids), connected.set)
+        listener.start()
+        await asyncio.wait_for(connected.wait(), 10)
+        events = JobEvents(PG_URL)
+        first, *rest = sorted(ids)
+        events.changed(first)           # starts a send; the rest wait for the next batch
+        for job_id in rest:
+            events.changed(job_id)
+        await asyncio.to_thread(events.close)
+        for _ in range(100):            # delivered: the listener only needs to read them
+            if got == ids:
+                break
+            await asyncio.sleep(0.02)
+        await listener.stop()
+        return got
+
+    assert asyncio.run(run()) == ids

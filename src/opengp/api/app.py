@@ -163,6 +163,10 @@ def create_app(settings: Settings) -> FastAPI:
             for task in housekeeping:
                 task.cancel()
             executor.stop()
+            if listener is not None:
+                await listener.stop()
+            if events is not None:      # the last changes reach the other servers before we go
+                await asyncio.to_thread(events.close)
             store.close()
             if lock is not None:
                 lock.close()

@@ -85,6 +85,7 @@ class JobEvents:
         self._cond = threading.Condition()
         self._pid = -1
         self._closed = False
+        self._thread: threading.Thread | None = None
 
     def changed(self, *job_ids: str) -> None:
         with self._cond:
@@ -93,15 +94,21 @@ class JobEvents:
             self._ids.update(dict.fromkeys(job_ids))
             self._cond.notify()
 
-    def close(self) -> None:
+    def close(self, timeout: float = 2.0) -> None:
+        """Stop, sending what is pending first (up to ``timeout`` seconds): a server that stops
+        must not leave other servers' caches holding jobs it changed."""
         with self._cond:
             self._closed = True
             self._cond.notify()
+            thread = self._thread if self._pid == os.getpid() else None
+        if thread is not None:
+            thread.join(timeout)
 
     def _start(self) -> None:
         self._pid = os.getpid()
         self._ids = {}
-        threading.Thread(target=self._run, name="opengp-notify", daemon=True).start()
+        self._thread = threading.Thread(target=self._run, name="opengp-notify", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         import psycopg
@@ -111,9 +118,10 @@ class JobEvents:
             with self._cond:
                 while not self._ids and not self._closed:
                     self._cond.wait()
-                if self._closed or self._pid != pid:
+                if self._pid != pid or (self._closed and not self._ids):
                     break
                 ids, self._ids = list(self._ids), {}
+                closing = self._closed
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.url, autocommit=True, application_name=NOTIFY_NAME,
@@ -123,6 +131,8 @@ class JobEvents:
                     self.sent += 1
             except Exception:       # kept, and sent again on a new connection (caches rely on them)
                 log.warning("sending job notifications failed; retrying in %.0f s", RETRY, exc_info=True)
+                if closing:
+                    break
                 if conn is not None:
                     conn.close()
                 conn = None
