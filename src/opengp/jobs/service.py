@@ -196,8 +196,11 @@ class JobService:
                              f"'{'execute' if service.synchronous else 'submitJob'}'.")
         try:
             features = self.feature_inputs(owner) if self.feature_inputs is not None else None
-            # (with object storage an itemID costs one LIST request, made here like the feature checks)
-            inputs = spec.validate(form, ParseEnv(uploads=self.files.uploads(None), features=features))
+            env = ParseEnv(uploads=self.files.uploads(None), features=features)
+            if self.files.remote:   # an itemID costs a LIST request to the object store: not on the event loop
+                inputs = await asyncio.to_thread(spec.validate, form, env)
+            else:
+                inputs = spec.validate(form, env)
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = Job.new(service.key, spec.name, inputs, owner=owner, options=options, kind=kind,
@@ -275,13 +278,20 @@ class JobService:
 
         Files go first: when the object store fails (FileStoreError), the job stays, so the
         caller hears why and the retention sweep tries again, and no objects are orphaned.
-        (A job still running publishes after this; run_job then deletes what it published.)"""
+        (A job still running publishes after this; run_job then deletes what it published.
+        One that finished publishing between the two may have added files: removed again
+        after the row, so none is left without a job.)"""
         job = self.get(job_id)
         if not job.status.terminal:
             await self.cancel(job_id)
         # files can be many and slow to remove: never on the event loop
         await asyncio.to_thread(self.files.delete_job, job.service, job.id)
         await self.io(self.store.delete, job_id)
+        if self.files.remote and not job.status.terminal:
+            try:
+                await asyncio.to_thread(self.files.delete_job, job.service, job.id)
+            except FileStoreError:      # the row is gone; nothing points at what is left
+                log.warning("objects of deleted job %s may remain in the file store", job_id, exc_info=True)
 
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)

@@ -524,6 +524,8 @@ class SqlStore(ClaimsMixin):
                 got, self._local.pg = getattr(self._local, "pg", None), None
                 if got is not None:
                     got[1].close()
+                    with self._write_lock:      # forgotten, so a flapping database leaves no pile-up
+                        self._pg_readers = [r for r in self._pg_readers if r[1] is not got[1]]
                 if attempt == 2:
                     raise StoreError(f"job store read failed: {exc}") from exc
         raise AssertionError("unreachable")
@@ -539,7 +541,7 @@ class SqlStore(ClaimsMixin):
         from psycopg.rows import dict_row
 
         url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        conn = psycopg.connect(url, autocommit=True, row_factory=dict_row, connect_timeout=10)
         self._local.pg = (os.getpid(), conn)
         with self._write_lock:
             self._pg_readers.append((os.getpid(), conn))
