@@ -45,7 +45,7 @@ def test_add_get_list_round_trip(services):
 
 
 def test_replace_and_remove_move_the_version(services):
-    assert services.version() == (0, 0.0)
+    assert services.version() == (0, 0.0, 0.0)
     services.add(record())
     first = services.version()
     time.sleep(0.01)
@@ -55,6 +55,16 @@ def test_replace_and_remove_move_the_version(services):
     assert services.remove("Ops/Tools") is True
     assert services.remove("Ops/Tools") is False
     assert services.version()[0] == 0
+
+
+def test_a_change_written_with_an_older_clock_still_moves_the_version(services):
+    """A server whose clock runs behind writes an ``updated`` below the latest: still noticed."""
+    services.add(record("Alpha", None).evolve(updated=time.time() + 100))   # by a server running ahead
+    services.add(record())
+    before = services.version()
+    services.replace(services.get("Ops/Tools").evolve(state=STOPPED))       # stamped now: below Alpha's
+    assert services.version()[:2] == before[:2]         # count and latest alone would miss it
+    assert services.version() != before
 
 
 def settings_with(*configs: dict) -> Settings:

@@ -239,8 +239,5 @@ class FreshServices:
         if scope["type"] == "http" and self._wanted(scope.get("path", "")):
             services = getattr(self.app.state, "services", None)
             if services is not None:
-                try:
-                    await services.refresh()
-                except Exception:       # the periodic refresh retries; the request goes on
-                    log.exception("reading service changes from the store failed")
+                await services.catch_up()       # never raises: the request goes on
         await self.inner(scope, receive, send)

@@ -150,6 +150,9 @@ class ServiceManager:
         self.broken: dict[str, str] = {}          # stored services whose toolbox did not load
         self._version: tuple[int, float] | None = None
         self._refreshing = asyncio.Lock()     # one refresh at a time: a second caller waits for the first
+        self._begun = self._ended = 0           # catch_up's refreshes, by number
+        self._current: asyncio.Future[None] | None = None
+        self._failure_logged = 0.0
         # the stored config each registry entry was published from: load_service fills in an empty
         # description from the toolbox, so the entry's own config cannot tell a changed description
         self._sources: dict[str, ServiceConfig] = {}
@@ -187,6 +190,28 @@ class ServiceManager:
         Services with an operation in progress here are left to that operation."""
         async with self._refreshing:
             return await self._refresh()
+
+    async def catch_up(self) -> None:
+        """Return once a refresh that began after this call has ended.  Requests arriving
+        together share one (a store query each would queue behind the lock); a failure is
+        logged (at most every 10 s) and the caller goes on with what it has."""
+        wanted = self._begun + 1
+        while self._ended < wanted:
+            if self._current is None:
+                self._begun += 1
+                self._current = asyncio.ensure_future(self._refresh_as(self._begun))
+            await asyncio.shield(self._current)
+
+    async def _refresh_as(self, generation: int) -> None:
+        try:
+            await self.refresh()
+        except Exception:       # the periodic refresh retries
+            now = time.monotonic()
+            if now - self._failure_logged > 10:
+                self._failure_logged = now
+                log.warning("reading service changes from the store failed", exc_info=True)
+        finally:
+            self._ended, self._current = generation, None
 
     async def _refresh(self) -> bool:
         version = await self.jobs.io(self.store.version)

@@ -60,8 +60,9 @@ class ServiceStore(Protocol):
 
     def remove(self, key: str) -> bool: ...
 
-    def version(self) -> tuple[int, float]:
-        """(how many services, latest ``updated``): cheap, to notice another server's change."""
+    def version(self) -> tuple[int, float, float]:
+        """(how many services, latest and sum of ``updated``): cheap, to notice another server's
+        change (the sum too: a server whose clock runs behind writes an older ``updated``)."""
 
 
 class MemoryServiceStore:
@@ -91,8 +92,9 @@ class MemoryServiceStore:
         with self._lock:
             return self._records.pop(key, None) is not None
 
-    def version(self) -> tuple[int, float]:
-        return len(self._records), max((r.updated for r in self._records.values()), default=0.0)
+    def version(self) -> tuple[int, float, float]:
+        updated = [r.updated for r in self._records.values()]
+        return len(updated), max(updated, default=0.0), sum(updated)
 
 
 def _to_row(record: ServiceRecord) -> dict[str, Any]:
@@ -152,10 +154,11 @@ class SqlServiceStore:
         return self._run(lambda c: c.execute(delete(services).where(services.c.key == key)).rowcount == 1,
                          write=True)
 
-    def version(self) -> tuple[int, float]:
-        stmt = select(func.count(), func.coalesce(func.max(services.c.updated), 0.0)).select_from(services)
-        count, latest = self._run(lambda c: c.execute(stmt).one())
-        return int(count), float(latest)
+    def version(self) -> tuple[int, float, float]:
+        stmt = select(func.count(), func.coalesce(func.max(services.c.updated), 0.0),
+                      func.coalesce(func.sum(services.c.updated), 0.0)).select_from(services)
+        count, latest, total = self._run(lambda c: c.execute(stmt).one())
+        return int(count), float(latest), float(total)
 
 
 def open_service_store(job_store: Any) -> ServiceStore:
