@@ -246,6 +246,10 @@ def test_a_bucket_that_goes_away_fails_jobs_and_reads_clearly(tmp_path, s3):
             assert refused["status"] == "error" and refused["code"] == 503, refused
             assert "does not exist" in " ".join(refused["messages"])
             assert c.get(f"{ADMIN}/Test/Jobs.GPServer/jobs/{before}", params={"f": "json"}).json()["jobID"] == before
+            # deleting the service still deletes it (past its commit stage nothing is undone)
+            gone = c.post(f"{ADMIN}/Test/Jobs.GPServer/delete", data={"f": "json"}).json()
+            assert gone["status"] == "success", gone
+            assert error_of(c.get("/arcgis/rest/services/Test/Jobs/GPServer", params={"f": "json"}))["code"] == 404
     finally:
         server.stop()
     assert "Traceback" not in server.log.read_text()

@@ -290,8 +290,8 @@ class JobService:
         if self.files.remote and not job.status.terminal:
             try:
                 await asyncio.to_thread(self.files.delete_job, job.service, job.id)
-            except FileStoreError:      # the row is gone; nothing points at what is left
-                log.warning("objects of deleted job %s may remain in the file store", job_id, exc_info=True)
+            except FileStoreError as exc:       # the row is gone; nothing points at what is left
+                log.warning("objects of deleted job %s may remain in the file store: %s", job_id, exc)
 
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         return self.store.query(q)

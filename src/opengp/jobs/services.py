@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..config import ServiceConfig, Settings
-from ..core import Conflict, InvalidInput, NotFound
+from ..core import Conflict, FileStoreError, InvalidInput, NotFound
 from ..store import JobQuery
 from ..store.services import DELETED, STARTED, STOPPED, ServiceRecord, ServiceStore
 from ..tools.registry import Service, load_service
@@ -419,7 +419,14 @@ class ServiceManager:
                 if not batch:
                     break
                 for job in batch:
-                    await self.jobs.delete(job.id)       # cancels it first if it still runs
+                    try:
+                        await self.jobs.delete(job.id)       # cancels it first if it still runs
+                    except FileStoreError as exc:
+                        # past the commit stage the service is gone and must stay gone (an undo would
+                        # bring it back half-emptied): what is left goes with the retention sweep
+                        log.warning("service %s deleted, but its remaining jobs stay until they expire: %s",
+                                    key, exc)
+                        return removed
                     removed += 1
         return removed
 
