@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from opengp.core import Job, Kind, Message, Progress, Status
+from opengp.core import Job, Kind, Message, Progress, Status, StoreError
 from opengp.store import JobQuery, MemoryStore
 from opengp.store.sql import SqlStore
 
@@ -450,3 +450,22 @@ def test_lock_waits_for_the_holder(store):
     finally:
         if other is not store:
             other.close()
+
+
+def test_a_lock_held_too_long_fails_saying_so(store, monkeypatch):
+    """A process stuck holding ``bootstrap`` must not hang every other start without a word."""
+    if not (isinstance(store, SqlStore) and not store.is_sqlite):
+        return      # only PostgreSQL locks across processes
+    from opengp.store import claims
+
+    monkeypatch.setattr(claims, "_LOCK_WAIT", 0.3)
+    other = SqlStore(store.url, migrate=False)
+    try:
+        with store.lock("bootstrap"):
+            with pytest.raises(StoreError, match="held the 'bootstrap' lock"):
+                with other.lock("bootstrap"):
+                    pass
+        with other.lock("bootstrap"):       # free again: taken at once
+            pass
+    finally:
+        other.close()

@@ -35,6 +35,7 @@ _QUEUED_BY_SERVICE = (f"SELECT service, count(*), min(created) FROM jobs WHERE {
                       "AND cancel_requested = false GROUP BY service")
 _RUNNING_BY_SERVICE = f"SELECT service, count(*) FROM jobs WHERE {_RUNNING} GROUP BY service"
 _LOCK_KEY = "hashtextextended(:key, 0)"
+_LOCK_WAIT = 120.0        # seconds a blocking lock() waits before it fails, saying why
 
 
 class ClaimsMixin:
@@ -114,11 +115,16 @@ class ClaimsMixin:
         conn = None
         try:
             conn = self.engine.connect()
+            if function == "pg_advisory_lock":      # a holder stuck for this long is an error, not a wait
+                conn.execute(text(f"SET LOCAL lock_timeout = '{int(_LOCK_WAIT * 1000)}ms'"))
             got = conn.execute(text(f"SELECT {function}({_LOCK_KEY})"), key).scalar() is not False
             conn.commit()
         except SQLAlchemyError as exc:
             if conn is not None:
                 conn.close()
+            if "lock timeout" in str(exc):
+                raise StoreError(f"another opengp process has held the '{name}' lock for {_LOCK_WAIT:.0f} s "
+                                 "(one stuck while starting?)") from exc
             raise StoreError(f"job store lock failed: {exc}") from exc
         try:
             yield got
@@ -127,5 +133,8 @@ class ClaimsMixin:
                 if got:
                     conn.execute(text(f"SELECT pg_advisory_unlock({_LOCK_KEY})"), key)
                     conn.commit()
+            except SQLAlchemyError:
+                conn.invalidate()       # closing the session is what releases the lock then
+                raise
             finally:
                 conn.close()
