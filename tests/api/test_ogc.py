@@ -390,6 +390,17 @@ def test_file_outputs_by_reference_and_file_inputs_by_href(ogc):
     assert r.status_code == 200 and r.text == "by reference"
 
 
+def test_raw_results_hand_over_only_the_jobs_own_files(ogc):
+    """A tool that echoes another job's file URL must not make the server read that job's file
+    (which the caller may not be allowed to see) into this job's raw result."""
+    href = ok_json(execute(ogc, "Test.Sync.WriteFile", {
+        "inputs": {"text": "someone else's"}, "response": "document",
+        "outputs": {"result": {"transmissionMode": "reference"}}}), "results")["result"]["href"]
+    r = execute(ogc, "Test.Sync.PassFile", {"inputs": {"data": {"href": href, "type": "text/plain"}}})
+    assert b"someone else's" not in r.content
+    problem(r, 404, "no-such-output")
+
+
 def test_a_single_file_output_by_value_is_its_content(ogc):
     r = execute(ogc, "Test.Sync.WriteFile", {"inputs": {"text": "inline please"},
                                              "outputs": {"result": {"transmissionMode": "value"}}})

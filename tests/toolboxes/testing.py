@@ -98,3 +98,8 @@ def pid(seconds: float = 30.0, ctx: JobContext = None) -> int:
 @tool(name="ReadFile", description="Returns the text of a file given by URL or upload.")
 def read_file(data: DataFile) -> str:
     return data.read_bytes().decode("utf-8")
+
+
+@tool(name="PassFile", description="Returns the file it was given, as given (a URL stays that URL).")
+def pass_file(data: DataFile) -> DataFile:
+    return data

@@ -60,29 +60,29 @@ async def results_response(request: Request, job: Job, task: Any, base: str, onl
     if only is not None:
         if only not in values:
             raise Problem(404, "no-such-output", f"Job '{job.id}' has no value for output '{only}'.")
-        return await _raw(request, values[only])
+        return await _raw(request, job.id, values[only])
     if not raw or not values:
         return json_response(values)
     if set(values) == by_reference:
         link = ", ".join(f'<{v["href"]}>; rel="{name}"' for name, v in values.items())
         return Response(status_code=204, headers={"Link": link})
     if len(values) == 1:
-        return await _raw(request, next(iter(values.values())))
-    return await _multipart(request, values, by_reference)
+        return await _raw(request, job.id, next(iter(values.values())))
+    return await _multipart(request, job.id, values, by_reference)
 
 
-async def _raw(request: Request, value: Any) -> Response:
+async def _raw(request: Request, job_id: str, value: Any) -> Response:
     """One output by value as itself."""
     if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
-        return file_response(await _open_file(request, value["href"]))   # a file: its content
-    content, media_type = await _content(request, value)
+        return file_response(await _open_file(request, job_id, value["href"]))   # a file: its content
+    content, media_type = await _content(request, job_id, value)
     return Response(content, media_type=media_type)
 
 
-async def _content(request: Request, value: Any) -> tuple[bytes, str]:
+async def _content(request: Request, job_id: str, value: Any) -> tuple[bytes, str]:
     """An output value's bytes and media type, as ``raw`` sends it."""
     if isinstance(value, dict) and "href" in value and set(value) <= {"href", "type"}:
-        return await read_all(await _open_file(request, value["href"])), value.get("type", "application/octet-stream")
+        return await read_all(await _open_file(request, job_id, value["href"])), value.get("type", "application/octet-stream")
     if isinstance(value, dict) and "value" in value:
         return orjson.dumps(value["value"]), value.get("mediaType", "application/json")
     if isinstance(value, str):
@@ -90,7 +90,7 @@ async def _content(request: Request, value: Any) -> tuple[bytes, str]:
     return orjson.dumps(value), "application/json"
 
 
-async def _multipart(request: Request, values: dict[str, Any], by_reference: set[str]) -> Response:
+async def _multipart(request: Request, job_id: str, values: dict[str, Any], by_reference: set[str]) -> Response:
     """``multipart/related`` (RFC 2387): one part per output, ``Content-ID: <output id>``;
     the root (first) part's type is the ``type`` parameter, as RFC 2387 requires."""
     boundary = "ogc-" + secrets.token_hex(12)
@@ -100,7 +100,7 @@ async def _multipart(request: Request, values: dict[str, Any], by_reference: set
             headers, content = [f"Content-Location: {value['href']}"], b""
             media_type = "application/octet-stream"
         else:
-            content, media_type = await _content(request, value)
+            content, media_type = await _content(request, job_id, value)
             headers = [f"Content-Type: {media_type}"]
         root_type = root_type or media_type.split(";")[0]
         head = "\r\n".join([f"--{boundary}", f"Content-ID: <{name}>", *headers]) + "\r\n\r\n"
@@ -109,10 +109,13 @@ async def _multipart(request: Request, values: dict[str, Any], by_reference: set
     return Response(b"".join(chunks), media_type=f'multipart/related; boundary="{boundary}"; type="{root_type}"')
 
 
-async def _open_file(request: Request, url: str) -> StoredFile:
-    """The file a job wrote, by its URL (only job files, from wherever they are kept)."""
+async def _open_file(request: Request, job_id: str, url: str) -> StoredFile:
+    """The file the job ``job_id`` wrote, by its URL (only its own files, from wherever they are
+    kept: a tool that echoed another job's file URL must not hand over that job's file)."""
     path = unquote(url.split(JOBS_URL_PATH + "/", 1)[1].split("?", 1)[0]) if JOBS_URL_PATH + "/" in url else None
     named = split_job_path(path) if path else None
+    if named is not None and named[1] != job_id:
+        named = None
     stored = await open_job_file(request, request.app.state.jobs.files, *named) if named else None
     if stored is None:
         raise Problem(404, "no-such-output", "The output file is no longer there.")
