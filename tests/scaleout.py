@@ -22,10 +22,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 
-from conftest import PG_URL, Server, free_port, require
+from conftest import PG_URL, Server, free_port, require, wait_http
 
 RABBITMQ_URL = os.environ.get("OPENGP_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("OPENGP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -83,20 +82,6 @@ def _service_keys(database_url: str) -> list[str]:
         return []
     finally:
         engine.dispose()
-
-
-def _wait_http(proc: subprocess.Popen, url: str, log: Path, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            if httpx.get(url + "/arcgis/rest/info?f=json", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
 
 
 class Deployment:
@@ -174,7 +159,7 @@ class Deployment:
                                  *self.server_args],
                                 stdout=open(log, "ab"), stderr=subprocess.STDOUT, cwd=self.tmp, env=self.env)
         self.servers[i] = proc
-        _wait_http(proc, self.urls[i], log, "server", timeout)
+        wait_http(proc, self.urls[i], log, "server", timeout)
 
     def start_worker(self, i: int) -> None:
         log = self._log("worker", i)
@@ -298,7 +283,7 @@ class ScaleOutServer(Server):
             [sys.executable, str(PROXY), "--port", str(self.port)]
             + [arg for url in self.deployment.urls for arg in ("--upstream", url)],
             stdout=open(proxy_log, "ab"), stderr=subprocess.STDOUT)
-        _wait_http(self.proxy, self.url, proxy_log, "proxy", timeout)
+        wait_http(self.proxy, self.url, proxy_log, "proxy", timeout)
         self.proc = self.proxy
         return self
 
