@@ -4,13 +4,33 @@ Mirrors ArcGIS Server's jobs directory: ``arcgisjobs/<folder>/<service>_gpserver
 """
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 JOBS_URL_PATH = "/arcgis/rest/directories/arcgisjobs"
+
+
+def token_file(path: Path, nbytes: int, mode: int) -> str:
+    """The random token in ``path``, written (``nbytes`` random bytes, hex) by whichever process
+    creates the file first.  Processes starting together may find it created and not yet
+    written: they wait for it (5 s) rather than read an empty token; "" if it stays empty."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(nbytes))
+    deadline = time.monotonic() + 5
+    while not (token := path.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return token
 
 
 def service_dir(service: str) -> str:

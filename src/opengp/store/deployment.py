@@ -14,8 +14,6 @@ A deliberate change (a new ``secret_key`` everywhere) is recorded again with
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..runtime.files import token_file
 from .tables import deployment
 
 # in the shared folder: the random name the database records for it
@@ -55,19 +54,7 @@ def queue_fact(queue_prefix: str) -> Fact:
 
 def folder_fact(data_dir: Path) -> Fact:
     """The shared folder's mark, made by the first machine to start (whoever comes first)."""
-    path = Path(data_dir) / FOLDER_MARK
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(16))
-    # machines starting together: the file may be created by another, and not yet written
-    deadline = time.monotonic() + 5
-    while not (mark := path.read_text().strip()) and time.monotonic() < deadline:
-        time.sleep(0.01)
+    mark = token_file(Path(data_dir) / FOLDER_MARK, 16, 0o644)
     return Fact("shared_folder", mark,
                 f"job files and uploads written in {data_dir} would not be found by the other machines")
 
