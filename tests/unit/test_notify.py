@@ -9,6 +9,16 @@ from conftest import PG_URL, require
 from opengp.store.notify import MAX_PAYLOAD, JobEvents, Listener, payloads
 
 
+def require_postgres() -> None:
+    """Skip (fail under OPENGP_REQUIRE_ALL=1) without a PostgreSQL to notify through."""
+    try:
+        import psycopg
+
+        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
+    except Exception as exc:
+        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+
+
 def test_payloads_keep_every_id_and_stay_under_the_limit():
     ids = [uuid.uuid4().hex for _ in range(1000)]
     out = payloads(ids)
@@ -18,12 +28,7 @@ def test_payloads_keep_every_id_and_stay_under_the_limit():
 
 
 def test_a_burst_of_changes_reaches_a_listener_in_a_few_notifications():
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
-    except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    require_postgres()
     ids = {uuid.uuid4().hex for _ in range(2000)}
 
     async def run() -> tuple[set[str], int]:
@@ -50,12 +55,7 @@ def test_a_burst_of_changes_reaches_a_listener_in_a_few_notifications():
 
 def test_close_sends_what_is_pending_before_it_returns():
     """A server that stops must not leave other servers' caches holding the jobs it just changed."""
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
-    except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    require_postgres()
     ids = {uuid.uuid4().hex for _ in range(50)}
 
     async def run() -> set[str]:
