@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -355,7 +356,34 @@ def measure_reads(srv: Server, status_path: str, now: float, args) -> dict:
     st["server_cpu_s"] = round(srv.cpu_seconds() - c0, 2)
     st["loadavg_after"] = loadavg()
     q = jobs_query.time_http(srv.base_url, now, args.query_requests)
-    return {"status_get": st, "jobs_query": q}
+    return {"status_get": st, "status_get_running": measure_running_status(srv, args), "jobs_query": q}
+
+
+def measure_running_status(srv: Server, args) -> dict:
+    """wrk on the status of a job that is running (a Sleep that outlasts the measurement, on a
+    real worker): the poll of a client waiting for its job.  Cancelled afterwards."""
+    base = f"{srv.base_url}/arcgis/rest/services/Bench/Noop/GPServer/Sleep"
+    body = urllib.parse.urlencode({"seconds": 110, "f": "json"}).encode()     # under max_usage_time (120)
+    with urllib.request.urlopen(f"{base}/submitJob", body, timeout=10) as resp:
+        job_id = json.loads(resp.read())["jobId"]
+    url = f"{base}/jobs/{job_id}?f=json"
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            status = json.loads(resp.read())["jobStatus"]
+        if status == "esriJobExecuting":
+            break
+        if time.monotonic() > deadline or status not in ("esriJobNew", "esriJobSubmitted", "esriJobWaiting"):
+            raise RuntimeError(f"{url}: {status} (a worker should be running it)")
+        time.sleep(0.05)
+    load.run_wrk(url, args.connections, 2)
+    c0 = srv.cpu_seconds()
+    st = load.run_wrk(url, args.connections, args.wrk_duration)
+    st["server_cpu_s"] = round(srv.cpu_seconds() - c0, 2)
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        st["status_after"] = json.loads(resp.read())["jobStatus"]    # still running: what was measured
+    urllib.request.urlopen(f"{base}/jobs/{job_id}/cancel", b"f=json", timeout=10).read()
+    return st
 
 
 def run_reads(dep: Deployment, tmp: Path, args) -> dict:
@@ -389,6 +417,7 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
     # postgres_base: the API server runs the code of --base-src (e.g. main's src), for before/after
     side_env = {"postgres": None, "postgres_nocache": {"OPENGP_JOB_CACHE": "0"},
                 "postgres_base": {"PYTHONPATH": str(args.base_src)}}
+    dep.start_workers([1])      # runs the PostgreSQL sides' Sleep job (measure_running_status)
     for r in range(args.rounds):
         order = sides[r % len(sides):] + sides[:r % len(sides)]
         for side in order:
@@ -403,9 +432,10 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
                     s.stop()
                     dep.servers.remove(s)
             out[side].append(res)
-            st = res["status_get"]
+            st, sr = res["status_get"], res["status_get_running"]
             log(f"  reads {side} round {r + 1}: status {st['requests_per_s']} req/s p50 {st['p50_ms']} "
-                f"p99 {st['p99_ms']} ms; query first {res['jobs_query']['first_page']['p50_ms']} ms, "
+                f"p99 {st['p99_ms']} ms; running job's status {sr['requests_per_s']} req/s p50 {sr['p50_ms']} "
+                f"ms ({sr['status_after']}); query first {res['jobs_query']['first_page']['p50_ms']} ms, "
                 f"filtered {res['jobs_query']['filtered']['p50_ms']} ms p50")
     s_, p_ = out["sqlite"], out["postgres"]
 
@@ -423,6 +453,9 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         summ[side] = {"status_rps": med(runs, "status_get", "requests_per_s"),
                       "status_p50_ms": med(runs, "status_get", "p50_ms"),
                       "status_p99_ms": med(runs, "status_get", "p99_ms"),
+                      "running_status_rps": med(runs, "status_get_running", "requests_per_s"),
+                      "running_status_p50_ms": med(runs, "status_get_running", "p50_ms"),
+                      "running_status_p99_ms": med(runs, "status_get_running", "p99_ms"),
                       "query_first_p50_ms": med(runs, "jobs_query", "first_page", "p50_ms"),
                       "query_first_p99_ms": med(runs, "jobs_query", "first_page", "p99_ms"),
                       "query_filtered_p50_ms": med(runs, "jobs_query", "filtered", "p50_ms"),
@@ -432,6 +465,8 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / P["status_rps"]["median"], 2),
         "status_p50": round(P["status_p50_ms"]["median"] / S["status_p50_ms"]["median"], 2),
         "status_p99": round(P["status_p99_ms"]["median"] / S["status_p99_ms"]["median"], 2),
+        "running_status_rps (sqlite/pg)": round(S["running_status_rps"]["median"] / P["running_status_rps"]["median"], 2),
+        "running_status_p50": round(P["running_status_p50_ms"]["median"] / S["running_status_p50_ms"]["median"], 2),
         "query_first_p50": round(P["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
         "query_filtered_p50": round(P["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
     }
@@ -439,6 +474,7 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
     summ["ratios_pg_nocache_over_sqlite"] = {
         "status_rps (sqlite/pg)": round(S["status_rps"]["median"] / N["status_rps"]["median"], 2),
         "status_p50": round(N["status_p50_ms"]["median"] / S["status_p50_ms"]["median"], 2),
+        "running_status_rps (sqlite/pg)": round(S["running_status_rps"]["median"] / N["running_status_rps"]["median"], 2),
         "query_first_p50": round(N["query_first_p50_ms"]["median"] / S["query_first_p50_ms"]["median"], 2),
         "query_filtered_p50": round(N["query_filtered_p50_ms"]["median"] / S["query_filtered_p50_ms"]["median"], 2),
     }
@@ -446,6 +482,10 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
     summ["per_round"] = [{
         "status_rps sqlite/pg": round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2),
         "status_rps sqlite/pg_nocache": round(a["status_get"]["requests_per_s"] / c["status_get"]["requests_per_s"], 2),
+        "running_status_rps sqlite/pg": round(a["status_get_running"]["requests_per_s"]
+                                              / b["status_get_running"]["requests_per_s"], 2),
+        "running_status_rps sqlite/pg_nocache": round(a["status_get_running"]["requests_per_s"]
+                                                      / c["status_get_running"]["requests_per_s"], 2),
         "query_first pg/sqlite": round(b["jobs_query"]["first_page"]["p50_ms"] / a["jobs_query"]["first_page"]["p50_ms"], 2),
         "query_filtered pg/sqlite": round(b["jobs_query"]["filtered"]["p50_ms"] / a["jobs_query"]["filtered"]["p50_ms"], 2),
     } for a, b, c in zip(s_, p_, out["postgres_nocache"])]
@@ -458,6 +498,8 @@ def run_reads(dep: Deployment, tmp: Path, args) -> dict:
         }
         for row, a, b in zip(summ["per_round"], s_, out["postgres_base"]):
             row["status_rps sqlite/pg_base"] = round(a["status_get"]["requests_per_s"] / b["status_get"]["requests_per_s"], 2)
+            row["running_status_rps sqlite/pg_base"] = round(a["status_get_running"]["requests_per_s"]
+                                                             / b["status_get_running"]["requests_per_s"], 2)
             row["query_first pg_base/sqlite"] = round(b["jobs_query"]["first_page"]["p50_ms"]
                                                       / a["jobs_query"]["first_page"]["p50_ms"], 2)
             row["query_filtered pg_base/sqlite"] = round(b["jobs_query"]["filtered"]["p50_ms"]

@@ -175,7 +175,7 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(10.0, gt=0)   # how often API servers reap lost workers' jobs
     cancel_grace: float = Field(0.5, ge=0)  # a cancelled tool's time to stop on its own before it is killed
     doorbell_timeout: float = Field(30.0, gt=0)     # queued this long with nothing running: ring again
-    job_cache: int = Field(10_000, ge=0)    # finished jobs an API server answers from memory (store/cache.py); 0: none
+    job_cache: int = Field(10_000, ge=0)    # jobs an API server answers from memory (store/cache.py); 0: none
     trusted_proxies: str | None = None      # addresses whose X-Forwarded-For is believed ("10.0.0.5,...")
     secret_key: str | None = None           # signs tokens; default: generated into data_dir/secret.key
     token_minutes: int = Field(60, ge=1)            # shortLivedTokenValidity: generateToken's default

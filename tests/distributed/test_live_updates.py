@@ -106,3 +106,50 @@ def _last_finished(dep: Deployment, service: str) -> float:
                            (service,)).fetchone()
     assert row is not None and row[0] is not None
     return row[0]
+
+
+_ORDER = ["esriJobSubmitted", "esriJobWaiting", "esriJobExecuting", "esriJobSucceeded"]
+
+
+def test_status_polls_on_the_other_server_follow_the_job_in_order_and_its_results_are_there_at_once(rabbit):
+    """Server B answers a running job's status polls from memory (store/cache.py, ``peek``),
+    kept right by the workers' notifications: every stage shows, the status never goes back,
+    the end shows within moments, and the results are there the moment a poll says so."""
+    a, b = clients(rabbit)
+    job_id = submit(a, STAGES, count="4", pause="0.5")
+    url = f"{STAGES}/jobs/{job_id}"
+    statuses, texts, done_at = [], set(), None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        body = b.get(url, params={"f": "json"}).json()
+        statuses.append(body["jobStatus"])
+        texts.update(m["description"] for m in body["messages"])
+        if body["jobStatus"] == "esriJobSucceeded":
+            done_at = time.time()
+            results = b.get(f"{url}/results/result", params={"f": "json"})    # decided afresh, never from memory
+            assert results.status_code == 200 and results.json()["value"] == 4, results.text
+            break
+        time.sleep(0.02)
+    assert done_at is not None, statuses[-5:]
+    ranks = [_ORDER.index(s) for s in statuses]
+    assert ranks == sorted(ranks), statuses          # never back, though two processes wrote it
+    assert {f"Stage {n} of 4" for n in range(1, 5)} <= texts
+    assert done_at - stored(rabbit, job_id).finished < 1.0
+
+
+def test_a_status_poll_after_a_cancel_through_the_other_server_shows_it(rabbit):
+    """B keeps the running job in memory for its polls; a cancel through A reaches B's memory
+    with the cancel's own commit, so the poll that follows it shows it."""
+    a, b = clients(rabbit)
+    for _ in range(3):
+        job_id = submit(a, STAGES, count="40", pause="0.5")
+        url = f"{STAGES}/jobs/{job_id}"
+        deadline = time.monotonic() + 30
+        while b.get(url, params={"f": "json"}).json()["jobStatus"] != "esriJobExecuting":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        for _ in range(5):
+            b.get(url, params={"f": "json"})            # polled: B answers from memory now
+        assert a.post(f"{url}/cancel", data={"f": "json"}).status_code == 200
+        shown = b.get(url, params={"f": "json"}).json()["jobStatus"]
+        assert shown in ("esriJobCancelling", "esriJobCancelled"), shown

@@ -1,4 +1,5 @@
-"""store/cache.py: finished jobs from memory on an API server, never a stale read after a change.
+"""store/cache.py: jobs from memory on an API server: finished ones for any read, never stale
+after a change; unfinished ones for status polls (``peek``) only, at most a notification behind.
 
 Two stores on one real PostgreSQL database play two processes: ``a`` (an API
 server: a JobCache and a Listener) and ``b`` (another server or a worker: it
@@ -29,19 +30,26 @@ def _finished(status: Status = Status.SUCCEEDED) -> Job:
 
 # -- the cache alone ---------------------------------------------------------------------
 
-def test_a_read_that_raced_an_invalidation_is_not_kept():
-    cache = JobCache()
+def test_a_read_that_raced_an_invalidation_of_its_job_is_not_kept():
+    cache = JobCache(size=3)
     cache.start(60)
-    job = _finished()
+    job, other = _finished(), _finished()
     token = cache.token()           # a reader took its token, then read the database...
-    cache.invalidate([job.id])      # ...while the job changed (any job: the guard is global)
+    cache.invalidate([job.id])      # ...while the job changed
     cache.put(job, token)
     assert cache.get(job.id) is None
     cache.put(job, cache.token())
     assert cache.get(job.id) == job
+    token = cache.token()
+    cache.invalidate([other.id])    # another job's change does not turn this read away
+    cache.put(job, token)
+    assert cache.get(job.id) == job
+    cache.invalidate(["x", "y", "z"])   # more invalidations than it remembers (size): one may be this job's
+    cache.put(other, token)
+    assert cache.get(other.id) is None
 
 
-def test_only_finished_jobs_are_kept_and_only_while_on():
+def test_unfinished_jobs_are_answered_only_to_peeks_and_only_while_on():
     cache = JobCache()
     running = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.EXECUTING)
     done = _finished()
@@ -50,13 +58,25 @@ def test_only_finished_jobs_are_kept_and_only_while_on():
     cache.start(60)
     cache.put(running, cache.token())
     cache.put(done, cache.token())
-    assert cache.get(running.id) is None and cache.get(done.id) == done
+    assert cache.get(running.id) is None and cache.get(running.id, live=True) == running
+    assert cache.get(done.id) == done and cache.get(done.id, live=True) == done
     token = cache.token()
     cache.stop()
-    assert not cache.on and cache.get(done.id) is None
+    assert not cache.on and cache.get(done.id) is None and cache.get(running.id, live=True) is None
     cache.start(60)
     cache.put(done, token)                  # read before the stop and the restart: refused
     assert cache.get(done.id) is None
+
+
+def test_an_unfinished_job_is_kept_at_most_live_max_age_seconds():
+    cache = JobCache(max_age=60, live_max_age=0.05)
+    cache.start(60)
+    running = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.EXECUTING)
+    done = _finished()
+    cache.put(running, cache.token())
+    cache.put(done, cache.token())
+    time.sleep(0.1)
+    assert cache.get(running.id, live=True) is None and cache.get(done.id) == done
 
 
 def test_the_cache_turns_itself_off_when_the_listener_stops_proving_it_is_alive():
@@ -175,16 +195,41 @@ def test_this_process_sees_its_own_writes_at_once(pg_url):
     _two_processes(pg_url, scenario)
 
 
-def test_running_jobs_are_always_read_from_the_database(pg_url):
+def test_running_jobs_are_read_from_the_database_except_by_status_peeks(pg_url):
     async def scenario(a: SqlStore, b: SqlStore, listener: Listener) -> None:
         job = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.SUBMITTED)
         b.create(job)
         b.claim(job.id, "host:1")
-        assert a.get(job.id).status is Status.EXECUTING and job.id not in a.cache
+        assert a.get(job.id).status is Status.EXECUTING
         b.report(job.id, [], Progress(40, "half"))
-        assert a.get(job.id).progress.percent == 40     # at once, no notification needed
+        assert a.get(job.id).progress.percent == 40     # get: at once, no notification needed
+        hits = a.cache.hits
+        await _until(lambda: a.peek(job.id).progress.percent == 40)     # the report's notification came
+        assert a.peek(job.id).progress.percent == 40 and a.cache.hits > hits    # from memory now
         b.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
-        assert a.get(job.id).status is Status.SUCCEEDED
+        assert a.get(job.id).status is Status.SUCCEEDED      # get never answers an unfinished job from memory
+        lag = await _until(lambda: a.peek(job.id).status is Status.SUCCEEDED)
+        assert lag < 1.0                                # a peek: as soon as the notification arrives
+
+    _two_processes(pg_url, scenario)
+
+
+def test_a_peek_after_a_cancel_through_another_server_sees_it_at_once(pg_url):
+    """A cancel is announced with its commit (not batched): the status read that follows it on
+    any server sees it, though that server kept the job while it ran."""
+    async def scenario(a: SqlStore, b: SqlStore, listener: Listener) -> None:
+        job = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.SUBMITTED)
+        b.create(job)
+        b.claim(job.id, "host:1")
+        await _until(lambda: a.peek(job.id).status is Status.EXECUTING)
+        assert job.id in a.cache
+        for _ in range(20):
+            b.transition(job.id, [Status.EXECUTING, Status.CANCELLING], Status.CANCELLING, cancel_requested=True,
+                         messages=[Message.now("warning", "Cancel requested.")])
+            await asyncio.sleep(0.001)      # the event loop's turn: the listener takes what PostgreSQL sent
+            assert a.peek(job.id).status is Status.CANCELLING
+            b.transition(job.id, [Status.CANCELLING], Status.EXECUTING, cancel_requested=False)
+            await _until(lambda: a.peek(job.id).status is Status.EXECUTING)
 
     _two_processes(pg_url, scenario)
 

@@ -243,7 +243,15 @@ class JobService:
 
     def get(self, job_id: str, service_key: str | None = None) -> Job:
         """The job; NotFound if unknown.  With ``service_key``: a job that service's workers run."""
-        job = self.store.get(job_id)
+        return self._checked(self.store.get(job_id), job_id, service_key)
+
+    def peek(self, job_id: str, service_key: str | None = None) -> Job:
+        """:meth:`get` for showing a job's status: on a scale-out API server an unfinished job
+        may be as of a few milliseconds ago (store/cache.py).  Never for deciding anything."""
+        return self._checked(self.store.peek(job_id), job_id, service_key)
+
+    @staticmethod
+    def _checked(job: Job | None, job_id: str, service_key: str | None) -> Job:
         if job is None or (service_key is not None and (job.service != service_key or job.kind not in _WORKER_KINDS)):
             raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
         return job

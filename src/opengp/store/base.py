@@ -68,6 +68,10 @@ class Store(Protocol):
     def get(self, job_id: str) -> Job | None:
         """The job, or None when there is no such job."""
 
+    def peek(self, job_id: str) -> Job | None:
+        """``get`` for display only (status polls): may answer an unfinished job as it was up
+        to a few milliseconds ago, when another process changed it (store/cache.py)."""
+
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         """``(total matching, one page of jobs)``, newest first unless ``q.oldest_first``."""
 

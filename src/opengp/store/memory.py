@@ -34,6 +34,8 @@ class MemoryStore:
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
 
+    peek = get
+
     def query(self, q: JobQuery) -> tuple[int, list[Job]]:
         with self._lock:
             jobs = [j for j in self._jobs.values() if matches(j, q)]

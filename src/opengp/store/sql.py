@@ -492,12 +492,20 @@ class SqlStore(ClaimsMixin):
             self._write_sql(_INSERT_SQL, batch)
 
     def get(self, job_id: str) -> Job | None:
+        return self._cached_get(job_id, live=False)
+
+    def peek(self, job_id: str) -> Job | None:
+        """``get`` for display (status polls): on a scale-out API server an unfinished job may
+        come from the cache, as of at most the notification delay ago (store/cache.py)."""
+        return self._cached_get(job_id, live=True)
+
+    def _cached_get(self, job_id: str, live: bool) -> Job | None:
         if self.is_sqlite:  # the status GET hot path: a raw DBAPI read skips ~90 us of Core overhead
             return self._get_raw(job_id)
         cache = self.cache
         if cache is None:
             return self._get_pg(job_id)
-        job = cache.get(job_id)
+        job = cache.get(job_id, live)
         if job is None:
             token = cache.token()
             job = self._get_pg(job_id)
@@ -674,20 +682,26 @@ class SqlStore(ClaimsMixin):
         return out
 
     def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
-                returning: str = "*") -> list[Any]:
+                returning: str = "*", before: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Any]:
         sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning,
                           values.get("finished") is not None)
         params = {**values, "id": job_id}
         if messages:
             params["new_messages"] = _dumps([m.to_json() for m in messages])
-        return self._write_sql(sql, params)
+        return self._write_sql(sql, params, before)
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
         messages = fields.pop("messages", ())
         values = _encode_fields(fields)
         values["status"] = dst.value
         values["updated"] = time.time()
-        rows = self._update(job_id, values, _is("status", (s.value for s in src)), messages)
+        # A cancel request is announced inside its own commit, like a deletion: other API servers
+        # may show the job from their caches (``peek``), and the status read that follows a
+        # cancel must see it wherever it lands.  (Only cancels: a NOTIFY in a transaction
+        # serialises committers, design §9.5; workers' changes go batched.)
+        cancel = self.events is not None and fields.get("cancel_requested")
+        announce = ((_NOTIFY_SQL, {"id": job_id}),) if cancel else ()
+        rows = self._update(job_id, values, _is("status", (s.value for s in src)), messages, before=announce)
         if not rows:
             return None
         self._changed(job_id)

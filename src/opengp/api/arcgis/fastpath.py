@@ -146,8 +146,8 @@ class JobStatusFastPath:
         service = jobs.registry.services.get(key)
         if service is None or not service.config.public:
             return None     # secured services: the regular route checks who is asking
-        try:
-            job = jobs.get(job_id, key)
+        try:   # a status poll: peek (an unfinished job's results are refused below, so the route reads afresh)
+            job = jobs.peek(job_id, key)
         except Exception:  # NotFound, StoreError...: the regular route answers with the error
             return None
         if (task is not None and job.task != task) or job.owner is not None:

@@ -294,7 +294,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         raise NotFound("A job id is required: .../jobs/<jobId>.")
     jobs = _jobs(request)
     job_id, sub = rest[0], rest[1:]
-    job = jobs.get(job_id, service.key)
+    job = (jobs.get if sub else jobs.peek)(job_id, service.key)     # the status alone: for display
     require_see(job, claims)
     if task is not None and job.task != task.name:
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")

@@ -71,8 +71,8 @@ class OgcFastPath:
             if name == b"accept" and b"text/html" in value:
                 return None
         try:
-            job = self.app.state.jobs.find(match.group("job_id"))
-        except Exception:       # the store failing, say: the handler answers it as a problem
+            job = self.app.state.jobs.peek(match.group("job_id"))     # a status, for display
+        except Exception:       # unknown, or the store failing: the handler answers it as a problem
             return None
         if job is None or job.kind is not Kind.GP or job.owner is not None:
             return None
