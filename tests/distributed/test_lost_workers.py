@@ -1,6 +1,8 @@
 """A worker killed with kill -9, and a broker that drops its connections: nothing stuck, nothing lost."""
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import time
 
@@ -59,6 +61,38 @@ def test_a_service_with_retries_runs_the_job_again_after_a_lost_worker(restart_w
     assert body["jobStatus"] == "esriJobSucceeded", body
     assert any("It will run again" in m["description"] for m in body["messages"])
     assert executions(body) == 2 and stored(dep, job_id).attempts == 2
+
+
+def test_a_pool_process_that_dies_on_its_own_fails_its_job_at_once(rabbit):
+    """The OOM killer or a crash in a C extension takes one pool process, not the worker: the
+    worker's supervisor settles its job within a tick or two, not after the lease (30 s)."""
+    a, b = clients(rabbit)
+    job_id = submit(a, f"{JOBS}/Pid", seconds="60")
+    pid = pid_of(a, f"{JOBS}/Pid", job_id)
+    time.sleep(0.6)             # a lease renewal or two: the supervisor knows the job is this child's
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    body = wait(b, f"{JOBS}/Pid", job_id, timeout=60)
+    assert body["jobStatus"] == "esriJobFailed", body
+    # settled by the supervisor (its words), before the lease (3 s here) could run out
+    assert time.monotonic() - killed < 2.5
+    assert any("ended while running it" in m["description"] for m in body["messages"]), body["messages"]
+    assert all(p is not None and p.poll() is None for p in rabbit.workers)     # the worker lives on
+    after = submit(a, f"{JOBS}/Add", a="1")
+    assert wait(b, f"{JOBS}/Add", after)["jobStatus"] == "esriJobSucceeded"
+
+
+def test_a_dead_pool_process_s_job_runs_again_for_a_service_with_retries(rabbit):
+    a, b = clients(rabbit)
+    job_id = submit(a, f"{RETRY}/Pid", seconds="2")
+    pid = pid_of(a, f"{RETRY}/Pid", job_id)
+    time.sleep(0.6)
+    os.kill(pid, signal.SIGKILL)
+    body = wait(b, f"{RETRY}/Pid", job_id, timeout=30)
+    assert body["jobStatus"] == "esriJobSucceeded", body
+    texts = [m["description"] for m in body["messages"]]
+    assert any("ended while running it" in t and "It will run again" in t for t in texts), texts
+    assert executions(body) == 2 and stored(rabbit, job_id).attempts == 2
 
 
 def _broker_connections_of(pids: set[int]) -> list[str]:

@@ -9,6 +9,11 @@ a cancelled one gets SIGUSR2 (cooperative, ``ctx.cancelled``), then after
 job past its service's ``max_usage_time`` is set timed out and killed.  It
 kills only after winning the compare-and-set, so a job that ended on its own
 meanwhile keeps its result.  Billiard replaces a killed child.
+
+A child that died on its own (the kernel's OOM killer, a crash in a C
+extension) leaves its job to this process too: gone from the pool at the next
+tick, its jobs are settled at once as the reconciler would settle them after
+the lease (failed "worker lost", or re-run within the service's retries).
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from collections.abc import Callable
 
 from ..config import Settings
 from ..core import Message, Status
+from ..jobs.reconcile import settle_lost
 from ..store import Lease, Store
 from ..runtime.storage import open_file_store
 from ..store.services import open_service_store
@@ -42,6 +48,7 @@ class Supervisor:
         self._limits: dict[str, float] = {}
         self._limits_read = 0.0
         self._cancelling: dict[str, float] = {}        # job id -> when its grace ends
+        self._leases: list[tuple[Lease, int]] = []      # renewed at the last tick, with the child's pid
         self._wake = threading.Event()
         self._stopped = False
 
@@ -63,8 +70,14 @@ class Supervisor:
             self._wake.clear()
 
     def tick(self) -> None:
-        pids = {slot_name(pid): pid for pid in self.pool_pids()}
+        # a dead child may stay in the pool's list a while (until billiard reaps it): not renewed
+        pids = {slot_name(pid): pid for pid in self.pool_pids() if _alive(pid)}
+        # gone from the pool *and* dead: while the pool shuts down its list may read empty
+        lost = [lease for lease, pid in self._leases if lease.worker not in pids and not _alive(pid)]
+        if lost:
+            self._settle_lost(lost)
         leases = self.store.renew_leases(list(pids)) if pids else []
+        self._leases = [(lease, pids[lease.worker]) for lease in leases]
         now = time.time()
         for lease in leases:
             pid = pids[lease.worker]
@@ -85,6 +98,22 @@ class Supervisor:
             if job_id not in running:
                 del self._cancelling[job_id]
 
+    def _settle_lost(self, lost: list[Lease]) -> None:
+        """Jobs of pool children that are gone.  (A child this process killed left its job
+        finished already: the compare-and-set finds nothing to do.)"""
+        for lease in lost:
+            job = self.store.get(lease.id)
+            if job is None or job.status not in _RUNNING or job.worker != lease.worker:
+                continue
+            record = self.services.get(job.service)
+            why = f"The worker running this job was lost (its process {lease.worker} ended while running it)."
+            status = settle_lost(self.store, job, record.config if record is not None else None, why)
+            if status is not None:
+                self._cancelling.pop(lease.id, None)
+                if self.files.remote:
+                    self.files.discard_local(lease.service, lease.id)
+                self.released(lease.service)    # a re-queued job rings, as does the slot it left
+
     def _max_usage_time(self, service: str, now: float) -> float:
         if now - self._limits_read > 2.0:
             self._limits = {r.key: r.config.max_usage_time for r in self.services.list()}
@@ -103,6 +132,23 @@ class Supervisor:
         if self.files.remote:       # object storage: nothing will publish the killed job's local folder
             self.files.discard_local(lease.service, lease.id)
         self.released(lease.service)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead child its parent has not reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        if os.path.isdir("/proc"):
+            return False
+    try:            # no /proc (not Linux): a zombie counts as alive until billiard reaps it
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
 
 
 def _signal(pid: int, sig: int) -> None:

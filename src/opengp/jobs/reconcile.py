@@ -39,6 +39,17 @@ def lost_worker_policy(job: Job, config: ServiceConfig | None, why: str) -> tupl
     return Status.FAILED, why, Message.now("error", why)
 
 
+def settle_lost(store: Store, job: Job, config: ServiceConfig | None, why: str) -> Status | None:
+    """End (or re-queue) a running job whose worker is gone, by :func:`lost_worker_policy`;
+    returns its new status, or None when it ended meanwhile.  Re-queued: the caller rings."""
+    status, error, message = lost_worker_policy(job, config, why)
+    fields = {} if status is Status.SUBMITTED else {"finished": time.time(), "error": error}
+    if store.transition(job.id, _RUNNING, status, messages=[message], **fields) is None:
+        return None
+    log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, status.value)
+    return status
+
+
 class Reconciler:
     def __init__(self, store: Store, registry: Registry, settings: Settings,
                  ring: Callable[[str, str | None], None]) -> None:
@@ -58,12 +69,10 @@ class Reconciler:
             service = self.registry.services.get(job.service)
             why = (f"The worker running this job was lost (no heartbeat for more than "
                    f"{self.settings.lease:g} s; worker {job.worker}).")
-            status, error, message = lost_worker_policy(job, service.config if service else None, why)
-            fields = {} if status is Status.SUBMITTED else {"finished": time.time(), "error": error}
-            if self.store.transition(job.id, _RUNNING, status, messages=[message], **fields) is None:
+            status = settle_lost(self.store, job, service.config if service else None, why)
+            if status is None:
                 continue        # it ended meanwhile
             reaped += 1
-            log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, status.value)
             if status is Status.SUBMITTED:
                 self.ring(job.service, job.id)
         return reaped
