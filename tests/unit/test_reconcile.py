@@ -6,7 +6,7 @@ import time
 import pytest
 
 from opengp.config import ServiceConfig, Settings
-from opengp.core import Job, Status
+from opengp.core import Job, Kind, Status
 from opengp.jobs.reconcile import Reconciler
 from opengp.store import MemoryStore
 from opengp.tools.registry import Registry, load_service
@@ -65,3 +65,59 @@ def test_a_broker_needs_postgresql():
     with pytest.raises(ValueError, match="amqp:// .* or redis://"):
         Settings(broker_url="kafka://x", database_url="postgresql+psycopg://u@h/db")
     assert Settings(broker_url="redis://h/0", database_url="postgresql+psycopg://u@h/db").broker_url
+
+
+def _operation(store, status, idle):
+    """An admin operation another API server started, last touched ``idle`` seconds ago."""
+    job = Job.new("Plain", "edit", {}, kind=Kind.ADMIN).evolve(status=status, updated=time.time() - idle)
+    store.create(job)
+    return job
+
+
+def test_operations_of_a_lost_api_server_are_ended_but_not_live_ones():
+    store, rung = MemoryStore(), []
+    lost = [_operation(store, status, idle=200) for status in (Status.SUBMITTED, Status.EXECUTING)]
+    recent = _operation(store, Status.EXECUTING, idle=5)
+    here = _operation(store, Status.EXECUTING, idle=200)        # this server's, in a stage that takes long
+    done = _operation(store, Status.SUCCEEDED, idle=200)
+    reconciler = _reconciler(store, rung)
+    reconciler.runs_here = lambda job_id: job_id == here.id
+    assert reconciler.run_once() == (2, 0)
+    for job in lost:
+        ended = store.get(job.id)
+        assert ended.status is Status.FAILED and "API server running this operation stopped" in ended.error
+        assert ended.finished is not None
+    assert store.get(recent.id).status is Status.EXECUTING and store.get(here.id).status is Status.EXECUTING
+    assert store.get(done.id).status is Status.SUCCEEDED
+
+
+def test_an_operation_waiting_its_turn_is_touched_so_no_server_takes_it_for_abandoned(monkeypatch):
+    """Queued behind a long operation on the same service, it is not running any stage, yet its
+    server is alive: it must keep showing that, as a running one does."""
+    import asyncio
+
+    from opengp.jobs import operations
+    from opengp.jobs.operations import AdminOperations, Operation, Stage
+
+    monkeypatch.setattr(operations, "ABANDONED", 0.4)          # touched every 0.1 s
+    store = MemoryStore()
+
+    async def io(fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+    async def scenario() -> None:
+        ops, release = AdminOperations(store, io), asyncio.Event()
+        long_op = await ops.start(Operation("edit", "Plain", "/edit", {}, [Stage("writing", release.wait)]))
+        waiting = await ops.start(Operation("edit", "Plain", "/edit", {}, [Stage("writing", lambda: asyncio.sleep(0))]))
+        first = store.get(waiting.id).updated
+        await asyncio.sleep(0.5)
+        assert store.get(waiting.id).status is Status.SUBMITTED and store.get(waiting.id).updated > first
+        assert ops.runs_here(waiting.id) and ops.runs_here(long_op.id)
+        release.set()
+        for _ in range(100):
+            if store.get(waiting.id).status.terminal:
+                break
+            await asyncio.sleep(0.02)
+        assert store.get(waiting.id).status is Status.SUCCEEDED and not ops.runs_here(waiting.id)
+
+    asyncio.run(scenario())

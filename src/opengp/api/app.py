@@ -132,7 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
             executor: Any = CeleryExecutor(settings, store)
             jobs.executor = executor
             executor.start()
-            reconciler = Reconciler(store, registry, settings, executor.ring)
+            reconciler = Reconciler(store, registry, settings, executor.ring, runs_here=services.ops.runs_here)
             await asyncio.to_thread(reconciler.run_once)    # instead of recover(): other servers may be running
             housekeeping.append(asyncio.create_task(_reconcile_forever(reconciler, settings.reconcile_interval)))
         else:

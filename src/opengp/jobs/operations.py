@@ -25,8 +25,9 @@ log = logging.getLogger("opengp.admin")
 ADMIN_JOB_RETENTION = 7 * 24 * 3600.0      # admin jobs are kept a week
 _OPEN = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
 # another server's open operation not updated for this long is taken for dead (its server
-# died mid-way, docs/deployment.md) and no longer holds up the resource's queue
-_ABANDONED = 120.0
+# died mid-way, docs/deployment.md): it no longer holds up the resource's queue, and the
+# reconciler ends it (jobs/reconcile.py).  A live server touches its operations 4 times as often.
+ABANDONED = 120.0
 _AHEAD_POLL = 0.1      # seconds between looks while another server's operation runs
 
 
@@ -108,6 +109,10 @@ class AdminOperations:
         except Exception:
             log.warning("admin job %s could not be marked failed", job_id, exc_info=True)
 
+    def runs_here(self, job_id: str) -> bool:
+        """The operation runs (or waits its turn) on this server (thread-safe: the reconciler asks)."""
+        return job_id in self._runs
+
     def busy(self, resource: str) -> bool:
         """True while an operation on ``resource`` runs or waits here."""
         lock = self._locks.get(resource)
@@ -152,15 +157,15 @@ class AdminOperations:
         _, others = await self.io(self.store.query, JobQuery(
             service=job.service, kind=Kind.ADMIN.value, statuses=frozenset(_OPEN), limit=None, oldest_first=True))
         now = time.time()
-        return any(other.id != job.id and other.id not in self._runs and now - other.updated < _ABANDONED
+        return any(other.id != job.id and other.id not in self._runs and now - other.updated < ABANDONED
                    and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))
                    for other in others)
 
     async def _keep_fresh(self, job_id: str) -> None:
         """While a long stage runs, touch the job: other servers take an operation not updated
-        for ``_ABANDONED`` seconds for one whose server died, and would stop waiting for it."""
+        for ``ABANDONED`` seconds for one whose server died, and would stop waiting for it."""
         while True:
-            await asyncio.sleep(_ABANDONED / 4)
+            await asyncio.sleep(ABANDONED / 4)
             try:
                 await self.io(self.store.report, job_id)
             except Exception:
@@ -176,6 +181,9 @@ class AdminOperations:
                               started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
 
     async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool, begun: bool) -> None:
+        # touched while it waits its turn as well as while it runs: other servers must not take
+        # an operation queued behind a long one for abandoned
+        fresh = asyncio.create_task(self._keep_fresh(job_id))
         try:
             if not acquired:
                 await lock.acquire()
@@ -188,6 +196,7 @@ class AdminOperations:
         except Exception:      # the store failed under us: the job stays as the store has it
             log.exception("admin job %s (%s %s) failed", job_id, run.op.name, run.op.resource)
         finally:
+            fresh.cancel()
             lock.release()
             self._runs.pop(job_id, None)
 
@@ -199,11 +208,7 @@ class AdminOperations:
                     raise _Cancelled
                 run.committed = run.committed or stage.commit
                 await self._mark(job_id, run, i, "running", f"{stage.name.capitalize()}.")
-                fresh = asyncio.create_task(self._keep_fresh(job_id))
-                try:
-                    await stage.run()
-                finally:
-                    fresh.cancel()
+                await stage.run()
                 done.append(stage)
                 await self._mark(job_id, run, i, "completed")
             except Exception as exc:

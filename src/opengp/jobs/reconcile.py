@@ -12,7 +12,12 @@ seconds; a database try-lock lets one act at a time.  Each pass
    service allows retries (``attempts <= retries``), else failed with a
    "worker lost" message.
 
-Bound: a dead worker's jobs are settled within ``lease + reconcile_interval``.
+3. ends admin operations whose API server died mid-way (not updated for
+   ``ABANDONED`` seconds, and not running on this server): failed, as a
+   restarted server fails its own (``JobService.recover``).
+
+Bound: a dead worker's jobs are settled within ``lease + reconcile_interval``;
+a dead server's operations within ``ABANDONED + reconcile_interval``.
 """
 from __future__ import annotations
 
@@ -21,12 +26,14 @@ import time
 from collections.abc import Callable
 
 from ..config import ServiceConfig, Settings
-from ..core import Job, Message, Status
-from ..store import Store
+from ..core import Job, Kind, Message, Status
+from ..store import JobQuery, Store
+from .operations import ABANDONED
 from ..tools.registry import Registry
 
 log = logging.getLogger("opengp.reconcile")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
+_OPEN_OPS = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
 RING_AT_MOST = 20           # doorbells per stalled service per pass
 
 
@@ -52,8 +59,11 @@ def settle_lost(store: Store, job: Job, config: ServiceConfig | None, why: str) 
 
 class Reconciler:
     def __init__(self, store: Store, registry: Registry, settings: Settings,
-                 ring: Callable[[str, str | None], None]) -> None:
+                 ring: Callable[[str, str | None], None], runs_here: Callable[[str], bool] = lambda _: False,
+                 abandoned: float = ABANDONED) -> None:
+        """``runs_here(job_id)``: the admin operation runs on this server (AdminOperations)."""
         self.store, self.registry, self.settings, self.ring = store, registry, settings, ring
+        self.runs_here, self.abandoned = runs_here, abandoned
 
     def run_once(self) -> tuple[int, int]:
         """One pass; returns (jobs reaped, doorbells rung).  Blocking: call from a thread."""
@@ -61,7 +71,7 @@ class Reconciler:
             if not mine:
                 return 0, 0
             rung = self._ring_stalled()     # first: the jobs reaped next ring for themselves
-            return self._reap(), rung
+            return self._reap() + self._end_abandoned(), rung
 
     def _reap(self) -> int:
         reaped = 0
@@ -76,6 +86,20 @@ class Reconciler:
             if status is Status.SUBMITTED:
                 self.ring(job.service, job.id)
         return reaped
+
+    def _end_abandoned(self) -> int:
+        _, open_ops = self.store.query(JobQuery(kind=Kind.ADMIN.value, statuses=frozenset(_OPEN_OPS), limit=None))
+        ended = 0
+        for job in open_ops:
+            if time.time() - job.updated < self.abandoned or self.runs_here(job.id):
+                continue
+            why = (f"The API server running this operation stopped (no sign of it for more than "
+                   f"{self.abandoned:g} s); the service is as its stored configuration says.")
+            if self.store.transition(job.id, [job.status], Status.FAILED, finished=time.time(), error=why,
+                                     messages=[Message.now("error", why)]) is not None:
+                log.warning("admin job %s (%s %s): its server was lost; failed", job.id, job.task, job.service)
+                ended += 1
+        return ended
 
     def _ring_stalled(self) -> int:
         rung = 0
