@@ -91,7 +91,7 @@ def test_operations_of_a_lost_api_server_are_ended_but_not_live_ones():
     assert store.get(done.id).status is Status.SUCCEEDED
 
 
-def test_an_operation_waiting_its_turn_is_touched_so_no_server_takes_it_for_abandoned(monkeypatch):
+def test_an_operation_waiting_its_turn_heartbeats_so_no_server_takes_it_for_abandoned(monkeypatch):
     """Queued behind a long operation on the same service, it is not running any stage, yet its
     server is alive: it must keep showing that, as a running one does."""
     import asyncio
@@ -99,7 +99,7 @@ def test_an_operation_waiting_its_turn_is_touched_so_no_server_takes_it_for_aban
     from opengp.jobs import operations
     from opengp.jobs.operations import AdminOperations, Operation, Stage
 
-    monkeypatch.setattr(operations, "ABANDONED", 0.4)          # touched every 0.1 s
+    monkeypatch.setattr(operations, "ABANDONED", 0.4)          # a heartbeat every 0.1 s
     store = MemoryStore()
 
     async def io(fn, *args, **kwargs):
@@ -109,9 +109,11 @@ def test_an_operation_waiting_its_turn_is_touched_so_no_server_takes_it_for_aban
         ops, release = AdminOperations(store, io), asyncio.Event()
         long_op = await ops.start(Operation("edit", "Plain", "/edit", {}, [Stage("writing", release.wait)]))
         waiting = await ops.start(Operation("edit", "Plain", "/edit", {}, [Stage("writing", lambda: asyncio.sleep(0))]))
-        first = store.get(waiting.id).updated
+        await asyncio.sleep(0.05)
+        first = store.get(waiting.id).heartbeat
         await asyncio.sleep(0.5)
-        assert store.get(waiting.id).status is Status.SUBMITTED and store.get(waiting.id).updated > first
+        assert first is not None and store.get(waiting.id).status is Status.SUBMITTED
+        assert store.get(waiting.id).heartbeat > first and not store.stale_operations(0.4)
         assert ops.runs_here(waiting.id) and ops.runs_here(long_op.id)
         release.set()
         for _ in range(100):

@@ -81,6 +81,17 @@ def test_transition_only_from_the_named_states_and_appends_messages(store, job_f
     assert store.transition(job.id, [Status.EXECUTING], Status.FAILED) is None
 
 
+def test_a_transition_guarded_by_the_worker_leaves_a_job_claimed_again_alone(store, job_factory):
+    """Settling a lost worker's job must not end the run of the worker that claimed it since."""
+    job = job_factory()
+    store.claim(job.id, "w1")
+    assert store.transition(job.id, [Status.EXECUTING], Status.SUBMITTED, if_worker="w1") is not None
+    store.claim(job.id, "w2")
+    assert store.transition(job.id, [Status.EXECUTING], Status.FAILED, if_worker="w1") is None
+    assert store.get(job.id).status is Status.EXECUTING and store.get(job.id).worker == "w2"
+    assert store.transition(job.id, [Status.EXECUTING], Status.FAILED, if_worker="w2").status is Status.FAILED
+
+
 def test_report_appends_and_never_touches_a_finished_job(store, job_factory):
     job = job_factory()
     store.report(job.id, [Message.now("info", "a")], Progress(10, "one"))
@@ -406,6 +417,26 @@ def test_stale_leaves_admin_jobs_and_backlog_counts_by_service(store, job_factor
     (backlog,) = store.backlog()
     assert (backlog.service, backlog.queued, backlog.running) == ("Demo/Tools", 1, 1)
     assert backlog.oldest > old.created
+
+
+def test_stale_operations_are_open_admin_jobs_without_a_recent_heartbeat(store):
+    def operation(status, updated):
+        job = Job.new("Demo/Tools", "edit", {}, kind=Kind.ADMIN).evolve(status=status, updated=updated,
+                                                                        worker="api:h:1")
+        store.create(job)
+        return job
+
+    old = time.time() - 200
+    silent, queued = operation(Status.EXECUTING, old), operation(Status.SUBMITTED, old)
+    operation(Status.EXECUTING, time.time())        # recent
+    operation(Status.SUCCEEDED, old)                # ended: never stale
+    worker_job = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.SUBMITTED, updated=old)
+    store.create(worker_job)                        # not an operation
+    assert {j.id for j in store.stale_operations(100)} == {silent.id, queued.id}
+    store.heartbeat(silent.id, "api:h:1")           # its server is alive after all
+    assert {j.id for j in store.stale_operations(100)} == {queued.id}
+    time.sleep(0.3)
+    assert silent.id in {j.id for j in store.stale_operations(0.2)}
 
 
 def test_try_lock_has_one_holder_at_a_time(store):

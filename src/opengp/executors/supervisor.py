@@ -139,10 +139,12 @@ def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
+    except FileNotFoundError:
         if os.path.isdir("/proc"):
             return False
-    try:            # no /proc (not Linux): a zombie counts as alive until billiard reaps it
+    except OSError:     # out of file descriptors, say: never a reason to call a child dead
+        pass
+    try:            # no /proc (not Linux), or it could not be read: ask the kernel (a zombie counts as alive)
         os.kill(pid, 0)
     except ProcessLookupError:
         return False

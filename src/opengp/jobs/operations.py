@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -71,6 +73,8 @@ class AdminOperations:
 
     def __init__(self, store: Store, io: Callable[..., Awaitable[Any]]) -> None:
         self.store, self.io = store, io
+        # this server, as the operations' ``worker``: their heartbeats are stamped under it
+        self.name = f"api:{socket.gethostname()}:{os.getpid()}"
         self._locks: dict[str, asyncio.Lock] = {}
         self._runs: dict[str, _Run] = {}
 
@@ -78,7 +82,7 @@ class AdminOperations:
         """Record the operation as a job and start it; returns the job at once."""
         job = Job.new(op.resource, op.name, op.inputs, kind=Kind.ADMIN, owner=op.owner,
                       retention=ADMIN_JOB_RETENTION, operation_uri=op.uri)
-        job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17],
+        job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17], worker=self.name,
                          progress=Progress(0.0, None, None, tuple((s.name, "pending") for s in op.stages)),
                          messages=(Message(job.created, Level.INFO, f"Operation '{op.name}' submitted."),))
         await self.io(self.store.create, job)
@@ -156,20 +160,23 @@ class AdminOperations:
             return False
         _, others = await self.io(self.store.query, JobQuery(
             service=job.service, kind=Kind.ADMIN.value, statuses=frozenset(_OPEN), limit=None, oldest_first=True))
-        now = time.time()
-        return any(other.id != job.id and other.id not in self._runs and now - other.updated < ABANDONED
-                   and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))
-                   for other in others)
+        others = [other for other in others if other.id != job.id and other.id not in self._runs
+                  and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))]
+        if not others:
+            return False
+        abandoned = {j.id for j in await self.io(self.store.stale_operations, ABANDONED)}
+        return any(other.id not in abandoned for other in others)
 
     async def _keep_fresh(self, job_id: str) -> None:
-        """While a long stage runs, touch the job: other servers take an operation not updated
-        for ``ABANDONED`` seconds for one whose server died, and would stop waiting for it."""
+        """From its start to its end, heartbeat the job (on the database's clock, so machines'
+        clocks may differ): other servers take an operation without a sign for ``ABANDONED``
+        seconds for one whose server died; they stop waiting for it, and the reconciler ends it."""
         while True:
-            await asyncio.sleep(ABANDONED / 4)
             try:
-                await self.io(self.store.report, job_id)
+                await self.io(self.store.heartbeat, job_id, self.name)
             except Exception:
                 log.warning("admin job %s: could not record that it is still running", job_id, exc_info=True)
+            await asyncio.sleep(ABANDONED / 4)
 
     async def _cancelled_elsewhere(self, job_id: str) -> bool:
         """Another API server took a cancel for this operation (the store's cancel flag)."""

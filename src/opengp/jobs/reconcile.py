@@ -26,14 +26,13 @@ import time
 from collections.abc import Callable
 
 from ..config import ServiceConfig, Settings
-from ..core import Job, Kind, Message, Status
-from ..store import JobQuery, Store
+from ..core import Job, Message, Status
+from ..store import Store
 from .operations import ABANDONED
 from ..tools.registry import Registry
 
 log = logging.getLogger("opengp.reconcile")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
-_OPEN_OPS = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
 RING_AT_MOST = 20           # doorbells per stalled service per pass
 
 
@@ -51,8 +50,8 @@ def settle_lost(store: Store, job: Job, config: ServiceConfig | None, why: str) 
     returns its new status, or None when it ended meanwhile.  Re-queued: the caller rings."""
     status, error, message = lost_worker_policy(job, config, why)
     fields = {} if status is Status.SUBMITTED else {"finished": time.time(), "error": error}
-    if store.transition(job.id, _RUNNING, status, messages=[message], **fields) is None:
-        return None
+    if store.transition(job.id, _RUNNING, status, messages=[message], if_worker=job.worker, **fields) is None:
+        return None     # it ended, or was settled and claimed again, meanwhile
     log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, status.value)
     return status
 
@@ -88,10 +87,9 @@ class Reconciler:
         return reaped
 
     def _end_abandoned(self) -> int:
-        _, open_ops = self.store.query(JobQuery(kind=Kind.ADMIN.value, statuses=frozenset(_OPEN_OPS), limit=None))
         ended = 0
-        for job in open_ops:
-            if time.time() - job.updated < self.abandoned or self.runs_here(job.id):
+        for job in self.store.stale_operations(self.abandoned):     # judged on the database's clock
+            if self.runs_here(job.id):
                 continue
             why = (f"The API server running this operation stopped (no sign of it for more than "
                    f"{self.abandoned:g} s); the service is as its stored configuration says.")

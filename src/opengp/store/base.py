@@ -80,7 +80,8 @@ class Store(Protocol):
     ) -> Job | None:
         """Move the job to ``dst`` if it is in one of ``src``; also set ``fields``
         (and append ``messages``, a sequence of Message).  Returns the new job, or
-        None when it was not in ``src`` (or does not exist)."""
+        None when it was not in ``src`` (or does not exist).  ``if_worker``: only while
+        the job is still that worker's (a job re-claimed meanwhile is left alone)."""
 
     def report(
         self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None
@@ -113,6 +114,10 @@ class Store(Protocol):
     def stale(self, lease: float) -> list[Job]:
         """Running worker jobs (not admin) whose lease is older than ``lease`` seconds
         (on the database's clock)."""
+
+    def stale_operations(self, age: float) -> list[Job]:
+        """Open admin operations whose server has given no sign (``heartbeat``, on the
+        database's clock; before the first, ``updated``) for ``age`` seconds."""
 
     def backlog(self) -> list[Backlog]:
         """Every service that has claimable jobs."""

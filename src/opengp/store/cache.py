@@ -15,7 +15,8 @@ those notifications.
   decides anything (cancel, results, waits) reads with ``get``, which never
   answers an unfinished job from here.  A cancel made through an API server is
   announced inside its own commit (``SqlStore.transition``), so the status read
-  that follows it on any server sees it.
+  that follows it on any server sees it (almost always: under load a server may
+  handle the request before its listener takes the notification, milliseconds).
 
 Consistency (docs/scale-out-design.md §6.3):
 
@@ -96,6 +97,9 @@ class JobCache:
             if (now >= self._until or self._reset > token or self._floor > token
                     or self._recent.get(job.id, 0) > token):
                 return      # the cache is off, or this job may have changed since the read began
+            kept = self._jobs.get(job.id)
+            if kept is not None and kept[0].updated > job.updated:
+                return      # two reads raced (a get and a peek): the newer row stays
             self._jobs[job.id] = (job, now + (self.max_age if terminal else self.live_max_age))
             self._jobs.move_to_end(job.id)
             if len(self._jobs) > self.size:

@@ -31,6 +31,8 @@ _UNDER_LIMIT = f" AND (SELECT count(*) FROM jobs WHERE service = :service AND {_
 _RENEW = ("UPDATE jobs SET heartbeat = {clock} WHERE status IN ('executing', 'cancelling') AND worker IN ({names}) "
           "RETURNING id, service, status, started, cancel_requested, worker")
 _STALE = f"SELECT * FROM jobs WHERE {_RUNNING} AND coalesce(heartbeat, 0) < {{clock}} - :lease"
+_STALE_OPERATIONS = ("SELECT * FROM jobs WHERE kind = 'admin' AND status IN ('submitted', 'executing', 'cancelling') "
+                     "AND coalesce(heartbeat, updated) < {clock} - :age")
 _QUEUED_BY_SERVICE = (f"SELECT service, count(*), min(created) FROM jobs WHERE {CLAIMABLE} "
                       "AND cancel_requested = false GROUP BY service")
 _RUNNING_BY_SERVICE = f"SELECT service, count(*) FROM jobs WHERE {_RUNNING} GROUP BY service"
@@ -81,6 +83,13 @@ class ClaimsMixin:
 
         rows = self._snapshot(lambda execute: execute(_STALE.format(clock=self.clock),
                                                       {"lease": lease, "now": time.time()}))
+        return [job_from_row(r) for r in rows]
+
+    def stale_operations(self, age: float) -> list[Job]:
+        from .sql import job_from_row
+
+        rows = self._snapshot(lambda execute: execute(_STALE_OPERATIONS.format(clock=self.clock),
+                                                      {"age": age, "now": time.time()}))
         return [job_from_row(r) for r in rows]
 
     def backlog(self) -> list[Backlog]:

@@ -12,6 +12,7 @@ from ..core.status import QUEUED
 from .base import Backlog, JobQuery, Lease
 
 _ACTIVE = frozenset({Status.EXECUTING, Status.CANCELLING})
+_OPEN_OPS = frozenset({Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING})
 
 
 class MemoryStore:
@@ -46,7 +47,8 @@ class MemoryStore:
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
-            if job is None or job.status not in set(src):
+            if_worker = fields.pop("if_worker", None)
+            if job is None or job.status not in set(src) or (if_worker is not None and job.worker != if_worker):
                 return None
             new_messages = tuple(fields.pop("messages", ()))
             if fields.get("finished") is not None and job.expires is not None:
@@ -132,6 +134,11 @@ class MemoryStore:
         before = time.time() - lease
         return [j for j in list(self._jobs.values())
                 if j.status in _ACTIVE and j.kind is not Kind.ADMIN and (j.heartbeat or 0) < before]
+
+    def stale_operations(self, age: float) -> list[Job]:
+        before = time.time() - age
+        return [j for j in list(self._jobs.values()) if j.kind is Kind.ADMIN and j.status in _OPEN_OPS
+                and (j.heartbeat if j.heartbeat is not None else j.updated) < before]
 
     def backlog(self) -> list[Backlog]:
         with self._lock:

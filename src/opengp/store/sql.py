@@ -682,26 +682,32 @@ class SqlStore(ClaimsMixin):
         return out
 
     def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
-                returning: str = "*", before: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Any]:
+                returning: str = "*", before: Sequence[tuple[str, dict[str, Any]]] = (),
+                extra: dict[str, Any] | None = None) -> list[Any]:
+        """``extra``: parameters of ``where`` (``values`` are the columns set)."""
         sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning,
                           values.get("finished") is not None)
-        params = {**values, "id": job_id}
+        params = {**values, **(extra or {}), "id": job_id}
         if messages:
             params["new_messages"] = _dumps([m.to_json() for m in messages])
         return self._write_sql(sql, params, before)
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
         messages = fields.pop("messages", ())
+        if_worker = fields.pop("if_worker", None)
         values = _encode_fields(fields)
         values["status"] = dst.value
         values["updated"] = time.time()
         # A cancel request is announced inside its own commit, like a deletion: other API servers
         # may show the job from their caches (``peek``), and the status read that follows a
-        # cancel must see it wherever it lands.  (Only cancels: a NOTIFY in a transaction
+        # cancel should see it wherever it lands (PostgreSQL sends it with the commit).  (Only cancels: a NOTIFY in a transaction
         # serialises committers, design §9.5; workers' changes go batched.)
         cancel = self.events is not None and fields.get("cancel_requested")
         announce = ((_NOTIFY_SQL, {"id": job_id}),) if cancel else ()
-        rows = self._update(job_id, values, _is("status", (s.value for s in src)), messages, before=announce)
+        where, extra = _is("status", (s.value for s in src)), {}
+        if if_worker is not None:
+            where, extra = where + " AND worker = :if_worker", {"if_worker": if_worker}
+        rows = self._update(job_id, values, where, messages, before=announce, extra=extra)
         if not rows:
             return None
         self._changed(job_id)
