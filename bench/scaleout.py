@@ -151,11 +151,13 @@ class Deployment:
                 conn.execute(f'ALTER DATABASE "{self.database}" SET synchronous_commit = off')
         self.created = True
 
-    def start_server(self, env: dict[str, str] | None = None) -> Server:
+    def start_server(self, env: dict[str, str] | None = None, processes: int = 1) -> Server:
+        """An ``opengp serve`` (``--processes``: API processes behind one port)."""
         port = free_port()
         i = len(self.servers)
         srv = Server(f"api{i}", [str(OPENGP_VENV / "bin" / "opengp"), "serve", "--config", str(self.config),
-                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+                                 "--processes", str(processes)],
                      f"http://127.0.0.1:{port}/arcgis/rest/info?f=json", self.tmp / f"api{i}.log",
                      env={**self.env, **(env or {})}, cwd=str(self.tmp))
         srv.base_url = f"http://127.0.0.1:{port}"
@@ -531,6 +533,8 @@ def main() -> int:
     ap.add_argument("--max-instances", type=int, help="the service's max_instances (default: none)")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="ALTER DATABASE ... SET synchronous_commit = off on the scratch database")
+    ap.add_argument("--api-processes", type=int, default=1,
+                    help="cpu/trivial: the API server's processes (opengp serve --processes)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs)")
     args = ap.parse_args()
     parts = args.only or ["cpu", "trivial", "reads"]
@@ -547,7 +551,7 @@ def main() -> int:
     try:
         dep.create(args.pg_async_commit)
         if "cpu" in parts or "trivial" in parts:
-            srv = dep.start_server()
+            srv = dep.start_server(processes=args.api_processes)
             for part, fn in (("cpu", run_cpu), ("trivial", run_trivial)):
                 if part in parts:
                     log(f"{part}:")
