@@ -329,6 +329,17 @@ def test_same_job_through_gp_and_admin_faces(http: httpx.Client, admin: httpx.Cl
     assert job_id in found["results"], found
     one = admin.get(f"/arcgis/admin/services/Maps/Topo.GPServer/jobs/{job_id}", params={"f": "json"}).json()
     assert one["status"] == "esriJobSucceeded" and one["task"] == "GenerateProduct", one
+    # its inputs there name the definition but never show it: it holds the server's file paths
+    inputs = http.get(f"/arcgis/rest/services/Maps/Topo/GPServer/GenerateProduct/jobs/{job_id}/inputs",
+                      params={"f": "json"})
+    assert inputs.status_code == 200 and "definition" in inputs.text, inputs.text
+    definition = http.get(f"/arcgis/rest/services/Maps/Topo/GPServer/GenerateProduct/jobs/{job_id}/inputs/definition",
+                          params={"f": "json"}).json()
+    page = http.get(f"/arcgis/rest/services/Maps/Topo/GPServer/GenerateProduct/jobs/{job_id}", params={"f": "html"})
+    for shown in (inputs.text, str(definition["value"]), page.text):
+        assert "topo.gpkg" not in shown, shown[:2000]
+    assert definition["value"] == "(not shown: the server's own)"
+    assert "productVersion" in inputs.text and "(not shown" in page.text
     # the GP face does not take product jobs directly: its inputs are the server's own
     r = http.post("/arcgis/rest/services/Maps/Topo/GPServer/GenerateProduct/submitJob",
                   data={"f": "json", "definition": '{"layers": []}'})

@@ -30,7 +30,8 @@ def generate_product(
     product_name: Annotated[str, Param(name="productName", display_name="Product Name")],
     product_version: Annotated[str, Param(name="productVersion", display_name="Product Version")],
     aoi: Annotated[str, Param(display_name="Area of Interest", description=AOI_HELP)],
-    definition: Annotated[str, Param(display_name="Product Definition", description=DEFINITION_HELP)],
+    definition: Annotated[str, Param(display_name="Product Definition", description=DEFINITION_HELP,
+                                     withheld=True)],       # the datasets' paths on the server
     output_type: Annotated[str, Param(name="outputType", display_name="Output Type", choices=list(OUTPUT_TYPES))] = "pdf",
     output_name: Annotated[str, Param(name="outputName", display_name="Output Name",
                                       description="The output file's name, without extension")] = "",

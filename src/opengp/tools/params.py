@@ -32,6 +32,8 @@ class Param:
     description   help text
     choices       allowed values, published as ``choiceList``
     category      groups parameters in client dialogs
+    withheld      the value is the server's own business (file paths, say): job views name the
+                  input but never show its value
     """
 
     display_name: str | None = None
@@ -39,6 +41,10 @@ class Param:
     choices: list[Any] | None = None
     category: str | None = None
     name: str | None = None
+    withheld: bool = False
+
+
+WITHHELD = "(not shown: the server's own)"      # what job views show for a withheld input's value
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class ParamSpec:
     choices: tuple[Any, ...] | None = None
     category: str = ""
     output: bool = False
+    withheld: bool = False
 
     @property
     def data_type(self) -> str:
@@ -230,7 +237,7 @@ def _build(fn: Callable[..., Any], opts: _ToolOptions) -> ToolSpec:
             description=meta.description or "", required=not (has_default or optional),
             default=p.default if has_default else None,
             choices=tuple(meta.choices) if meta.choices is not None else None,
-            category=meta.category or "",
+            category=meta.category or "", withheld=meta.withheld,
         ))
     outputs, multi = _outputs(task, hints.get("return", type(None)), opts)
     reserved = sorted({p.name for p in inputs} & RESERVED)

@@ -21,7 +21,7 @@ from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH, service_dir, split_job_path
-from ...tools.params import ParamSpec, ToolSpec
+from ...tools.params import WITHHELD, ParamSpec, ToolSpec
 from ...tools import geometry as geo
 from ...tools.values import FeatureSet
 from ...tools.registry import Service
@@ -347,7 +347,8 @@ def _reproject(feature_set: dict[str, Any], out_sr: dict[str, Any]) -> dict[str,
 
 def _inputs(job: Job, spec: ToolSpec, names: list[str]) -> Any:
     def one(p: ParamSpec) -> dict[str, Any]:
-        return {"paramName": p.name, "dataType": p.data_type, "value": job.inputs.get(p.name)}
+        value = WITHHELD if p.withheld else job.inputs.get(p.name)
+        return {"paramName": p.name, "dataType": p.data_type, "value": value}
 
     if not names:
         return [one(p) for p in spec.inputs if p.name in job.inputs]

@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...auth import Claims, Scope
 from ...core import Job, OpenGPError, Status
-from ...tools.params import ToolSpec
+from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.render import JOB_STATUS
 from ..auth import require_same_origin
@@ -181,7 +181,13 @@ def job_page(request: Request, claims: Claims | None, service: Service, job: Job
         **ctx, "job": job, "status_label": state["label"], "percent": state["percent"], "stage": state["stage"],
         "duration": state["duration"], "created": _stamp(job.created), "cancellable": state["cancellable"],
         "messages": state["messages"], "results": _result_rows(job), "task_url": task_url, "job_url": job_url,
-        "events_url": f"{job_url}/events", "inputs": [(k, _pretty(v)) for k, v in job.inputs.items()]})
+        "events_url": f"{job_url}/events", "inputs": _input_rows(service, job)})
+
+
+def _input_rows(service: Service, job: Job) -> list[tuple[str, str]]:
+    spec = service.tools.get(job.task)
+    withheld = {p.name for p in spec.inputs if p.withheld} if spec is not None else set()
+    return [(k, WITHHELD if k in withheld else _pretty(v)) for k, v in job.inputs.items()]
 
 
 async def job_events(request: Request, job: Job, params: dict[str, str]) -> Response:
