@@ -94,7 +94,7 @@ class AdminOperations:
             try:
                 begun = not await self._ahead(job)
                 if begun:   # executing before this returns, so a poller never mistakes SUBMITTED for done
-                    job = await self._begin(job.id) or job
+                    job = await self._begin(job.id, run) or job
             except BaseException:
                 lock.release()
                 self._runs.pop(job.id, None)
@@ -183,9 +183,14 @@ class AdminOperations:
         job = await self.io(self.store.get, job_id)
         return job is not None and job.cancel_requested
 
-    async def _begin(self, job_id: str) -> Job | None:
+    async def _begin(self, job_id: str, run: _Run) -> Job | None:
+        """Executing, with its first stage shown running: a client polling the job it was just
+        handed (maybe through another server) sees where it is, not a stage-less moment."""
+        if run.op.stages:
+            run.states[0] = "running"
         return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
-                              started=time.time(), messages=[Message.now(Level.INFO, "Executing.")])
+                              started=time.time(), messages=[Message.now(Level.INFO, "Executing.")],
+                              progress=self._progress(run, run.op.stages[0].name if run.op.stages else None))
 
     async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool, begun: bool) -> None:
         # touched while it waits its turn as well as while it runs: other servers must not take
@@ -197,7 +202,7 @@ class AdminOperations:
             if not begun:       # behind another operation on the resource (here, or on another server)
                 while not run.cancel and await self._ahead(await self.io(self.store.get, job_id)):
                     await asyncio.sleep(_AHEAD_POLL)
-                if run.cancel or await self._begin(job_id) is None:
+                if run.cancel or await self._begin(job_id, run) is None:
                     return                                 # cancelled while it waited its turn
             await self._stages(job_id, run)
         except Exception:      # the store failed under us: the job stays as the store has it

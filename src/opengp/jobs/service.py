@@ -203,11 +203,21 @@ class JobService:
                 inputs = spec.validate(form, env)
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
-        job = Job.new(service.key, spec.name, inputs, owner=owner, options=options, kind=kind,
-                      retention=service.config.retention, job_id=job_id)
-        job = job.evolve(status=Status.SUBMITTED, messages=(Message(job.created, Level.INFO, "Submitted."),))
-        await self.io(self.store.create, job)
+        job = await self.io(self._insert, Job.new(service.key, spec.name, inputs, owner=owner, options=options,
+                                                  kind=kind, retention=service.config.retention, job_id=job_id))
         self.executor.submit(job.id, service.key)
+        return job
+
+    def _insert(self, job: Job) -> Job:
+        """Store the job, stamped as it is stored (on the thread that stores it, not before the
+        wait for one): the admin jobs/query pages by creation time from its first page's "now",
+        and a job stamped before that "now" but committed after the first page was read would
+        slip into the pages after it, shifting them (one job shown twice)."""
+        now = time.time()
+        job = job.evolve(status=Status.SUBMITTED, created=now, updated=now,
+                         expires=None if job.expires is None else job.expires + (now - job.created),
+                         messages=(Message(now, Level.INFO, "Submitted."),))
+        self.store.create(job)
         return job
 
     async def execute(self, service_key: str, task: str, form: dict[str, Any], *,
