@@ -11,9 +11,10 @@ kills only after winning the compare-and-set, so a job that ended on its own
 meanwhile keeps its result.  Billiard replaces a killed child.
 
 A child that died on its own (the kernel's OOM killer, a crash in a C
-extension) leaves its job to this process too: gone from the pool at the next
-tick, its jobs are settled at once as the reconciler would settle them after
-the lease (failed "worker lost", or re-run within the service's retries).
+extension) leaves its job to this process too: at the first tick that finds it
+dead, the jobs it held (even one claimed since the last tick) are settled as
+the reconciler would settle them after the lease (failed "worker lost", or
+re-run within the service's retries).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class Supervisor:
         self._limits: dict[str, float] = {}
         self._limits_read = 0.0
         self._cancelling: dict[str, float] = {}        # job id -> when its grace ends
-        self._leases: list[tuple[Lease, int]] = []      # renewed at the last tick, with the child's pid
+        self._children: dict[str, int] = {}             # slot name -> pid of the pool children at the last tick
         self._wake = threading.Event()
         self._stopped = False
 
@@ -73,11 +74,11 @@ class Supervisor:
         # a dead child may stay in the pool's list a while (until billiard reaps it): not renewed
         pids = {slot_name(pid): pid for pid in self.pool_pids() if _alive(pid)}
         # gone from the pool *and* dead: while the pool shuts down its list may read empty
-        lost = [lease for lease, pid in self._leases if lease.worker not in pids and not _alive(pid)]
-        if lost:
-            self._settle_lost(lost)
+        gone = [slot for slot, pid in self._children.items() if slot not in pids and not _alive(pid)]
+        if gone:        # whatever they held, even a job claimed since the last tick
+            self._settle_lost(self.store.renew_leases(gone))
+        self._children = {**{s: p for s, p in self._children.items() if s not in gone}, **pids}
         leases = self.store.renew_leases(list(pids)) if pids else []
-        self._leases = [(lease, pids[lease.worker]) for lease in leases]
         now = time.time()
         for lease in leases:
             pid = pids[lease.worker]
