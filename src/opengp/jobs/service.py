@@ -369,7 +369,19 @@ class JobService:
             raise RequestTooLarge("Upload failed.", [str(exc)]) from None
 
     async def purge_expired(self) -> int:
-        """Delete finished jobs past their retention, with their files (and day-old uploads)."""
+        """Delete finished jobs past their retention, with their files (and day-old uploads).
+        One process at a time (a database lock in a scale-out deployment): the API servers
+        would otherwise all delete the same jobs and objects at once."""
+        lock = self.store.try_lock("purge")
+        if not await self.io(lock.__enter__):
+            await self.io(lock.__exit__, None, None, None)
+            return 0
+        try:
+            return await self._purge_expired()
+        finally:
+            await self.io(lock.__exit__, None, None, None)
+
+    async def _purge_expired(self) -> int:
         try:
             await asyncio.to_thread(self.files.purge_uploads, time.time() - UPLOAD_RETENTION)
         except FileStoreError as exc:       # the object store is down: next time
