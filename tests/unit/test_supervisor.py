@@ -43,6 +43,11 @@ def _claimed(store: MemoryStore, pid: int) -> Job:
     return store.claim(job.id, slot_name(pid))
 
 
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
 def _child(children: list[subprocess.Popen]) -> subprocess.Popen:
     child = subprocess.Popen(["sleep", "60"])
     children.append(child)
@@ -57,10 +62,16 @@ def test_the_job_of_a_child_that_died_is_settled_at_the_next_tick(tmp_path, chil
     sup.tick()                                  # both children known
     lost, kept = _claimed(store, dying.pid), _claimed(store, healthy.pid)     # claimed since that tick
     os.kill(dying.pid, signal.SIGKILL)
-    dying.wait()
-    if not still_listed:
+    if still_listed:        # a zombie: dead, not yet reaped, still in the pool's list
+        deadline = time.monotonic() + 5
+        while _state(dying.pid) != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    else:
+        dying.wait()
         pool.remove(dying.pid)
     sup.tick()
+    dying.wait()
     ended = store.get(lost.id)
     assert ended.status is Status.FAILED and "ended while running it" in ended.error
     assert store.get(kept.id).status is Status.EXECUTING and released == ["Demo/Tools"]
@@ -81,6 +92,22 @@ def test_a_child_missing_from_the_pool_list_but_alive_keeps_its_job(tmp_path, ch
     assert store.get(job.id).status is Status.EXECUTING and not released
     child.kill()
     child.wait()
+    sup.tick()
+    assert store.get(job.id).status is Status.FAILED
+
+
+def test_a_child_that_died_before_any_tick_saw_it_is_settled_while_the_pool_still_lists_it(tmp_path, children):
+    """Started by the pool, it claimed a job and died within a tick: never seen alive."""
+    child = _child(children)
+    sup, store, released = _supervisor(tmp_path, [])
+    sup.tick()
+    job = _claimed(store, child.pid)
+    sup.pool_pids = lambda: [child.pid]
+    child.kill()
+    deadline = time.monotonic() + 5
+    while _state(child.pid) != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     sup.tick()
     assert store.get(job.id).status is Status.FAILED
 

@@ -72,13 +72,19 @@ class Supervisor:
 
     def tick(self) -> None:
         # a dead child may stay in the pool's list a while (until billiard reaps it): not renewed
-        pids = {slot_name(pid): pid for pid in self.pool_pids() if _alive(pid)}
-        # gone from the pool *and* dead: while the pool shuts down its list may read empty
-        gone = [slot for slot, pid in self._children.items() if slot not in pids and not _alive(pid)]
-        if gone:        # whatever they held, even a job claimed since the last tick
-            self._settle_lost(self.store.renew_leases(gone))
-        self._children = {**{s: p for s, p in self._children.items() if s not in gone}, **pids}
+        listed = {slot_name(pid): pid for pid in self.pool_pids()}
+        pids = {slot: pid for slot, pid in listed.items() if _alive(pid)}
         leases = self.store.renew_leases(list(pids)) if pids else []
+        # known (now or at an earlier tick) and dead: while the pool shuts down its list may
+        # read empty, so being missing from it is not enough
+        gone = [slot for slot, pid in {**self._children, **listed}.items() if slot not in pids and not _alive(pid)]
+        if gone:        # whatever they held, even a job claimed since the last tick
+            try:
+                self._settle_lost(self.store.renew_leases(gone))
+            except Exception:       # the live children's turn first; the next tick tries again
+                log.warning("settling the jobs of dead pool processes failed", exc_info=True)
+                gone = []
+        self._children = {**{s: p for s, p in self._children.items() if s not in gone}, **pids}
         now = time.time()
         for lease in leases:
             pid = pids[lease.worker]

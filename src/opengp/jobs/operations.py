@@ -261,7 +261,7 @@ class AdminOperations:
 
     def _progress(self, run: _Run, current: str | None) -> Progress:
         completed = sum(s == "completed" for s in run.states)
-        return Progress(round(100.0 * completed / len(run.states), 1), current, None,
+        return Progress(round(100.0 * completed / max(1, len(run.states)), 1), current, None,
                         tuple(zip((s.name for s in run.op.stages), run.states)))
 
     async def _mark(self, job_id: str, run: _Run, i: int, state: str, text: str | None = None) -> None:

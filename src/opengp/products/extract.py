@@ -8,6 +8,7 @@ reprojected and clipped with vectorised shapely calls: no per-feature Python.
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,6 +22,8 @@ from shapely.geometry.base import BaseGeometry
 
 from .definition import ProductLayer
 from .projection import densified, reproject
+
+log = logging.getLogger("opengp.products")
 
 _EMPTY = np.empty(0, dtype=object)
 
@@ -58,15 +61,21 @@ def extract_layer(layer: ProductLayer, clip: BaseGeometry, crs: CRS) -> LayerDat
     if source is None:
         raise ValueError(f"Layer '{layer.title}' has no source file: the product service resolves "
                          f"'{layer.dataset}/{layer.layer}' to a file before generation.")
-    where = f"'{layer.title}' ({source.path}" + (f", layer '{source.layer}')" if source.layer else ")")
+    # the job's error is shown to whoever may see the job: the file by its name, never the
+    # server's path to it (the whole path goes to the server's log)
+    name = os.path.basename(source.path)
+    where = f"'{layer.title}' ({name}" + (f", layer '{source.layer}')" if source.layer else ")")
     try:
         stat = os.stat(source.path)
     except OSError:
+        log.error("product layer %r: %s does not exist", layer.title, source.path)
         raise ValueError(f"Cannot read layer {where}: the file does not exist.") from None
     try:
         source_crs, fields = layer_info(source.path, source.layer, (stat.st_mtime_ns, stat.st_size))
     except Exception as exc:  # pyogrio's DataSourceError/DataLayerError and GDAL's messages
-        raise ValueError(f"Cannot read layer {where}: {exc}") from exc
+        log.error("product layer %r: cannot read %s: %s", layer.title, source.path, exc)
+        why = str(exc).replace(source.path, name).replace(os.path.dirname(source.path), "")
+        raise ValueError(f"Cannot read layer {where}: {why}") from exc
     if source_crs is None:
         raise ValueError(f"Layer {where} has no coordinate system, so it cannot be placed on the map.")
     label = layer.style.label
