@@ -389,7 +389,7 @@ def measure_running_status(srv: Server, args) -> dict:
 
 
 def run_reads(dep: Deployment, tmp: Path, args) -> dict:
-    from opengp.store.sql import SqlStore, sqlite_url
+    from opengp.store.sql import SqlStore
 
     now = time.time()
     data_dir = tmp / "sqlite-data"

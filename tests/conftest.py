@@ -128,19 +128,23 @@ if os.environ.get("OPENGP_TEST_DEPLOYMENT", "local") not in ("local", "scaleout"
     raise RuntimeError("OPENGP_TEST_DEPLOYMENT is 'local' (the default) or 'scaleout'")
 
 
-def wait_http(proc: subprocess.Popen, url: str, log: Path, what: str, timeout: float) -> None:
-    """Until ``url`` answers /arcgis/rest/info; RuntimeError with ``log`` if ``proc`` exits or time runs out."""
+def wait_http(proc: subprocess.Popen, url: str, log: Path | None, what: str, timeout: float) -> None:
+    """Until ``url`` answers /arcgis/rest/info; RuntimeError with ``log`` (if the output went to
+    one) if ``proc`` exits or time runs out."""
+    def said() -> str:
+        return log.read_text() if log is not None else "(its output was not kept)"
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{log.read_text()}")
+            raise RuntimeError(f"{what} exited ({proc.returncode}):\n{said()}")
         try:
             if httpx.get(url + "/arcgis/rest/info?f=json", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start:\n{log.read_text()}")
+    raise RuntimeError(f"{what} did not start:\n{said()}")
 
 
 class Server:

@@ -46,3 +46,20 @@ def error_of(r: httpx.Response) -> dict[str, Any]:
     body = r.json()
     assert "error" in body, body
     return body["error"]
+
+
+DEMO_PRODUCTS = "/arcgis/rest/services/Demo/Topographic/TopographicProductionServer"
+
+
+def demo_product(client: httpx.Client, version: str, timeout: float) -> tuple[str, dict[str, Any]]:
+    """``generateProduct`` of the demo (``opengp serve --demo``): a PDF of ``version`` for sheet 1
+    of Demo/Topo; waits for the job to end.  Returns (job id, the job in the product dialect)."""
+    answer = client.get(f"{DEMO_PRODUCTS}/generateProduct", params={
+        "productName": "Topographic", "productVersion": version, "outputType": "pdf",
+        "aoiLayer": f"{client.base_url}/arcgis/rest/services/Demo/Topo/FeatureServer/0", "aoiFeatureId": "1",
+        "f": "json"}).json()
+    deadline = time.monotonic() + timeout
+    while (job := client.get(f"{DEMO_PRODUCTS}/jobs/{answer['jobId']}", params={"f": "json"}).json())["statusCode"] < 4:
+        assert time.monotonic() < deadline, job
+        time.sleep(0.1)
+    return answer["jobId"], job

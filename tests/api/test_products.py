@@ -22,7 +22,7 @@ from pypdf import PdfReader
 from shapely.geometry import LineString, Point, box
 
 from conftest import Server, add_user, client_as   # the conftest module pytest loaded (one Server class)
-from .helpers import error_of
+from .helpers import DEMO_PRODUCTS, demo_product, error_of
 
 SVC = "/arcgis/rest/services/Maps/Topo/TopographicProductionServer"
 LAYER0 = "/arcgis/rest/services/Data/Topo/FeatureServer/0"
@@ -400,18 +400,10 @@ def test_access(srv: Server, http: httpx.Client) -> None:
 
 def test_the_demo_makes_a_product_in_one_request(server: Server) -> None:
     """``opengp serve --demo`` ships a product service over the packaged dataset."""
-    svc = "/arcgis/rest/services/Demo/Topographic/TopographicProductionServer"
     with httpx.Client(base_url=server.url, timeout=30) as c:
-        versions = c.get(f"{svc}/products", params={"f": "json"}).json()["products"][0]["productVersions"]
+        versions = c.get(f"{DEMO_PRODUCTS}/products", params={"f": "json"}).json()["products"][0]["productVersions"]
         assert len(versions) >= 2
-        answer = c.get(f"{svc}/generateProduct", params={
-            "productName": "Topographic", "productVersion": versions[0]["name"], "outputType": "pdf",
-            "aoiLayer": f"{server.url}/arcgis/rest/services/Demo/Topo/FeatureServer/0", "aoiFeatureId": "1",
-            "f": "json"}).json()
-        deadline = time.monotonic() + 60
-        while (job := c.get(f"{svc}/jobs/{answer['jobId']}", params={"f": "json"}).json())["statusCode"] < 4:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.1)
+        _, job = demo_product(c, versions[0]["name"], 60)
         assert job["status"] == "Succeeded", job
         assert PdfReader(io.BytesIO(download(c, job["outputUrl"]))).pages[0].extract_text()
 

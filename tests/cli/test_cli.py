@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from conftest import free_port
+from conftest import free_port, wait_http
 
 
 def opengp(*args: str, cwd: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:
@@ -31,26 +31,12 @@ def test_init_writes_a_project_that_serves(tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url)
+        wait_http(proc, url, None, "opengp serve", 30)
         services = httpx.get(f"{url}/arcgis/rest/services/MyTools", params={"f": "json"}).json()
         assert services["services"] == [{"name": "MyTools/Starter", "type": "GPServer"}]
     finally:
         proc.terminate()
         proc.wait(15)
-
-
-def _wait_ready(url: str, timeout: float = 30) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/arcgis/rest/info?f=json", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not start")
 
 
 def test_a_broken_toolbox_stops_serve_with_one_line(tmp_path: Path) -> None:
@@ -89,7 +75,7 @@ def test_the_demo_generates_an_administrator_and_says_how_to_log_in(tmp_path: Pa
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_ready(url)
+        wait_http(proc, url, None, "opengp serve", 30)
         password = (tmp_path / "data" / "demo-admin-password").read_text().strip()
         assert oct((tmp_path / "data" / "demo-admin-password").stat().st_mode & 0o777) == "0o600"
         token = httpx.post(f"{url}/arcgis/tokens/generateToken",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from conftest import TOOLBOXES, Server, add_user, client_as, free_port
-from api.helpers import error_of, submit, wait
+from api.helpers import DEMO_PRODUCTS, demo_product, error_of, submit, wait
 
 CONFIG = """
 [server]
@@ -197,26 +197,18 @@ def test_uploads_go_to_the_bucket_and_reach_the_job(srv, root, s3, bucket):
 
 
 def test_a_product_job_stores_its_map_and_takes_it_along_when_deleted(srv, s3, bucket):
-    svc = "/arcgis/rest/services/Demo/Topographic/TopographicProductionServer"
     with httpx.Client(base_url=srv.url, timeout=60) as c:
-        answer = c.get(f"{svc}/generateProduct", params={
-            "productName": "Topographic", "productVersion": "Standard", "outputType": "pdf",
-            "aoiLayer": f"{srv.url}/arcgis/rest/services/Demo/Topo/FeatureServer/0", "aoiFeatureId": "1",
-            "f": "json"}).json()
-        deadline = time.monotonic() + 90
-        while (job := c.get(f"{svc}/jobs/{answer['jobId']}", params={"f": "json"}).json())["statusCode"] < 4:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.1)
+        job_id, job = demo_product(c, "Standard", 90)
         assert job["status"] == "Succeeded", job
-        keys = job_keys(s3, bucket, "demo/topographic", answer["jobId"])
+        keys = job_keys(s3, bucket, "demo/topographic", job_id)
         assert len(keys) == 1 and keys[0].endswith(".pdf") and job["outputUrl"].endswith(keys[0].rsplit("/", 1)[1])
         pdf = c.get(job["outputUrl"])
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF") and \
             pdf.headers["content-type"] == "application/pdf"
         assert pdf.content == s3.get(bucket, keys[0])
-        deleted = c.get(f"{svc}/jobs/delete", params={"jobId": answer["jobId"], "f": "json"}).json()
+        deleted = c.get(f"{DEMO_PRODUCTS}/jobs/delete", params={"jobId": job_id, "f": "json"}).json()
         assert deleted["success"] is True
-        assert job_keys(s3, bucket, "demo/topographic", answer["jobId"]) == []
+        assert job_keys(s3, bucket, "demo/topographic", job_id) == []
 
 
 def test_a_bucket_that_goes_away_fails_jobs_and_reads_clearly(tmp_path, s3):
