@@ -125,3 +125,19 @@ def test_a_job_claimed_again_elsewhere_is_left_alone(tmp_path, children):
     time.sleep(0.01)
     sup.tick()
     assert store.get(job.id).status is Status.EXECUTING and store.get(job.id).worker == "elsewhere:1"
+
+
+def test_a_job_of_an_earlier_run_is_not_kept_alive_by_a_process_that_got_its_pid(tmp_path, children):
+    """A container restarted with the same hostname can hand an old job's pid to a new pool
+    child: the new run must not renew that job's lease, or the reconciler never finds it lost."""
+    child = _child(children)
+    sup, store, _ = _supervisor(tmp_path, [child.pid])
+    job = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.SUBMITTED)
+    store.create(job)
+    earlier = store.claim(job.id, slot_name(child.pid, incarnation="e0e0e0"))
+    ours = _claimed(store, child.pid)
+    assert earlier.worker != ours.worker and earlier.worker.rpartition(":")[0] == ours.worker.rpartition(":")[0]
+    time.sleep(0.05)
+    sup.tick()
+    assert store.get(earlier.id).heartbeat == earlier.heartbeat       # not renewed: its lease runs out
+    assert store.get(ours.id).heartbeat > ours.heartbeat              # renewed

@@ -27,7 +27,7 @@ from ..core import Message, Status
 from ..store import Store
 from ..tools.registry import Registry
 from .base import DoneCallback
-from .worker import slot_name, worker_main
+from .worker import INCARNATION, slot_name, worker_main
 
 log = logging.getLogger("opengp.executor")
 CANCEL_GRACE = 0.5      # seconds a cooperative tool gets to stop before its process is killed
@@ -119,7 +119,7 @@ class LocalExecutor:
         rpc_parent, rpc_child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=worker_main,
-            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir)),
+            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir), INCARNATION),
             name="opengp-worker", daemon=True,
         )
         process.start()

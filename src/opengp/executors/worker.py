@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import queue
+import secrets
 import socket
 import threading
 from multiprocessing.connection import Connection
@@ -44,15 +45,20 @@ class _PipeStore:
 
 
 _HOST = socket.gethostname()
+# This start of the process tree.  A later run on the same host (a container restarted
+# with the same hostname) can get the same pids; without this, its processes would renew
+# the leases of the earlier run's jobs, which would then never be found lost.  Forked
+# children (Celery's pool) inherit it; spawned local workers are handed it.
+INCARNATION = secrets.token_hex(3)
 
 
-def slot_name(pid: int) -> str:
-    """The ``worker`` a job records: host and process id."""
-    return f"{_HOST}:{pid}"
+def slot_name(pid: int, incarnation: str = INCARNATION) -> str:
+    """The ``worker`` a job records: ``host:pid.incarnation`` (the host is what precedes the last colon)."""
+    return f"{_HOST}:{pid}.{incarnation}"
 
 
-def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str) -> None:
-    """Entry point of a worker process (spawned, so it imports fresh)."""
+def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str, incarnation: str) -> None:
+    """Entry point of a worker process (spawned, so it imports fresh: ``incarnation`` is the server's)."""
     from ..config import ServiceConfig, Settings
     from ..runtime.run import run_job
     from ..runtime.storage import open_file_store
@@ -77,7 +83,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
             loaded[config.key] = config_json
 
     store = _PipeStore(rpc)
-    name = slot_name(os.getpid())
+    name = slot_name(os.getpid(), incarnation)
     todo: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
     current: list[JobContext | None] = [None]
 

@@ -25,7 +25,7 @@ class JobQuery:
     kind: str | None = None
     created_after: float | None = None     # epoch seconds, inclusive
     created_before: float | None = None    # epoch seconds, inclusive
-    machine: str | None = None             # ran on this host (the ``host`` of ``worker`` = "host:pid")
+    machine: str | None = None             # ran on this host (the ``host`` of ``worker`` = "host:pid.run")
     processes: tuple[tuple[str, str], ...] | None = None   # any of these (service, task) pairs
     anonymous: bool = False                # only jobs without an owner
     min_duration: float | None = None      # seconds from started to finished (or now, while running);
