@@ -165,13 +165,13 @@ class Deployment:
         self.servers.append(srv)
         return srv
 
-    def start_workers(self, counts: list[int]) -> None:
+    def start_workers(self, counts: list[int], env: dict[str, str] | None = None) -> None:
         """One ``opengp worker -c n`` per entry of ``counts``."""
         for n in counts:
             i = len(self.workers)
             w = Worker(f"worker{i}", [str(OPENGP_VENV / "bin" / "opengp"), "worker", "--config", str(self.config),
                                       "-c", str(n), "--log-level", "warning"],
-                       "", self.tmp / f"worker{i}.log", env=self.env, cwd=str(self.tmp))
+                       "", self.tmp / f"worker{i}.log", env={**self.env, **(env or {})}, cwd=str(self.tmp))
             w.start()
             self.workers.append(w)
 
@@ -268,6 +268,8 @@ def run_cpu(dep: Deployment, srv: Server, args) -> dict:
 
 
 def run_trivial(dep: Deployment, srv: Server, args) -> dict:
+    if args.base_src:
+        return run_trivial_ab(dep, srv, args)
     policy = load.PollPolicy(args.poll_initial, 1.5, args.poll_max)
     out: dict = {}
     for layout in args.trivial_layouts:
@@ -292,6 +294,37 @@ def run_trivial(dep: Deployment, srv: Server, args) -> dict:
         finally:
             dep.stop_workers()
         out[name] = {"runs": runs, "idle_cores": idle, "jobs_per_s": _spread([x["jobs_per_s"] for x in runs])}
+    return out
+
+
+def run_trivial_ab(dep: Deployment, srv: Server, args) -> dict:
+    """``--base-src``: this tree ("new") against another ("base"), API server and workers both,
+    in the same rounds, the side that goes first alternating; per-round ratios new/base."""
+    policy = load.PollPolicy(args.poll_initial, 1.5, args.poll_max)
+    srv.stop()
+    dep.servers.remove(srv)
+    sides = {"new": {}, "base": {"PYTHONPATH": str(args.base_src)}}
+    out: dict = {}
+    for layout in args.trivial_layouts:
+        counts = [int(x) for x in layout.split(",")]
+        name = "+".join(f"c{n}" for n in counts)
+        runs: dict = {side: [] for side in sides}
+        for r in range(args.rounds):
+            for side in (list(sides) if r % 2 == 0 else list(reversed(sides))):
+                server = dep.start_server(env=sides[side], processes=args.api_processes)
+                dep.start_workers(counts, env=sides[side])
+                try:
+                    res = e2e(server, dep, "Noop", args.duration, args.concurrency, 2.0, policy)
+                finally:
+                    dep.stop_workers()
+                    server.stop()
+                    dep.servers.remove(server)
+                runs[side].append(res)
+                log(f"  trivial {name} round {r + 1} {side}: {res['jobs_per_s']} jobs/s, cpu ms/job {res['cpu_ms_per_job']}, "
+                    f"cores busy {res['cores_busy']}, errors {res['errors']}, load {res['loadavg_before']}")
+        ratios = [round(a["jobs_per_s"] / b["jobs_per_s"], 3) for a, b in zip(runs["new"], runs["base"])]
+        out[name] = {"runs": runs, "jobs_per_s": {side: _spread([x["jobs_per_s"] for x in v]) for side, v in runs.items()},
+                     "ratio_new_base": _spread(ratios)}
     return out
 
 
@@ -529,7 +562,8 @@ def main() -> int:
     ap.add_argument("--wrk-duration", type=float, default=10.0)
     ap.add_argument("--query-requests", type=int, default=200)
     ap.add_argument("--base-src", type=Path,
-                    help="reads: also measure a PostgreSQL API server running this src tree (before/after)")
+                    help="reads: also measure a PostgreSQL API server running this src tree (before/after); "
+                         "trivial: run it against this tree, round by round")
     ap.add_argument("--max-instances", type=int, help="the service's max_instances (default: none)")
     ap.add_argument("--pg-async-commit", action="store_true",
                     help="ALTER DATABASE ... SET synchronous_commit = off on the scratch database")
@@ -556,8 +590,9 @@ def main() -> int:
                 if part in parts:
                     log(f"{part}:")
                     results[part] = fn(dep, srv, args)
-            srv.stop()
-            dep.servers.remove(srv)
+            for server in dep.servers:      # (run_trivial_ab stopped srv already)
+                server.stop()
+            dep.servers = []
         if "reads" in parts:
             log("reads:")
             results["reads"] = run_reads(dep, tmp, args)

@@ -405,7 +405,9 @@ class SqlStore(ClaimsMixin):
         if fold:
             self._writes = 0
         try:
-            if not self.is_sqlite:
+            if not self.is_sqlite and not many:
+                rows = self._pg_write(sql, params, before)
+            elif not self.is_sqlite:
                 with self.engine.begin() as c:
                     for pre, pre_params in before:
                         c.execute(_text(pre), pre_params)
@@ -426,6 +428,29 @@ class SqlStore(ClaimsMixin):
         if fold:
             self._fold_quietly()
         return rows
+
+    def _pg_write(self, sql: str, params: dict[str, Any], before: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+        """One transaction on this thread's psycopg connection, each statement prepared: a
+        job's claim and end are a worker's writes, and SQLAlchemy's pool checkout and Core
+        execute path cost more than the statements (design §6.3).  A statement whose prepared
+        plan a migration made stale failed before it changed anything: tried once more on a
+        new connection.  Any other failure is not retried (a commit may have happened)."""
+        import psycopg
+
+        for attempt in (1, 2):
+            try:
+                conn = self._pg_reader()
+                with conn.transaction():
+                    cur = conn.cursor(row_factory=_pg_rows)
+                    for pre, pre_params in before:
+                        cur.execute(_pg_sql(pre), pre_params, prepare=True)
+                    cur.execute(_pg_sql(sql), params, prepare=True)
+                    return cur.fetchall() if cur.description is not None else []
+            except psycopg.Error as exc:
+                self._drop_pg_connection()      # it may be broken: the next call connects afresh
+                if attempt == 2 or not isinstance(exc, psycopg.errors.FeatureNotSupported):
+                    raise StoreError(f"job store write failed: {exc}") from exc
+        raise AssertionError("unreachable")
 
     def _fold_quietly(self) -> None:
         """Fold now; a failure is logged (the next fold takes these deltas too)."""
@@ -529,14 +554,18 @@ class SqlStore(ClaimsMixin):
             try:
                 return fn(self._pg_reader())
             except psycopg.Error as exc:
-                got, self._local.pg = getattr(self._local, "pg", None), None
-                if got is not None:
-                    got[1].close()
-                    with self._write_lock:      # forgotten, so a flapping database leaves no pile-up
-                        self._pg_readers = [r for r in self._pg_readers if r[1] is not got[1]]
+                self._drop_pg_connection()
                 if attempt == 2:
                     raise StoreError(f"job store read failed: {exc}") from exc
         raise AssertionError("unreachable")
+
+    def _drop_pg_connection(self) -> None:
+        """Close and forget this thread's psycopg connection (broken, or its plans stale)."""
+        got, self._local.pg = getattr(self._local, "pg", None), None
+        if got is not None:
+            got[1].close()
+            with self._write_lock:      # forgotten, so a flapping database leaves no pile-up
+                self._pg_readers = [r for r in self._pg_readers if r[1] is not got[1]]
 
     def _pg_reader(self) -> Any:
         got = getattr(self._local, "pg", None)
