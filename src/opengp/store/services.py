@@ -111,14 +111,18 @@ def _from_row(row: Row | dict[str, Any]) -> ServiceRecord:
 
 
 _GET_PG = "SELECT * FROM services WHERE key = %s"
+_VERSION_PG = ("SELECT count(*) AS n, coalesce(max(updated), 0.0) AS latest, coalesce(sum(updated), 0.0) AS total "
+               "FROM services")
 
 
 class SqlServiceStore:
     """Services over the job store's engine (migrations already applied by SqlStore).
 
     ``pg_read`` (a PostgreSQL job store's ``_pg_read``): ``get``, which every admin
-    request of a service makes, is then one prepared statement on the calling
-    thread's own connection instead of a pool checkout and a Core statement."""
+    request of a service and every job a Celery worker runs makes, and ``version``,
+    which an API server asks before each submission, are then one prepared statement
+    on the calling thread's own connection instead of a pool checkout and a Core
+    statement."""
 
     def __init__(self, engine: Engine, pg_read: Any = None) -> None:
         self.engine = engine
@@ -155,6 +159,9 @@ class SqlServiceStore:
                          write=True)
 
     def version(self) -> tuple[int, float, float]:
+        if self._pg_read is not None:
+            got = self._pg_read(lambda conn: conn.execute(_VERSION_PG, prepare=True).fetchone())
+            return int(got["n"]), float(got["latest"]), float(got["total"])
         stmt = select(func.count(), func.coalesce(func.max(services.c.updated), 0.0),
                       func.coalesce(func.sum(services.c.updated), 0.0)).select_from(services)
         count, latest, total = self._run(lambda c: c.execute(stmt).one())
