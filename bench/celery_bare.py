@@ -8,13 +8,16 @@ No HTTP, no database, no opengp code in the task: the app is opengp's own ``make
 arguments), the task does nothing.  Each round publishes ``--messages`` messages to a scratch
 queue (publish rate and the publisher's CPU per message), then starts ``celery worker -c N``
 on it and counts how fast the queue drains over 5 s, with the worker's and RabbitMQ's CPU per message.
+Writes ``bench/results/<date>-<time>-<host>-celery-bare.json``.
 Needs RabbitMQ (``OPENGP_BENCH_BROKER``, default amqp://guest:guest@127.0.0.1:5672//).
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from run import machine_info  # noqa: E402
 from scaleout import cpu_of  # noqa: E402
 from servers import CLK_TCK  # noqa: E402
 
@@ -110,6 +114,10 @@ def main() -> int:
     finally:
         with Connection(BROKER) as conn:
             conn.default_channel.queue_delete(QUEUE)
+    path = HERE / "results" / f"{dt.datetime.now():%Y-%m-%d-%H%M}-{socket.gethostname()}-celery-bare.json"
+    path.write_text(json.dumps({"command": "python bench/celery_bare.py " + " ".join(sys.argv[1:]),
+                                "machine": machine_info(), "rounds": results}, indent=2) + "\n")
+    print(f"results: {path}")
     return 0
 
 
