@@ -141,12 +141,15 @@ def test_max_instances_holds_jobs_waiting_first_in_first_out(client):
         time.sleep(0.05)
     assert statuses[:2] == ["esriJobExecuting"] * 2, statuses
     assert statuses[2:] == ["esriJobWaiting"] * 3, statuses
-    order = []
+    order: list[str] = []
     deadline = time.monotonic() + 15
     while len(order) < 5 and time.monotonic() < deadline:
-        for i in ids:
-            if i not in order and job(client, f"{JOBS}/Sleep", i)["jobStatus"] in {"esriJobExecuting"} | TERMINAL:
-                order.append(i)
+        # newest first within a look: jobs 1 and 2 end together, so 3 and 4 start together; read
+        # oldest first, 3 could be read just before and 4 just after.  Read newest first, a job
+        # seen started means every older one has started too, unless one overtook it.
+        started = {i for i in reversed(ids)
+                   if i not in order and job(client, f"{JOBS}/Sleep", i)["jobStatus"] in {"esriJobExecuting"} | TERMINAL}
+        order += [i for i in ids if i in started]
         time.sleep(0.02)
     assert order[2:] == ids[2:]
     assert all(wait(client, f"{JOBS}/Sleep", i)["jobStatus"] == "esriJobSucceeded" for i in ids)
