@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core import Job, Level, Message, Status
+from ..core import Job, Level, Message, Status, StoreError
 from ..store import Store
 from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
@@ -24,6 +24,9 @@ from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
+# pauses between attempts to record a job's end (~16 s: a database restart or failover); the
+# job's lease is renewed meanwhile, so nothing else takes it for lost
+END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _stamp(t: float) -> str:
@@ -134,13 +137,40 @@ def _cancelled(store: Store, job: Job, ctx: JobContext, files: FileStore | None 
 
 def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], files: FileStore | None = None,
             **fields: Any) -> Status | None:
-    done = store.transition(job.id, _RUNNING, status, finished=time.time(), messages=messages, **fields)
+    done = _record_end(store, job, status, messages, fields)
     if done is None:  # someone else (cancel, timeout, reaper) already ended it
         current = store.get(job.id)
         if current is None and files is not None and files.remote:
             _forget_files(files, job)       # deleted while it ran: what it just published is nobody's
         return current.status if current else None
-    return status
+    return done.status      # the status asked for, or failed if that could not be recorded
+
+
+def _record_end(store: Store, job: Job, status: Status, messages: list[Message], fields: dict[str, Any]) -> Job | None:
+    """The final transition, which must not be lost: a worker whose write failed would keep the
+    job executing (its lease renewed) with its results gone.  Tried again while the store fails
+    (the transition is a compare-and-set, so an attempt that did commit makes the next a no-op),
+    then, if it still fails (the results may be what the store refuses), the job is failed
+    without them.  Raises only when even that cannot be written."""
+    finished = time.time()
+    failure: Exception | None = None
+    for pause in (*END_RETRIES, None):
+        try:
+            return store.transition(job.id, _RUNNING, status, finished=finished, messages=messages, **fields)
+        except StoreError as exc:
+            failure = exc
+            if pause is None:
+                break
+            log.warning("job %s: recording its end failed (%s); trying again in %g s", job.id, exc, pause)
+            time.sleep(pause)
+        except Exception as exc:        # what the store cannot take (text it cannot encode): no use again
+            failure = exc
+            break
+    text = str(failure).encode("utf-8", "replace").decode("utf-8")[:1000]
+    why = f"The job ended ({status.value}) but its end could not be recorded: {text}"
+    log.error("job %s: %s", job.id, why)
+    return store.transition(job.id, _RUNNING, Status.FAILED, finished=finished, error=why,
+                            messages=[Message.now("error", why)])
 
 
 def _forget_files(files: FileStore, job: Job) -> None:

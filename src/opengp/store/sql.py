@@ -430,7 +430,7 @@ class SqlStore(ClaimsMixin):
                     except BaseException:
                         conn.execute("ROLLBACK")
                         raise
-        except (sqlite3.Error, SQLAlchemyError) as exc:
+        except (sqlite3.Error, SQLAlchemyError, UnicodeError) as exc:    # UnicodeError: text the driver cannot encode
             raise StoreError(f"job store write failed: {exc}") from exc
         if fold:
             self._fold_quietly()
@@ -439,23 +439,36 @@ class SqlStore(ClaimsMixin):
     def _pg_write(self, sql: str, params: dict[str, Any], before: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
         """One transaction on this thread's psycopg connection, each statement prepared: a
         job's claim and end are a worker's writes, and SQLAlchemy's pool checkout and Core
-        execute path cost more than the statements (design §6.3).  A statement whose prepared
-        plan a migration made stale failed before it changed anything: tried once more on a
-        new connection.  Any other failure is not retried (a commit may have happened)."""
+        execute path cost more than the statements (design §6.3).
+
+        Until COMMIT is sent nothing is applied, so a failure before it is tried once more on a
+        new connection when it may not happen again: the connection had died (the database
+        restarted, an idle session was closed: a worker's connection idles for as long as its
+        tool runs), or a migration made a prepared plan stale.  A failure at COMMIT is not
+        retried: the commit may have happened."""
         import psycopg
+        from psycopg import pq
 
         for attempt in (1, 2):
+            committing = False
             try:
                 conn = self._pg_reader()
+                if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    # never expected; inside a transaction this one would be a savepoint, never committed
+                    self._drop_pg_connection()
+                    conn = self._pg_reader()
                 with conn.transaction():
                     cur = conn.cursor(row_factory=_pg_rows)
                     for pre, pre_params in before:
                         cur.execute(_pg_sql(pre), pre_params, prepare=True)
                     cur.execute(_pg_sql(sql), params, prepare=True)
-                    return cur.fetchall() if cur.pgresult is not None and cur.pgresult.nfields else []
+                    rows = cur.fetchall() if cur.pgresult is not None and cur.pgresult.nfields else []
+                    committing = True
+                return rows
             except psycopg.Error as exc:
                 self._drop_pg_connection()      # it may be broken: the next call connects afresh
-                if attempt == 2 or not isinstance(exc, psycopg.errors.FeatureNotSupported):
+                again = not committing and isinstance(exc, (psycopg.OperationalError, psycopg.errors.FeatureNotSupported))
+                if attempt == 2 or not again:
                     raise StoreError(f"job store write failed: {exc}") from exc
         raise AssertionError("unreachable")
 
