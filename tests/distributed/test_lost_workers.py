@@ -125,3 +125,28 @@ def test_workers_resume_after_the_broker_drops_their_connections(rabbit):
     assert all(stored(rabbit, job_id).attempts == 1 for job_id in [running, *queued])
     later = submit(b, f"{JOBS}/Add", a="5")             # and new work still reaches them
     assert wait(a, f"{JOBS}/Add", later, timeout=30)["jobStatus"] == "esriJobSucceeded"
+
+
+def test_a_job_whose_end_cannot_be_recorded_is_settled_not_left_executing(rabbit):
+    """The database refuses the job's end, the worker's retries and its fallback alike (here a
+    constraint added while the job runs; in life an outage longer than the retries, ~16 s). The
+    pool process gives up and exits rather than renew the job's lease for as long as it lives;
+    the worker's supervisor settles the job as lost."""
+    import psycopg
+
+    a, b = clients(rabbit)
+    job_id = submit(a, f"{JOBS}/Pid", seconds="1")
+    pid_of(a, f"{JOBS}/Pid", job_id)
+    url = rabbit.database_url.replace("postgresql+psycopg://", "postgresql://")
+    refuse = (f"ALTER TABLE jobs ADD CONSTRAINT refuse_{job_id} CHECK (id <> '{job_id}' OR "
+              "(status <> 'succeeded' AND coalesce(error, '') NOT LIKE 'The job ended%')) NOT VALID")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(refuse)
+        try:
+            body = wait(b, f"{JOBS}/Pid", job_id, timeout=60)
+        finally:
+            conn.execute(f"ALTER TABLE jobs DROP CONSTRAINT refuse_{job_id}")
+    assert body["jobStatus"] == "esriJobFailed", body
+    assert any("ended while running it" in m["description"] for m in body["messages"]), body["messages"]
+    after = submit(b, f"{JOBS}/Add", a="1")            # the worker carries on with a new pool process
+    assert wait(a, f"{JOBS}/Add", after)["jobStatus"] == "esriJobSucceeded"

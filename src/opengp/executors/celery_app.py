@@ -142,6 +142,12 @@ class _Child:
                     heartbeat_interval=self.settings.heartbeat_interval,
                     on_context=lambda ctx: setattr(self, "current", ctx), features=self.features,
                     files=self.files)
+        except Exception:
+            # run_job ends every job it claimed unless the store would take no end at all (an
+            # outage outlasting its retries).  This process would then renew the job's lease for
+            # as long as it lives: it exits instead, and the supervisor settles the job as lost.
+            log.exception("job %s: its end could not be recorded; this pool process exits", job.id)
+            os._exit(70)
         finally:
             if limit is not None:       # a slot is free: the oldest waiting job may run
                 ring_if_queued(self.app, self.settings, self.store, service)
