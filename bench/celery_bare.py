@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What Celery alone costs on this machine: the floor under issue 6's trivial-job throughput.
 
-    .venv/bin/python bench/celery_bare.py [--messages 12000] [--concurrency 1 2] [--rounds 3]
+    .venv/bin/python bench/celery_bare.py [--messages 20000] [--concurrency 1 2] [--rounds 3]
 
 No HTTP, no database, no opengp code in the task: the app is opengp's own ``make_celery``
 (prefetch of one, late acks, prefork), the message is a doorbell's shape (two short

@@ -128,16 +128,18 @@ def test_workers_resume_after_the_broker_drops_their_connections(rabbit):
 
 
 def test_a_job_whose_end_cannot_be_recorded_is_settled_not_left_executing(rabbit):
-    """The database refuses the job's end, the worker's retries and its fallback alike (here a
-    constraint added while the job runs; in life an outage longer than the retries, ~16 s). The
+    """The database refuses the job's end and the worker's fallback alike (here a constraint
+    added while the job runs; in life an outage longer than the worker's retries, ~16 s). The
     pool process gives up and exits rather than renew the job's lease for as long as it lives;
     the worker's supervisor settles the job as lost."""
     import psycopg
 
+    from opengp.store.notify import libpq_url
+
     a, b = clients(rabbit)
-    job_id = submit(a, f"{JOBS}/Pid", seconds="1")
+    job_id = submit(a, f"{JOBS}/Pid", seconds="4")          # time to add the constraint while it runs
     pid_of(a, f"{JOBS}/Pid", job_id)
-    url = rabbit.database_url.replace("postgresql+psycopg://", "postgresql://")
+    url = libpq_url(rabbit.database_url)
     refuse = (f"ALTER TABLE jobs ADD CONSTRAINT refuse_{job_id} CHECK (id <> '{job_id}' OR "
               "(status <> 'succeeded' AND coalesce(error, '') NOT LIKE 'The job ended%')) NOT VALID")
     with psycopg.connect(url, autocommit=True) as conn:

@@ -7,7 +7,8 @@ import psycopg
 import pytest
 
 from conftest import fresh_postgres
-from opengp.core import Job, Status, StoreError
+from opengp.core import Job, Status, StoreError, StoreUnavailable
+from opengp.store.notify import libpq_url
 from opengp.store.sql import SqlStore
 
 
@@ -19,8 +20,7 @@ def store():
 
 
 def _admin(store: SqlStore) -> psycopg.Connection:
-    url = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return psycopg.connect(url, autocommit=True)
+    return psycopg.connect(libpq_url(store.url), autocommit=True)
 
 
 def _submitted(store: SqlStore) -> Job:
@@ -35,7 +35,7 @@ def test_a_write_after_the_connection_was_closed_by_the_server_goes_through(stor
     job = _submitted(store)
     backend = store._local.pg[1].info.backend_pid
     with _admin(store) as admin:
-        assert admin.execute("SELECT pg_terminate_backend(%s)", (backend,)).fetchone()[0]
+        assert admin.execute("SELECT pg_terminate_backend(%s, 5000)", (backend,)).fetchone()[0]   # and gone
     claimed = store.claim(job.id, "host:1.a")
     assert claimed is not None and claimed.status is Status.EXECUTING
     assert store._local.pg[1].info.backend_pid != backend
@@ -53,8 +53,16 @@ def test_a_write_under_a_plan_a_migration_made_stale_goes_through_once(store):
     assert store.claim(second.id, "host:1.a") is None                 # claimed once, not twice
 
 
-def test_a_write_that_fails_for_good_says_so_and_the_next_one_works(store):
+def test_a_refused_write_is_a_store_error_not_unavailable_and_the_next_write_works(store):
+    """Refusals are not retried by a worker ending a job (runtime/run.py); unavailability is."""
     job = _submitted(store)
-    with pytest.raises(StoreError, match="write failed"):
+    with pytest.raises(StoreError, match="write failed") as refused:
         store.create(job)                                           # the same id again
+    assert not isinstance(refused.value, StoreUnavailable)
     assert store.claim(job.id, "host:1.a") is not None
+
+
+def test_a_database_that_cannot_be_reached_is_unavailable():
+    nowhere = SqlStore("postgresql+psycopg://postgres@127.0.0.1:9/opengp", migrate=False)    # nothing listens on 9
+    with pytest.raises(StoreUnavailable, match="write failed"):
+        nowhere.claim("j0", "host:1.a")

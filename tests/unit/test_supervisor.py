@@ -134,7 +134,7 @@ def test_a_job_of_an_earlier_run_is_not_kept_alive_by_a_process_that_got_its_pid
     sup, store, _ = _supervisor(tmp_path, [child.pid])
     job = Job.new("Demo/Tools", "Echo", {}).evolve(status=Status.SUBMITTED)
     store.create(job)
-    earlier = store.claim(job.id, slot_name(child.pid, incarnation="e0e0e0"))
+    earlier = store.claim(job.id, slot_name(child.pid, run_tag="e0e0e0"))
     ours = _claimed(store, child.pid)
     assert earlier.worker != ours.worker and earlier.worker.rpartition(":")[0] == ours.worker.rpartition(":")[0]
     time.sleep(0.05)

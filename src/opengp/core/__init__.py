@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .errors import (
     Conflict, FileStoreError, Forbidden, InvalidInput, InvalidToken, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
-    TokenRequired, TooManyAttempts, Unavailable,
+    StoreUnavailable, TokenRequired, TooManyAttempts, Unavailable,
 )
 from .job import Job, Kind, Level, Message, Progress, new_job_id
 from .status import TERMINAL, Status, can_move
@@ -11,6 +11,6 @@ from .user import ROLES, User, check_roles, check_username
 
 __all__ = [
     "Conflict", "FileStoreError", "InvalidInput", "Job", "Kind", "Level", "Message", "NotAllowed", "NotFound",
-    "OpenGPError", "Progress", "RequestTooLarge", "Status", "StoreError", "TERMINAL", "can_move",
+    "OpenGPError", "Progress", "RequestTooLarge", "Status", "StoreError", "StoreUnavailable", "TERMINAL", "can_move",
     "new_job_id", "Forbidden", "InvalidToken", "TokenRequired", "TooManyAttempts", "Unavailable", "ROLES", "User", "check_roles", "check_username",
 ]

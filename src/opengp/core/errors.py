@@ -62,6 +62,11 @@ class StoreError(OpenGPError):
     pass
 
 
+class StoreUnavailable(StoreError):
+    """The job store could not be reached or was busy (a restart, a failover, a lock): the same
+    write may well succeed later.  Other StoreErrors are refusals, the same every time."""
+
+
 class TokenRequired(OpenGPError):
     pass
 

@@ -143,11 +143,12 @@ class _Child:
                     on_context=lambda ctx: setattr(self, "current", ctx), features=self.features,
                     files=self.files)
         except Exception:
-            # run_job ends every job it claimed unless the store would take no end at all (an
+            # run_job ends every job it claimed unless not even a failure could be recorded (an
             # outage outlasting its retries).  This process would then renew the job's lease for
-            # as long as it lives: it exits instead, and the supervisor settles the job as lost.
-            log.exception("job %s: its end could not be recorded; this pool process exits", job.id)
-            os._exit(70)
+            # as long as it lives: it exits instead, and the supervisor settles the job as lost
+            # (and rings for the service's next job).
+            log.exception("job %s: run_job raised; this pool process exits", job.id)
+            os._exit(os.EX_SOFTWARE)
         finally:
             if limit is not None:       # a slot is free: the oldest waiting job may run
                 ring_if_queued(self.app, self.settings, self.store, service)

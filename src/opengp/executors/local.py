@@ -27,7 +27,7 @@ from ..core import Message, Status
 from ..store import Store
 from ..tools.registry import Registry
 from .base import DoneCallback
-from .worker import INCARNATION, slot_name, worker_main
+from .worker import RUN_TAG, slot_name, worker_main
 
 log = logging.getLogger("opengp.executor")
 CANCEL_GRACE = 0.5      # seconds a cooperative tool gets to stop before its process is killed
@@ -119,7 +119,7 @@ class LocalExecutor:
         rpc_parent, rpc_child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=worker_main,
-            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir), INCARNATION),
+            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir), RUN_TAG),
             name="opengp-worker", daemon=True,
         )
         process.start()
@@ -184,7 +184,10 @@ class LocalExecutor:
         if slot in self._slots:
             self._slots.remove(slot)
         if job_id is not None and not slot.killed:
-            self._lost(job_id, service or "", code)
+            try:
+                self._lost(job_id, service or "", code)
+            except Exception:       # the store failing too: the process is replaced all the same
+                log.exception("job %s: settling it after its worker process ended failed", job_id)
         if not self._stopping:
             self._slots.append(self._spawn())
             self._dispatch()

@@ -11,6 +11,7 @@ import queue
 import secrets
 import socket
 import threading
+import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -49,16 +50,16 @@ _HOST = socket.gethostname()
 # with the same hostname) can get the same pids; without this, its processes would renew
 # the leases of the earlier run's jobs, which would then never be found lost.  Forked
 # children (Celery's pool) inherit it; spawned local workers are handed it.
-INCARNATION = secrets.token_hex(3)
+RUN_TAG = secrets.token_hex(3)
 
 
-def slot_name(pid: int, incarnation: str = INCARNATION) -> str:
-    """The ``worker`` a job records: ``host:pid.incarnation`` (the host is what precedes the last colon)."""
-    return f"{_HOST}:{pid}.{incarnation}"
+def slot_name(pid: int, run_tag: str = RUN_TAG) -> str:
+    """The ``worker`` a job records: ``host:pid.run`` (the host is what precedes the last colon)."""
+    return f"{_HOST}:{pid}.{run_tag}"
 
 
-def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str, incarnation: str) -> None:
-    """Entry point of a worker process (spawned, so it imports fresh: ``incarnation`` is the server's)."""
+def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str, run_tag: str) -> None:
+    """Entry point of a worker process (spawned, so it imports fresh: ``run_tag`` is the server's)."""
     from ..config import ServiceConfig, Settings
     from ..runtime.run import run_job
     from ..runtime.storage import open_file_store
@@ -83,7 +84,7 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
             loaded[config.key] = config_json
 
     store = _PipeStore(rpc)
-    name = slot_name(os.getpid(), incarnation)
+    name = slot_name(os.getpid(), run_tag)
     todo: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
     current: list[JobContext | None] = [None]
 
@@ -109,16 +110,21 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
     while (item := todo.get()) is not None:
         job, config_json = item
         try:
-            try:
-                use_service(job.service, config_json)
-            except Exception:   # run_job fails the job, saying why
-                registry.remove(job.service)
-                loaded.pop(job.service, None)
+            use_service(job.service, config_json)
+        except Exception:   # run_job fails the job, saying why
+            registry.remove(job.service)
+            loaded.pop(job.service, None)
+        try:
             run_job(job, store, registry, Path(data_dir), worker=name,
                     heartbeat_interval=settings.heartbeat_interval,
                     on_context=lambda c: current.__setitem__(0, c), features=features, files=files)
-        finally:
-            store.notify("done", job.id)
+        except Exception:
+            # run_job ends every job unless not even a failure could be recorded.  Saying "done"
+            # would let the server hand this process another job; exiting makes the server
+            # settle this one as lost (LocalExecutor._lost), as a Celery worker's supervisor does.
+            traceback.print_exc()
+            os._exit(os.EX_SOFTWARE)
+        store.notify("done", job.id)
 
 
 class _Layers:

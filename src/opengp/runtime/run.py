@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core import Job, Level, Message, Status, StoreError
+from ..core import Job, Level, Message, Status, StoreUnavailable
 from ..store import Store
 from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
@@ -24,9 +24,10 @@ from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")
 _RUNNING = (Status.EXECUTING, Status.CANCELLING)
-# pauses between attempts to record a job's end (~16 s: a database restart or failover); the
-# job's lease is renewed meanwhile, so nothing else takes it for lost
-END_RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+# pauses between attempts to record a job's end while the store is unreachable (~16 s of them:
+# a database restart).  A Celery worker's supervisor renews the job's lease meanwhile, whenever
+# the database answers it.
+END_RETRY_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 def _stamp(t: float) -> str:
@@ -137,6 +138,7 @@ def _cancelled(store: Store, job: Job, ctx: JobContext, files: FileStore | None 
 
 def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], files: FileStore | None = None,
             **fields: Any) -> Status | None:
+    """End the job as ``status`` unless someone else ended it first; returns how it ended."""
     done = _record_end(store, job, status, messages, fields)
     if done is None:  # someone else (cancel, timeout, reaper) already ended it
         current = store.get(job.id)
@@ -148,29 +150,31 @@ def _finish(store: Store, job: Job, status: Status, *, messages: list[Message], 
 
 def _record_end(store: Store, job: Job, status: Status, messages: list[Message], fields: dict[str, Any]) -> Job | None:
     """The final transition, which must not be lost: a worker whose write failed would keep the
-    job executing (its lease renewed) with its results gone.  Tried again while the store fails
-    (the transition is a compare-and-set, so an attempt that did commit makes the next a no-op),
-    then, if it still fails (the results may be what the store refuses), the job is failed
-    without them.  Raises only when even that cannot be written."""
+    job executing with its results gone.  Tried again while the store is unreachable (a
+    compare-and-set on the status and on this worker: an attempt that did commit, or a job the
+    reconciler has since given to another worker, makes the next a no-op); if the store still
+    cannot take it, or refuses it (text it cannot encode), the job is failed without its
+    results, the details going to the log.  Raises only when even that cannot be written."""
     finished = time.time()
     failure: Exception | None = None
-    for pause in (*END_RETRIES, None):
+    for pause in (*END_RETRY_PAUSES, None):
         try:
-            return store.transition(job.id, _RUNNING, status, finished=finished, messages=messages, **fields)
-        except StoreError as exc:
+            return store.transition(job.id, _RUNNING, status, finished=finished, messages=messages,
+                                    if_worker=job.worker, **fields)
+        except StoreUnavailable as exc:
             failure = exc
             if pause is None:
                 break
             log.warning("job %s: recording its end failed (%s); trying again in %g s", job.id, exc, pause)
             time.sleep(pause)
-        except Exception as exc:        # what the store cannot take (text it cannot encode): no use again
+        except Exception as exc:        # a refusal (what the store cannot encode or hold): the same again
             failure = exc
             break
-    text = str(failure).encode("utf-8", "replace").decode("utf-8")[:1000]
-    why = f"The job ended ({status.value}) but its end could not be recorded: {text}"
-    log.error("job %s: %s", job.id, why)
+    log.error("job %s: its end (%s) could not be recorded: %s", job.id, status.value, failure)
+    why = (f"The job ended ({status.value}) but the job store could not record its end"
+           f"{'' if isinstance(failure, StoreUnavailable) else ' (it refused the results or messages)'}.")
     return store.transition(job.id, _RUNNING, Status.FAILED, finished=finished, error=why,
-                            messages=[Message.now("error", why)])
+                            messages=[Message.now("error", why)], if_worker=job.worker)
 
 
 def _forget_files(files: FileStore, job: Job) -> None:

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-from ..core import Job, Kind, Message, Progress, Status, StoreError, TERMINAL
+from ..core import Job, Kind, Message, Progress, Status, StoreError, StoreUnavailable, TERMINAL
 from ..core.status import QUEUED
 from .base import JobQuery
 from .claims import ClaimsMixin
@@ -430,6 +430,8 @@ class SqlStore(ClaimsMixin):
                     except BaseException:
                         conn.execute("ROLLBACK")
                         raise
+        except (sqlite3.OperationalError, OperationalError) as exc:        # busy, locked, unreachable
+            raise StoreUnavailable(f"job store write failed: {exc}") from exc
         except (sqlite3.Error, SQLAlchemyError, UnicodeError) as exc:    # UnicodeError: text the driver cannot encode
             raise StoreError(f"job store write failed: {exc}") from exc
         if fold:
@@ -469,7 +471,8 @@ class SqlStore(ClaimsMixin):
                 self._drop_pg_connection()      # it may be broken: the next call connects afresh
                 again = not committing and isinstance(exc, (psycopg.OperationalError, psycopg.errors.FeatureNotSupported))
                 if attempt == 2 or not again:
-                    raise StoreError(f"job store write failed: {exc}") from exc
+                    error = StoreUnavailable if isinstance(exc, psycopg.OperationalError) else StoreError
+                    raise error(f"job store write failed: {exc}") from exc
         raise AssertionError("unreachable")
 
     def _fold_quietly(self) -> None:
