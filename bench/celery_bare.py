@@ -20,6 +20,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ sys.path.insert(0, str(HERE))
 
 from run import machine_info  # noqa: E402
 from scaleout import cpu_of  # noqa: E402
-from servers import CLK_TCK  # noqa: E402
+from servers import Server  # noqa: E402
 
 BROKER = os.environ.get("OPENGP_BENCH_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 QUEUE = os.environ.get("CELERY_BARE_QUEUE", f"opengp-bare{os.getpid()}")
@@ -59,13 +60,14 @@ def depth() -> int:
         return conn.default_channel.queue_declare(QUEUE, passive=True).message_count
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its children (the pool), from /proc."""
-    total = 0.0
-    for task in [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
-        fields = Path(f"/proc/{task}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+class DrainingWorker(Server):
+    """A ``celery worker``: nothing to wait for over HTTP; Server gives its process group's CPU
+    and its stop."""
+
+    def start(self) -> None:
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=self.env,
+                                     cwd=self.cwd, start_new_session=True)
 
 
 def one_round(messages: int, concurrency: int) -> dict:
@@ -73,19 +75,20 @@ def one_round(messages: int, concurrency: int) -> dict:
     for _ in range(messages):
         app.send_task("noop", args=["Bench/Noop", "0" * 32], queue=QUEUE, ignore_result=True)
     publish_s, publish_cpu = time.perf_counter() - t0, time.process_time() - c0
-    env = dict(os.environ, CELERY_BARE_QUEUE=QUEUE, PYTHONPATH=str(HERE))
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "celery_bare", "worker", "-c", str(concurrency),
-                               "-Q", QUEUE, "-l", "error", "-P", "prefork", "--without-gossip", "--without-mingle",
-                               "--without-heartbeat", "-O", "fair"], env=env, cwd=HERE,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = DrainingWorker(f"celery-bare-c{concurrency}",
+                            [sys.executable, "-m", "celery", "-A", "celery_bare", "worker", "-c", str(concurrency),
+                             "-Q", QUEUE, "-l", "error", "-P", "prefork", "--without-gossip", "--without-mingle",
+                             "--without-heartbeat", "-O", "fair"],
+                            "", Path(tempfile.gettempdir()) / f"{QUEUE}.log",
+                            env={"CELERY_BARE_QUEUE": QUEUE, "PYTHONPATH": str(HERE)}, cwd=str(HERE))
+    worker.start()
     try:
         time.sleep(3)       # started and draining
-        d0, w0, r0, t0 = depth(), tree_cpu(worker.pid), cpu_of(("beam.smp",)), time.perf_counter()
+        d0, w0, r0, t0 = depth(), worker.cpu_seconds(), cpu_of(("beam.smp",)), time.perf_counter()
         time.sleep(5)
-        d1, w1, r1, t1 = depth(), tree_cpu(worker.pid), cpu_of(("beam.smp",)), time.perf_counter()
+        d1, w1, r1, t1 = depth(), worker.cpu_seconds(), cpu_of(("beam.smp",)), time.perf_counter()
     finally:
-        worker.terminate()
-        worker.wait()
+        worker.stop()
     drained = d0 - d1
     return {"concurrency": concurrency, "publish_per_s": round(messages / publish_s),
             "publish_cpu_ms": round(1000 * publish_cpu / messages, 3),

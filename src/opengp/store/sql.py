@@ -460,7 +460,7 @@ class SqlStore(ClaimsMixin):
                     self._drop_pg_connection()
                     conn = self._pg_reader()
                 with conn.transaction():
-                    cur = conn.cursor(row_factory=_pg_rows)
+                    cur = conn.cursor()         # rows by name and position (the connection's _pg_rows)
                     for pre, pre_params in before:
                         cur.execute(_pg_sql(pre), pre_params, prepare=True)
                     cur.execute(_pg_sql(sql), params, prepare=True)
@@ -599,8 +599,9 @@ class SqlStore(ClaimsMixin):
             self._local.pg = None
         import psycopg
 
-        url = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        conn = psycopg.connect(url, autocommit=True, row_factory=_pg_rows, connect_timeout=10)
+        from .notify import libpq_url
+
+        conn = psycopg.connect(libpq_url(self.url), autocommit=True, row_factory=_pg_rows, connect_timeout=10)
         self._local.pg = (os.getpid(), conn)
         with self._write_lock:
             self._pg_readers.append((os.getpid(), conn))
@@ -721,7 +722,7 @@ class SqlStore(ClaimsMixin):
 
     @staticmethod
     def _pg_snapshot(conn: Any, fn: Callable[[Callable[[str, dict[str, Any]], list[Any]]], T]) -> T:
-        cur = conn.cursor(row_factory=_pg_rows)
+        cur = conn.cursor()
         cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
             out = fn(lambda sql, params: cur.execute(_pg_sql(sql), params, prepare=True).fetchall())
