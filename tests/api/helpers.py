@@ -63,3 +63,36 @@ def demo_product(client: httpx.Client, version: str, timeout: float) -> tuple[st
         assert time.monotonic() < deadline, job
         time.sleep(0.1)
     return answer["jobId"], job
+
+
+def on_one_connection(base_url: str, *requests: tuple[str, str]) -> list[tuple[int, bytes]]:
+    """Send ``(method, path)`` requests one after the other on ONE keep-alive connection, as
+    browsers and client libraries reuse them; returns ``(status, body)`` of each.  Fails if the
+    server closed the connection before answering them all (httpx would quietly reconnect)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base_url)
+    answers = []
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as sock:
+        reader = sock.makefile("rb")
+        for method, path in requests:
+            sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Length: 0\r\n\r\n".encode())
+            status_line = reader.readline()
+            assert status_line, f"the server closed the connection instead of answering {method} {path}"
+            status = int(status_line.split()[1])
+            headers = {}
+            while (line := reader.readline()) not in (b"\r\n", b"\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if headers.get("transfer-encoding") == "chunked":
+                body = b""
+                while (size := int(reader.readline().strip() or b"0", 16)):
+                    body += reader.read(size)
+                    reader.readline()
+                reader.readline()
+            else:
+                body = reader.read(int(headers.get("content-length", "0")))
+            answers.append((status, body))
+            assert headers.get("connection") != "close", f"{method} {path} closed the connection"
+    return answers

@@ -1,9 +1,11 @@
 """Bad requests get ArcGIS error bodies over HTTP 200, never a 500, and no job."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from .helpers import error_of, submit, wait
+from .helpers import error_of, on_one_connection, submit, wait
 
 JOBS = "/Test/Jobs/GPServer"
 
@@ -75,3 +77,31 @@ def test_non_utf8_body_is_a_clear_error(client):
 def test_errors_in_pjson_are_pretty(client):
     r = client.get(f"{JOBS}/Nope", params={"f": "pjson"})
     assert "\n" in r.text and error_of(r)["code"] == 404
+
+
+def test_a_failing_query_is_a_clear_error_and_the_connection_stays_up(server):
+    """FeatureServer ``query`` with NaN coordinates failed in shapely before its finiteness check:
+    a 500, and the server dropped the keep-alive connection, so the client's next request on
+    it (perhaps a submit) failed with a reset."""
+    query = "/arcgis/rest/services/Demo/Topo/FeatureServer/0/query?geometry=nan,nan,nan,nan&f=json"
+    (status, body), (after, _) = on_one_connection(server.url, ("GET", query), ("GET", "/arcgis/rest/info?f=json"))
+    error = json.loads(body)["error"]
+    assert (status, error["code"]) == (200, 400) and "finite" in " ".join(error["details"]), body
+    assert after == 200
+
+
+@pytest.mark.parametrize("path, dialect", [
+    ("/nothing/here", "rest"), ("/arcgis/logout", "rest"),
+    ("/ogcapi/no/such/thing", "ogc"), ("/arcgis/admin/no/such/thing?f=json", "admin"),
+])
+def test_unknown_paths_and_methods_answer_in_the_face_dialect(server, path, dialect):
+    """The router's own 404 and 405 were FastAPI's ``{"detail": ...}``, in no face's dialect."""
+    (status, body), = on_one_connection(server.url, ("GET", path))
+    answer = json.loads(body)
+    assert status in (404, 405)
+    if dialect == "rest":
+        assert answer["error"]["code"] == status and answer["error"]["message"]
+    elif dialect == "ogc":
+        assert answer["status"] == status and answer["type"].startswith("http://www.opengis.net/def/exceptions/")
+    else:
+        assert answer["status"] == "error" and answer["code"] == status

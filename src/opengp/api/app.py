@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fastapi import FastAPI, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -38,9 +39,8 @@ from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
 from .web.console import routes as console_routes
-from .web.pages import error_page, wants_html
 from .web.pages import routes as page_routes
-from .arcgis.errors import error_response
+from .errors import ErrorGuard, error_answer, http_error
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
 from .arcgis.tokens import admin_generate_token, generate_token
@@ -179,14 +179,15 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.exception_handler(OpenGPError)
     async def _known(request: Request, exc: OpenGPError) -> Response:
-        if wants_html(request, dict(request.query_params)):
-            return error_page(request, exc)
-        return error_response(exc, request.query_params.get("f") == "pjson")
+        return error_answer(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unknown(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(exc)
+    @app.exception_handler(HTTPException)
+    async def _routing(request: Request, exc: HTTPException) -> Response:
+        return http_error(request, exc)     # no such path, or not with this method
+
+    # Inside FastAPI's ServerErrorMiddleware, which would answer 500 and then re-raise (the
+    # server then drops the connection): anything else a handler raises is answered here.
+    app.add_middleware(ErrorGuard)
 
     app.router.routes.extend(feature_routes)
     app.router.routes.extend(product_routes)
@@ -208,7 +209,8 @@ def asgi_app(settings: Settings) -> Any:
     mode, behind ``FreshServices``)."""
     app = create_app(settings)
     fast = JobStatusFastPath(app)
-    return FreshServices(fast, app) if settings.broker_url is not None else fast
+    # the guard again outside: the fast paths answer before FastAPI's middleware
+    return ErrorGuard(FreshServices(fast, app) if settings.broker_url is not None else fast)
 
 
 class FreshServices:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .errors import (
-    Conflict, FileStoreError, Forbidden, InvalidInput, InvalidToken, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
+    Conflict, FileStoreError, Forbidden, InvalidInput, InvalidToken, MethodNotAllowed, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
     StoreUnavailable, TokenRequired, TooManyAttempts, Unavailable,
 )
 from .job import Job, Kind, Level, Message, Progress, new_job_id
@@ -10,7 +10,7 @@ from .status import TERMINAL, Status, can_move
 from .user import ROLES, User, check_roles, check_username
 
 __all__ = [
-    "Conflict", "FileStoreError", "InvalidInput", "Job", "Kind", "Level", "Message", "NotAllowed", "NotFound",
+    "Conflict", "FileStoreError", "InvalidInput", "Job", "Kind", "Level", "Message", "MethodNotAllowed", "NotAllowed", "NotFound",
     "OpenGPError", "Progress", "RequestTooLarge", "Status", "StoreError", "StoreUnavailable", "TERMINAL", "can_move",
     "new_job_id", "Forbidden", "InvalidToken", "TokenRequired", "TooManyAttempts", "Unavailable", "ROLES", "User", "check_roles", "check_username",
 ]

@@ -5,6 +5,7 @@
     ├── InvalidInput             a request value is missing, malformed or of the wrong type
     │   └── RequestTooLarge      the request body passes the configured limit
     ├── NotAllowed               the operation does not apply (execute on an async service, ...)
+    │   └── MethodNotAllowed     the resource does not take this HTTP method
     ├── Conflict                 the job is not in a state that allows the operation
     ├── Unavailable              the service is stopped (or being changed) and takes no new jobs
     │   └── FileStoreError       the object store holding job files failed (runtime/storage.py)
@@ -42,6 +43,10 @@ class RequestTooLarge(InvalidInput):
 
 
 class NotAllowed(OpenGPError):
+    pass
+
+
+class MethodNotAllowed(NotAllowed):
     pass
 
 

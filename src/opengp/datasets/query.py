@@ -228,14 +228,11 @@ def _geometry_filter(layer: Layer, params: Mapping[str, str]) -> tuple[BaseGeome
             numbers = [float(v) for v in text.split(",")]
         except ValueError:
             raise bad("geometry", f"expected 'xmin,ymin,xmax,ymax', 'x,y' or Esri JSON, got {text[:60]!r}") from None
-        if len(numbers) == 4:
-            shape = box(*numbers)
-        elif len(numbers) == 2:
-            shape = shapely.Point(numbers)
-        else:
+        if len(numbers) not in (2, 4):
             raise bad("geometry", f"expected 'xmin,ymin,xmax,ymax', 'x,y' or Esri JSON, got {text[:60]!r}")
-        if not all(math.isfinite(v) for v in numbers):
+        if not all(math.isfinite(v) for v in numbers):      # before shapely sees them: it fails on NaN
             raise bad("geometry", "coordinates must be finite numbers")
+        shape = box(*numbers) if len(numbers) == 4 else shapely.Point(numbers)
     if shape is None:
         raise bad("geometry", "no geometry given")
     _finite(shape, "coordinates must be finite numbers")

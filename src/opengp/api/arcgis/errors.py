@@ -12,7 +12,7 @@ import orjson
 from starlette.responses import Response
 
 from ...core import (
-    Conflict, Forbidden, InvalidInput, InvalidToken, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
+    Conflict, Forbidden, InvalidInput, InvalidToken, MethodNotAllowed, NotAllowed, NotFound, OpenGPError, RequestTooLarge, StoreError,
     TokenRequired, TooManyAttempts, Unavailable,
 )
 
@@ -20,6 +20,7 @@ CODES: list[tuple[type[OpenGPError], int]] = [
     (RequestTooLarge, 413),
     (InvalidInput, 400),
     (NotFound, 404),
+    (MethodNotAllowed, 405),
     (NotAllowed, 400),
     (Conflict, 400),
     (TokenRequired, 499),

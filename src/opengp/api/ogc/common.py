@@ -66,7 +66,7 @@ def problem_response(exc: Exception, instance: str) -> Response:
         code = next(c for cls, c in CODES if isinstance(exc, cls))
         status = {499: 401, 498: 401}.get(code, code if 400 <= code < 600 else 500)
         kind = {400: "invalid-parameter-value", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-                413: "payload-too-large", 429: "too-many-requests", 503: "unavailable"}.get(status, "server-error")
+                405: "method-not-allowed", 413: "payload-too-large", 429: "too-many-requests", 503: "unavailable"}.get(status, "server-error")
         title, detail = exc.message, " ".join(exc.details)
     else:
         status, kind, title, detail = 500, "server-error", "An unexpected error occurred; see the server log.", ""
