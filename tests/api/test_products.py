@@ -431,3 +431,23 @@ def test_a_name_with_dollars_is_text_not_math(http: httpx.Client) -> None:
     final = follow(http, generate(http, aoiLayer=None, aoiFeatureId=None, customAoi=aoi)["jobId"])[-1]
     assert final["status"] == "Succeeded", final["messages"]
     assert "$" in PdfReader(io.BytesIO(download(http, final["outputUrl"]))).pages[0].extract_text()
+
+
+def test_a_same_site_page_cannot_generate_cancel_or_delete_by_get_with_the_cookie(srv: Server) -> None:
+    """generateProduct and the product jobs' cancel and delete take GET: with the sign-in cookie they
+    must come from this origin (an image on another port of the host carries the cookie too)."""
+    another_port = {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image"}
+    with httpx.Client(base_url=srv.url, timeout=30) as pat:
+        r = pat.post("/arcgis/login", data={"username": "pat", "password": "pat-secret-1"})
+        assert r.status_code == 303 and "agstoken" in pat.cookies
+        form = {"productName": "Sheet", "productVersion": "Standard", "aoiLayer": f"{srv.url}{LAYER0}",
+                "aoiFeatureId": "1", "outputType": "PDF", "f": "json"}
+        assert error_of(pat.get(f"{SVC}/generateProduct", params=form, headers=another_port))["code"] == 403
+        job_id = pat.get(f"{SVC}/generateProduct", params=form, headers={"sec-fetch-site": "same-origin"}).json()["jobId"]
+        for op in ("cancel", "delete"):
+            r = pat.get(f"{SVC}/jobs/{op}", params={"jobId": job_id, "f": "json"}, headers=another_port)
+            assert error_of(r)["code"] == 403
+        assert pat.get(f"{SVC}/jobs/job/{job_id}", params={"f": "json"}).json()["status"] != "Canceled"
+        follow(pat, job_id)
+        assert pat.get(f"{SVC}/jobs/delete", params={"jobId": job_id, "f": "json"},
+                       headers={"sec-fetch-site": "same-origin"}).json()["success"] is True

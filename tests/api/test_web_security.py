@@ -39,6 +39,13 @@ folder = "Sec"
 name = "Gone"
 toolbox = "{toolbox}"
 allowed = ["role:user"]
+
+[[services]]
+folder = "Sec"
+name = "Now"
+toolbox = "{toolbox}"
+execution_type = "synchronous"
+allowed = ["role:user"]
 """
 
 # A toolbox as a publisher might write one: a file input passed through to an
@@ -271,6 +278,68 @@ def test_a_same_site_origin_cannot_submit_or_cancel_with_the_cookie(srv, as_):
     job = _submit(as_["alice"], f"{MEMBERS}/Sleep", seconds="3")
     r = as_["alice"].post(f"{MEMBERS}/Sleep/jobs/{job}/cancel", headers=_same_site_headers(srv), data={"f": "json"})
     assert r.json().get("jobStatus") not in ("esriJobCancelling", "esriJobCancelled"), r.text
+
+
+def _from_another_port() -> dict[str, str]:
+    """What Chromium sends with an image, a link or a GET form from another port of this host:
+    the SameSite=Strict cookie goes along (same site), and a GET carries no Origin."""
+    return {"sec-fetch-site": "same-site", "sec-fetch-mode": "no-cors", "sec-fetch-dest": "image",
+            "referer": "http://127.0.0.1:1/attack.html"}
+
+
+def _my_jobs(c: httpx.Client, service: str) -> int:
+    return c.get(f"/arcgis/admin/services/Sec/{service}.GPServer/jobs/query", params={"f": "json"}).json()["total"]
+
+
+@pytest.mark.parametrize("f", ["json", "html"])
+def test_a_same_site_page_cannot_submit_by_get_with_the_cookie(srv, as_, f):
+    """submitJob and execute take GET (as ArcGIS does); the cookie's origin check ran only for
+    other methods, so an image tag on another port could submit as the signed-in user (with
+    f=html the submit even redirected to the new job)."""
+    before = _my_jobs(as_["root"], "Members")
+    r = as_["alice"].get(f"{MEMBERS}/Sleep/submitJob", params={"f": f, "seconds": "0.1"},
+                         headers=_from_another_port(), follow_redirects=False)
+    assert r.status_code != 303 and "jobId" not in r.text, r.text[:300]
+    assert r.status_code == 403 if f == "html" else r.json()["error"]["code"] == 403
+    r = as_["alice"].get("/arcgis/rest/services/Sec/Now/GPServer/Add/execute", params={"f": "json", "a": "1"},
+                         headers=_from_another_port())
+    assert r.json()["error"]["code"] == 403, r.text
+    assert _my_jobs(as_["root"], "Members") == before and _my_jobs(as_["root"], "Now") == 0
+
+
+def test_a_same_site_page_cannot_cancel_by_get_with_the_cookie(as_):
+    job = _submit(as_["alice"], f"{MEMBERS}/Sleep", seconds="3")
+    r = as_["alice"].get(f"{MEMBERS}/Sleep/jobs/{job}/cancel", params={"f": "json"}, headers=_from_another_port())
+    assert r.json()["error"]["code"] == 403, r.text
+    status = as_["alice"].get(f"{MEMBERS}/Sleep/jobs/{job}", params={"f": "json"}).json()["jobStatus"]
+    assert status not in ("esriJobCancelling", "esriJobCancelled")
+
+
+def test_gets_that_change_things_still_work_from_this_origin_and_with_a_token(srv, as_):
+    """The pages' own requests (same origin, or typed into the address bar) and ArcGIS clients
+    sending their token in the query string are not refused."""
+    for fetch_site in ("same-origin", "none"):
+        r = as_["alice"].get(f"{MEMBERS}/Sleep/submitJob", params={"f": "json", "seconds": "0.1"},
+                             headers={"sec-fetch-site": fetch_site})
+        assert "jobId" in r.json(), r.text
+    token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
+        "username": "alice", "password": PASSWORDS["alice"], "client": "requestip", "f": "json"}).json()["token"]
+    r = httpx.get(f"{srv.url}{MEMBERS}/Sleep/submitJob", params={"f": "json", "seconds": "0.1", "token": token},
+                  headers=_from_another_port())
+    job = r.json()["jobId"]
+    r = httpx.get(f"{srv.url}{MEMBERS}/Sleep/jobs/{job}/cancel", params={"f": "json", "token": token})
+    assert r.json()["jobStatus"] in ("esriJobCancelling", "esriJobCancelled", "esriJobSucceeded")
+
+
+def test_pages_may_not_be_framed(srv, as_):
+    job = _submit(as_["alice"], f"{MEMBERS}/Sleep", seconds="0.1")
+    pages = [as_["alice"].get(f"{MEMBERS}/Sleep/jobs/{job}?f=html"), as_["alice"].get(f"{MEMBERS}/Sleep?f=html"),
+             as_["anon"].get("/arcgis/login"), as_["alice"].get(f"{MEMBERS}/Nope?f=html"),
+             as_["root"].get("/arcgis/admin/console"), as_["anon"].get("/ogcapi/processes?f=html")]
+    for r in pages:
+        assert r.headers["content-type"].startswith("text/html"), r.request.url
+        assert r.headers.get("x-frame-options") == "DENY", r.request.url
+        assert "frame-ancestors 'none'" in r.headers.get("content-security-policy", ""), r.request.url
 
 
 def test_the_pages_own_forms_still_work_from_the_same_origin(srv, as_):

@@ -41,6 +41,7 @@ from .products.routes import routes as product_routes
 from .web.console import routes as console_routes
 from .web.pages import routes as page_routes
 from .errors import ErrorGuard, error_answer, http_error
+from .headers import PageHeaders
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
 from .arcgis.tokens import admin_generate_token, generate_token
@@ -188,6 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Inside FastAPI's ServerErrorMiddleware, which would answer 500 and then re-raise (the
     # server then drops the connection): anything else a handler raises is answered here.
     app.add_middleware(ErrorGuard)
+    app.add_middleware(PageHeaders)     # outside the guard: error pages are pages too
 
     app.router.routes.extend(feature_routes)
     app.router.routes.extend(product_routes)

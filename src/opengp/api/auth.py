@@ -17,9 +17,12 @@ from ..core import Forbidden, InvalidToken
 
 log = logging.getLogger("opengp.auth")
 _BEARER_HEADERS = ("x-esri-authorization", "authorization")
+COOKIE = "agstoken"         # where the pages keep the signed-in user's token
+_COOKIE = COOKIE.encode()
 
 
-def token_from(request: Request, params: Mapping[str, Any]) -> str | None:
+def _sent_token(request: Request, params: Mapping[str, Any]) -> str | None:
+    """The token the request carries itself (field or header), not the browser's cookie."""
     token = params.get("token")
     if token:
         return str(token)
@@ -27,10 +30,27 @@ def token_from(request: Request, params: Mapping[str, Any]) -> str | None:
         value = request.headers.get(header, "")
         if value[:7].lower() == "bearer " and value[7:].strip():
             return value[7:].strip()
-    cookie = request.cookies.get("agstoken") or None
+    return None
+
+
+def token_from(request: Request, params: Mapping[str, Any]) -> str | None:
+    token = _sent_token(request, params)
+    if token is not None:
+        return token
+    cookie = request.cookies.get(COOKIE) or None
     if cookie is not None and request.method not in ("GET", "HEAD"):
         require_same_origin(request)
     return cookie
+
+
+def check_change(request: Request, params: Mapping[str, Any]) -> None:
+    """Call before a request changes something (submits, cancels, deletes, generates).
+    ArcGIS takes most operations by GET too, and a GET with the sign-in cookie can come from
+    a link or an image on another port or subdomain of this host (the same site), so a change
+    made with the cookie must come from this origin whatever its method.  A token sent in
+    the request itself (what ArcGIS clients do) is the caller's own intent: not checked."""
+    if _sent_token(request, params) is None and request.cookies.get(COOKIE):
+        require_same_origin(request)
 
 
 def require_same_origin(request: Request) -> None:
@@ -55,7 +75,7 @@ def has_token(scope: dict) -> bool:
     if b"token=" in scope.get("query_string", b""):
         return True
     for name, value in scope["headers"]:
-        if name in (b"x-esri-authorization", b"authorization") or (name == b"cookie" and b"agstoken" in value):
+        if name in (b"x-esri-authorization", b"authorization") or (name == b"cookie" and _COOKIE in value):
             return True
     return False
 

@@ -28,7 +28,7 @@ from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
 from ..web import pages
-from ..auth import caller
+from ..auth import caller, check_change
 from ..files import file_response, open_job_file
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
@@ -152,6 +152,8 @@ async def services(request: Request) -> Response:
     if len(rest) == 1:
         return pages.task_page(request, claims, service, task) if html else respond(task_json(service, task), params)
     op = rest[1]
+    if op in ("submitJob", "execute"):
+        check_change(request, params)
     if op in ("submitJob", "execute") and params.get("f") == "html":
         await _attach_form_files(request, task, params)
     if op == "submitJob" and len(rest) == 2:
@@ -306,6 +308,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         return await pages.job_events(request, job, params)
     spec = service.tool(job.task)
     if sub == ["cancel"]:
+        check_change(request, params)
         job = await jobs.cancel(job.id, service.key)
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?f=html", status_code=303)

@@ -29,7 +29,7 @@ from ...store import JobQuery
 from ...tools.registry import Service
 from ..admin.common import page
 from ..arcgis.routes import CURRENT_VERSION, job_options, read_params, respond
-from ..auth import caller
+from ..auth import caller, check_change
 from .aoi import AOI, bad, check_placeable, custom_aoi, feature_id, layer_aoi
 from .dialect import BY_CODE, DEFAULT_MSG_LEVEL, MSG_LEVELS, iso, product_job_json
 from .resolve import resolve_definition
@@ -63,6 +63,7 @@ async def dispatch(request: Request) -> Response:
         data = _products_json(config, rest[1:])
         return Response(page("Products", data), media_type="text/html") if html else respond(data, params)
     if rest == ["generateProduct"]:
+        check_change(request, params)
         job = await _generate(request, params, claims, config, service)
         return respond({"success": True, "jobId": job.id, "status": "Submitted", "statusCode": 1}, params)
     if rest[0] == "jobs":
@@ -223,6 +224,7 @@ async def _jobs(request: Request, params: dict[str, str], claims: Claims | None,
     if not rest or rest == ["query"]:
         return respond(await _query(jobs, params, claims, service), params)
     if rest in (["cancel"], ["delete"]):
+        check_change(request, params)
         return respond(await _cancel_or_delete(jobs, params, claims, service, rest[0]), params)
     if len(rest) != 1:
         raise NotFound(f"Resource 'jobs/{'/'.join(rest)}' not found.")

@@ -26,7 +26,7 @@ from ...core import Job, OpenGPError, Status
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.render import JOB_STATUS
-from ..auth import require_same_origin
+from ..auth import COOKIE, require_same_origin
 
 STATIC = "/arcgis/static"
 MAP_PREVIEW_LIMIT = 300_000          # bytes of feature JSON drawn on a job page
@@ -216,7 +216,6 @@ async def job_events(request: Request, job: Job, params: dict[str, str]) -> Resp
 
 
 # -- signing in and out ------------------------------------------------------
-COOKIE = "agstoken"
 
 
 def _safe_next(target: str | None) -> str:
