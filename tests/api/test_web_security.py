@@ -167,6 +167,26 @@ def test_logout_is_post_only(srv):
     assert c.get(f"{MEMBERS}?f=json").json().get("tasks"), "a GET must not have signed alice out"
 
 
+def test_signing_out_revokes_the_token_on_every_server(srv):
+    """Sign-out only deleted the cookie: the token itself worked for the rest of its hour (a copy
+    of it in a proxy log, or on a shared machine).  Now it is revoked in the store, and every API
+    server of a deployment (two behind the proxy in the scale-out pass) refuses it."""
+    c = _login(srv, "bob")
+    bearer = {"X-Esri-Authorization": f"Bearer {c.cookies['agstoken']}"}
+    assert httpx.get(f"{srv.url}{MEMBERS}", params={"f": "json"}, headers=bearer).json().get("tasks")
+    refused = c.post("/arcgis/logout", headers={**_same_site_headers(srv), "accept": "text/html"})
+    assert refused.status_code == 403 and "agstoken" in c.cookies       # not from another page
+    assert httpx.get(f"{srv.url}{MEMBERS}", params={"f": "json"}, headers=bearer).json().get("tasks")
+    r = c.post("/arcgis/logout", headers={"origin": srv.url, "sec-fetch-site": "same-origin"})
+    assert r.status_code == 303 and "agstoken" not in c.cookies
+    deadline, refusals = time.monotonic() + 5, 0
+    while refusals < 2 * srv.servers:        # in a row: each server in turn (the proxy round-robins)
+        answer = httpx.get(f"{srv.url}{MEMBERS}", params={"f": "json"}, headers=bearer).json()
+        refusals = refusals + 1 if answer.get("error", {}).get("code") == 498 else 0
+        assert time.monotonic() < deadline, f"the token still works after signing out: {answer}"
+        time.sleep(0.05)
+
+
 def test_signing_in_after_a_stale_token_in_the_url_does_not_loop(srv):
     with httpx.Client(base_url=srv.url) as c:
         r = c.get(f"{OPEN}?f=html&token=stale", follow_redirects=False)

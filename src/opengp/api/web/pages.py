@@ -7,6 +7,8 @@ decides anything about jobs.
 """
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from datetime import datetime, timezone
@@ -21,13 +23,14 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ...auth import Claims, Scope
+from ...auth import Claims, Scope, TokenError
 from ...core import Job, OpenGPError, Status
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.render import JOB_STATUS
-from ..auth import COOKIE, require_same_origin
+from ..auth import COOKIE, client_ip, require_same_origin
 
+log = logging.getLogger("opengp.auth")
 STATIC = "/arcgis/static"
 MAP_PREVIEW_LIMIT = 300_000          # bytes of feature JSON drawn on a job page
 _ENV = Environment(loader=PackageLoader("opengp.api.web", "templates"), autoescape=select_autoescape(),
@@ -249,6 +252,20 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    """Sign out: the cookie's token is revoked in the store (every API server of a deployment
+    refuses it within ``auth.tokens.CACHE_SECONDS``), not only forgotten by this browser, so a
+    copy of it (a shared machine, a proxy log) is worth nothing from now on."""
+    require_same_origin(request)        # no signing someone out from another page
+    token = request.cookies.get(COOKIE)
+    if token:
+        issuer = request.app.state.auth
+        try:
+            claims = issuer.verify(token, referer=request.headers.get("referer"), ip=client_ip(request))
+        except TokenError:
+            claims = None           # expired or revoked already: nothing to revoke
+        if claims is not None:
+            await asyncio.to_thread(issuer.revoke, claims)
+            log.info("%s signed out from %s; the token is revoked", claims.user.name, client_ip(request))
     response = RedirectResponse("/arcgis/rest/services?f=html", status_code=303)
     response.delete_cookie(COOKIE, path="/arcgis")
     return response
