@@ -451,3 +451,14 @@ def test_a_same_site_page_cannot_generate_cancel_or_delete_by_get_with_the_cooki
         follow(pat, job_id)
         assert pat.get(f"{SVC}/jobs/delete", params={"jobId": job_id, "f": "json"},
                        headers={"sec-fetch-site": "same-origin"}).json()["success"] is True
+
+
+def test_anonymous_callers_list_no_product_jobs(srv: Server, http: httpx.Client, admin: httpx.Client) -> None:
+    """An anonymous job's id is all that protects it: the job list gave every anonymous product job
+    (and so its inputs, and a way to delete it) to every anonymous caller."""
+    mine = generate(http, aoiLayer=f"{srv.url}{LAYER0}")["jobId"]
+    follow(http, mine)
+    listed = http.get(f"{SVC}/jobs/query", params={"f": "json"}).json()
+    assert (listed["jobs"], listed["total"]) == ([], 0)
+    assert http.get(f"{SVC}/jobs/job/{mine}", params={"f": "json"}).json()["status"] == "Succeeded"   # by its id
+    assert mine in {j["jobId"] for j in admin.get(f"{SVC}/jobs/query", params={"f": "json"}).json()["jobs"]}

@@ -135,8 +135,8 @@ def test_query_by_machine_matches_the_host_of_the_worker(store, job_factory):
     assert store.query(JobQuery(machine="gis-a", statuses=frozenset({Status.EXECUTING}), limit=1))[0] == 2
 
 
-def test_query_by_processes_anonymity_and_run_time(store, job_factory):
-    """The OGC job list's filters: several processes, anonymous jobs only, min/max run time."""
+def test_query_by_processes_and_run_time(store, job_factory):
+    """The OGC job list's filters: several processes, min/max run time."""
     now = time.time()
     a = job_factory(task="Echo", owner="ann")
     b = job_factory(task="Slow")
@@ -152,10 +152,9 @@ def test_query_by_processes_anonymity_and_run_time(store, job_factory):
     assert ids(JobQuery(processes=both, limit=None)) == {a.id, c.id, never.id}
     assert store.query(JobQuery(processes=both, limit=1))[0] == 3
     assert ids(JobQuery(processes=(), limit=None)) == set()
-    assert ids(JobQuery(anonymous=True, limit=None)) == {b.id, c.id, never.id}
     assert ids(JobQuery(min_duration=5, limit=None)) == {a.id, b.id}             # b: still running, 50 s so far
     assert ids(JobQuery(max_duration=20, limit=None)) == {a.id, c.id}
-    assert ids(JobQuery(min_duration=5, max_duration=20, anonymous=True, limit=None)) == set()
+    assert ids(JobQuery(min_duration=5, max_duration=20, owner="ann", limit=None)) == {a.id}
     assert store.query(JobQuery(min_duration=0, statuses=frozenset({Status.SUCCEEDED}), limit=None))[0] == 2
 
 

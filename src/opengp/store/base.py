@@ -27,7 +27,6 @@ class JobQuery:
     created_before: float | None = None    # epoch seconds, inclusive
     machine: str | None = None             # ran on this host (the ``host`` of ``worker`` = "host:pid.run")
     processes: tuple[tuple[str, str], ...] | None = None   # any of these (service, task) pairs
-    anonymous: bool = False                # only jobs without an owner
     min_duration: float | None = None      # seconds from started to finished (or now, while running);
     max_duration: float | None = None      # jobs that never started are left out
     offset: int = 0

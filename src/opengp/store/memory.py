@@ -197,7 +197,6 @@ def matches(job: Job, q: JobQuery) -> bool:
         or (q.created_before is not None and job.created > q.created_before)
         or (q.machine is not None and (job.worker or "").rpartition(":")[0].lower() != q.machine.lower())
         or (q.processes is not None and (job.service, job.task) not in q.processes)
-        or (q.anonymous and job.owner is not None)
         or ((q.min_duration is not None or q.max_duration is not None) and not _duration_ok(job, q))
     )
 

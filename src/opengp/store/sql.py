@@ -257,13 +257,11 @@ def _time_conds(q: JobQuery) -> list[str]:
 
 def _filter_conds(q: JobQuery) -> list[str]:
     """Conditions the count tables do not answer: the time window, the machine, several
-    processes, anonymous jobs, run time."""
+    processes, run time."""
     conds = _time_conds(q) + ([] if q.machine is None else ["lower(worker) LIKE :machine ESCAPE '\\'"])
     if q.processes is not None:
         pairs = [f"(service = :ps{i} AND task = :pt{i})" for i in range(len(q.processes))]
         conds.append(f"({' OR '.join(pairs)})" if pairs else "1 = 0")
-    if q.anonymous:
-        conds.append("owner IS NULL")
     if q.min_duration is not None or q.max_duration is not None:
         conds.append("started IS NOT NULL")
         run = "(coalesce(finished, :now) - started)"
@@ -276,7 +274,7 @@ def _filter_conds(q: JobQuery) -> list[str]:
 
 def _counted(q: JobQuery) -> bool:
     """True when the count tables can answer (with the time window applied on top)."""
-    return (q.owner != "" and q.machine is None and q.processes is None and not q.anonymous
+    return (q.owner != "" and q.machine is None and q.processes is None
             and q.min_duration is None and q.max_duration is None)
 
 

@@ -79,7 +79,9 @@ def _seconds(request: Request, name: str) -> float | None:
 async def job_list(request: Request) -> Response:
     """The job-list class: type, processID, status, datetime, minDuration, maxDuration, limit
     (and offset for the next/prev links), over the same indexed store query as the admin face.
-    Callers see their own jobs (anonymous callers: anonymous jobs; ``jobs:read:any``: all)."""
+    Callers see their own jobs (``jobs:read:any``: all).  Anonymous callers see none: an
+    anonymous job is protected only by its unguessable id (auth/access.py), which a list
+    would hand to anyone; its submitter reads it by that id."""
     claims = claims_of(request)
     limit = int_param(request, "limit", 10, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 2**31 - 1)
@@ -103,13 +105,13 @@ async def job_list(request: Request) -> Response:
     if types and "process" not in types:
         processes = ()              # every job here is a process execution: no other type matches
     after, before = _datetime(request)
-    anonymous, owner = claims is None, None
+    owner = None
     if claims is not None and Scope.JOBS_READ_ANY not in claims.scopes:
         owner = claims.user.name
-    q = JobQuery(kind=Kind.GP.value, statuses=frozenset(statuses) or None, owner=owner, anonymous=anonymous,
+    q = JobQuery(kind=Kind.GP.value, statuses=frozenset(statuses) or None, owner=owner,
                  processes=processes, created_after=after, created_before=before,
                  min_duration=min_duration, max_duration=max_duration, offset=offset, limit=limit)
-    total, page = await request.app.state.jobs.query_async(q)
+    total, page = (0, []) if claims is None else await request.app.state.jobs.query_async(q)
     base_url = face_url(request)
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "f")]
 

@@ -322,19 +322,16 @@ async def _query(jobs: JobService, params: dict[str, str], claims: Claims | None
     user = (params.get("user") or "").strip() or None
     number = _int(params, "num", 100, 1, MAX_PAGE)
     start = _int(params, "start", 1, 1, 2**31 - 1)
-    anonymous = False
-    if claims is None:
-        anonymous = True          # no token: only jobs nobody owns
-        if user is not None:
-            return _page([], 0, start, number, level)
-    elif Scope.JOBS_READ_ANY not in claims.scopes:
+    if claims is None:      # an anonymous job's id is all that protects it: never listed (auth/access.py)
+        return _page([], 0, start, number, level)
+    if Scope.JOBS_READ_ANY not in claims.scopes:
         if user is not None and user != claims.user.name:
             return _page([], 0, start, number, level)
         user = claims.user.name
     if statuses is not None and not statuses:
         return _page([], 0, start, number, level)
     total, found = await jobs.query_async(JobQuery(
-        service=service.key, kind=Kind.PRODUCT.value, statuses=statuses, owner=user, anonymous=anonymous,
+        service=service.key, kind=Kind.PRODUCT.value, statuses=statuses, owner=user,
         created_after=start_date, created_before=end_date, offset=start - 1, limit=number))
     return _page(found, total, start, number, level)
 
