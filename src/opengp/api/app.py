@@ -42,6 +42,7 @@ from .web.console import routes as console_routes
 from .web.pages import routes as page_routes
 from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
+from .limits import BodyLimit
 from .arcgis.fastpath import JobStatusFastPath
 from .arcgis.routes import routes as arcgis_routes
 from .arcgis.tokens import admin_generate_token, generate_token
@@ -208,11 +209,12 @@ def create_app(settings: Settings) -> FastAPI:
 def asgi_app(settings: Settings) -> Any:
     """What ``opengp serve`` runs: the app behind the job status fast path, which
     sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
-    mode, behind ``FreshServices``)."""
+    mode, behind ``FreshServices``); the body-size limit and the error guard around all."""
     app = create_app(settings)
     fast = JobStatusFastPath(app)
+    inner = FreshServices(fast, app) if settings.broker_url is not None else fast
     # the guard again outside: the fast paths answer before FastAPI's middleware
-    return ErrorGuard(FreshServices(fast, app) if settings.broker_url is not None else fast)
+    return ErrorGuard(BodyLimit(inner, settings))
 
 
 class FreshServices:

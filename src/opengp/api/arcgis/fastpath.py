@@ -22,7 +22,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ...core import InvalidInput, OpenGPError, RequestTooLarge, Status
+from ...core import InvalidInput, OpenGPError, Status
 from ...auth.access import require_use
 from ..auth import caller, has_token
 from ..ogc.fastpath import OgcFastPath
@@ -50,8 +50,6 @@ class JobStatusFastPath:
         self.ogc = OgcFastPath(app)     # the OGC face's own hot requests
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            receive = self._limited(scope, receive)
         if scope["type"] == "http" and scope["path"].startswith("/ogcapi/"):
             await self.ogc(scope, receive, send)
             return
@@ -68,23 +66,6 @@ class JobStatusFastPath:
                 await self._submit(scope, receive, send, match)
                 return
         await self.app(scope, receive, send)
-
-    def _limited(self, scope: dict, receive: Any) -> Any:
-        """Count the body as it arrives: a chunked (or lying) request stops at the limit,
-        before anything is spooled to disk or parsed."""
-        settings = self.app.state.settings
-        limit = settings.max_upload_bytes if scope["path"].endswith("/uploads/upload") else settings.max_request_bytes
-        seen = 0
-
-        async def counted() -> dict:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
-            return message
-
-        return counted
 
     # -- submitJob ----------------------------------------------------------
     def _small_form(self, scope: dict) -> bool:

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ...config import Settings
 from ...core import Forbidden, TokenRequired
-from ...core import Conflict, InvalidInput, Job, NotFound, RequestTooLarge, Status
+from ...core import Conflict, InvalidInput, Job, NotFound, Status
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH, service_dir, split_job_path
 from ...tools.params import WITHHELD, ParamSpec, ToolSpec
@@ -27,6 +27,7 @@ from ...tools.values import FeatureSet
 from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
+from ..limits import allowance
 from ..web import pages
 from ..auth import caller, check_change
 from ..files import file_response, open_job_file
@@ -46,29 +47,16 @@ def respond(data: Any, params: Any) -> Response:
 
 
 async def read_params(request: Request) -> dict[str, str]:
-    """Query string and form body merged (body wins), as ArcGIS reads them."""
+    """Query string and form body merged (body wins), as ArcGIS reads them.  The body is held
+    to the request's allowance as it arrives (api/limits.py)."""
     params = dict(request.query_params)
     if request.method != "POST":
         return params
-    limit = request.app.state.settings.max_request_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
-        try:
-            form = await request.form(max_part_size=limit)
-        except MultiPartException as exc:
-            raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {exc.message}"]) from None
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        params.update({k: v for k, v in (await _form(request)).items() if isinstance(v, str)})
         return params
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = b"".join([chunk async for chunk in request.stream()])
     if body:
         try:
             params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
@@ -189,7 +177,7 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
     keep each as an upload and pass its itemID, as the scripted form does."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         return
-    form = await request.form()      # already parsed by read_params: Starlette keeps it
+    form = await _form(request)      # already parsed by read_params: Starlette keeps it
     jobs = _jobs(request)
     for p in task.inputs:
         upload = form.get(f"{p.name}__file")
@@ -198,26 +186,46 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
             params[p.name] = orjson.dumps({"itemID": item.item_id}).decode()
 
 
+async def _form(request: Request, **limits: int) -> Any:
+    """The multipart form (parsed once; Starlette keeps it for later calls)."""
+    try:
+        return await request.form(max_part_size=request.app.state.settings.max_request_bytes, **limits)
+    except MultiPartException as exc:
+        raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {exc.message}"]) from None
+
+
 async def upload(request: Request) -> Response:
     """``POST .../GPServer/uploads/upload`` (multipart ``file``): ArcGIS's way to send a
-    file before the job that names it as ``{"itemID": ...}``."""
+    file before the job that names it as ``{"itemID": ...}``.
+
+    Who may upload is checked before the body is read: a caller the service accepts (its
+    token in the query string or a header, or a public service) may send ``max_upload_bytes``;
+    anyone else only what an ordinary request may carry (``max_request_bytes``: enough for
+    a form whose ``token`` field says who they are), and a larger body from them is refused
+    unread."""
     params = dict(request.query_params)
     settings = request.app.state.settings
     parts = [p for p in request.path_params["path"].split("/") if p]
     if not parts or parts[-1] != "GPServer":
         raise NotFound(f"Service '{request.path_params['path']}' not found.")
     service = _jobs(request).service("/".join(parts[:-1]))
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > settings.max_upload_bytes + (1 << 16):
-        raise RequestTooLarge("Upload failed.", [f"The file exceeds the {settings.max_upload_bytes}-byte limit."])
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
-    try:
-        form = await request.form(max_files=1, max_fields=50)
-    except MultiPartException as exc:
-        raise InvalidInput("Upload failed.", [f"Malformed multipart body: {exc.message}"]) from None
+    claims = caller(request, params, request.app.state.auth)        # a bad token: refused at once
+    if claims is not None:
+        require_use(service.config, claims)
+    accepted = may_use(service.config, claims)
+    if accepted:
+        allowance(request).raise_to(settings.max_upload_bytes + (1 << 16))      # the file and its framing
+    else:
+        declared = request.headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > settings.max_request_bytes:
+            raise TokenRequired("Token Required", [
+                "Send the token in the query string or a header (X-Esri-Authorization) to upload files."])
+    form = await _form(request, max_files=1, max_fields=50)
     params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    require_use(service.config, caller(request, params, request.app.state.auth))
+    if not accepted:        # its token came in the form
+        require_use(service.config, caller(request, params, request.app.state.auth))
     file = form.get("file")
     if not isinstance(file, UploadFile) or not file.filename:
         raise InvalidInput("Upload failed.", ["Send the file as multipart/form-data, in the field 'file'."])
