@@ -155,6 +155,41 @@ def test_failed_logins_are_throttled_per_user(srv):
     assert "token" in token_for(srv, client="requestip")              # other users are not locked out
 
 
+def _from(address: str) -> httpx.Client:
+    """A client whose connections come from ``address`` (any 127.x.y.z is this machine)."""
+    return httpx.Client(transport=httpx.HTTPTransport(local_address=address), timeout=30)
+
+
+def _login(c: httpx.Client, srv, username: str, password: str) -> dict:
+    return c.post(f"{srv.url}/arcgis/tokens/generateToken",
+                  data={"username": username, "password": password, "f": "json"}).json()
+
+
+# the addresses the server sees must be the test's own: behind the scale-out proxy, all are the proxy's
+@pytest.mark.local_only
+def test_failed_logins_lock_a_name_only_where_they_came_from(srv):
+    """Five wrong passwords from anywhere locked that name (``admin`` too) for everyone, for five
+    minutes, as often as an attacker liked.  Now they lock it from the address they came from; the
+    user signs in from anywhere else.  Many addresses guessing one name meet a looser ceiling."""
+    add_user(srv.data_dir, "target", "user", "target password")
+    with _from("127.0.0.2") as attacker, _from("127.0.0.3") as owner:
+        for _ in range(5):
+            assert _login(attacker, srv, "target", "guess")["error"]["code"] == 400
+        assert _login(attacker, srv, "target", "target password")["error"]["code"] == 429
+        assert "token" in _login(owner, srv, "target", "target password")
+    from concurrent.futures import ThreadPoolExecutor
+
+    def guesses(i: int) -> list[int]:        # 5 from each of 20 more addresses: 100 in all
+        with _from(f"127.0.1.{i}") as c:
+            return [_login(c, srv, "target", f"guess {j}")["error"]["code"] for j in range(5)]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert sorted(set(code for codes in pool.map(guesses, range(1, 21)) for code in codes)) in ([400], [400, 429])
+    with _from("127.0.0.3") as owner:
+        locked = _login(owner, srv, "target", "target password")
+    assert locked["error"]["code"] == 429, locked
+
+
 def test_an_expired_token_is_refused(srv, http, monkeypatch):
     """Issued here with the server's own secret and users, an hour and a minute ago, for one minute."""
     from opengp.auth import TokenIssuer

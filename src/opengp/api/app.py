@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from ..auth import TokenIssuer
 from ..auth.secret import load_secret
-from ..auth.throttle import LoginThrottle
+from ..auth.throttle import LoginGuard
 from ..config import Settings
 from ..core import OpenGPError
 from ..datasets.catalog import Catalog
@@ -149,9 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
         jobs.feature_inputs = submit_inputs(app.state.datasets, users, settings.allow_private_urls)
         app.state.auth = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
                                      max_minutes=settings.token_max_minutes)
-        # one address may try a few users (a shared office NAT), so it gets more attempts than a name
-        app.state.throttle_users = LoginThrottle(settings.login_attempts, settings.login_window)
-        app.state.throttle_addresses = LoginThrottle(4 * settings.login_attempts, settings.login_window)
+        app.state.logins = LoginGuard(settings.login_attempts, settings.login_window)
         app.state.jobs = jobs
         app.state.services = services
         app.state.executor = executor

@@ -1,4 +1,5 @@
-"""Failed-login throttling: one instance per kind of key (user names, client addresses)."""
+"""Failed-login throttling: ``LoginThrottle`` counts failures per key; ``LoginGuard`` decides
+which keys a failed login counts against."""
 from __future__ import annotations
 
 import threading
@@ -48,3 +49,43 @@ class LoginThrottle:
     def succeeded(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
+
+
+class LoginGuard:
+    """Failed-login throttling that an attacker cannot turn against a user.
+
+    Counting failures per user name alone let anyone lock any account (``admin`` too) for
+    everyone, forever, five wrong passwords at a time.  Instead, a failure counts against:
+
+    - the name *from that address* (``attempts``): guessing one user's password from one
+      place stops there, and the user signing in from anywhere else is not affected;
+    - the address (``4 × attempts``): one place trying many names (a shared office NAT may
+      try a few);
+    - the name from anywhere (``20 × attempts``): a looser ceiling on guessing one password
+      from many addresses at once.
+    """
+
+    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
+        self.by_pair = LoginThrottle(attempts, window)
+        self.by_address = LoginThrottle(4 * attempts, window)
+        self.by_name = LoginThrottle(20 * attempts, window)
+
+    @staticmethod
+    def _pair(name: str, address: str) -> str:
+        return f"{name}\x00{address}"       # no name or address holds a NUL
+
+    def wait_time(self, name: str, address: str) -> float:
+        """Seconds before ``name`` may try again from ``address`` (0 when allowed)."""
+        return max(self.by_pair.wait_time(self._pair(name, address)), self.by_address.wait_time(address),
+                   self.by_name.wait_time(name))
+
+    def failed(self, name: str, address: str) -> None:
+        self.by_pair.failed(self._pair(name, address))
+        self.by_address.failed(address)
+        self.by_name.failed(name)
+
+    def succeeded(self, name: str, address: str) -> None:
+        """A success takes back the failure counted in advance for it, and clears the pair."""
+        self.by_pair.succeeded(self._pair(name, address))
+        self.by_address.forgive_one(address)
+        self.by_name.forgive_one(name)

@@ -48,15 +48,14 @@ async def issue_token(request: Request, params: dict[str, str], *, admin: bool =
     state = request.app.state
     username, password = params.get("username", ""), params.get("password", "")
     ip = client_ip(request)
-    wait = max(state.throttle_users.wait_time(username), state.throttle_addresses.wait_time(ip))
+    wait = state.logins.wait_time(username, ip)
     if wait > 0:
         log.warning("login throttled for user %r from %s", username, ip)
         raise TooManyAttempts("Unable to generate token.",
                               [f"Too many failed attempts; try again in {math.ceil(wait)} seconds."])
     # Counted as failed before the first await, so concurrent guesses cannot all slip past the
     # check above; a success takes it back.
-    state.throttle_users.failed(username)
-    state.throttle_addresses.failed(ip)
+    state.logins.failed(username, ip)
     user = await asyncio.to_thread(state.auth.users.get, username) if username else None
     # argon2 takes tens of milliseconds: off the event loop, and for unknown users too
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
@@ -76,8 +75,7 @@ async def issue_token(request: Request, params: dict[str, str], *, admin: bool =
     except ValueError as exc:
         raise InvalidInput("Unable to generate token.", [str(exc)]) from None
     token, expires = state.auth.issue(user, bound, minutes)
-    state.throttle_users.succeeded(username)
-    state.throttle_addresses.forgive_one(ip)
+    state.logins.succeeded(username, ip)
     log.info("%stoken issued to %s from %s (client=%s, until %d)", "admin " if admin else "", user.name, ip,
              client, expires)
     return {"token": token, "expires": int(expires * 1000), "ssl": request.url.scheme == "https"}
