@@ -83,3 +83,28 @@ def test_revoke_bumps_the_token_epoch(tmp_path):
     assert stored(tmp_path)["dave"].token_epoch == before + 1
     assert "INFO opengp.auth: all tokens of dave revoked" in done.stderr
     assert users_cmd(tmp_path, "revoke", "nobody").returncode == 2
+
+
+@pytest.mark.parametrize("name", ["alice\n", "alice\r", "al\tice", "ali\x1bce", "\u0430lice", " alice"])
+def test_a_name_with_a_control_or_foreign_character_is_refused(tmp_path, name):
+    """``users add $'alice\\n'`` succeeded (the name check's ``$`` let a trailing newline through):
+    two "alice" rows, and log lines split in two."""
+    assert users_cmd(tmp_path, "add", "alice", "-r", "user", password="correct horse").returncode == 0
+    refused = users_cmd(tmp_path, "add", name, "-r", "administrator", password="battery staple")
+    assert refused.returncode == 2 and "invalid user name" in refused.stderr, refused.stderr
+    assert set(stored(tmp_path)) == {"alice"}
+
+
+def test_the_store_refuses_such_a_name_whoever_adds_it(tmp_path):
+    from opengp.core import User
+    from opengp.store.users import MemoryUserStore
+
+    store = SqlStore(sqlite_url(tmp_path))
+    try:
+        for users in (SqlUserStore(store.engine), MemoryUserStore()):
+            for name in ("admin\n", "admin\x00", "ad\x7fmin"):
+                with pytest.raises(ValueError):
+                    users.add(User(name, ("administrator",), "x"))
+            assert users.list() == []
+    finally:
+        store.close()

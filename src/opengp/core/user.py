@@ -9,12 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 ROLES = ("administrator", "publisher", "user")
-_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")     # ASCII only: no control character, no look-alike
+
+
+def is_username(name: object) -> bool:
+    """1-64 letters, digits and ``_ . @ -``: the whole of it (``$`` in a ``match`` would let a
+    trailing newline through: ``alice\n`` beside ``alice``, and log lines split in two)."""
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
 
 
 def check_username(name: str) -> str:
-    """A user name: 1-64 letters, digits and ``_ . @ -`` (it appears in URLs and logs)."""
-    if not _NAME.match(name or ""):
+    """A user name (``is_username``): it appears in URLs and logs."""
+    if not is_username(name):
         raise ValueError(f"invalid user name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
     return name
 

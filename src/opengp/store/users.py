@@ -14,14 +14,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import IntegrityError
 
-from ..core import Conflict, User
+from ..core import Conflict, User, check_username
 from .engine import run
 from .tables import revoked_tokens, users
 
 
 class UserStore(Protocol):
     def add(self, user: User) -> None:
-        """Insert a new user; Conflict if the name is taken."""
+        """Insert a new user; Conflict if the name is taken, ValueError if it is no user name."""
 
     def get(self, name: str) -> User | None: ...
 
@@ -51,6 +51,7 @@ class MemoryUserStore:
         self._lock = threading.Lock()
 
     def add(self, user: User) -> None:
+        check_username(user.name)
         with self._lock:
             if user.name in self._users:
                 raise Conflict(f"User '{user.name}' already exists.")
@@ -110,6 +111,7 @@ class SqlUserStore:
         return run(self.engine, fn, write=write, what="user")
 
     def add(self, user: User) -> None:
+        check_username(user.name)       # whoever adds a user (the CLI, the first administrator)
         try:
             self._run(lambda c: c.execute(insert(users), _to_row(user)), write=True)
         except IntegrityError:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from ...auth import Scope, hash_password, scopes_for, verify_password
 from ...auth.tokens import binding
-from ...core import Forbidden, InvalidInput, NotAllowed, OpenGPError, TooManyAttempts
+from ...core import Forbidden, InvalidInput, NotAllowed, OpenGPError, TooManyAttempts, is_username
 from ..auth import client_ip
 from .errors import CODES
 from .routes import read_params, respond
@@ -56,7 +56,8 @@ async def issue_token(request: Request, params: dict[str, str], *, admin: bool =
     # Counted as failed before the first await, so concurrent guesses cannot all slip past the
     # check above; a success takes it back.
     state.logins.failed(username, ip)
-    user = await asyncio.to_thread(state.auth.users.get, username) if username else None
+    # a name no user can have (control characters...) is refused like a wrong password, unlooked-up
+    user = await asyncio.to_thread(state.auth.users.get, username) if is_username(username) else None
     # argon2 takes tens of milliseconds: off the event loop, and for unknown users too
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
