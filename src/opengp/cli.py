@@ -165,10 +165,11 @@ def _check_deployment(settings, *, api_server: bool) -> None:  # type: ignore[no
 def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
     """No server runs without an administrator, and none has a default password."""
     from .auth.bootstrap import ADMIN, NoAdministrator, ensure_admin
+    from .runtime.files import private_data_dir
     from .store import open_store
     from .store.users import open_user_store
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(settings.data_dir)
     store = open_store(settings.store_url)
     try:
         done = ensure_admin(open_user_store(store), settings.data_dir, demo=demo, prompt=lambda: typer.prompt(
@@ -218,6 +219,9 @@ def worker(
     except ImportError as exc:
         console.print(f"[red]Celery is not installed[/] ({exc}): pip install 'opengp[scaleout]'")
         raise typer.Exit(2) from None
+    from .runtime.files import private_data_dir
+
+    private_data_dir(settings.data_dir)
     _check_file_store(settings)
     _check_deployment(settings, api_server=False)
     from .api.serving import configure_logging

@@ -19,6 +19,7 @@ from rich.table import Table
 from .auth.passwords import check_password, hash_password
 from .config import load_settings
 from .core import Conflict, User, check_roles, check_username
+from .runtime.files import private_data_dir
 from .store import Store, open_store
 from .store.users import UserStore, open_user_store
 
@@ -44,7 +45,7 @@ def job_store(config: Optional[Path], data_dir: Optional[Path]) -> Iterator[Stor
         config = Path("opengp.toml")
     try:
         settings = load_settings(config, data_dir=data_dir)
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_data_dir(settings.data_dir)
         store = open_store(settings.store_url)
     except Exception as exc:
         _fail(f"Cannot open the store: {exc}")

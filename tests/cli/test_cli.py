@@ -87,3 +87,40 @@ def test_the_demo_generates_an_administrator_and_says_how_to_log_in(tmp_path: Pa
     said = " ".join(out.split())
     assert "demo administrator: user admin, password: cat " in said and "demo-admin-password" in said
     assert password not in out                     # the log says where, never what
+
+
+def test_the_data_folder_is_the_server_users_alone(tmp_path: Path) -> None:
+    """The SQLite file (password hashes, every job's inputs and results) was created 0644 and the
+    job and upload folders 0755: readable by every user of the machine."""
+    import json
+    import stat
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)                    # made by an earlier version, or by hand
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "opengp", "serve", "--demo", "--port", str(port),
+                             "--data-dir", str(data)], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(proc, url, None, "opengp serve", 30)
+        tools = f"{url}/arcgis/rest/services/Demo/Tools/GPServer"
+        points = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
+                  "features": [{"geometry": {"x": 1, "y": 2}, "attributes": {"n": 1}}]}
+        job = httpx.post(f"{tools}/WriteReport/submitJob", data={"f": "json", "input_features": json.dumps(points)}).json()
+        upload = httpx.post(f"{tools}/uploads/upload", data={"f": "json"}, files={"file": ("a.txt", b"x")}).json()
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{tools}/WriteReport/jobs/{job['jobId']}", params={"f": "json"}).json()["jobStatus"] != "esriJobSucceeded":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    report = next(data.glob("arcgisjobs/**/report.csv"))
+    uploaded = data / "uploads" / upload["item"]["itemID"] / "a.txt"
+    made = [data / "opengp.db", data / "secret.key", report, uploaded]
+    folders = [data, report.parent, report.parent.parent, data / "arcgisjobs", data / "uploads", uploaded.parent]
+    modes = {str(p.relative_to(tmp_path)): oct(stat.S_IMODE(p.stat().st_mode)) for p in made + folders}
+    assert modes == {**{str(p.relative_to(tmp_path)): "0o600" for p in made},
+                     **{str(p.relative_to(tmp_path)): "0o700" for p in folders}}, modes

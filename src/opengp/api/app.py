@@ -27,6 +27,7 @@ from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
+from ..runtime.files import private_data_dir
 from ..runtime.storage import open_file_store
 from ..runtime.urls import set_policy
 from ..store import open_store
@@ -52,7 +53,7 @@ log = logging.getLogger("opengp")
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
     """One server per data folder: local workers report only to their own server."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_data_dir(data_dir)
     fh = open(data_dir / "opengp.lock", "w")
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -104,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         scale_out = settings.broker_url is not None     # Celery workers, a shared PostgreSQL
         if scale_out:       # many servers share the data folder (and the database)
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            private_data_dir(settings.data_dir)
         lock = None if scale_out else lock_data_dir(settings.data_dir)
         set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
         store = open_store(settings.store_url)

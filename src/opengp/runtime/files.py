@@ -15,6 +15,25 @@ from typing import BinaryIO
 JOBS_URL_PATH = "/arcgis/rest/directories/arcgisjobs"
 
 
+def private_data_dir(data_dir: Path) -> Path:
+    """The data folder, made the server's user's alone, with everything this process creates
+    from now on (``umask 077``): it holds the job store (password hashes, every job's inputs
+    and results), the token secret, job files and uploads, which files created with the usual
+    umask (0644, folders 0755) left readable to every user of the machine.  A folder made by
+    an earlier version is closed too (when it is ours): what is inside it is then out of reach
+    whatever its own mode.  Every process of a server inherits the umask (local workers, a
+    Celery worker's pool)."""
+    os.umask(0o077)
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        if data_dir.stat().st_uid == os.getuid():
+            data_dir.chmod(0o700)
+    except OSError:     # a folder shared by mount may refuse: its owner sets its mode
+        pass
+    return data_dir
+
+
 def token_file(path: Path, nbytes: int, mode: int) -> str:
     """The random token in ``path``, written (``nbytes`` random bytes, hex) by whichever process
     creates the file first.  Processes starting together may find it created and not yet
