@@ -23,7 +23,7 @@ def private_data_dir(data_dir: Path) -> Path:
     an earlier version is closed too (when it is ours): what is inside it is then out of reach
     whatever its own mode.  Every process of a server inherits the umask (local workers, a
     Celery worker's pool)."""
-    os.umask(0o077)
+    os.umask(os.umask(0o077) | 0o077)      # never wider than it was
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
