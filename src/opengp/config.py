@@ -102,6 +102,8 @@ class ServiceConfig(_Published):
     public: bool = False              # anyone, even without a token, may use it
     allowed: list[str] = []           # else these users and "role:<role>"s (administrators always)
     description: str = ""
+    # a job whose results' JSON is larger fails, saying so (nothing is silently cut); 100 MiB
+    max_result_bytes: int = Field(100 * 1024 * 1024, ge=1024)
 
 
     @property

@@ -28,7 +28,7 @@ def test_jobs_stored_before_the_counts_are_counted(tmp_path):
     url = f"sqlite:///{tmp_path}/m.db"
     engine = create_engine(url)
     upgrade(engine, "0003")
-    rows = [job_to_row(Job.new("A", "T", {}, owner=owner).evolve(status=status))
+    rows = [_row_of_0003(job_to_row(Job.new("A", "T", {}, owner=owner).evolve(status=status)))
             for owner, status in [("ann", Status.SUCCEEDED), ("ann", Status.FAILED), (None, Status.SUCCEEDED)]]
     with engine.begin() as c:
         c.execute(text(f"INSERT INTO jobs ({', '.join(rows[0])}) VALUES ({', '.join(':' + k for k in rows[0])})"),
@@ -55,3 +55,56 @@ def test_the_counted_statuses_are_the_terminal_ones():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module.FINISHED) == {s.value for s in TERMINAL}
+
+
+def _row_of_0003(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "stored_inputs"}        # (migration 0008's)
+
+
+def test_large_values_stored_before_are_moved_out_of_the_job_rows(tmp_path):
+    """Migration 0008: a job stored with a 50 MB result in its row polled that slowly for as long
+    as it was kept; once migrated, its row is small and its values are read only when sent."""
+    import orjson
+
+    from opengp.core import Job, Kind, Status, Stored
+    from opengp.store.sql import SqlStore, job_to_row
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    engine = create_engine(url)
+    upgrade(engine, "0007")
+    features = {"geometryType": "esriGeometryPoint",
+                "features": [{"geometry": {"x": i, "y": i}, "attributes": {"i": i}} for i in range(500)]}
+    big_input, small = {"text": "x" * 10_000}, {"text": "hello"}
+    job = Job.new("A", "T", {"big": big_input, "small": small}).evolve(status=Status.SUCCEEDED, results={
+        "out": {"dataType": "GPFeatureRecordSetLayer", "value": features},
+        "n": {"dataType": "GPLong", "value": 500}})
+    row = _row_of_0003(job_to_row(job))
+    row["inputs"] = orjson.dumps(job.inputs).decode()          # as versions before 0008 kept them
+    row["results"] = orjson.dumps(job.results).decode()
+    admin = Job.new("A", "edit", {}, kind=Kind.ADMIN).evolve(status=Status.SUCCEEDED,
+                                                             results={"result": {"description": "d" * 9000}})
+    admin_row = _row_of_0003(job_to_row(admin))
+    with engine.begin() as c:
+        for r in (row, admin_row):
+            c.execute(text(f"INSERT INTO jobs ({', '.join(r)}) VALUES ({', '.join(':' + k for k in r)})"), r)
+    upgrade(engine)
+    with engine.connect() as c:
+        size = c.execute(text("SELECT length(inputs) + length(results) FROM jobs WHERE id = :id"), {"id": job.id}).scalar()
+    assert size < 1000
+    store = SqlStore(url)
+    try:
+        moved = store.get(job.id)
+        assert moved.inputs == {"big": Stored(len(orjson.dumps(big_input))), "small": small}
+        assert moved.results["out"] == {"dataType": "GPFeatureRecordSetLayer",
+                                        "value": Stored(len(orjson.dumps(features)), 500)}
+        assert moved.results["n"] == {"dataType": "GPLong", "value": 500}
+        assert orjson.loads(store.values(job.id, "result")["out"]) == features
+        assert orjson.loads(store.values(job.id, "input", "big")["big"]) == big_input
+        assert store.get(admin.id).results == admin.results          # an admin operation's own document
+    finally:
+        store.close()
+    downgrade(engine, "0007")
+    with engine.connect() as c:
+        back = c.execute(text("SELECT inputs, results FROM jobs WHERE id = :id"), {"id": job.id}).first()
+    assert orjson.loads(back[0]) == job.inputs and orjson.loads(back[1]) == job.results
+    engine.dispose()

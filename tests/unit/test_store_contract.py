@@ -499,3 +499,46 @@ def test_a_lock_held_too_long_fails_saying_so(store, monkeypatch):
             pass
     finally:
         other.close()
+
+
+# -- large values, kept apart from the job's record (store/values.py) --------------------------
+def test_large_inputs_are_kept_apart_and_read_only_on_request(store):
+    import orjson
+
+    from opengp.core import Stored
+
+    big, small = {"features": [{"attributes": {"i": i}} for i in range(1000)]}, {"distance": 5}
+    job = Job.new("Demo/Tools", "Echo", {"big": big, "small": small}).evolve(status=Status.SUBMITTED)
+    store.create(job)
+    for seen in (store.get(job.id), store.query(JobQuery(limit=None))[1][0], store.claim(job.id, "w1")):
+        assert seen.inputs == {"big": Stored(len(orjson.dumps(big))), "small": small}
+    assert {n: orjson.loads(v) for n, v in store.values(job.id, "input").items()} == {"big": big}
+    assert store.values(job.id, "input", "small") == {} and store.values(job.id, "result") == {}
+
+
+def test_large_results_are_written_with_the_end_or_not_at_all(store, job_factory):
+    import orjson
+
+    from opengp.core import Stored
+    from opengp.store.values import PREVIEW_BYTES, encode_results
+
+    features = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
+                "features": [{"geometry": {"x": i, "y": i}, "attributes": {"name": "n" * 60}} for i in range(5000)]}
+    encoded = encode_results({"out": {"dataType": "GPFeatureRecordSetLayer", "value": features},
+                              "count": {"dataType": "GPLong", "value": 5000}})
+    job = job_factory()
+    assert store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, results=encoded) is None   # not running
+    assert store.values(job.id, "result") == {}                      # the losing move wrote nothing
+    store.claim(job.id, "w1")
+    done = store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, results=encoded, finished=time.time())
+    size = len(orjson.dumps(features))
+    assert done.results == {"out": {"dataType": "GPFeatureRecordSetLayer", "value": Stored(size, 5000)},
+                            "count": {"dataType": "GPLong", "value": 5000}}
+    assert store.get(job.id).results == done.results
+    assert orjson.loads(store.values(job.id, "result", "out")["out"]) == features
+    preview = orjson.loads(store.values(job.id, "preview", "out")["out"])
+    assert preview["spatialReference"] == {"wkid": 4326} and 0 < len(preview["features"]) < 5000
+    assert preview["features"] == features["features"][:len(preview["features"])]
+    assert len(orjson.dumps(preview)) <= PREVIEW_BYTES + 200
+    assert store.delete(job.id)
+    assert store.values(job.id, "result") == {} and store.values(job.id, "preview") == {}

@@ -41,6 +41,7 @@ from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
 from .web.console import routes as console_routes
 from .web.pages import routes as page_routes
+from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
@@ -164,6 +165,7 @@ def create_app(settings: Settings) -> FastAPI:
             for task in housekeeping:
                 task.cancel()
             executor.stop()
+            heavy.stop()
             if listener is not None:
                 await listener.stop()
             if events is not None:      # the last changes reach the other servers before we go

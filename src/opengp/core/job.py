@@ -71,6 +71,16 @@ class Progress:
         return cls(data.get("percent"), data.get("stage"), data.get("message"), stages)
 
 
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A job's input or result kept apart from its record, being large (``store/values.py``):
+    what the record says of it.  The resources that send it read it (``JobService.value``);
+    nothing else loads it.  ``size``: bytes of its JSON; ``count``: features, for a feature set."""
+
+    size: int
+    count: int | None = None
+
+
 def new_job_id() -> str:
     """ArcGIS-looking ids: ``j`` plus 32 hex digits."""
     return "j" + secrets.token_hex(16)
@@ -92,9 +102,9 @@ class Job:
     finished: float | None = None
     progress: Progress = field(default_factory=Progress)
     messages: tuple[Message, ...] = ()
-    inputs: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)    # a large one: Stored
     options: dict[str, Any] = field(default_factory=dict)   # env:outSR, returnZ, ...
-    results: dict[str, Any] | None = None
+    results: dict[str, Any] | None = None   # {name: {"dataType", "value"}}; a large value: Stored
     error: str | None = None
     request_id: str | None = None
     operation_uri: str | None = None

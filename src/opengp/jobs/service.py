@@ -14,15 +14,18 @@ from pathlib import Path
 from collections.abc import AsyncIterator
 from typing import Any, Callable, TypeVar
 
+import orjson
+
 from ..core import (
     Conflict, FileStoreError, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status,
-    Unavailable,
+    Stored, Unavailable,
 )
 from ..core.status import QUEUED
 from ..executors.base import Executor
 from ..runtime.files import UPLOAD_RETENTION
 from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
+from ..store.values import INPUT, PREVIEW
 from ..tools.gptypes import FeatureSource, InvalidValue, ParseEnv
 from ..tools.registry import Registry, Service
 
@@ -398,6 +401,29 @@ class JobService:
                 break
             await asyncio.sleep(0)      # requests go first between deletions
         return len(ids)
+
+    # -- a job's values ---------------------------------------------------------------
+    async def kept_apart(self, job_id: str, role: str, name: str) -> bytes:
+        """The JSON of a value kept apart from its job (a ``Stored`` in the job: store/values.py),
+        read off the event loop, unparsed.  NotFound when it is gone (the job was deleted)."""
+        found = await asyncio.to_thread(self.store.values, job_id, role, name)
+        if name not in found:
+            raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
+        return found[name]
+
+    async def value_json(self, job: Job, role: str, name: str) -> bytes:
+        """The JSON of the job's input or result ``name`` (role ``input`` or ``result``): a
+        small one encoded here, a large one as the store keeps it."""
+        value = job.inputs[name] if role == INPUT else (job.results or {})[name]["value"]
+        return await self.kept_apart(job.id, role, name) if isinstance(value, Stored) else orjson.dumps(value)
+
+    async def previews(self, job: Job) -> dict[str, Any]:
+        """What a page shows of each large result: ``{name: preview}`` (store/values.py)."""
+        large = [n for n, r in (job.results or {}).items() if isinstance(r.get("value"), Stored)]
+        if not large:
+            return {}
+        kept = await asyncio.to_thread(self.store.values, job.id, PREVIEW)
+        return {name: orjson.loads(kept[name]) for name in large if name in kept}
 
     def require_terminal(self, job: Job) -> None:
         if not job.status.terminal:

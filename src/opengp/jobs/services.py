@@ -31,8 +31,14 @@ _EXECUTION = {"asynchronous": "Asynchronous", "synchronous": "Synchronous"}
 _READ_ONLY = {"type", "configuredState", "realTimeState", "owner", "origin", "tasks", "error", "url"}
 
 
+# Settings added after services were first stored: left out of the digest while at their default,
+# so an upgrade does not take every config file entry for changed (and replace admin edits).
+_LATER = frozenset({"max_result_bytes"})
+
+
 def _digest(config: ServiceConfig) -> str:
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+    later = {name for name in _LATER if getattr(config, name) == ServiceConfig.model_fields[name].default}
+    return hashlib.sha256(config.model_dump_json(exclude=later).encode()).hexdigest()
 
 
 def import_config_file(settings: Settings, store: ServiceStore) -> None:
@@ -66,7 +72,7 @@ def service_json(record: ServiceRecord, service: Service | None, error: str | No
         "maxUsageTime": c.max_usage_time, "maxInstancesPerNode": c.max_instances,
         "public": c.public, "allowed": list(c.allowed), "owner": record.owner, "origin": record.origin,
         "properties": {"toolbox": c.toolbox, "executionType": _EXECUTION[c.execution_type],
-                       "retention": c.retention, "retries": c.retries},
+                       "retention": c.retention, "retries": c.retries, "maxResultBytes": c.max_result_bytes},
         "tasks": list(service.tools) if service else [],
     }
     if error:
@@ -76,7 +82,8 @@ def service_json(record: ServiceRecord, service: Service | None, error: str | No
 
 _ADMIN_NAMES = {"name": "serviceName", "folder": "folderName", "max_usage_time": "maxUsageTime",
                 "max_instances": "maxInstancesPerNode", "execution_type": "properties.executionType",
-                "toolbox": "properties.toolbox", "retention": "properties.retention", "retries": "properties.retries"}
+                "toolbox": "properties.toolbox", "retention": "properties.retention", "retries": "properties.retries",
+                "max_result_bytes": "properties.maxResultBytes"}
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
@@ -118,6 +125,8 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
                     fields["execution_type"] = text
                 elif prop in ("toolbox", "retention", "retries"):
                     fields[prop] = v
+                elif prop == "maxResultBytes":
+                    fields["max_result_bytes"] = v
                 else:
                     unknown.append(f"properties.{prop}")
         elif key == "type":
@@ -129,7 +138,7 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
         raise InvalidInput("Invalid service definition.", [
             f"Unknown setting(s): {', '.join(sorted(unknown))}. Settable: serviceName, folderName, description, "
             "maxUsageTime, maxInstancesPerNode, public, allowed, properties.toolbox, properties.executionType, "
-            "properties.retention, properties.retries."])
+            "properties.retention, properties.retries, properties.maxResultBytes."])
     if current is not None and (fields.get("name"), fields.get("folder")) != (current.name, current.folder):
         raise InvalidInput("Invalid service definition.", ["A service cannot be renamed or moved by 'edit'."])
     if "name" not in fields or not fields["name"]:

@@ -14,8 +14,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from ..core import Job, Level, Message, Status, StoreUnavailable
+import orjson
+
+from ..core import Job, Level, Message, Status, Stored, StoreUnavailable
 from ..store import Store
+from ..store.values import INPUT, Encoded, encode_results
 from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
 from .context import FLUSH_INTERVAL, JobContext
@@ -61,7 +64,8 @@ def run_job(
     files = files if files is not None else SharedFolder(data_dir)
     start = time.time()
     try:
-        spec = registry.service(job.service).tool(job.task)
+        service = registry.service(job.service)
+        spec = service.tool(job.task)
     except Exception as exc:
         return _finish(store, job, Status.FAILED, error=str(exc), messages=[])
     workdir = job_dir(data_dir, job.service, job.id)   # created when the tool first asks for it
@@ -73,14 +77,14 @@ def run_job(
     status, fields = Status.SUCCEEDED, {}
     try:    # the lease is renewed until the files are stored, however long that takes
         try:
-            kwargs: dict[str, Any] = spec.load(job.inputs, ParseEnv(
+            kwargs: dict[str, Any] = spec.load(_inputs(store, job), ParseEnv(
                 workdir=workdir, uploads=files.uploads(workdir.parent), features=features))
             if spec.context_arg:
                 kwargs[spec.context_arg] = ctx
             returned = spec.func(**kwargs)
             env = DumpEnv(out_sr=job.options.get("out_sr"), workdir=workdir,
                           files_url=job_files_url(job.options.get("base_url"), job.service, job.id))
-            fields["results"] = spec.dump(returned, env)
+            fields["results"] = _encoded(spec.dump(returned, env), service.config.max_result_bytes)
         except Exception as exc:
             if not ctx.cancelled:
                 text = str(exc) or type(exc).__name__
@@ -105,6 +109,36 @@ def run_job(
     if progress is not None:
         fields["progress"] = progress
     return _finish(store, job, Status.SUCCEEDED, messages=messages, files=files, **fields)
+
+
+def _inputs(store: Store, job: Job) -> dict[str, Any]:
+    """The job's inputs, the large ones read back from the store (``store/values.py``)."""
+    if not any(isinstance(v, Stored) for v in job.inputs.values()):
+        return job.inputs
+    kept = store.values(job.id, INPUT)
+    missing = [name for name, v in job.inputs.items() if isinstance(v, Stored) and name not in kept]
+    if missing:
+        raise RuntimeError(f"The job store has lost the value of input(s) {', '.join(missing)}.")
+    return {name: orjson.loads(kept[name]) if isinstance(v, Stored) else v for name, v in job.inputs.items()}
+
+
+def _encoded(results: dict[str, Any], limit: int) -> Encoded:
+    """The tool's results as the store keeps them (JSON, the large ones apart), made here in the
+    worker: a big result crosses a local worker's pipe as bytes, never as Python objects the
+    server would have to build.  Larger in all than the service allows: the job fails, saying so
+    (its work is never silently cut)."""
+    try:
+        encoded = encode_results(results)
+    except TypeError as exc:
+        raise ValueError(f"The tool's results cannot be stored as JSON: {exc}.") from None
+    if encoded.size > limit:
+        raise ValueError(f"The tool's results are {_megabytes(encoded.size)}, more than this service keeps "
+                         f"({_megabytes(limit)}: its max_result_bytes); they were not kept.")
+    return encoded
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1_000_000 else f"{size:,} bytes"
 
 
 def _store_files(files: FileStore, job: Job, ctx: JobContext, status: Status,

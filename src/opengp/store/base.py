@@ -62,7 +62,8 @@ class Store(Protocol):
     on an event loop.  False for network databases: call from a thread."""
 
     def create(self, job: Job) -> None:
-        """Insert a new job; commits before returning."""
+        """Insert a new job; commits before returning.  Its large inputs are kept apart
+        (``store/values.py``): the job read back has a ``Stored`` in their place."""
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when there is no such job."""
@@ -80,7 +81,13 @@ class Store(Protocol):
         """Move the job to ``dst`` if it is in one of ``src``; also set ``fields``
         (and append ``messages``, a sequence of Message).  Returns the new job, or
         None when it was not in ``src`` (or does not exist).  ``if_worker``: only while
-        the job is still that worker's (a job re-claimed meanwhile is left alone)."""
+        the job is still that worker's (a job re-claimed meanwhile is left alone).
+        ``results`` ``Encoded`` (a tool's) keep their large values apart, written with the
+        move or not at all; any other ``results`` are stored as they are."""
+
+    def values(self, job_id: str, role: str, name: str | None = None) -> dict[str, bytes]:
+        """The job's values kept apart (``store/values.py``) of ``role`` (input, result or
+        preview; only ``name``, when given): ``{name: its JSON}``, unparsed."""
 
     def report(
         self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None

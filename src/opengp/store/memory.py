@@ -10,6 +10,7 @@ from typing import Any
 from ..core import Job, Kind, Message, Progress, Status, TERMINAL
 from ..core.status import QUEUED
 from .base import Backlog, JobQuery, Lease
+from .values import Encoded, decode_inputs, decode_results, split_inputs
 
 _ACTIVE = frozenset({Status.EXECUTING, Status.CANCELLING})
 _OPEN_OPS = frozenset({Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING})
@@ -22,15 +23,19 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
+        self._values: dict[str, dict[tuple[str, str], bytes]] = {}     # job id -> (role, name) -> JSON
         self._dismissed: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
 
     def create(self, job: Job) -> None:
+        inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them
         with self._lock:
             if job.id in self._jobs:
                 raise ValueError(f"job {job.id} exists")
-            self._jobs[job.id] = job
+            self._jobs[job.id] = job.evolve(inputs=decode_inputs(inputs, stored))
+            if apart:
+                self._values[job.id] = {(role, name): value for role, name, value in apart}
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)
@@ -53,6 +58,11 @@ class MemoryStore:
             new_messages = tuple(fields.pop("messages", ()))
             if fields.get("finished") is not None and job.expires is not None:
                 fields.setdefault("expires", fields["finished"] + (job.expires - job.created))
+            results = fields.get("results")
+            if isinstance(results, Encoded):
+                fields["results"] = decode_results(results.column)
+                self._values.setdefault(job_id, {}).update(
+                    {(role, name): value for role, name, value in results.apart})
             job = job.evolve(status=dst, updated=time.time(), messages=job.messages + new_messages, **fields)
             self._jobs[job_id] = job
             return job
@@ -161,7 +171,12 @@ class MemoryStore:
 
     def delete(self, job_id: str) -> bool:
         with self._lock:
+            self._values.pop(job_id, None)
             return self._jobs.pop(job_id, None) is not None
+
+    def values(self, job_id: str, role: str, name: str | None = None) -> dict[str, bytes]:
+        kept = self._values.get(job_id, {})
+        return {n: v for (r, n), v in kept.items() if r == role and (name is None or n == name)}
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
         return [j.id for j in list(self._jobs.values())

@@ -28,6 +28,7 @@ from ..core.status import QUEUED
 from .base import JobQuery
 from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
+from .values import Encoded, decode_inputs, decode_results, split_inputs
 
 if TYPE_CHECKING:
     from .cache import JobCache
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("opengp.store")
-_JSON_COLUMNS = ("progress", "inputs", "options", "results")
+_JSON_COLUMNS = ("progress", "inputs", "options")
 _ACTIVE = (Status.EXECUTING.value, Status.CANCELLING.value)
 _QUEUED = tuple(s.value for s in QUEUED)
 _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
@@ -91,34 +92,56 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def job_to_row(job: Job) -> dict[str, Any]:
-    """Column values for one job."""
-    return {
+def encode_job(job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Column values for one job, and the ``job_values`` rows of its large values."""
+    inputs, stored_inputs, apart = split_inputs(job.inputs)
+    results, more = _results_column(job.results)
+    row = {
         "id": job.id, "kind": job.kind.value, "service": job.service, "task": job.task,
         "status": job.status.value, "owner": job.owner, "created": job.created,
         "updated": job.updated, "started": job.started, "finished": job.finished,
         "progress": _dumps(job.progress.to_json()),
         "messages": _dumps([m.to_json() for m in job.messages]),
-        "inputs": _dumps(job.inputs), "options": _dumps(job.options),
-        "results": _dumps(job.results), "error": job.error, "request_id": job.request_id,
+        "inputs": inputs, "options": _dumps(job.options),
+        "results": results, "error": job.error, "request_id": job.request_id,
         "operation_uri": job.operation_uri, "attempts": job.attempts, "worker": job.worker,
         "heartbeat": job.heartbeat, "cancel_requested": job.cancel_requested,
-        "expires": job.expires,
+        "expires": job.expires, "stored_inputs": stored_inputs,
     }
+    return row, _value_rows(job.id, [*apart, *more])
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    """Column values for one job (its large values: ``encode_job``)."""
+    return encode_job(job)[0]
+
+
+def _results_column(results: Any) -> tuple[str | None, tuple[tuple[str, str, bytes], ...]]:
+    """The ``results`` column and the large results' rows.  A tool's results come ``Encoded``
+    (by the worker that ran it: ``store.values.encode_results``), their large values apart;
+    anything else (an admin operation's own small document) is stored as it is."""
+    if isinstance(results, Encoded):
+        return results.column, results.apart
+    return _dumps(results), ()
+
+
+def _value_rows(job_id: str, apart: Sequence[tuple[str, str, bytes]]) -> list[dict[str, Any]]:
+    return [{"job_id": job_id, "role": role, "name": name, "value": value} for role, name, value in apart]
 
 
 def job_from_row(row: Row | sqlite3.Row | dict[str, Any]) -> Job:
     m = row._mapping if isinstance(row, Row) else row
     loads = orjson.loads
+    kind = Kind(m["kind"])
     return Job(
-        id=m["id"], kind=Kind(m["kind"]), service=m["service"], task=m["task"],
+        id=m["id"], kind=kind, service=m["service"], task=m["task"],
         status=Status(m["status"]), created=m["created"], updated=m["updated"],
         owner=m["owner"], started=m["started"], finished=m["finished"],
         progress=Progress.from_json(loads(m["progress"]) if m["progress"] else None),
         messages=tuple(Message.from_json(x) for x in loads(m["messages"] or "[]")),
-        inputs=loads(m["inputs"]) if m["inputs"] else {},
+        inputs=decode_inputs(m["inputs"], m["stored_inputs"]),
         options=loads(m["options"]) if m["options"] else {},
-        results=loads(m["results"]) if m["results"] else None,
+        results=(loads(m["results"]) if m["results"] else None) if kind is Kind.ADMIN else decode_results(m["results"]),
         error=m["error"], request_id=m["request_id"], operation_uri=m["operation_uri"],
         attempts=m["attempts"] or 0, worker=m["worker"], heartbeat=m["heartbeat"],
         cancel_requested=bool(m["cancel_requested"]), expires=m["expires"],
@@ -172,6 +195,10 @@ def _update_sql(columns: tuple[str, ...], where: str, append_messages: bool, ret
     return f"UPDATE jobs SET {', '.join(sets)} WHERE {where}" + (f" RETURNING {returning}" if returning else "")
 
 
+_VALUES_INSERT = ("INSERT INTO job_values (job_id, role, name, value) VALUES (:job_id, :role, :name, :value) "
+                  "ON CONFLICT (job_id, role, name) DO UPDATE SET value = excluded.value")
+_VALUES_DELETE = "DELETE FROM job_values WHERE job_id = :id"
+_VALUES_SQL = "SELECT name, value FROM job_values WHERE job_id = :id AND role = :role"
 _CLAIM_SQL = (
     "UPDATE jobs SET status = 'executing', started = :now, updated = :now, worker = :worker, "
     f"heartbeat = :now, attempts = attempts + 1 WHERE id = :id AND {_is('status', _QUEUED)} "
@@ -400,10 +427,14 @@ class SqlStore(ClaimsMixin):
         return conn
 
     def _write_sql(self, sql: str, params: dict[str, Any] | list[dict[str, Any]],
-                   before: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Any]:
+                   before: Sequence[tuple[str, dict[str, Any]]] = (),
+                   after: Sequence[tuple[str, list[dict[str, Any]]]] = ()) -> list[Any]:
         """Run one write statement in its own transaction; returns its RETURNING rows.
         ``before``: statements run first in the transaction on PostgreSQL only (locks,
-        ``SET LOCAL``).  Every ``_FOLD_EVERY`` writes, folds the count deltas they made."""
+        ``SET LOCAL``).  ``after``: statements (each with a list of parameter sets) run in
+        the same transaction when the statement returned rows (a compare-and-set that
+        won: a job's large values go with its end, or not at all).  Every ``_FOLD_EVERY``
+        writes, folds the count deltas they made."""
         many = isinstance(params, list)
         self._writes += len(params) if many else 1
         fold = self._writes >= _FOLD_EVERY
@@ -411,19 +442,23 @@ class SqlStore(ClaimsMixin):
             self._writes = 0
         try:
             if not self.is_sqlite and not many:
-                rows = self._pg_write(sql, params, before)
+                rows = self._pg_write(sql, params, before, after)
             elif not self.is_sqlite:
                 with self.engine.begin() as c:
                     for pre, pre_params in before:
                         c.execute(_text(pre), pre_params)
                     res = c.execute(_text(sql), params)
                     rows = res.fetchall() if res.returns_rows else []
+                    for then, then_params in after if rows else ():
+                        c.execute(_text(then), then_params)
             else:
                 with self._write_lock:
                     conn = self._sqlite_writer()
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         rows = (conn.executemany(sql, params) if many else conn.execute(sql, params)).fetchall()
+                        for then, then_params in after if rows else ():
+                            conn.executemany(then, then_params)
                         conn.execute("COMMIT")
                     except BaseException:
                         conn.execute("ROLLBACK")
@@ -436,7 +471,8 @@ class SqlStore(ClaimsMixin):
             self._fold_quietly()
         return rows
 
-    def _pg_write(self, sql: str, params: dict[str, Any], before: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
+    def _pg_write(self, sql: str, params: dict[str, Any], before: Sequence[tuple[str, dict[str, Any]]],
+                  after: Sequence[tuple[str, list[dict[str, Any]]]] = ()) -> list[Any]:
         """One transaction on this thread's psycopg connection, each statement prepared: a
         job's claim and end are a worker's writes, and SQLAlchemy's pool checkout and Core
         execute path cost more than the statements (design §6.3).
@@ -463,6 +499,8 @@ class SqlStore(ClaimsMixin):
                         cur.execute(_pg_sql(pre), pre_params, prepare=True)
                     cur.execute(_pg_sql(sql), params, prepare=True)
                     rows = cur.fetchall() if cur.pgresult is not None and cur.pgresult.nfields else []
+                    for then, then_params in after if rows else ():
+                        cur.executemany(_pg_sql(then), then_params)
                     committing = True
                 return rows
             except psycopg.Error as exc:
@@ -524,13 +562,21 @@ class SqlStore(ClaimsMixin):
 
     # -- Store protocol -------------------------------------------------
     def create(self, job: Job) -> None:
-        self._write_sql(_INSERT_SQL, job_to_row(job))
+        row, values = encode_job(job)
+        if values:      # with its large values, in the same transaction
+            self._write_sql(_INSERT_SQL + " RETURNING id", row, after=((_VALUES_INSERT, values),))
+        else:
+            self._write_sql(_INSERT_SQL, row)
 
     def insert_many(self, many: Iterable[Job], chunk: int = 5000) -> None:
         """Bulk insert (benchmarks and imports); one transaction per chunk."""
         batch: list[dict[str, Any]] = []
         for job in many:
-            batch.append(job_to_row(job))
+            row, values = encode_job(job)
+            if values:
+                self.create(job)
+                continue
+            batch.append(row)
             if len(batch) >= chunk:
                 self._write_sql(_INSERT_SQL, batch)
                 batch = []
@@ -733,18 +779,22 @@ class SqlStore(ClaimsMixin):
 
     def _update(self, job_id: str, values: dict[str, Any], where: str, messages: Sequence[Message],
                 returning: str = "*", before: Sequence[tuple[str, dict[str, Any]]] = (),
-                extra: dict[str, Any] | None = None) -> list[Any]:
+                extra: dict[str, Any] | None = None,
+                after: Sequence[tuple[str, list[dict[str, Any]]]] = ()) -> list[Any]:
         """``extra``: parameters of ``where`` (``values`` are the columns set)."""
         sql = _update_sql(tuple(values), f"id = :id AND {where}", bool(messages), returning,
                           values.get("finished") is not None)
         params = {**values, **(extra or {}), "id": job_id}
         if messages:
             params["new_messages"] = _dumps([m.to_json() for m in messages])
-        return self._write_sql(sql, params, before)
+        return self._write_sql(sql, params, before, after)
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
         messages = fields.pop("messages", ())
         if_worker = fields.pop("if_worker", None)
+        large: tuple[tuple[str, str, bytes], ...] = ()
+        if "results" in fields:
+            fields["results"], large = _results_column(fields["results"])
         values = _encode_fields(fields)
         values["status"] = dst.value
         values["updated"] = time.time()
@@ -757,7 +807,8 @@ class SqlStore(ClaimsMixin):
         where, extra = _is("status", (s.value for s in src)), {}
         if if_worker is not None:
             where, extra = where + " AND worker = :if_worker", {"if_worker": if_worker}
-        rows = self._update(job_id, values, where, messages, before=announce, extra=extra)
+        after = ((_VALUES_INSERT, _value_rows(job_id, large)),) if large else ()
+        rows = self._update(job_id, values, where, messages, before=announce, extra=extra, after=after)
         if not rows:
             return None
         self._changed(job_id)
@@ -800,10 +851,25 @@ class SqlStore(ClaimsMixin):
         # transaction: PostgreSQL delivers it with the commit, before this call returns, so a client
         # told "deleted" that asks another server next finds that server already told.
         announce = () if self.events is None else ((_NOTIFY_SQL, {"id": job_id}),)
-        gone = bool(self._write_sql(_DELETE_SQL, {"id": job_id}, before=announce))
+        gone = bool(self._write_sql(_DELETE_SQL, {"id": job_id}, before=announce,
+                                    after=((_VALUES_DELETE, [{"id": job_id}]),)))
         if gone and self.cache is not None:
             self.cache.invalidate((job_id,))
         return gone
+
+    def values(self, job_id: str, role: str, name: str | None = None) -> dict[str, bytes]:
+        """The job's large values of ``role`` (one, with ``name``): ``{name: JSON bytes}``."""
+        sql, params = _VALUES_SQL, {"id": job_id, "role": role}
+        if name is not None:
+            sql, params = sql + " AND name = :name", {**params, "name": name}
+        if not self.is_sqlite:
+            rows = self._pg_read(lambda conn: conn.execute(_pg_sql(sql), params, prepare=True).fetchall())
+        else:
+            try:
+                rows = self._reader().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"job store read failed: {exc}") from exc
+        return {row[0]: bytes(row[1]) for row in rows}
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
         stmt = (select(jobs.c.id)

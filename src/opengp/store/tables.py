@@ -1,8 +1,8 @@
-"""SQLAlchemy Core tables: jobs (and their counts), users and revoked tokens.  Alembic migrations
+"""SQLAlchemy Core tables: jobs (their large values, their counts), users and revoked tokens.  Alembic migrations
 (``opengp/migrations``) mirror these."""
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, text
 
 metadata = MetaData()
 
@@ -32,6 +32,7 @@ jobs = Table(
     Column("heartbeat", Float),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("expires", Float),
+    Column("stored_inputs", Text),  # {name: size} of the inputs kept in job_values (migration 0008)
     # a service's jobs newest first: all, by status, by owner (migration 0004)
     Index("ix_jobs_service_kind_created", "service", "kind", "created"),
     Index("ix_jobs_status_service_kind_created", "status", "service", "kind", "created"),
@@ -43,6 +44,16 @@ jobs = Table(
     Index("ix_jobs_queued", "service", "created", "id",
           postgresql_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'"),
           sqlite_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'")),
+)
+
+# A job's values too large for its row (store/values.py, migration 0008): its JSON, unparsed.
+job_values = Table(
+    "job_values",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("role", String(16), primary_key=True),        # input, result or preview
+    Column("name", String(255), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
 )
 
 # Exact counts of finished jobs without counting rows: triggers on ``jobs``

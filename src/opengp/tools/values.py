@@ -284,6 +284,14 @@ class FeatureSet:
         return FeatureSet(features, target, self.geometry_type, self.fields, self.display_field_name)
 
 
+def reprojected_json(raw: bytes, sr: int | dict[str, Any]) -> bytes:
+    """A feature set's JSON, projected to another spatial reference, as JSON (a large one is done
+    in the API server's helper process: api/heavy.py)."""
+    import orjson
+
+    return orjson.dumps(FeatureSet.from_json(orjson.loads(raw)).to_sr(sr).to_json())
+
+
 @dataclass
 class RecordSet:
     """Rows of attributes without geometry (a table)."""

@@ -22,7 +22,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ...core import InvalidInput, OpenGPError, Status
+from ...core import InvalidInput, OpenGPError, Status, Stored
 from ...auth.access import require_use
 from ..auth import caller, has_token
 from ..ogc.fastpath import OgcFastPath
@@ -146,6 +146,8 @@ class JobStatusFastPath:
             if job.status is not Status.SUCCEEDED or not job.results or result not in job.results:
                 return None
             value = job.results[result]
+            if isinstance(value["value"], Stored):
+                return None     # a large value: the route streams it, read off the event loop
             return orjson.dumps({"paramName": result, "dataType": value["dataType"], "value": value["value"]},
                                 option=option)
         return_messages = params.get("returnMessages", "true").strip().lower() not in ("false", "0", "no")

@@ -18,19 +18,22 @@ from starlette.responses import RedirectResponse, Response
 
 from ...config import Settings
 from ...core import Forbidden, TokenRequired
-from ...core import Conflict, InvalidInput, Job, NotFound, Status
+from ...core import Conflict, InvalidInput, Job, NotFound, OpenGPError, Status, Stored
 from ...jobs.service import JobService
 from ...runtime.files import JOBS_URL_PATH, service_dir, split_job_path
 from ...tools.params import WITHHELD, ParamSpec, ToolSpec
 from ...tools import geometry as geo
-from ...tools.values import FeatureSet
+from ...store.values import INPUT, RESULT
+from ...tools.values import reprojected_json
 from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
 from ..limits import allowance
 from ..web import pages
 from ..auth import caller, check_change
+from .. import heavy
 from ..files import file_response, open_job_file
+from ..values import json_answer, param_value
 from .errors import error_body
 from .render import JOB_STATUS, job_json, messages_json
 
@@ -287,9 +290,9 @@ async def _execute(request: Request, service: Service, task: ToolSpec, params: d
     job = await jobs.execute(service.key, task.name, params, owner=owner,
                              options=job_options(request, request.app.state.settings, params))
     if job.status is Status.SUCCEEDED:
-        results = [{"paramName": name, "dataType": r["dataType"], "value": r["value"]}
-                   for name, r in (job.results or {}).items()]
-        return respond({"results": results, "messages": messages_json(job)}, params)
+        results = [await _result_json(jobs, job, name) for name in job.results or {}]
+        body = b'{"results":[%b],"messages":%b}' % (b",".join(results), orjson.dumps(messages_json(job)))
+        return json_answer(body, params.get("f") == "pjson")
     if not job.status.terminal:
         await jobs.cancel(job.id)
         return respond(error_body(504, "The operation timed out.", [
@@ -310,7 +313,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
     if not sub:
         if pages.wants_html(request, params):
-            return pages.job_page(request, claims, service, job)
+            return pages.job_page(request, claims, service, job, await jobs.previews(job))
         return respond(job_json(job, return_messages=_truthy(params.get("returnMessages"), True)), params)
     if sub == ["events"]:
         return await pages.job_events(request, job, params)
@@ -321,53 +324,59 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?f=html", status_code=303)
         return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
+    pretty = params.get("f") == "pjson"
     if sub[0] == "results":
         out_sr = _sr(params["env:outSR"]) if params.get("env:outSR") else None
-        return respond(_results(job, spec, sub[1:], out_sr), params)
+        return json_answer(await _results(jobs, job, sub[1:], out_sr), pretty)
     if sub[0] == "inputs":
-        return respond(_inputs(job, spec, sub[1:]), params)
+        return json_answer(await _inputs(jobs, job, spec, sub[1:]), pretty)
     raise NotFound(f"Resource '{'/'.join(sub)}' not found on job '{job.id}'.")
 
 
-def _results(job: Job, spec: ToolSpec, names: list[str], out_sr: dict[str, Any] | None = None) -> Any:
+async def _results(jobs: JobService, job: Job, names: list[str], out_sr: dict[str, Any] | None = None) -> bytes:
+    """One result (``results/<name>``) or all, as JSON put together around each value's own."""
     if job.status is not Status.SUCCEEDED or job.results is None:
         raise Conflict("Unable to complete operation.",
                        [f"Job '{job.id}' has not succeeded (status {JOB_STATUS[job.status]}); no results."])
-
-    def one(name: str, r: dict[str, Any]) -> dict[str, Any]:
-        value = r["value"]
-        if out_sr and r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
-            value = _reproject(value, out_sr)
-        return {"paramName": name, "dataType": r["dataType"], "value": value}
-
     if not names:
-        return [one(n, r) for n, r in job.results.items()]
+        return b"[%b]" % b",".join([await _result_json(jobs, job, n, out_sr) for n in job.results])
     name = "/".join(names)
     if name not in job.results:
         raise NotFound(f"Result parameter '{name}' not found on job '{job.id}'.")
-    return one(name, job.results[name])
+    return await _result_json(jobs, job, name, out_sr)
 
 
-def _reproject(feature_set: dict[str, Any], out_sr: dict[str, Any]) -> dict[str, Any]:
-    """A stored feature result in another spatial reference (``env:outSR`` on a result fetch)."""
-    try:
-        return FeatureSet.from_json(feature_set).to_sr(out_sr).to_json()
-    except Exception as exc:   # unknown SR, or features without one
-        raise InvalidInput("Unable to complete operation.", [f"Cannot project to {out_sr}: {exc}"]) from None
+async def _result_json(jobs: JobService, job: Job, name: str, out_sr: dict[str, Any] | None = None) -> bytes:
+    """``{"paramName", "dataType", "value"}`` of one result; a feature set in ``out_sr`` when given
+    (``env:outSR``): a large one is projected in the helper process, never here (api/heavy.py)."""
+    result = (job.results or {})[name]
+    data_type, value = result["dataType"], result["value"]
+    raw = await jobs.value_json(job, RESULT, name)
+    if out_sr and data_type == "GPFeatureRecordSetLayer" and isinstance(value, (dict, Stored)):
+        try:
+            if isinstance(value, Stored):
+                raw = await heavy.run(reprojected_json, raw, out_sr)
+            else:
+                raw = reprojected_json(raw, out_sr)
+        except OpenGPError:         # the helper process ended (Unavailable)
+            raise
+        except Exception as exc:    # unknown SR, or features without one
+            raise InvalidInput("Unable to complete operation.", [f"Cannot project to {out_sr}: {exc}"]) from None
+    return param_value(name, data_type, raw)
 
 
-def _inputs(job: Job, spec: ToolSpec, names: list[str]) -> Any:
-    def one(p: ParamSpec) -> dict[str, Any]:
-        value = WITHHELD if p.withheld else job.inputs.get(p.name)
-        return {"paramName": p.name, "dataType": p.data_type, "value": value}
+async def _inputs(jobs: JobService, job: Job, spec: ToolSpec, names: list[str]) -> bytes:
+    async def one(p: ParamSpec) -> bytes:
+        raw = orjson.dumps(WITHHELD) if p.withheld else await jobs.value_json(job, INPUT, p.name)
+        return param_value(p.name, p.data_type, raw)
 
     if not names:
-        return [one(p) for p in spec.inputs if p.name in job.inputs]
+        return b"[%b]" % b",".join([await one(p) for p in spec.inputs if p.name in job.inputs])
     name = "/".join(names)
     p = spec.param(name, output=False)
     if p is None or name not in job.inputs:
         raise NotFound(f"Input parameter '{name}' not found on job '{job.id}'.")
-    return one(p)
+    return await one(p)
 
 
 def service_json(service: Service) -> dict[str, Any]:

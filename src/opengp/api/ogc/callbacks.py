@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import urllib.request
+from collections.abc import Awaitable
 from typing import Any, Callable
 
 import orjson
@@ -47,7 +48,7 @@ def _post(uri: str, body: bytes) -> int:
 
 
 async def deliver(jobs: Any, job_id: str, uris: dict[str, str], status_info: Callable[[Job], dict[str, Any]],
-                  results: Callable[[Job], dict[str, Any]]) -> None:
+                  results: Callable[[Job], Awaitable[bytes]]) -> None:
     """Follow the job and POST each callback once (a background task per subscribed job)."""
     started_sent = False
     async for job in jobs.watch(job_id):
@@ -62,14 +63,14 @@ async def deliver(jobs: Any, job_id: str, uris: dict[str, str], status_info: Cal
             ran = job.evolve(status=Status.EXECUTING, finished=None, results=None, error=None)
             await _send(jobs, job, uris["inProgressUri"], status_info(ran), "inProgressUri")
         if job.status is Status.SUCCEEDED and "successUri" in uris:
-            await _send(jobs, job, uris["successUri"], results(job), "successUri")
+            await _send(jobs, job, uris["successUri"], await results(job), "successUri")
         elif job.status is not Status.SUCCEEDED and "failedUri" in uris:
             await _send(jobs, job, uris["failedUri"], status_info(job), "failedUri")
         return
 
 
-async def _send(jobs: Any, job: Job, uri: str, payload: dict[str, Any], name: str) -> None:
-    body = orjson.dumps(payload)
+async def _send(jobs: Any, job: Job, uri: str, payload: dict[str, Any] | bytes, name: str) -> None:
+    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
     why = ""
     for delay in TRIES:
         await asyncio.sleep(delay)

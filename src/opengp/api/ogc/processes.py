@@ -6,10 +6,12 @@ root folder): stable as long as the service and task keep their names.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
+import orjson
 import shapely.geometry
 
 from ...tools.params import ParamSpec, ToolSpec
@@ -115,6 +117,38 @@ def ogc_value(data_type: str, value: Any) -> Any:
     if isinstance(value, dict):
         return {"value": value, "mediaType": "application/json"}
     return value
+
+
+@dataclass(frozen=True)
+class Part:
+    """One output, as the OGC face sends it: ``json``, its inline value in a results document;
+    ``content`` and ``media_type``, what ``raw`` sends of it; ``href``, a file sent from its URL
+    instead (``content`` is then None)."""
+
+    json: bytes
+    content: bytes | None
+    media_type: str
+    href: str | None = None
+
+
+def ogc_part(data_type: str, value: Any) -> Part:
+    """A stored GP result's OGC forms (``ogc_value``)."""
+    ogc = ogc_value(data_type, value)
+    if isinstance(ogc, dict) and "href" in ogc and set(ogc) <= {"href", "type"}:
+        return Part(orjson.dumps(ogc), None, ogc.get("type", "application/octet-stream"), ogc["href"])
+    if isinstance(ogc, dict) and "value" in ogc:         # a qualified value: its value is what raw sends
+        content = orjson.dumps(ogc["value"])
+        return Part(b'{"value":' + content + b',"mediaType":' + orjson.dumps(ogc["mediaType"]) + b"}",
+                    content, ogc["mediaType"])
+    json = orjson.dumps(ogc)
+    if isinstance(ogc, str):
+        return Part(json, ogc.encode(), "text/plain; charset=utf-8")
+    return Part(json, json, "application/json")
+
+
+def ogc_part_of_json(data_type: str, raw: bytes) -> Part:
+    """``ogc_part`` of a value given as its JSON (a large one: run in the helper process, api/heavy.py)."""
+    return ogc_part(data_type, orjson.loads(raw))
 
 
 def _rfc3339(seconds: float) -> str:

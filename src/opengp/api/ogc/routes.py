@@ -178,9 +178,9 @@ def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | Non
     if tasks is None:
         tasks = state.ogc_callbacks = set()
 
-    t = asyncio.create_task(callbacks.deliver(request.app.state.jobs, job_id, uris,
-                                              lambda job: status_info(job, base),
-                                              lambda job: results_document(job, task)))
+    jobs = request.app.state.jobs
+    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris, lambda job: status_info(job, base),
+                                              lambda job: results_document(jobs, job, task)))
     tasks.add(t)
     t.add_done_callback(tasks.discard)
 

@@ -24,7 +24,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ...auth import Claims, Scope, TokenError
-from ...core import Job, OpenGPError, Status
+from ...core import Job, OpenGPError, Status, Stored
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.render import JOB_STATUS
@@ -32,7 +32,6 @@ from ..auth import COOKIE, client_ip, require_same_origin
 
 log = logging.getLogger("opengp.auth")
 STATIC = "/arcgis/static"
-MAP_PREVIEW_LIMIT = 300_000          # bytes of feature JSON drawn on a job page
 _ENV = Environment(loader=PackageLoader("opengp.api.web", "templates"), autoescape=select_autoescape(),
                    trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["urlencode"] = lambda v: quote(str(v), safe="")
@@ -145,22 +144,32 @@ def _pretty(value: Any) -> str:
     return value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-def _result_rows(job: Job) -> list[dict[str, Any]]:
+def _result_rows(job: Job, previews: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the page shows of each result: a large one (kept apart: store/values.py) only by its
+    preview (its first features, or the start of its JSON), its size and a download link."""
     rows = []
     for name, r in (job.results or {}).items() if job.status is Status.SUCCEEDED else ():
-        value, features, count = r.get("value"), None, 0
+        value, features, count, shown, size = r.get("value"), None, 0, None, None
+        if isinstance(value, Stored):
+            size, count = _size(value.size), value.count or 0
+            value = previews.get(name, "")
         file_url = value.get("url") if isinstance(value, dict) and r["dataType"] in (
             "GPDataFile", "GPRasterDataLayer") else None
         if not (isinstance(file_url, str) and file_url.startswith(("http://", "https://", "/"))
                 and not file_url.startswith("//")):
             file_url = None         # never a javascript: (or other) link on the page
         if r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
-            text = orjson.dumps(value).decode()
-            count = len(value.get("features") or [])
-            features = text if len(text) <= MAP_PREVIEW_LIMIT else None
+            shown = len(value.get("features") or [])
+            count = count or shown
+            features = orjson.dumps(value).decode()
+        text = None if features or file_url else _pretty(value) + ("…" if size else "")
         rows.append({"name": name, "dataType": r["dataType"], "file_url": file_url, "features": features,
-                     "count": count, "text": None if features or file_url else _pretty(value)})
+                     "count": count, "shown": shown, "size": size, "text": text})
     return rows
+
+
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def job_state(job: Job, after: int = 0) -> dict[str, Any]:
@@ -173,7 +182,9 @@ def job_state(job: Job, after: int = 0) -> dict[str, Any]:
                          for m in job.messages[after:]]}
 
 
-def job_page(request: Request, claims: Claims | None, service: Service, job: Job) -> HTMLResponse:
+def job_page(request: Request, claims: Claims | None, service: Service, job: Job,
+             previews: dict[str, Any]) -> HTMLResponse:
+    """``previews``: of the large results (``JobService.previews``)."""
     task_url = f"/arcgis/rest/services/{service.key}/GPServer/{job.task}"
     job_url = f"{task_url}/jobs/{job.id}"
     ctx = _common(request, claims, f"Job {job.id}",
@@ -183,14 +194,16 @@ def job_page(request: Request, claims: Claims | None, service: Service, job: Job
     return render("job.html", {
         **ctx, "job": job, "status_label": state["label"], "percent": state["percent"], "stage": state["stage"],
         "duration": state["duration"], "created": _stamp(job.created), "cancellable": state["cancellable"],
-        "messages": state["messages"], "results": _result_rows(job), "task_url": task_url, "job_url": job_url,
-        "events_url": f"{job_url}/events", "inputs": _input_rows(service, job)})
+        "messages": state["messages"], "results": _result_rows(job, previews), "task_url": task_url,
+        "job_url": job_url, "events_url": f"{job_url}/events", "inputs": _input_rows(service, job)})
 
 
-def _input_rows(service: Service, job: Job) -> list[tuple[str, str]]:
+def _input_rows(service: Service, job: Job) -> list[tuple[str, str, bool]]:
+    """(name, what is shown, whether it is a large value shown only by its size and a link)."""
     spec = service.tools.get(job.task)
     withheld = {p.name for p in spec.inputs if p.withheld} if spec is not None else set()
-    return [(k, WITHHELD if k in withheld else _pretty(v)) for k, v in job.inputs.items()]
+    return [(k, WITHHELD, False) if k in withheld else (k, _size(v.size), True) if isinstance(v, Stored)
+            else (k, _pretty(v), False) for k, v in job.inputs.items()]
 
 
 async def job_events(request: Request, job: Job, params: dict[str, str]) -> Response:
