@@ -153,7 +153,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes; WAL fsyncs at checkpoint
     cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(_WAL_LIMIT)
     cur.close()
+
+
+# the WAL file grows to hold the largest transaction (a job's 50 MB result); once checkpointed,
+# it is cut back to this rather than kept at that size
+_WAL_LIMIT = "PRAGMA journal_size_limit=16777216"
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -423,6 +429,7 @@ class SqlStore(ClaimsMixin):
                                isolation_level=None)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(_WAL_LIMIT)
         conn.row_factory = sqlite3.Row
         return conn
 
