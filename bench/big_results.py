@@ -40,8 +40,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from run import machine_info  # noqa: E402
-from servers import Server, free_port  # noqa: E402
+from servers import Server, free_port, machine_info  # noqa: E402
 
 TOOLS = "/arcgis/rest/services/Demo/Tools/GPServer"
 TERMINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut"}

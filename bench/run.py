@@ -20,7 +20,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -37,6 +36,7 @@ sys.path.insert(0, str(HERE))
 import fill  # noqa: E402
 import load  # noqa: E402
 import pygeoapi_side  # noqa: E402
+import servers  # noqa: E402
 from servers import Server, free_port  # noqa: E402
 
 OPENGP_VENV = Path(os.environ.get("OPENGP_VENV", REPO / ".venv"))
@@ -59,40 +59,9 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- machine
 
 def machine_info() -> dict:
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_kb = 0
-    try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal"):
-                mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    wrk = shutil.which("wrk")
-    wrk_v = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0] if wrk else None
-    git = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
-                         capture_output=True, text=True).stdout.strip()
+    """The machine (servers.machine_info), and the load generator's aiohttp."""
     import aiohttp
-    return {"host": socket.gethostname(), "nproc": os.cpu_count(), "cpu_model": cpu,
-            "ram_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release(),
-            "os": _os_name(), "python": platform.python_version(), "wrk": wrk_v,
-            "aiohttp": aiohttp.__version__, "opengp_git": git}
-
-
-def _os_name() -> str:
-    try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
-    except OSError:
-        pass
-    return platform.system()
+    return {**servers.machine_info(), "aiohttp": aiohttp.__version__}
 
 
 # --------------------------------------------------------------------------- helpers

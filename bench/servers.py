@@ -7,6 +7,8 @@ Servers are always stopped in ``finally`` blocks by the caller (``with Server(..
 from __future__ import annotations
 
 import os
+import platform
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,6 +18,43 @@ import urllib.request
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REPO = Path(__file__).resolve().parent.parent
+
+
+def machine_info() -> dict:
+    """What a result file records of the machine and the code that ran."""
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_kb = 0
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    wrk = shutil.which("wrk")
+    wrk_v = subprocess.run([wrk, "-v"], capture_output=True, text=True).stdout.split("\n")[0] if wrk else None
+    git = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+                         capture_output=True, text=True).stdout.strip()
+    return {"host": socket.gethostname(), "nproc": os.cpu_count(), "cpu_model": cpu,
+            "ram_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release(),
+            "os": _os_name(), "python": platform.python_version(), "wrk": wrk_v, "opengp_git": git}
+
+
+def _os_name() -> str:
+    try:
+        for line in open("/etc/os-release"):
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return platform.system()
 
 
 def free_port() -> int:

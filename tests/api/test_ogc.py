@@ -232,6 +232,21 @@ def test_the_api_definition_link_answers(ogc):
     assert "delete" in document["paths"]["/jobs/{jobId}"]
 
 
+def test_the_api_definition_declares_what_the_server_answers(ogc):
+    """A dismissed job answers 410 on its status, results and dismissal; the job list takes
+    offsets up to 2^31 - 1 and its filters: the document says so (schemathesis holds the server
+    to it, tests/faults/test_fuzz_openapi.py)."""
+    paths = ogc.get("/api").json()["paths"]
+    for path, method in (("/jobs/{jobId}", "get"), ("/jobs/{jobId}", "delete"), ("/jobs/{jobId}/results", "get"),
+                         ("/jobs/{jobId}/results/{outputId}", "get")):
+        assert "410" in paths[path][method]["responses"], (path, method)
+    params = {p["name"]: p for p in paths["/jobs"]["get"]["parameters"]}
+    assert {"limit", "offset", "status", "processID", "type", "datetime", "minDuration", "maxDuration"} <= set(params)
+    assert params["offset"]["schema"]["maximum"] == 2**31 - 1 and params["limit"]["schema"]["maximum"] == 10_000
+    assert ogc.get("/jobs", params={"offset": 2**31 - 1}).status_code == 200
+    problem(ogc.get("/jobs", params={"offset": 2**31}), 400)
+
+
 def test_conformance_declares_core_description_json_and_dismiss(ogc):
     classes = ok_json(ogc.get("/conformance"), "confClasses")["conformsTo"]
     assert {CONF + c for c in ("core", "ogc-process-description", "json", "dismiss")} <= set(classes)

@@ -103,3 +103,4 @@ def read_file(data: DataFile) -> str:
 @tool(name="PassFile", description="Returns the file it was given, as given (a URL stays that URL).")
 def pass_file(data: DataFile) -> DataFile:
     return data
+

@@ -46,6 +46,7 @@ from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
 from .arcgis.fastpath import JobStatusFastPath
+from .arcgis.openapi import openapi_document
 from .arcgis.routes import routes as arcgis_routes
 from .arcgis.tokens import admin_generate_token, generate_token
 
@@ -174,7 +175,9 @@ def create_app(settings: Settings) -> FastAPI:
             if lock is not None:
                 lock.close()
 
-    app = FastAPI(title="opengp", lifespan=lifespan, docs_url="/docs", redoc_url=None,
+    # FastAPI's own document would be empty (every route is a plain Starlette route) and its
+    # /docs page loads Swagger UI from a CDN: /openapi.json is the ArcGIS face's own document
+    app = FastAPI(title="opengp", lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None,
                   # FastAPI's built-in OpenTelemetry checks the environment on every request
                   telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.settings = settings
@@ -193,6 +196,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(ErrorGuard)
     app.add_middleware(PageHeaders)     # outside the guard: error pages are pages too
 
+    app.router.routes.append(Route("/openapi.json", openapi_document, methods=["GET"]))
     app.router.routes.extend(feature_routes)
     app.router.routes.extend(product_routes)
     app.router.routes.extend(arcgis_routes)

@@ -22,13 +22,13 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from ...core import InvalidInput, OpenGPError, Status, Stored
+from ...core import OpenGPError, Status, Stored
 from ...auth.access import require_use
 from ..auth import caller, has_token
 from ..ogc.fastpath import OgcFastPath
 from .errors import error_response
 from .render import JOB_STATUS, job_json
-from .routes import job_options
+from .routes import form_fields, job_options
 
 _STATUS_PATH = re.compile(
     r"^/arcgis/rest/services/(?:(?P<folder>[^/]+)/)?(?P<name>[^/]+)/GPServer/"
@@ -88,11 +88,7 @@ class JobStatusFastPath:
         params = _query(scope["query_string"])
         pretty = params.get("f") == "pjson"
         try:
-            try:
-                params.update(parse_qsl(b"".join(chunks).decode("utf-8"), keep_blank_values=True))
-            except UnicodeDecodeError:
-                raise InvalidInput("Unable to complete operation.",
-                                   ["The request body is not valid UTF-8."]) from None
+            params.update(form_fields(b"".join(chunks)))
             folder, name, task = match.group("folder", "name", "task")
             request = Request(scope)
             anonymous = "token" not in params and not has_token(scope)

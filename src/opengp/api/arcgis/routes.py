@@ -13,6 +13,7 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
@@ -59,13 +60,17 @@ async def read_params(request: Request) -> dict[str, str]:
     if ctype.startswith("multipart/form-data"):
         params.update({k: v for k, v in (await _form(request)).items() if isinstance(v, str)})
         return params
-    body = b"".join([chunk async for chunk in request.stream()])
-    if body:
-        try:
-            params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-        except UnicodeDecodeError:
-            raise InvalidInput("Unable to complete operation.", ["The request body is not valid UTF-8."]) from None
+    params.update(form_fields(b"".join([chunk async for chunk in request.stream()])))
     return params
+
+
+def form_fields(body: bytes) -> list[tuple[str, str]]:
+    """A form-encoded body's fields.  Text that is not UTF-8, raw or percent-encoded, is an
+    error: quietly replaced by U+FFFD it would reach a job as a value its sender never sent."""
+    try:
+        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidInput("Unable to complete operation.", ["The request body is not valid UTF-8."]) from None
 
 
 def _truthy(value: str | None, default: bool) -> bool:
@@ -190,11 +195,13 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
 
 
 async def _form(request: Request, **limits: int) -> Any:
-    """The multipart form (parsed once; Starlette keeps it for later calls)."""
+    """The multipart form (parsed once; Starlette keeps it for later calls).  A malformed one is
+    an ArcGIS error body (Starlette raises it as an HTTP 400 of its own)."""
     try:
         return await request.form(max_part_size=request.app.state.settings.max_request_bytes, **limits)
-    except MultiPartException as exc:
-        raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {exc.message}"]) from None
+    except (MultiPartException, HTTPException) as exc:
+        why = getattr(exc, "message", None) or getattr(exc, "detail", "")
+        raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {why}"]) from None
 
 
 async def upload(request: Request) -> Response:

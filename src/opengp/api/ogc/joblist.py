@@ -15,7 +15,8 @@ from ...store import JobQuery
 from . import processes as P
 from .common import OGC_STATUS, Problem, answer, claims_of, face_url, route, status_info
 
-MAX_LIMIT = 10_000
+MAX_LIMIT = 10_000         # the most a page (of jobs, of processes) holds
+MAX_OFFSET = 2**31 - 1     # the largest offset taken
 
 
 def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -84,7 +85,7 @@ async def job_list(request: Request) -> Response:
     would hand to anyone; its submitter reads it by that id."""
     claims = claims_of(request)
     limit = int_param(request, "limit", 10, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 2**31 - 1)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     statuses: set[Status] = set()
     for name in _values(request, "status"):
         matched = {s for s, o in OGC_STATUS.items() if o == name}

@@ -9,6 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from .joblist import MAX_LIMIT, MAX_OFFSET
+
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 MULTIPART = "multipart/related"
@@ -53,10 +55,21 @@ def _components() -> dict[str, Any]:
 def document(base: str) -> dict[str, Any]:
     pid = _param("processId", "path", {"type": "string"}, "<folder>.<service>.<task>")
     job = _param("jobId", "path", {"type": "string"}, "A job id (the same as the GP face's).")
-    limit = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 10000, "default": 10},
+    limit = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
                    "Page size.")
-    offset = _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "Items to skip.")
+    offset = _param("offset", "query", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                    "Items to skip.")
     common = {"401": {"$ref": "#/components/responses/unauthorized"}, "500": {"$ref": "#/components/responses/server"}}
+    gone = {"410": _problem("The job was dismissed (no-such-job): to its owner, gone rather than unknown.")}
+    job_filters = [
+        _param("processID", "query", {"type": "array", "items": {"type": "string"}},
+               "Only jobs of these processes (repeated or comma-separated).", explode=True),
+        _param("type", "query", {"type": "array", "items": {"type": "string"}},
+               "Only jobs of these types (every job here is a 'process').", explode=True),
+        _param("datetime", "query", {"type": "string"},
+               "Created at an instant, or within an interval 'start/end' ('..' or nothing: open)."),
+        _param("minDuration", "query", {"type": "integer", "minimum": 0}, "Seconds run, at least."),
+        _param("maxDuration", "query", {"type": "integer", "minimum": 0}, "Seconds run, at most.")]
     return {
         "openapi": "3.0.3",
         "info": {"title": "opengp OGC API - Processes", "version": "1.0.0",
@@ -106,19 +119,21 @@ def document(base: str) -> dict[str, Any]:
                     "404": _problem("No such process (no-such-process)."),
                     "413": _problem("The request, a file sent by value or a value by reference is too large."),
                     **common}}},
-            "/jobs": {"get": {"operationId": "getJobs", "summary": "Jobs the caller may see", "parameters": [
+            "/jobs": {"get": {"operationId": "getJobs", "summary": "Jobs the caller may see (anonymous callers: none)",
+                              "parameters": [
                 limit, offset, _param("status", "query", {"type": "array", "items": _ref("statusCode")},
-                                      "Only jobs in these states (repeated or comma-separated).", explode=True)],
+                                      "Only jobs in these states (repeated or comma-separated).", explode=True),
+                *job_filters],
                 "responses": {"200": _ok("jobList", "A page of jobs, newest first."),
                               "400": {"$ref": "#/components/responses/invalid"}, **common}}},
             "/jobs/{jobId}": {
                 "get": {"operationId": "getStatus", "summary": "A job's status", "parameters": [job],
                         "responses": {"200": _ok("statusInfo", "The job's status."),
-                                      "404": _problem("No such job (no-such-job)."), **common}},
+                                      "404": _problem("No such job (no-such-job)."), **gone, **common}},
                 "delete": {"operationId": "dismiss", "summary": "Cancel the job if it runs, then remove it",
                            "parameters": [job],
                            "responses": {"200": _ok("statusInfo", "The job, dismissed."),
-                                         "404": _problem("No such job (no-such-job)."), **common}}},
+                                         "404": _problem("No such job (no-such-job)."), **gone, **common}}},
             "/jobs/{jobId}/results": {"get": {
                 "operationId": "getResult", "summary": "A job's results, as its execute request asked",
                 "parameters": [job], "responses": {
@@ -128,13 +143,13 @@ def document(base: str) -> dict[str, Any]:
                                         MULTIPART: {"schema": {"type": "string", "format": "binary"}}}},
                     "204": {"description": "Raw outputs all by reference: a Link header names each.",
                             "headers": {"Link": {"schema": {"type": "string"}}}},
-                    "404": _problem("No such job, or results not ready (result-not-ready)."), **common}}},
+                    "404": _problem("No such job, or results not ready (result-not-ready)."), **gone, **common}}},
             "/jobs/{jobId}/results/{outputId}": {"get": {
                 "operationId": "getResultOutput", "summary": "One output of a job (as in 1.1)",
                 "parameters": [job, _param("outputId", "path", {"type": "string"}, "An output id.")],
                 "responses": {"200": {"description": "The output's value.",
                                       "content": {JSON: {"schema": {}}, "text/plain": {"schema": {"type": "string"}}}},
-                              "404": _problem("No such job or output."), **common}}},
+                              "404": _problem("No such job or output."), **gone, **common}}},
         },
         "components": _components(),
     }

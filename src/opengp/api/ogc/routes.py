@@ -24,7 +24,7 @@ from . import processes as P
 from .common import (BASE, OGC_STATUS, REL, Problem, answer, claims_of, face_url, json_response, route,
                      status_info)
 from .inputs import Sources, gp_form
-from .joblist import MAX_LIMIT, int_param, job_list
+from .joblist import MAX_LIMIT, MAX_OFFSET, int_param, job_list
 from .results import results_document, results_response
 
 CONFORMANCE = [
@@ -78,7 +78,7 @@ def _visible(request: Request) -> Any:
 async def processes(request: Request) -> Response:
     _, visible = _visible(request)
     limit = int_param(request, "limit", 10, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 2**31 - 1)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     base = face_url(request)
     page = visible[offset:offset + limit]
     links = [{"href": f"{base}/processes?limit={limit}&offset={offset}", "rel": "self", "type": "application/json"}]
