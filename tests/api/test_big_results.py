@@ -124,3 +124,40 @@ def test_deleting_the_job_removes_its_values(server, big):
     finally:
         engine.dispose()
     assert left == 0
+
+
+@pytest.mark.local_only     # a server of its own, killed
+def test_nothing_the_server_started_outlives_it(fresh_server):
+    """The helper process that projects big values (api/heavy.py) was left running, idle, by a
+    server killed with -9 (each one ~140 MB); its worker processes went with it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    srv = fresh_server.start()
+    with httpx.Client(base_url=srv.url, timeout=120) as c:
+        job_id = submit(c, f"{TOOLS}/BufferFeatures", input_features=json.dumps(points(50)))
+        assert wait(c, f"{TOOLS}/BufferFeatures", job_id, timeout=60)["jobStatus"] == "esriJobSucceeded"
+        projected = c.get(f"{TOOLS}/BufferFeatures/jobs/{job_id}/results/result",
+                          params={"f": "json", "env:outSR": "3857"}).json()      # starts the helper
+        assert projected["value"]["spatialReference"]["wkid"] == 3857
+    children = [int(p) for p in subprocess.run(["ps", "-o", "pid=", "--ppid", str(srv.proc.pid)],
+                                               capture_output=True, text=True).stdout.split()]
+    assert len(children) >= 2                       # its workers and the helper
+    srv.proc.send_signal(signal.SIGKILL)
+    srv.proc.wait(10)
+    deadline = time.monotonic() + 10
+    while (alive := [p for p in children if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    assert not alive, f"left behind: {alive}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from ..core import Unavailable
+from .serving import die_with_parent
 
 T = TypeVar("T")
 _lock = threading.Lock()
@@ -31,7 +33,9 @@ def _helper() -> ProcessPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:       # spawned: a fresh interpreter, nothing of the server's state
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+            # it dies with the server (an idle pool worker would otherwise outlive a crash)
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                        initializer=die_with_parent, initargs=(os.getpid(),))
         return _pool
 
 

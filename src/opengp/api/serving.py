@@ -211,7 +211,7 @@ class _Server(uvicorn.Server):
 
 def _server_process(settings_json: str, sock: socket.socket, ready: Connection, log_level: str, parent: int) -> None:
     """One server process (spawned): its own app, lifespan and event loop on the shared socket."""
-    _die_with_parent(parent)
+    die_with_parent(parent)
     configure_logging(log_level)
     from .app import asgi_app
 
@@ -222,8 +222,9 @@ def _server_process(settings_json: str, sock: socket.socket, ready: Connection, 
         sys.exit(3)     # uvicorn's own status for a start that failed
 
 
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM when the parent dies, so a parent killed with SIGKILL leaves no server."""
+def die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM when the parent dies, so a parent killed with SIGKILL leaves no child
+    behind (a server process, the helper process of api/heavy.py)."""
     if not sys.platform.startswith("linux"):
         return
     try:
