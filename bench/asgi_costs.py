@@ -104,7 +104,9 @@ async def run(args) -> None:
                       'execution_type = "asynchronous"\nmax_instances = 64\npublic = true\n')
     settings = load_settings(config, data_dir=tmp / "data")
     app = asgi_app(settings)
-    inner = app.app
+    inner = app
+    while not hasattr(inner, "router"):      # the FastAPI app, under the middleware asgi_app puts around it
+        inner = inner.app
     async with inner.router.lifespan_context(inner) as state:
         client = Client(app)
         client.state = dict(state or {})

@@ -52,3 +52,31 @@ def test_an_unexpected_error_is_answered_and_the_connection_kept():
     assert "bug" not in json.dumps(rest[1])         # the traceback goes to the log, not the client
     assert ogc[0] == 500 and ogc[1]["type"].endswith("/server-error")
     assert admin[1]["status"] == "error" and admin[1]["code"] == 500
+
+
+async def breaks_off(request):
+    from starlette.responses import StreamingResponse
+
+    async def body():
+        yield b"the first part"
+        raise RuntimeError("a bug half-way through a body")
+
+    return StreamingResponse(body(), media_type="text/plain")
+
+
+def test_a_body_that_breaks_off_closes_the_connection():
+    """Nothing else can tell the client the body is incomplete: no second answer is tried."""
+    app = FastAPI()
+    app.router.routes.append(Route("/arcgis/rest/half", breaks_off))
+    app.add_middleware(ErrorGuard)
+    server, url = _serve(ErrorGuard(app))
+    try:
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1])), timeout=10) as sock:
+            sock.sendall(b"GET /arcgis/rest/half HTTP/1.1\r\nHost: x\r\n\r\n")
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+    finally:
+        server.should_exit = True
+    assert received.startswith(b"HTTP/1.1 200") and b"the first part" in received
+    assert received.count(b"HTTP/1.1") == 1 and not received.endswith(b"0\r\n\r\n")     # cut, not ended

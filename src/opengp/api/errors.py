@@ -74,22 +74,14 @@ class ErrorGuard:
         self.app = app
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        try:        # (no wrapper around send on the way: this runs for every status poll)
             await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracked(message: dict) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracked)
         except Exception as exc:
-            if started:     # a body broke off: only closing the connection can say so
+            if scope["type"] != "http":
                 raise
             if not isinstance(exc, OpenGPError):
                 log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
-            await error_answer(Request(scope, receive), exc)(scope, receive, send)
+            try:
+                await error_answer(Request(scope, receive), exc)(scope, receive, send)
+            except Exception:       # its response had begun: only closing the connection can say
+                raise exc from None  # the body broke off (the server refuses a second start)
