@@ -64,11 +64,13 @@ def encode_results(results: dict[str, dict[str, Any]]) -> Encoded:
     return Encoded(orjson.dumps(column).decode(), tuple(apart), size)
 
 
-def decode_results(column: str | bytes | None) -> dict[str, Any] | None:
+def decode_results(column: str | None) -> dict[str, Any] | None:
     """The ``results`` column -> ``Job.results``; a value kept apart is a ``Stored``."""
     if not column:
         return None
     results = orjson.loads(column)
+    if '"size"' not in column:      # nothing kept apart (a status poll's usual case: skip the loop)
+        return results
     for name, result in results.items():
         if isinstance(result, dict) and "size" in result and "value" not in result:     # encode_results' mark
             results[name] = {"dataType": result.get("dataType"), "value": Stored(result["size"], result.get("count"))}
