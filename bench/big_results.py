@@ -87,7 +87,11 @@ class Side:
     def wait(self, task: str, job_id: str, timeout: float = 600) -> dict:
         deadline = time.monotonic() + timeout
         while True:
-            body = self.client.get(f"{TOOLS}/{task}/jobs/{job_id}", params={"f": "json"}).json()
+            try:
+                body = self.client.get(f"{TOOLS}/{task}/jobs/{job_id}", params={"f": "json"}).json()
+            except httpx.TransportError:    # a server stalled past its keep-alive timeout resets the connection
+                self.facts["resets"] = self.facts.get("resets", 0) + 1
+                continue
             if body["jobStatus"] in TERMINAL:
                 return body
             if time.monotonic() > deadline:
@@ -105,7 +109,10 @@ class Side:
         def prober() -> None:       # the other job's status every 10 ms while the big job runs and ends
             with httpx.Client(base_url=self.url, timeout=300) as pc:
                 while not stop.is_set():
-                    probe.append(timed(pc, "GET", f"{TOOLS}/Echo/jobs/{self.other}", params={"f": "json"})[0])
+                    try:
+                        probe.append(timed(pc, "GET", f"{TOOLS}/Echo/jobs/{self.other}", params={"f": "json"})[0])
+                    except httpx.TransportError:    # counted: the connection was reset by a stalled server
+                        self.facts["resets"] = self.facts.get("resets", 0) + 1
                     time.sleep(0.01)
 
         thread = threading.Thread(target=prober)

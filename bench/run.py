@@ -393,7 +393,7 @@ def main() -> int:
         results["elapsed_s"] = round(time.perf_counter() - t0, 1)
         out_dir = HERE / "results"
         out_dir.mkdir(exist_ok=True)
-        stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M")
+        stamp = dt.datetime.now().strftime("%Y-%m-%d-%H%M%S")
         json_path = out_dir / f"{stamp}-{socket.gethostname()}.json"
         json_path.write_text(json.dumps(results, indent=2) + "\n")
         if args.keep:

@@ -44,7 +44,9 @@ def machine_info() -> dict:
                          capture_output=True, text=True).stdout.strip()
     return {"host": socket.gethostname(), "nproc": os.cpu_count(), "cpu_model": cpu,
             "ram_gib": round(mem_kb / 1024 / 1024, 1), "kernel": platform.release(),
-            "os": _os_name(), "python": platform.python_version(), "wrk": wrk_v, "opengp_git": git}
+            "os": _os_name(), "python": platform.python_version(), "wrk": wrk_v, "opengp_git": git,
+            # set when the servers ran another source tree (a before/after comparison)
+            "pythonpath": os.environ.get("PYTHONPATH")}
 
 
 def _os_name() -> str:

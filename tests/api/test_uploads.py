@@ -54,7 +54,8 @@ def test_upload_needs_a_file_and_the_service_rules(client, server):
     assert secured["error"]["code"] == 499
 
 
-def _answer_before_the_body(server, path: str, headers: dict[str, str], timeout: float = 5) -> dict:
+def _answer_before_the_body(server, path: str, headers: dict[str, str], timeout: float = 5,
+                            method: str = "POST") -> dict:
     """Send the request's headers and a first few bytes of a huge body, then wait for the answer:
     a server that checks who is calling first answers without reading on; one that reads the
     body first waits for bytes that never come (and would spool a gigabyte to disk)."""
@@ -70,7 +71,7 @@ def _answer_before_the_body(server, path: str, headers: dict[str, str], timeout:
     if headers.get("Transfer-Encoding") == "chunked":
         start = b"%x\r\n%s\r\n" % (len(start), start)          # the first chunk of many
     with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
-        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}\r\n".encode() + start)
+        sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n{head}\r\n".encode() + start)
         reader = sock.makefile("rb")
         try:
             status = int(reader.readline().split()[1])
@@ -80,7 +81,8 @@ def _answer_before_the_body(server, path: str, headers: dict[str, str], timeout:
         while (line := reader.readline()) not in (b"\r\n", b""):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":")[1])
-        return {"status": status, **json.loads(reader.read(length))}
+        body = reader.read(length)
+        return {"status": status, **(json.loads(body) if body.startswith(b"{") else {"html": body})}
 
 
 @pytest.mark.parametrize("framing", ["declared", "chunked"])
@@ -98,6 +100,14 @@ def test_an_upload_over_the_limit_is_refused_from_its_declared_length(server):
     answer = _answer_before_the_body(server, f"/arcgis/rest/services{GP}/uploads/upload?f=json", {
         "Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(2 << 30)})
     assert answer["error"]["code"] == 413, answer
+
+
+def test_a_get_with_a_huge_multipart_body_is_refused_before_it_is_read(server):
+    """A GET was never held to the body limit, but a GET submitJob with f=html parses a multipart
+    body (its files): any caller could make the server spool a body of any size."""
+    answer = _answer_before_the_body(server, f"/arcgis/rest/services{GP}/Noop/submitJob?f=html&value=hi", {
+        "Content-Type": "multipart/form-data; boundary=b", "Content-Length": str(2 << 30)}, method="GET")
+    assert answer["status"] == 413 or answer.get("error", {}).get("code") == 413, answer
 
 
 def test_who_may_upload_to_a_private_service(server):

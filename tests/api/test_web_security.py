@@ -335,12 +335,24 @@ def test_a_same_site_page_cannot_cancel_by_get_with_the_cookie(as_):
     assert status not in ("esriJobCancelling", "esriJobCancelled")
 
 
+@pytest.mark.parametrize("headers", [
+    {"sec-fetch-site": "none", "sec-fetch-mode": "navigate"},      # a link opened from a mail or a chat
+    {"referer": "http://127.0.0.1:1/attack.html"},                  # a browser without Sec-Fetch-*
+    {},                                                              # ... that sends no Referer either
+], ids=["link-from-outside", "old-browser-foreign-referer", "old-browser-no-referer"])
+def test_a_get_change_with_the_cookie_needs_a_sign_of_this_origin(as_, headers):
+    """``Sec-Fetch-Site: none`` was accepted, so one click on a link in a mail submitted a job as
+    the signed-in user; a browser without fetch metadata sends no Origin on a GET, so nothing
+    was checked at all."""
+    r = as_["alice"].get(f"{MEMBERS}/Sleep/submitJob", params={"f": "json", "seconds": "0.1"}, headers=headers)
+    assert r.json().get("error", {}).get("code") == 403, r.text
+
+
 def test_gets_that_change_things_still_work_from_this_origin_and_with_a_token(srv, as_):
-    """The pages' own requests (same origin, or typed into the address bar) and ArcGIS clients
-    sending their token in the query string are not refused."""
-    for fetch_site in ("same-origin", "none"):
-        r = as_["alice"].get(f"{MEMBERS}/Sleep/submitJob", params={"f": "json", "seconds": "0.1"},
-                             headers={"sec-fetch-site": fetch_site})
+    """The pages' own requests and ArcGIS clients sending their token in the query string are
+    not refused."""
+    for headers in ({"sec-fetch-site": "same-origin"}, {"referer": f"{srv.url}/arcgis/rest/services"}):
+        r = as_["alice"].get(f"{MEMBERS}/Sleep/submitJob", params={"f": "json", "seconds": "0.1"}, headers=headers)
         assert "jobId" in r.json(), r.text
     token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
         "username": "alice", "password": PASSWORDS["alice"], "client": "requestip", "f": "json"}).json()["token"]

@@ -17,7 +17,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 @pytest.mark.timeout(400)
 def test_two_minutes_of_mixed_load_without_an_error_or_a_leak(tmp_path):
     done = subprocess.run([sys.executable, str(BENCH / "soak.py"), "--minutes", "2", "--warmup", "0.5",
-                           "--sample", "15", "--out", str(tmp_path)], capture_output=True, text=True, timeout=380)
+                           "--scale", "8", "--sample", "15", "--out", str(tmp_path)], capture_output=True, text=True, timeout=380)
     reports = list(tmp_path.glob("*-soak.json"))
     assert reports, done.stdout + done.stderr
     report = json.loads(reports[0].read_text())

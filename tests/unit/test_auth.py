@@ -114,10 +114,18 @@ def test_one_token_can_be_revoked_alone(issuer):
     root = issuer.users.get("root")
     first, _ = issuer.issue(root, "")
     second, _ = issuer.issue(root, "")
-    issuer.revoke(issuer.verify(first))
+    assert issuer.revoke_signed(first) == "root"
     with pytest.raises(TokenError, match="revoked"):
         issuer.verify(first)
     assert issuer.verify(second).user.name == "root"
+
+
+def test_sign_out_revokes_a_token_bound_to_an_address_the_caller_no_longer_has(issuer):
+    token, _ = issuer.issue(issuer.users.get("root"), "ip:10.0.0.1")
+    assert issuer.revoke_signed(token) == "root"        # asked from another address
+    with pytest.raises(TokenError, match="revoked"):
+        issuer.verify(token, ip="10.0.0.1")
+    assert issuer.revoke_signed(token[:-2] + "xx") is None      # forged: nothing to revoke
 
 
 def test_a_short_secret_is_refused():

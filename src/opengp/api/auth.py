@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
@@ -54,18 +55,23 @@ def check_change(request: Request, params: Mapping[str, Any]) -> None:
 
 
 def require_same_origin(request: Request) -> None:
-    """A browser sends the cookie with any request from the same *site* (another port
-    or subdomain too), so a change made with it must come from this very origin.
-    Browsers say where a request comes from (``Sec-Fetch-Site``, ``Origin``);
-    programs that send neither are not browsers riding a session."""
+    """A browser sends the cookie with any request from the same *site* (another port or
+    subdomain too), and with a link opened from outside any page (a mail, a chat), so a change
+    made with it must come from this very origin's pages.  Browsers say where a request comes
+    from: ``Sec-Fetch-Site`` (only ``same-origin`` passes; ``none`` is such a link), else
+    ``Origin``, else, for a GET (which never carries ``Origin``), the ``Referer``, and a GET
+    with none of them is refused.  Other methods with neither header come from programs, not
+    from browsers riding a session."""
     fetch_site = request.headers.get("sec-fetch-site")
     if fetch_site is not None:
-        if fetch_site not in ("same-origin", "none"):
-            raise Forbidden("Cross-origin request refused.",
-                            ["A change made with the sign-in cookie must come from this server's own pages."])
-        return
-    origin = request.headers.get("origin")
-    if origin is not None and origin.rstrip("/") != str(request.base_url).rstrip("/"):
+        same = fetch_site == "same-origin"
+    else:
+        origin = request.headers.get("origin")
+        if origin is None and request.method in ("GET", "HEAD"):
+            referer = urlsplit(request.headers.get("referer") or "")
+            origin = f"{referer.scheme}://{referer.netloc}" if referer.netloc else ""
+        same = origin is None or origin.rstrip("/") == str(request.base_url).rstrip("/")
+    if not same:
         raise Forbidden("Cross-origin request refused.",
                         ["A change made with the sign-in cookie must come from this server's own pages."])
 

@@ -20,8 +20,15 @@ from starlette.requests import Request
 from ..core import RequestTooLarge
 
 UPLOAD_SUFFIX = "/uploads/upload"
+UPLOAD_FRAMING = 1 << 16        # bytes of multipart framing allowed around an upload's file
 _KEY = "opengp.allowance"
 _BODIES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_BODY_HEADERS = (b"content-length", b"transfer-encoding")
+
+
+def upload_allowance(settings: Any) -> int:
+    """The most an upload request may carry: the file and its framing."""
+    return settings.max_upload_bytes + UPLOAD_FRAMING
 
 
 class Allowance:
@@ -45,6 +52,7 @@ def allowance(request: Request) -> Allowance:
 
 
 def too_large(limit: int) -> RequestTooLarge:
+    """The error for a body over ``limit`` bytes (413 in every dialect)."""
     return RequestTooLarge("Request too large.", [f"The request body exceeds the {limit}-byte limit."])
 
 
@@ -56,11 +64,14 @@ class BodyLimit:
         self.app, self.settings = app, settings
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["method"] not in _BODIES:
+        # a GET may carry a body too (a multipart one is parsed for f=html submits): held to the
+        # same rules; one with neither header has none, and status polls stay unwrapped
+        if scope["type"] != "http" or (scope["method"] not in _BODIES and
+                                       not any(name in _BODY_HEADERS for name, _ in scope["headers"])):
             await self.app(scope, receive, send)
             return
         upload = scope["path"].endswith(UPLOAD_SUFFIX)
-        ceiling = self.settings.max_upload_bytes + (1 << 16) if upload else self.settings.max_request_bytes
+        ceiling = upload_allowance(self.settings) if upload else self.settings.max_request_bytes
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > ceiling:
                 raise too_large(ceiling)       # answered in the face's dialect by ErrorGuard, unread

@@ -72,7 +72,7 @@ class LoginGuard:
 
     @staticmethod
     def _pair(name: str, address: str) -> str:
-        return f"{name}\x00{address}"       # no name or address holds a NUL
+        return repr((name, address))       # unambiguous whatever the name holds (it is what was typed)
 
     def wait_time(self, name: str, address: str) -> float:
         """Seconds before ``name`` may try again from ``address`` (0 when allowed)."""
@@ -80,6 +80,7 @@ class LoginGuard:
                    self.by_name.wait_time(name))
 
     def failed(self, name: str, address: str) -> None:
+        """Count a wrong password for ``name`` from ``address`` against all three limits."""
         self.by_pair.failed(self._pair(name, address))
         self.by_address.failed(address)
         self.by_name.failed(name)

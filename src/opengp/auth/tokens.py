@@ -91,16 +91,7 @@ class TokenIssuer:
 
     def verify(self, token: str, *, referer: str | None = None, ip: str | None = None) -> Claims:
         """The token's claims, or TokenError saying (to the log, not the client) why not."""
-        payload, _, signature = (token or "").strip().partition(".")
-        expected = self._sign(payload).encode()
-        # bytes: compare_digest refuses non-ASCII str, and a token is whatever a client sent
-        if not payload or not signature or not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
-            raise TokenError("bad signature")
-        try:
-            data = orjson.loads(_unb64(payload))
-            name, epoch, expires, bound, token_id = data["u"], data["e"], data["x"], data["c"], data["i"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise TokenError(f"malformed payload: {exc}") from None
+        name, epoch, expires, bound, token_id = self._signed(token)
         if expires <= time.time():
             raise TokenError("expired")
         if bound.startswith("referer:") and bound != f"referer:{referer or ''}":
@@ -116,11 +107,33 @@ class TokenIssuer:
             raise TokenError("revoked")
         return Claims(user, scopes_for(user.roles), token_id, expires)
 
-    def revoke(self, claims: Claims) -> None:
-        """Revoke one token."""
-        self.users.revoke_token(claims.token_id, claims.expires)
+    def _signed(self, token: str) -> tuple[str, int, float, str, str]:
+        """``(user name, epoch, expires, bound to, token id)`` of a token this issuer signed."""
+        payload, _, signature = (token or "").strip().partition(".")
+        expected = self._sign(payload).encode()
+        # bytes: compare_digest refuses non-ASCII str, and a token is whatever a client sent
+        if not payload or not signature or not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
+            raise TokenError("bad signature")
+        try:
+            data = orjson.loads(_unb64(payload))
+            return data["u"], data["e"], data["x"], data["c"], data["i"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TokenError(f"malformed payload: {exc}") from None
+
+    def revoke_signed(self, token: str) -> str | None:
+        """Sign-out: revoke a token this issuer signed, wherever it is used from now (its
+        binding is not checked: the address it was bound to may have changed since sign-in).
+        Returns its user's name; None when there is nothing to revoke (forged or expired)."""
+        try:
+            name, _, expires, _, token_id = self._signed(token)
+        except TokenError:
+            return None
+        if expires <= time.time():
+            return None
+        self.users.revoke_token(token_id, expires)
         with self._lock:
-            self._revoked_cache[claims.token_id] = (time.monotonic(), True)
+            self._revoked_cache[token_id] = (time.monotonic(), True)
+        return name
 
     def forget(self, name: str) -> None:
         """Drop a cached user (this process changed it)."""

@@ -29,7 +29,7 @@ from ...tools.values import reprojected_json
 from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
-from ..limits import allowance
+from ..limits import allowance, upload_allowance
 from ..web import pages
 from ..auth import caller, check_change
 from .. import heavy
@@ -226,7 +226,7 @@ async def upload(request: Request) -> Response:
         require_use(service.config, claims)
     accepted = may_use(service.config, claims)
     if accepted:
-        allowance(request).raise_to(settings.max_upload_bytes + (1 << 16))      # the file and its framing
+        allowance(request).raise_to(upload_allowance(settings))
     else:
         declared = request.headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > settings.max_request_bytes:

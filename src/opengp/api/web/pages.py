@@ -23,10 +23,11 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ...auth import Claims, Scope, TokenError
+from ...auth import Claims, Scope
 from ...core import Job, OpenGPError, Status, Stored
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
+from ..arcgis.errors import CODES
 from ..arcgis.render import JOB_STATUS
 from ..auth import COOKIE, client_ip, require_same_origin
 
@@ -114,7 +115,7 @@ def task_page(request: Request, claims: Claims | None, service: Service, task: T
 
 def error_page(request: Request, exc: OpenGPError) -> Response:
     """An error, for a person: sign in first when a token is needed, else say what went wrong."""
-    from ...core import Forbidden, InvalidToken, NotFound, TokenRequired
+    from ...core import InvalidToken, TokenRequired
 
     query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]   # never into next=
     here = str(request.url.path) + ("?" + urlencode(query) if query else "")
@@ -123,7 +124,8 @@ def error_page(request: Request, exc: OpenGPError) -> Response:
         if isinstance(exc, InvalidToken) and COOKIE in request.cookies:
             response.delete_cookie(COOKIE, path="/arcgis")     # expired or revoked: sign in afresh
         return response
-    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
+    # the HTTP status is the ArcGIS code (413, 429, 503...) where that is an HTTP status
+    status = min(500, next((code for cls, code in CODES if isinstance(exc, cls)), 400))
     ctx = _common(request, None, "Not found" if status == 404 else "Cannot do that",
                   [("Services", "/arcgis/rest/services?f=html"), ("Error", None)])
     return render("error.html", {**ctx, "message": exc.message, "details": exc.details}, status_code=status)
@@ -271,14 +273,9 @@ async def logout(request: Request) -> Response:
     require_same_origin(request)        # no signing someone out from another page
     token = request.cookies.get(COOKIE)
     if token:
-        issuer = request.app.state.auth
-        try:
-            claims = issuer.verify(token, referer=request.headers.get("referer"), ip=client_ip(request))
-        except TokenError:
-            claims = None           # expired or revoked already: nothing to revoke
-        if claims is not None:
-            await asyncio.to_thread(issuer.revoke, claims)
-            log.info("%s signed out from %s; the token is revoked", claims.user.name, client_ip(request))
+        name = await asyncio.to_thread(request.app.state.auth.revoke_signed, token)
+        if name is not None:
+            log.info("%s signed out from %s; the token is revoked", name, client_ip(request))
     response = RedirectResponse("/arcgis/rest/services?f=html", status_code=303)
     response.delete_cookie(COOKIE, path="/arcgis")
     return response

@@ -39,11 +39,14 @@ def _move_out(conn: sa.Connection) -> None:
 
     after = ""
     while True:
-        rows = conn.execute(sa.text(
-            "SELECT id, kind, inputs, results FROM jobs WHERE id > :after AND (length(inputs) > :n OR "
-            "length(results) > :n) ORDER BY id LIMIT :batch"), {"after": after, "n": INLINE_BYTES, "batch": _BATCH}
-        ).fetchall()
-        for job_id, kind, inputs, results in rows:
+        # ids a batch at a time, each row read alone: the rows moved are the big ones (a 50 MB
+        # result), and a batch of them read at once could take gigabytes
+        ids = [r[0] for r in conn.execute(sa.text(
+            "SELECT id FROM jobs WHERE id > :after AND (length(inputs) > :n OR "
+            "length(results) > :n) ORDER BY id LIMIT :batch"), {"after": after, "n": INLINE_BYTES, "batch": _BATCH})]
+        for job_id in ids:
+            kind, inputs, results = conn.execute(sa.text("SELECT kind, inputs, results FROM jobs WHERE id = :id"),
+                                                 {"id": job_id}).one()
             apart = []
             inputs_column, stored, moved = split_inputs(orjson.loads(inputs) if inputs else {})
             apart += moved
@@ -60,9 +63,9 @@ def _move_out(conn: sa.Connection) -> None:
             if apart:
                 conn.execute(_INSERT, [{"job_id": job_id, "role": role, "name": name, "value": value}
                                        for role, name, value in apart])
-        if len(rows) < _BATCH:
+        if len(ids) < _BATCH:
             return
-        after = rows[-1][0]
+        after = ids[-1]
 
 
 def downgrade() -> None:
