@@ -7,6 +7,7 @@ import time
 import pytest
 
 from opengp.core import Job, Kind, Message, Progress, Status, StoreError
+from opengp.core.status import TRANSITIONS, IllegalMove
 from opengp.store import JobQuery, MemoryStore
 from opengp.store.sql import SqlStore
 
@@ -49,6 +50,21 @@ def test_duplicate_id_is_refused(store, job_factory):
     job = job_factory()
     with pytest.raises(Exception):
         store.create(job)
+
+
+def test_every_backend_refuses_a_move_the_transition_table_does_not_allow(store, job_factory):
+    """core/status.TRANSITIONS is the one statement of what may happen to a job: a store asked
+    for anything else (a caller's bug) raises, whatever state the job is in, and changes nothing."""
+    job = job_factory()
+    for src in Status:
+        for dst in Status:
+            if src is dst or dst in TRANSITIONS[src]:
+                continue
+            allowed = [s for s in Status if dst in TRANSITIONS[s]]
+            for sources in ([src], [*allowed, src]):      # one bad source among good ones is enough
+                with pytest.raises(IllegalMove):
+                    store.transition(job.id, sources, dst)
+    assert store.get(job.id).status is Status.SUBMITTED and store.get(job.id).updated == job.updated
 
 
 def test_claim_is_compare_and_set(store, job_factory):
@@ -237,10 +253,13 @@ def test_totals_follow_inserts_status_changes_and_deletes(store, job_factory):
     total, page = store.query(JobQuery(service="Demo/Tools", kind="gp", limit=0))
     assert total == 2 and page == []
     job_factory(owner="ann", status=Status.FAILED)                              # stored finished
-    assert store.transition(c.id, [Status.CANCELLED], Status.FAILED) is not None  # the store does not judge moves
+    with pytest.raises(IllegalMove):                                             # a terminal state is final
+        store.transition(c.id, [Status.CANCELLED], Status.FAILED)
+    assert store.transition(c.id, [Status.CANCELLED], Status.CANCELLED,          # a note: no move, no count
+                            messages=[Message.now("info", "noted")]) is not None
     _fold(store)
-    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.FAILED})))[0] == 2
-    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.CANCELLED})))[0] == 0
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.FAILED})))[0] == 1
+    assert store.query(JobQuery(service="Demo/Tools", kind="gp", statuses=frozenset({Status.CANCELLED})))[0] == 1
     assert store.query(JobQuery(service="Demo/Tools", kind="gp", created_before=time.time()))[0] == 3
 
 

@@ -5,6 +5,7 @@ the code base decides which moves are legal.  Terminal states never change.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import Enum
 
 
@@ -43,6 +44,9 @@ class Status(str, Enum):
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.TIMED_OUT, Status.CANCELLED})
 QUEUED = frozenset({Status.NEW, Status.SUBMITTED, Status.WAITING})
+RUNNING = frozenset({Status.EXECUTING, Status.CANCELLING})
+"""Claimed by a worker (or an API server, for admin operations) that has not ended it."""
+OPEN = frozenset(Status) - TERMINAL
 
 _S = Status
 TRANSITIONS: dict[Status, frozenset[Status]] = {
@@ -65,3 +69,15 @@ SUCCEEDED`` lets a tool that finished before noticing the cancel keep its work."
 def can_move(src: Status, dst: Status) -> bool:
     """True when ``src -> dst`` is a legal transition."""
     return dst in TRANSITIONS[src]
+
+
+class IllegalMove(ValueError):
+    """A store was asked for a move :data:`TRANSITIONS` does not allow (a bug, never input)."""
+
+
+def check_move(sources: Iterable[Status], dst: Status) -> None:
+    """What every store checks before a compare-and-set: each source may move to ``dst``, or
+    is ``dst`` itself (a write that keeps the status, such as a note on a finished job)."""
+    bad = [src for src in sources if src is not dst and dst not in TRANSITIONS[src]]
+    if bad:
+        raise IllegalMove(f"no move from {', '.join(s.value for s in bad)} to {dst.value}")

@@ -28,6 +28,7 @@ from typing import Any
 from celery import Celery, bootsteps, signals
 from celery.worker.control import control_command
 
+from .. import lifecycle
 from ..config import ServiceConfig, Settings
 from ..core import Status
 from ..runtime.context import JobContext
@@ -120,12 +121,12 @@ class _Child:
         from ..core import Kind
         from ..store import JobQuery
 
-        self.store.transition(hint, [Status.SUBMITTED], Status.WAITING)
+        lifecycle.wait(self.store, hint)
         _, queued = self.store.query(JobQuery(service=service, statuses=frozenset({Status.SUBMITTED}), limit=100,
                                               oldest_first=True))
         for other in queued:
             if other.kind is not Kind.ADMIN:
-                self.store.transition(other.id, [Status.SUBMITTED], Status.WAITING)
+                lifecycle.wait(self.store, other.id)
 
     def run(self, service: str, hint: str | None) -> None:
         from ..runtime.run import run_job

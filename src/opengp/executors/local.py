@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
+from .. import lifecycle
 from ..config import Settings
-from ..core import Message, Status
+from ..core import Status
 from ..store import Store
 from ..tools.registry import Registry
 from .base import DoneCallback
@@ -32,7 +33,6 @@ from .worker import RUN_TAG, slot_name, worker_main
 log = logging.getLogger("opengp.executor")
 CANCEL_GRACE = 0.5      # seconds a cooperative tool gets to stop before its process is killed
 TICK = 0.05             # how often running jobs are checked against their limits
-_RUNNING = (Status.EXECUTING, Status.CANCELLING)
 _CHANGES = frozenset({"report", "transition"})      # worker store calls that change what a job shows
 
 
@@ -195,22 +195,19 @@ class LocalExecutor:
             self.on_done(job_id)
 
     def _lost(self, job_id: str, service: str, code: int | None) -> None:
-        """A worker died under a job: re-queue it if it never started or may retry, else fail it."""
+        """A worker died under a job: a job it had not started goes back to the queue; one it
+        ran is settled by the lifecycle's lost-worker policy (re-queued here within retries)."""
         job = self.store.get(job_id)
         if job is None or job.status.terminal:
             return
         if job.status.queued:
             self._pending.appendleft((job_id, service))
             return
-        why = f"The worker process running this job died unexpectedly (exit code {code})."
         svc = self.registry.services.get(service)
-        if svc is not None and job.attempts <= svc.config.retries:
-            if self.store.transition(job_id, [Status.EXECUTING], Status.SUBMITTED,
-                                     messages=[Message.now("warning", why + " Retrying.")]):
-                self._pending.appendleft((job_id, service))
-                return
-        self.store.transition(job_id, _RUNNING, Status.FAILED, finished=time.time(), error=why,
-                              messages=[Message.now("error", why)])
+        why = f"The worker process running this job died unexpectedly (exit code {code})."
+        if lifecycle.settle_lost(self.store, job, svc.config.retries if svc is not None else None,
+                                 why) is Status.SUBMITTED:
+            self._pending.appendleft((job_id, service))
 
     # -- scheduling --------------------------------------------------------
     def _dispatch(self) -> None:
@@ -224,7 +221,7 @@ class LocalExecutor:
             if limit is not None and self._running[service] >= limit:
                 if job_id not in self._waiting:
                     self._waiting.add(job_id)
-                    self.store.transition(job_id, [Status.SUBMITTED], Status.WAITING)
+                    lifecycle.wait(self.store, job_id)
                 continue
             if not idle:
                 break
@@ -256,28 +253,22 @@ class LocalExecutor:
         return job_id
 
     def _watch(self) -> None:
-        """Kill jobs past their cancel grace period or their service's max_usage_time."""
+        """Stop jobs past their cancel grace period or their service's max_usage_time."""
         now = time.monotonic()
         for slot in list(self._slots):
             job_id, service = slot.job_id, slot.service
             if job_id is None or service is None or slot.killed:
                 continue
             svc = self.registry.services.get(service)
-            limit = svc.config.max_usage_time if svc is not None else float("inf")
-            if slot.kill_at is not None and now >= slot.kill_at:
-                self._kill(slot, job_id, Status.CANCELLED, None,
-                           "Cancelled by request; the job's process was stopped.")
-            elif now - slot.since > limit:
-                why = f"The job ran longer than the service's maximum usage time ({limit:g} s) and was stopped."
-                self._kill(slot, job_id, Status.TIMED_OUT, why, why)
+            why = lifecycle.must_stop(now, slot.since, svc.config.max_usage_time if svc is not None else float("inf"),
+                                      slot.kill_at)
+            if why is not None:
+                self._stop(slot, job_id, why)
         if not self._stopping and self._loop is not None:
             self._timer = self._loop.call_later(TICK, self._watch)
 
-    def _kill(self, slot: _Slot, job_id: str, status: Status, error: str | None, text: str) -> None:
-        level = "warning" if status is Status.CANCELLED else "error"
-        done = self.store.transition(job_id, _RUNNING, status, finished=time.time(), error=error,
-                                     messages=[Message.now(level, text)])
-        if done is None:
+    def _stop(self, slot: _Slot, job_id: str, why: lifecycle.Stop) -> None:
+        if lifecycle.stop(self.store, job_id, why) is None:
             slot.kill_at = None
             return  # it finished on its own meanwhile
         slot.killed = True

@@ -25,9 +25,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from .. import lifecycle
 from ..config import Settings
-from ..core import Message, Status
-from ..jobs.reconcile import settle_lost
+from ..core import Status
+from ..core.status import RUNNING
 from ..store import Lease, Store
 from ..runtime.storage import open_file_store
 from ..store.services import open_service_store
@@ -35,7 +36,6 @@ from .worker import slot_name
 
 log = logging.getLogger("opengp.supervisor")
 TICK = 0.25                 # seconds between lease renewals and limit checks
-_RUNNING = (Status.EXECUTING, Status.CANCELLING)
 
 
 class Supervisor:
@@ -88,18 +88,13 @@ class Supervisor:
         now = time.time()
         for lease in leases:
             pid = pids[lease.worker]
-            if lease.cancel_requested or lease.status is Status.CANCELLING:
-                ends = self._cancelling.get(lease.id)
-                if ends is None:
-                    self._cancelling[lease.id] = now + self.settings.cancel_grace
-                    _signal(pid, signal.SIGUSR2)
-                elif now >= ends:
-                    self._kill(lease, pid, Status.CANCELLED, None, "Cancelled by request; the job's process was stopped.")
-                continue
-            limit = self._max_usage_time(lease.service, now)
-            if lease.started is not None and now - lease.started > limit:
-                why = f"The job ran longer than the service's maximum usage time ({limit:g} s) and was stopped."
-                self._kill(lease, pid, Status.TIMED_OUT, why, why)
+            if (lease.cancel_requested or lease.status is Status.CANCELLING) and lease.id not in self._cancelling:
+                self._cancelling[lease.id] = now + self.settings.cancel_grace
+                _signal(pid, signal.SIGUSR2)        # the tool may stop by itself within the grace
+            why = lifecycle.must_stop(now, lease.started, self._max_usage_time(lease.service, now),
+                                      self._cancelling.get(lease.id))
+            if why is not None:
+                self._stop(lease, pid, why)
         running = {lease.id for lease in leases}
         for job_id in list(self._cancelling):
             if job_id not in running:
@@ -110,11 +105,11 @@ class Supervisor:
         finished already: the compare-and-set finds nothing to do.)"""
         for lease in lost:
             job = self.store.get(lease.id)
-            if job is None or job.status not in _RUNNING or job.worker != lease.worker:
+            if job is None or job.status not in RUNNING or job.worker != lease.worker:
                 continue
             record = self.services.get(job.service)
             why = f"The worker running this job was lost (its process {lease.worker} ended while running it)."
-            status = settle_lost(self.store, job, record.config if record is not None else None, why)
+            status = lifecycle.settle_lost(self.store, job, record.config.retries if record is not None else None, why)
             if status is not None:
                 self._cancelling.pop(lease.id, None)
                 if self.files.remote:
@@ -127,14 +122,12 @@ class Supervisor:
             self._limits_read = now
         return self._limits.get(service, float("inf"))
 
-    def _kill(self, lease: Lease, pid: int, status: Status, error: str | None, text: str) -> None:
-        level = "warning" if status is Status.CANCELLED else "error"
-        done = self.store.transition(lease.id, _RUNNING, status, finished=time.time(), error=error,
-                                     messages=[Message.now(level, text)])
+    def _stop(self, lease: Lease, pid: int, why: lifecycle.Stop) -> None:
+        done = lifecycle.stop(self.store, lease.id, why)
         self._cancelling.pop(lease.id, None)
         if done is None:
             return      # it ended on its own meanwhile
-        log.info("job %s %s: killing pool process %d", lease.id, status.value, pid)
+        log.info("job %s %s: killing pool process %d", lease.id, why.status.value, pid)
         _signal(pid, signal.SIGKILL)
         if self.files.remote:       # object storage: nothing will publish the killed job's local folder
             self.files.discard_local(lease.service, lease.id)

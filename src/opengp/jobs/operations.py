@@ -15,17 +15,17 @@ import asyncio
 import logging
 import os
 import socket
-import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .. import lifecycle
 from ..core import Conflict, Job, Kind, Level, Message, NotFound, Progress, Status
+from ..core.status import OPEN
 from ..store import JobQuery, Store
 
 log = logging.getLogger("opengp.admin")
 ADMIN_JOB_RETENTION = 7 * 24 * 3600.0      # admin jobs are kept a week
-_OPEN = (Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING)
 # another server's open operation not updated for this long is taken for dead (its server
 # died mid-way, docs/deployment.md): it no longer holds up the resource's queue, and the
 # reconciler ends it (jobs/reconcile.py).  A live server touches its operations 4 times as often.
@@ -108,8 +108,7 @@ class AdminOperations:
     async def _abandon(self, job_id: str) -> None:
         """A start that failed half-way: its job must not stay submitted (others would wait for it)."""
         try:
-            await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.FAILED, finished=time.time(),
-                          messages=[Message.now(Level.ERROR, "The operation could not be started.")])
+            await self.io(lifecycle.fail, self.store, job_id, "The operation could not be started.")
         except Exception:
             log.warning("admin job %s could not be marked failed", job_id, exc_info=True)
 
@@ -143,13 +142,7 @@ class AdminOperations:
             raise Conflict(f"Job '{job_id}' is past the point where '{run.op.name}' can be cancelled.")
         if run is not None:
             run.cancel = True
-        note = Message.now(Level.WARNING, "Cancel requested.")
-        if job.status is Status.SUBMITTED:
-            done = await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.CANCELLED,
-                                  finished=time.time(), cancel_requested=True, messages=[note])
-        else:
-            done = await self.io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
-                                  cancel_requested=True, messages=[note])
+        done = await self.io(lifecycle.cancel, self.store, job)
         return done or await self.io(self.store.get, job_id)
 
     # -- running ----------------------------------------------------------
@@ -159,7 +152,7 @@ class AdminOperations:
         if job is None or job.status is not Status.SUBMITTED:
             return False
         _, others = await self.io(self.store.query, JobQuery(
-            service=job.service, kind=Kind.ADMIN.value, statuses=frozenset(_OPEN), limit=None, oldest_first=True))
+            service=job.service, kind=Kind.ADMIN.value, statuses=OPEN, limit=None, oldest_first=True))
         others = [other for other in others if other.id != job.id and other.id not in self._runs
                   and (other.status is not Status.SUBMITTED or (other.created, other.id) < (job.created, job.id))]
         if not others:
@@ -188,9 +181,8 @@ class AdminOperations:
         handed (maybe through another server) sees where it is, not a stage-less moment."""
         if run.op.stages:
             run.states[0] = "running"
-        return await self.io(self.store.transition, job_id, [Status.SUBMITTED], Status.EXECUTING,
-                              started=time.time(), messages=[Message.now(Level.INFO, "Executing.")],
-                              progress=self._progress(run, run.op.stages[0].name if run.op.stages else None))
+        return await self.io(lifecycle.start, self.store, job_id, messages=[Message.now(Level.INFO, "Executing.")],
+                             progress=self._progress(run, run.op.stages[0].name if run.op.stages else None))
 
     async def _run_locked(self, job_id: str, run: _Run, lock: asyncio.Lock, acquired: bool, begun: bool) -> None:
         # touched while it waits its turn as well as while it runs: other servers must not take
@@ -231,9 +223,9 @@ class AdminOperations:
                 await self._end(job_id, run, exc)
                 return
         result = op.result()
-        await self.io(self.store.transition, job_id, _OPEN, Status.SUCCEEDED, finished=time.time(),
-                       results={"result": result}, progress=self._progress(run, None),
-                       messages=[Message.now(Level.INFO, f"Operation '{op.name}' completed.")])
+        await self.io(lifecycle.end, self.store, job_id, Status.SUCCEEDED,
+                      results={"result": result}, progress=self._progress(run, None),
+                      messages=[Message.now(Level.INFO, f"Operation '{op.name}' completed.")])
 
     async def _undo(self, job_id: str, done: list[Stage]) -> None:
         for stage in reversed(done):
@@ -247,17 +239,16 @@ class AdminOperations:
     async def _end(self, job_id: str, run: _Run, exc: Exception) -> None:
         progress = self._progress(run, None)
         if isinstance(exc, _Cancelled):
-            await self.io(self.store.transition, job_id, _OPEN, Status.CANCELLED, finished=time.time(),
-                           progress=progress, messages=[Message.now(Level.WARNING, "Cancelled; nothing was changed.")])
+            await self.io(lifecycle.end, self.store, job_id, Status.CANCELLED,
+                          progress=progress, messages=[Message.now(Level.WARNING, "Cancelled; nothing was changed.")])
             return
         why = getattr(exc, "message", None) or str(exc) or type(exc).__name__
         details = list(getattr(exc, "details", []) or [])
         text = "; ".join([why, *details])
         if not getattr(exc, "message", None):
             log.exception("admin operation %s on %s failed", run.op.name, run.op.resource, exc_info=exc)
-        await self.io(self.store.transition, job_id, _OPEN, Status.FAILED, finished=time.time(), error=text,
-                       progress=progress, messages=[
-                           Message.now(Level.ERROR, f"{text} Nothing was changed.")])
+        await self.io(lifecycle.end, self.store, job_id, Status.FAILED, error=text,
+                      progress=progress, messages=[Message.now(Level.ERROR, f"{text} Nothing was changed.")])
 
     def _progress(self, run: _Run, current: str | None) -> Progress:
         completed = sum(s == "completed" for s in run.states)

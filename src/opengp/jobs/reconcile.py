@@ -25,35 +25,15 @@ import logging
 import time
 from collections.abc import Callable
 
-from ..config import ServiceConfig, Settings
-from ..core import Job, Message, Status
+from .. import lifecycle
+from ..config import Settings
+from ..core import Status
 from ..store import Store
 from .operations import ABANDONED
 from ..tools.registry import Registry
 
 log = logging.getLogger("opengp.reconcile")
-_RUNNING = (Status.EXECUTING, Status.CANCELLING)
 RING_AT_MOST = 20           # doorbells per stalled service per pass
-
-
-def lost_worker_policy(job: Job, config: ServiceConfig | None, why: str) -> tuple[Status, str | None, Message]:
-    """What becomes of a job whose worker was lost: ``(status, error, message)``."""
-    if job.cancel_requested or job.status is Status.CANCELLING:
-        return Status.CANCELLED, None, Message.now("warning", f"Cancelled. {why}")
-    if config is not None and job.attempts <= config.retries:
-        return Status.SUBMITTED, None, Message.now("warning", f"{why} It will run again.")
-    return Status.FAILED, why, Message.now("error", why)
-
-
-def settle_lost(store: Store, job: Job, config: ServiceConfig | None, why: str) -> Status | None:
-    """End (or re-queue) a running job whose worker is gone, by :func:`lost_worker_policy`;
-    returns its new status, or None when it ended meanwhile.  Re-queued: the caller rings."""
-    status, error, message = lost_worker_policy(job, config, why)
-    fields = {} if status is Status.SUBMITTED else {"finished": time.time(), "error": error}
-    if store.transition(job.id, _RUNNING, status, messages=[message], if_worker=job.worker, **fields) is None:
-        return None     # it ended, or was settled and claimed again, meanwhile
-    log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, status.value)
-    return status
 
 
 class Reconciler:
@@ -78,7 +58,7 @@ class Reconciler:
             service = self.registry.services.get(job.service)
             why = (f"The worker running this job was lost (no heartbeat for more than "
                    f"{self.settings.lease:g} s; worker {job.worker}).")
-            status = settle_lost(self.store, job, service.config if service else None, why)
+            status = lifecycle.settle_lost(self.store, job, service.config.retries if service else None, why)
             if status is None:
                 continue        # it ended meanwhile
             reaped += 1
@@ -93,8 +73,7 @@ class Reconciler:
                 continue
             why = (f"The API server running this operation stopped (no sign of it for more than "
                    f"{self.abandoned:g} s); the service is as its stored configuration says.")
-            if self.store.transition(job.id, [job.status], Status.FAILED, finished=time.time(), error=why,
-                                     messages=[Message.now("error", why)]) is not None:
+            if lifecycle.fail(self.store, job.id, why, only=job.status) is not None:
                 log.warning("admin job %s (%s %s): its server was lost; failed", job.id, job.task, job.service)
                 ended += 1
         return ended

@@ -16,11 +16,12 @@ from typing import Any, Callable, TypeVar
 
 import orjson
 
+from .. import lifecycle
 from ..core import (
     Conflict, FileStoreError, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status,
     Stored, Unavailable,
 )
-from ..core.status import QUEUED
+from ..core.status import OPEN, QUEUED, RUNNING
 from ..executors.base import Executor
 from ..runtime.files import UPLOAD_RETENTION
 from ..runtime.storage import FileStore, SharedFolder, Upload
@@ -31,7 +32,6 @@ from ..tools.registry import Registry, Service
 
 log = logging.getLogger("opengp.jobs")
 T = TypeVar("T")
-_RUNNING = (Status.EXECUTING, Status.CANCELLING)
 _WORKER_KINDS = (Kind.GP, Kind.PRODUCT)        # the kinds that run on workers (admin jobs run here)
 
 
@@ -127,44 +127,35 @@ class JobService:
                     del self._watchers[job_id]
 
     def recover(self) -> tuple[int, int]:
-        """At start: fail (or re-queue) jobs a dead process left running; re-queue
-        jobs that were waiting.  Returns (interrupted, requeued)."""
+        """At start: settle jobs a dead process left running (the lifecycle's lost-worker
+        policy: cancelled, re-queued within retries, or failed); re-queue jobs that were
+        queued.  Returns (interrupted, requeued)."""
         interrupted = requeued = 0
-        _, admin = self.store.query(JobQuery(kind=Kind.ADMIN.value, statuses=frozenset(QUEUED | set(_RUNNING)), limit=None))
+        _, admin = self.store.query(JobQuery(kind=Kind.ADMIN.value, statuses=OPEN, limit=None))
         for job in admin:   # admin operations run on the server's event loop: they died with it
-            why = ("The server stopped before this operation ended; the service is as its stored "
-                   "configuration says.")
-            self.store.transition(job.id, [job.status], Status.FAILED, finished=time.time(), error=why,
-                                  messages=[Message.now("error", why)])
+            lifecycle.fail(self.store, job.id, "The server stopped before this operation ended; the service is "
+                                               "as its stored configuration says.", only=job.status)
             interrupted += 1
         running = [job for kind in _WORKER_KINDS for job in self.store.query(JobQuery(
-            kind=kind.value, statuses=frozenset(_RUNNING), limit=None, oldest_first=True))[1]]
+            kind=kind.value, statuses=RUNNING, limit=None, oldest_first=True))[1]]
         for job in running:
             service = self.registry.services.get(job.service)
-            if job.cancel_requested or job.status is Status.CANCELLING:
-                self.store.transition(job.id, _RUNNING, Status.CANCELLED, finished=time.time(),
-                                      messages=[Message.now("warning", "Cancelled while the server was stopped.")])
-            elif service is not None and job.attempts <= service.config.retries:
-                self.store.transition(job.id, _RUNNING, Status.SUBMITTED, messages=[Message.now(
-                    "warning", "The server stopped while this job was running; it will run again.")])
-                requeued += 1
-                continue
-            else:
-                why = "The server stopped while this job was running, so it did not complete."
-                self.store.transition(job.id, _RUNNING, Status.FAILED, finished=time.time(), error=why,
-                                      messages=[Message.now("error", why)])
-            interrupted += 1
+            status = lifecycle.settle_lost(self.store, job, service.config.retries if service is not None else None,
+                                           "The server stopped while this job was running.")
+            if status is Status.SUBMITTED:
+                requeued += 1       # handed to the executor with the queued jobs below
+            elif status is not None:
+                interrupted += 1
         queued = sorted((job for kind in _WORKER_KINDS for job in self.store.query(JobQuery(
-            kind=kind.value, statuses=frozenset(QUEUED), limit=None, oldest_first=True))[1]), key=lambda j: j.created)
+            kind=kind.value, statuses=QUEUED, limit=None, oldest_first=True))[1]), key=lambda j: j.created)
         for job in queued:
             if job.status is Status.WAITING:
-                self.store.transition(job.id, [Status.WAITING], Status.SUBMITTED)
+                lifecycle.release(self.store, job.id)
             if job.service in self.registry.services:
                 self.executor.submit(job.id, job.service)
                 requeued += 1
             else:
-                self.store.transition(job.id, QUEUED, Status.FAILED, finished=time.time(),
-                                      error=f"Service '{job.service}' is no longer published.")
+                lifecycle.fail(self.store, job.id, f"Service '{job.service}' is no longer published.")
         return interrupted, requeued
 
     # -- operations -----------------------------------------------------------
@@ -275,24 +266,13 @@ class JobService:
         job = self.get(job_id, service_key)
         if job.status.terminal or job.status is Status.CANCELLING:
             return job
-        if job.status in QUEUED:
-            done = await self.io(self.store.transition, job_id, QUEUED, Status.CANCELLED,
-                                  finished=time.time(), cancel_requested=True,
-                                  messages=[Message.now("warning", "Cancelled before it started.")])
-            if done is not None:
-                self.executor.cancel(job_id)
-                self.job_done(job_id)
-                return done
-            job = self.get(job_id)
-        if job.status is Status.EXECUTING:
-            done = await self.io(self.store.transition, job_id, [Status.EXECUTING], Status.CANCELLING,
-                                  cancel_requested=True,
-                                  messages=[Message.now("warning", "Cancel requested.")])
-            self.executor.cancel(job_id)
+        done = await self.io(lifecycle.cancel, self.store, job)
+        self.executor.cancel(job_id)
+        if done is not None and done.status.terminal:
+            self.job_done(job_id)
+        else:
             self._changed(job_id)
-            if done is not None:
-                return done
-        return self.get(job_id)
+        return done or self.get(job_id)
 
     async def delete(self, job_id: str) -> None:
         """Remove a job and its files, cancelling it first if it still runs.
@@ -357,12 +337,8 @@ class JobService:
     async def note(self, job_id: str, message: Message) -> None:
         """Add a message to a job in any state (a finished one keeps its status)."""
         job = await self.io(self.store.get, job_id)
-        if job is None:
-            return
-        if job.status.terminal:
-            await self.io(self.store.transition, job_id, [job.status], job.status, messages=[message])
-        else:
-            await self.io(self.store.report, job_id, [message])
+        if job is not None:
+            await self.io(lifecycle.note, self.store, job, message)
 
     async def save_upload(self, filename: str, source: Any, limit: int) -> Upload:
         """Keep an uploaded file (``uploads/upload``) for the jobs that will name its itemID."""

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import orjson
 
+from .. import lifecycle
 from ..core import Job, Level, Message, Status, Stored, StoreUnavailable
 from ..store import Store
 from ..store.values import INPUT, Encoded, encode_results
@@ -26,7 +27,6 @@ from .files import job_dir, job_files_url
 from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")
-_RUNNING = (Status.EXECUTING, Status.CANCELLING)
 # pauses between attempts to record a job's end while the store is unreachable (~16 s of them:
 # a database restart).  A Celery worker's supervisor renews the job's lease meanwhile, whenever
 # the database answers it.
@@ -193,8 +193,8 @@ def _record_end(store: Store, job: Job, status: Status, messages: list[Message],
     failure: Exception | None = None
     for pause in (*END_RETRY_PAUSES, None):
         try:
-            return store.transition(job.id, _RUNNING, status, finished=finished, messages=messages,
-                                    if_worker=job.worker, **fields)
+            return lifecycle.end(store, job.id, status, worker=job.worker, finished=finished, messages=messages,
+                                 **fields)
         except StoreUnavailable as exc:
             failure = exc
             if pause is None:
@@ -207,8 +207,8 @@ def _record_end(store: Store, job: Job, status: Status, messages: list[Message],
     log.error("job %s: its end (%s) could not be recorded: %s", job.id, status.value, failure)
     why = (f"The job ended ({status.value}) but the job store could not record its end"
            f"{'' if isinstance(failure, StoreUnavailable) else ' (it refused the results or messages)'}.")
-    return store.transition(job.id, _RUNNING, Status.FAILED, finished=finished, error=why,
-                            messages=[Message.now("error", why)], if_worker=job.worker)
+    return lifecycle.end(store, job.id, Status.FAILED, worker=job.worker, finished=finished, error=why,
+                         messages=[Message.now("error", why)])
 
 
 def _forget_files(files: FileStore, job: Job) -> None:

@@ -8,12 +8,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..core import Job, Kind, Message, Progress, Status, TERMINAL
-from ..core.status import QUEUED
+from ..core.status import OPEN, QUEUED, RUNNING, check_move
 from .base import Backlog, JobQuery, Lease
 from .values import Encoded, decode_inputs, decode_results, split_inputs
 
-_ACTIVE = frozenset({Status.EXECUTING, Status.CANCELLING})
-_OPEN_OPS = frozenset({Status.SUBMITTED, Status.EXECUTING, Status.CANCELLING})
+
 
 
 class MemoryStore:
@@ -50,10 +49,12 @@ class MemoryStore:
         return len(jobs), jobs[q.offset : end]
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
+        src = tuple(src)
+        check_move(src, dst)
         with self._lock:
             job = self._jobs.get(job_id)
             if_worker = fields.pop("if_worker", None)
-            if job is None or job.status not in set(src) or (if_worker is not None and job.worker != if_worker):
+            if job is None or job.status not in src or (if_worker is not None and job.worker != if_worker):
                 return None
             new_messages = tuple(fields.pop("messages", ()))
             if fields.get("finished") is not None and job.expires is not None:
@@ -100,9 +101,8 @@ class MemoryStore:
             return job.cancel_requested
 
     def reap(self, stale_before: float) -> list[Job]:
-        active = {Status.EXECUTING, Status.CANCELLING}
         return [j for j in list(self._jobs.values())
-                if j.status in active and (j.heartbeat or 0) < stale_before]
+                if j.status in RUNNING and (j.heartbeat or 0) < stale_before]
 
     # -- scale-out -------------------------------------------------------------
     def _claimable(self, service: str) -> list[Job]:
@@ -112,7 +112,7 @@ class MemoryStore:
 
     def _running(self, service: str) -> int:
         return sum(1 for j in self._jobs.values()
-                   if j.service == service and j.kind is not Kind.ADMIN and j.status in _ACTIVE)
+                   if j.service == service and j.kind is not Kind.ADMIN and j.status in RUNNING)
 
     def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
         with self._lock:
@@ -134,7 +134,7 @@ class MemoryStore:
         names, now, out = set(workers), time.time(), []
         with self._lock:
             for job in list(self._jobs.values()):
-                if job.status in _ACTIVE and job.worker in names:
+                if job.status in RUNNING and job.worker in names:
                     self._jobs[job.id] = job.evolve(heartbeat=now)
                     out.append(Lease(job.id, job.service, job.status, job.started, job.cancel_requested,
                                      job.worker or ""))
@@ -143,11 +143,11 @@ class MemoryStore:
     def stale(self, lease: float) -> list[Job]:
         before = time.time() - lease
         return [j for j in list(self._jobs.values())
-                if j.status in _ACTIVE and j.kind is not Kind.ADMIN and (j.heartbeat or 0) < before]
+                if j.status in RUNNING and j.kind is not Kind.ADMIN and (j.heartbeat or 0) < before]
 
     def stale_operations(self, age: float) -> list[Job]:
         before = time.time() - age
-        return [j for j in list(self._jobs.values()) if j.kind is Kind.ADMIN and j.status in _OPEN_OPS
+        return [j for j in list(self._jobs.values()) if j.kind is Kind.ADMIN and j.status in OPEN
                 and (j.heartbeat if j.heartbeat is not None else j.updated) < before]
 
     def backlog(self) -> list[Backlog]:

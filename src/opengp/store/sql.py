@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..core import Job, Kind, Message, Progress, Status, StoreError, StoreUnavailable, TERMINAL
-from ..core.status import QUEUED
+from ..core.status import QUEUED, RUNNING, check_move
 from .base import JobQuery
 from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 log = logging.getLogger("opengp.store")
 _JSON_COLUMNS = ("progress", "inputs", "options")
-_ACTIVE = (Status.EXECUTING.value, Status.CANCELLING.value)
+_ACTIVE = tuple(s.value for s in RUNNING)
 _QUEUED = tuple(s.value for s in QUEUED)
 _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
 _GET_PG_SQL = "SELECT * FROM jobs WHERE id = %s"
@@ -797,6 +797,8 @@ class SqlStore(ClaimsMixin):
         return self._write_sql(sql, params, before, after)
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
+        src = tuple(src)
+        check_move(src, dst)
         messages = fields.pop("messages", ())
         if_worker = fields.pop("if_worker", None)
         large: tuple[tuple[str, str, bytes], ...] = ()

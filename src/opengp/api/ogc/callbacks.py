@@ -19,6 +19,7 @@ from typing import Any, Callable
 import orjson
 
 from ...core import InvalidInput, Job, Level, Message, Status
+from ...core.status import RUNNING
 from ...runtime.urls import url_problem
 
 log = logging.getLogger("opengp.ogc.callbacks")
@@ -52,7 +53,7 @@ async def deliver(jobs: Any, job_id: str, uris: dict[str, str], status_info: Cal
     """Follow the job and POST each callback once (a background task per subscribed job)."""
     started_sent = False
     async for job in jobs.watch(job_id):
-        if job.status in (Status.EXECUTING, Status.CANCELLING) and not started_sent:
+        if job.status in RUNNING and not started_sent:
             started_sent = True
             if "inProgressUri" in uris:
                 await _send(jobs, job, uris["inProgressUri"], status_info(job), "inProgressUri")
