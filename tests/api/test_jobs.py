@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from .helpers import TERMINAL, error_of, job, result, submit, wait
 
 JOBS = "/Test/Jobs/GPServer"
@@ -53,6 +55,19 @@ def test_messages_honour_return_messages(client):
     assert all(m["type"] == "esriJobMessageTypeInformative" for m in body["messages"])
     quiet = job(client, f"{JOBS}/Noop", job_id, returnMessages="False")
     assert "messages" not in quiet
+
+
+@pytest.mark.parametrize("value, shown", [("on", True), ("junk", True), ("", True), ("TRUE", True),
+                                           ("false", False), ("off", False), ("0", False), ("No", False)])
+def test_return_messages_reads_alike_on_the_fast_path_and_the_route(client, value, shown):
+    """A GET status poll is answered by the fast path, a POST by the route; they parsed
+    returnMessages each their own way (``on`` and ``junk``: messages on one, none on the other)."""
+    job_id = submit(client, f"{JOBS}/Noop", value="v")
+    wait(client, f"{JOBS}/Noop", job_id)
+    params = {"f": "json", "returnMessages": value}
+    fast = client.get(f"{JOBS}/Noop/jobs/{job_id}", params=params).json()
+    route = client.post(f"{JOBS}/Noop/jobs/{job_id}", data=params).json()
+    assert ("messages" in fast) == ("messages" in route) == shown, (fast, route)
 
 
 def test_failed_job_reports_the_tools_error(client):

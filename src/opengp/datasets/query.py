@@ -20,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from ..core import InvalidInput
 from ..tools import geometry as geo
+from ..tools.gptypes import flag
 from ..tools.values import Feature, FeatureSet
 from .catalog import OID_TYPE, Layer, sr_json
 from .where import Where, WhereError, parse_where
@@ -110,14 +111,10 @@ def parse_query(layer: Layer, params: Mapping[str, str], *, max_records: int | N
 
 
 def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
-    value = (params.get(name) or "").strip().lower()
-    if not value:
-        return default
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise bad(name, f"expected true or false, got {value[:40]!r}")
+    value = flag(params.get(name), default)
+    if value is None:
+        raise bad(name, f"expected true or false, got {(params.get(name) or '').strip()[:40]!r}")
+    return value
 
 
 def _int(params: Mapping[str, str], name: str, minimum: int) -> int | None:

@@ -226,6 +226,15 @@ class GPBoolean(_Scalar):
         raise InvalidValue(f"expected true or false, got {_clip(raw)!r}")
 
 
+def flag(value: str | None, default: bool) -> bool | None:
+    """A request's true/false option in GPBoolean's words: ``default`` when absent or empty,
+    None when it is neither true nor false (the caller refuses it, or keeps its default)."""
+    text = (value or "").strip().lower()
+    if not text:
+        return default
+    return True if text in GPBoolean.TRUE else False if text in GPBoolean.FALSE else None
+
+
 class GPDate(_Scalar):
     """Milliseconds since the epoch, UTC, on the wire; an aware datetime in Python."""
 

@@ -27,7 +27,7 @@ from ...auth.access import require_use
 from ..auth import caller, has_token
 from ..ogc.fastpath import OgcFastPath
 from .errors import error_response
-from .render import JOB_STATUS, job_json
+from .render import JOB_STATUS, job_json, return_messages
 from .routes import form_fields, job_options
 
 _STATUS_PATH = re.compile(
@@ -146,8 +146,7 @@ class JobStatusFastPath:
                 return None     # a large value: the route streams it, read off the event loop
             return orjson.dumps({"paramName": result, "dataType": value["dataType"], "value": value["value"]},
                                 option=option)
-        return_messages = params.get("returnMessages", "true").strip().lower() not in ("false", "0", "no")
-        return orjson.dumps(job_json(job, return_messages=return_messages), option=option)
+        return orjson.dumps(job_json(job, return_messages=return_messages(params)), option=option)
 
 
 async def _send_json(send: Any, body: bytes) -> None:

@@ -1,9 +1,10 @@
 """Canonical job -> GP job JSON (the esriJob dialect)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from ...core import Job, Level, Status
+from ...tools.gptypes import flag
 
 JOB_STATUS = {
     Status.NEW: "esriJobNew",
@@ -25,6 +26,12 @@ MESSAGE_TYPE = {
 
 def messages_json(job: Job) -> list[dict[str, str]]:
     return [{"type": MESSAGE_TYPE[m.level], "description": m.text} for m in job.messages]
+
+
+def return_messages(params: Mapping[str, str]) -> bool:
+    """``returnMessages`` of a job request: true unless it says false (a value that is neither
+    is ignored, as ArcGIS ignores what it does not understand)."""
+    return flag(params.get("returnMessages"), True) is not False
 
 
 def job_json(job: Job, *, return_messages: bool = True) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from .. import heavy
 from ..files import file_response, open_job_file
 from ..values import json_answer, param_value
 from .errors import error_body
-from .render import JOB_STATUS, job_json, messages_json
+from .render import JOB_STATUS, job_json, messages_json, return_messages
 
 CURRENT_VERSION = 11.1
 
@@ -71,12 +71,6 @@ def form_fields(body: bytes) -> list[tuple[str, str]]:
         return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
     except UnicodeDecodeError:
         raise InvalidInput("Unable to complete operation.", ["The request body is not valid UTF-8."]) from None
-
-
-def _truthy(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in ("true", "1", "yes")
 
 
 async def info(request: Request) -> Response:
@@ -321,7 +315,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
     if not sub:
         if pages.wants_html(request, params):
             return pages.job_page(request, claims, service, job, await jobs.previews(job))
-        return respond(job_json(job, return_messages=_truthy(params.get("returnMessages"), True)), params)
+        return respond(job_json(job, return_messages=return_messages(params)), params)
     if sub == ["events"]:
         return await pages.job_events(request, job, params)
     spec = service.tool(job.task)
