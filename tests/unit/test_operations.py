@@ -46,3 +46,29 @@ def test_two_operations_asked_together_both_answer_at_once_and_run_in_turn():
     assert log in (["first start", "first end", "second start", "second end"],
                    ["second start", "second end", "first start", "first end"])
     assert end == [Status.SUCCEEDED, Status.SUCCEEDED]
+
+
+def test_cancel_follows_the_rules_of_every_job():
+    """A finished operation is returned unchanged, as JobService.cancel returns a finished job
+    (it raised Conflict: the admin face now says "already ended" in its own words); a running
+    one is asked to stop and ends cancelled, its stages undone."""
+    async def run() -> tuple[Status, Status, Status]:
+        store = MemoryStore()
+
+        async def inline(fn, *a, **kw):
+            return fn(*a, **kw)
+
+        ops = AdminOperations(store, inline)
+        done = await ops.run(_op("quick", [], 0.0))
+        again = await ops.cancel(done.id)
+        slow = await ops.start(_op("slow", [], 2.0))
+        asked = await ops.cancel(slow.id)
+        for _ in range(100):
+            if store.get(slow.id).status.terminal:
+                break
+            await asyncio.sleep(0.05)
+        return again.status, asked.status, store.get(slow.id).status
+
+    again, asked, ended = asyncio.run(run())
+    assert again is Status.SUCCEEDED
+    assert asked is Status.CANCELLING and ended is Status.CANCELLED

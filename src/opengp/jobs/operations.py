@@ -130,12 +130,14 @@ class AdminOperations:
         return await self.io(self.store.get, job.id)
 
     async def cancel(self, job_id: str) -> Job:
+        """The lifecycle's cancel, as for any job (a finished one is returned unchanged), but an
+        operation past its commit stage can no longer be cancelled (Conflict)."""
         run = self._runs.get(job_id)
         job = await self.io(self.store.get, job_id)
         if job is None or job.kind is not Kind.ADMIN:
             raise NotFound(f"Job '{job_id}' does not exist.")
         if job.status.terminal:
-            raise Conflict(f"Job '{job_id}' has already ended ({job.status.value}).")
+            return job
         # run is None: the operation runs on another API server (scale-out), which finds the
         # stored cancel flag before its next stage (_stages)
         if run is not None and run.committed:

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...core import InvalidInput, Job, Kind, NotFound, Status, StoreError
+from ...core import Conflict, InvalidInput, Job, Kind, NotFound, Status, StoreError
 from ...store import JobQuery
 from ..arcgis.routes import read_params
 from .common import admin_caller, admin_error, admin_respond, is_administrator
@@ -71,6 +71,8 @@ async def admin_jobs_route(request: Request) -> Response:
         if rest[1:] == ["cancel"]:
             if request.method != "POST":
                 raise InvalidInput("'cancel' changes the job: send it as a POST.")
+            if job.status.terminal:         # nothing to do, for any job; this dialect says so as an error
+                raise Conflict(f"Job '{job.id}' has already ended ({job.status.value}).")
             job = await request.app.state.services.ops.cancel(job.id)
             return admin_respond({"status": "success", "jobid": job.id, "jobStatus": ADMIN_STATUS[job.status]},
                                  params, "Cancel")
