@@ -19,3 +19,9 @@ class Executor(Protocol):
 
     def cancel(self, job_id: str) -> None:
         """Stop a queued or running job (its status was already moved by the job service)."""
+
+    def services_changed(self) -> None:
+        """A service was published, edited, started or stopped: its limits may let waiting jobs run."""
+
+    def worker_pids(self) -> list[int]:
+        """This machine's worker processes (none when workers live elsewhere)."""

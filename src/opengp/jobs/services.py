@@ -445,6 +445,5 @@ class ServiceManager:
         self._executor_changed()
 
     def _executor_changed(self) -> None:
-        changed = getattr(self.jobs.executor, "services_changed", None)
-        if changed is not None:
-            changed()
+        if self.jobs.executor is not None:      # None until the app's startup has built it
+            self.jobs.executor.services_changed()
