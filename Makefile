@@ -24,6 +24,7 @@ demo: $(STAMP)
 # tests about the local executor (marker local_only).  Both passes run; either failing fails.
 SCALEOUT_TESTS ?= tests/api tests/clients/test_arcgis_client.py tests/clients/test_owslib.py
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest $(PYTEST_ARGS); first=$$?; \
 	echo "== the HTTP suite again, on a scale-out deployment (OPENGP_TEST_DEPLOYMENT=scaleout)"; \
 	OPENGP_TEST_DEPLOYMENT=scaleout $(BIN)/python -m pytest $(PYTEST_ARGS) -m "not local_only" $(SCALEOUT_TESTS); \

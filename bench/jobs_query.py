@@ -116,7 +116,8 @@ def fill_jobs(db_path: Path, n: int, *, now: float, days: float = 30, users: int
 
 def make_store(data_dir: Path, jobs: int, now: float) -> dict:
     """A fresh data dir with the schema (opengp's migrations) and the filled jobs."""
-    from opengp.store.sql import SqlStore, sqlite_url
+    from opengp.store.sql import SqlStore
+    from opengp.system.files import sqlite_url
 
     data_dir.mkdir(parents=True, exist_ok=True)
     SqlStore(sqlite_url(data_dir)).close()
@@ -197,7 +198,8 @@ def _stats(samples_s: list[float]) -> dict:
 
 def time_store(data_dir: Path, queries: dict, requests: int) -> dict:
     """``SqlStore.query`` in this process: the store's share of the HTTP time."""
-    from opengp.store.sql import SqlStore, sqlite_url
+    from opengp.store.sql import SqlStore
+    from opengp.system.files import sqlite_url
 
     store = SqlStore(sqlite_url(data_dir))
     out = {}

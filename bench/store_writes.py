@@ -48,7 +48,9 @@ def main() -> int:
     ap.add_argument("--url", help="a store URL instead (e.g. postgresql+psycopg://...)")
     args = ap.parse_args()
 
-    from opengp.store.sql import SqlStore, sqlite_url
+    from opengp.store.sql import SqlStore
+
+    from opengp.system.files import sqlite_url
 
     tmp = tempfile.TemporaryDirectory(prefix="opengp-bench-writes-")
     url = args.url or sqlite_url(args.data_dir or Path(tmp.name))

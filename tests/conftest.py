@@ -59,6 +59,22 @@ def fresh_postgres() -> str:
     return PG_URL
 
 
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def each_store(request, tmp_path):
+    """One test, run on every Store backend: the in-memory fake, SQLite and PostgreSQL."""
+    from opengp.store import MemoryStore
+    from opengp.store.sql import SqlStore
+
+    if request.param == "memory":
+        store = MemoryStore()
+    elif request.param == "sqlite":
+        store = SqlStore(f"sqlite:///{tmp_path}/jobs.db")
+    else:
+        store = SqlStore(fresh_postgres())
+    yield store
+    store.close()
+
+
 def add_user(data_dir: Path, name: str, role: str, password: str) -> None:
     """``opengp users add`` on a server's data folder (works while it runs; on a
     scale-out deployment, on its database)."""

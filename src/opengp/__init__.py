@@ -7,7 +7,7 @@ tests/unit/test_public_api.py)::
 """
 from __future__ import annotations
 
-from .runtime.context import JobContext
+from .tools.context import JobContext
 from .tools.values import ArealUnit, DataFile, FeatureSet, LinearUnit, RasterData, RecordSet
 from .tools.params import Param, tool
 

@@ -165,7 +165,7 @@ def _check_deployment(settings, *, api_server: bool) -> None:  # type: ignore[no
 def _first_administrator(settings, demo: bool) -> None:  # type: ignore[no-untyped-def]
     """No server runs without an administrator, and none has a default password."""
     from .auth.bootstrap import ADMIN, NoAdministrator, ensure_admin
-    from .runtime.files import private_data_dir
+    from .system.files import private_data_dir
     from .store import open_store
     from .store.users import open_user_store
 
@@ -219,7 +219,7 @@ def worker(
     except ImportError as exc:
         console.print(f"[red]Celery is not installed[/] ({exc}): pip install 'opengp[scaleout]'")
         raise typer.Exit(2) from None
-    from .runtime.files import private_data_dir
+    from .system.files import private_data_dir
 
     private_data_dir(settings.data_dir)
     _check_file_store(settings)

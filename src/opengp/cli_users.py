@@ -19,7 +19,7 @@ from rich.table import Table
 from .auth.passwords import check_password, hash_password
 from .config import load_settings
 from .core import Conflict, User, check_roles, check_username
-from .runtime.files import private_data_dir
+from .system.files import private_data_dir
 from .store import Store, open_store
 from .store.users import UserStore, open_user_store
 

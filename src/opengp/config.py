@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .products.definition import Product
+from .system.files import sqlite_url
 
 
 PRODUCT_TOOLBOX = "opengp.products.toolbox"
@@ -258,8 +259,6 @@ class Settings(BaseSettings):
     def store_url(self) -> str:
         if self.database_url:
             return self.database_url
-        from .store.sql import sqlite_url
-
         return sqlite_url(self.data_dir)
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from opengp.auth import verify_password
-from opengp.store.sql import SqlStore, sqlite_url
+from opengp.store.sql import SqlStore
+from opengp.system.files import sqlite_url
 from opengp.store.users import SqlUserStore
 
 

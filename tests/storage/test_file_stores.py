@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from opengp.core import FileStoreError
-from opengp.runtime.files import job_dir, job_root
+from opengp.system.files import job_dir, job_root
 from opengp.runtime.storage import FileStore, S3Files, SharedFolder
 
 SERVICE = "Demo/Tools"

@@ -8,7 +8,7 @@ from typing import Any
 from conftest import TOOLBOXES
 from opengp.config import ServiceConfig
 from opengp.core import Job, Status
-from opengp.runtime.files import job_root
+from opengp.system.files import job_root
 from opengp.runtime.run import run_job
 from opengp.runtime.storage import S3Files
 from opengp.store.memory import MemoryStore

@@ -22,9 +22,7 @@ from opengp import lifecycle
 from opengp.core import Job, Message, Progress, Status
 from opengp.core.status import QUEUED, RUNNING, TRANSITIONS
 from opengp.store import JobQuery, MemoryStore
-from opengp.store.sql import SqlStore
 
-from conftest import fresh_postgres
 
 SERVICE = "Stateful/Jobs"
 WORKERS = ("w1", "w2")
@@ -177,16 +175,9 @@ def machine_for(store):
     return JobLives
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path}/jobs.db")
-    else:
-        s = SqlStore(fresh_postgres())
-    yield s
-    s.close()
+@pytest.fixture
+def store(each_store):
+    return each_store
 
 
 def test_random_interleavings_keep_every_job_lawful(store):

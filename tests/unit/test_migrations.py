@@ -23,7 +23,8 @@ def test_migrations_go_down_and_up_again(tmp_path):
 def test_jobs_stored_before_the_counts_are_counted(tmp_path):
     from opengp.core import Job, Status
     from opengp.store import JobQuery
-    from opengp.store.sql import SqlStore, job_to_row
+    from opengp.store.rows import job_to_row
+    from opengp.store.sql import SqlStore
 
     url = f"sqlite:///{tmp_path}/m.db"
     engine = create_engine(url)
@@ -67,7 +68,8 @@ def test_large_values_stored_before_are_moved_out_of_the_job_rows(tmp_path):
     import orjson
 
     from opengp.core import Job, Kind, Status, Stored
-    from opengp.store.sql import SqlStore, job_to_row
+    from opengp.store.rows import job_to_row
+    from opengp.store.sql import SqlStore
 
     url = f"sqlite:///{tmp_path}/m.db"
     engine = create_engine(url)

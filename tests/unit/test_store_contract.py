@@ -8,22 +8,13 @@ import pytest
 
 from opengp.core import Job, Kind, Message, Progress, Status, StoreError
 from opengp.core.status import TRANSITIONS, IllegalMove
-from opengp.store import JobQuery, MemoryStore
+from opengp.store import JobQuery
 from opengp.store.sql import SqlStore
 
-from conftest import fresh_postgres
 
-
-@pytest.fixture(params=["memory", "sqlite", "postgresql"])
-def store(request, tmp_path):
-    if request.param == "memory":
-        s = MemoryStore()
-    elif request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path}/jobs.db")
-    else:
-        s = SqlStore(fresh_postgres())
-    yield s
-    s.close()
+@pytest.fixture
+def store(each_store):
+    return each_store
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from opengp.runtime import urls
+from opengp.system import urls
 
 
 class _Redirect(BaseHTTPRequestHandler):

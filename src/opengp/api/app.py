@@ -27,9 +27,9 @@ from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
 from ..jobs.services import ServiceManager, import_config_file
-from ..runtime.files import private_data_dir
+from ..system.files import private_data_dir
 from ..runtime.storage import open_file_store
-from ..runtime.urls import set_policy
+from ..system.urls import set_policy
 from ..store import open_store
 from ..store.services import open_service_store
 from ..store.users import open_user_store

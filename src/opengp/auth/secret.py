@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runtime.files import token_file
+from ..system.files import token_file
 
 SECRET_FILE = "secret.key"
 

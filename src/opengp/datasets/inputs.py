@@ -3,7 +3,7 @@
 A URL naming one of our own layers is read straight from its file (no HTTP
 to ourselves), after checking at submit that the submitting user may read
 the dataset.  Any other URL is an ArcGIS feature layer elsewhere, fetched
-through the one outbound-URL guard (``runtime.urls``) page by page.
+through the one outbound-URL guard (``system.urls``) page by page.
 
 "Ours" is decided from the settings alone (``Catalog.find_url`` without
 extra hosts: the configured host and port, loopback names, ``public_url``),
@@ -19,7 +19,7 @@ import orjson
 
 from ..auth import Claims, scopes_for
 from ..core import OpenGPError
-from ..runtime.urls import fetch, url_problem
+from ..system.urls import fetch, url_problem
 from ..tools.values import FeatureSet, InvalidValue
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from celery.worker.control import control_command
 from .. import lifecycle
 from ..config import ServiceConfig, Settings
 from ..core import Status
-from ..runtime.context import JobContext
+from ..tools.context import JobContext
 from .worker import _Layers, slot_name
 
 log = logging.getLogger("opengp.celery")
@@ -189,7 +189,7 @@ def make_worker_app(settings: Settings) -> Celery:
     @signals.worker_process_init.connect(weak=False)
     def _child_init(**_: Any) -> None:
         global _CHILD
-        from ..runtime.urls import set_policy
+        from ..system.urls import set_policy
 
         main_store.engine.dispose(close=False)      # the parent's connections are not ours to use
         # inputs by URL are fetched under the deployment's outbound policy, as in local workers

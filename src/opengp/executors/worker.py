@@ -16,8 +16,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ..runtime.context import JobContext
-from ..runtime.urls import set_policy
+from ..tools.context import JobContext
+from ..system.urls import set_policy
 
 
 class _PipeStore:

@@ -23,7 +23,7 @@ from ..core import (
 )
 from ..core.status import OPEN, QUEUED, RUNNING
 from ..executors.base import Executor
-from ..runtime.files import UPLOAD_RETENTION
+from ..system.files import UPLOAD_RETENTION
 from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
 from ..store.values import INPUT, PREVIEW

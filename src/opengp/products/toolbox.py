@@ -13,7 +13,7 @@ from typing import Annotated
 
 from opengp import DataFile, JobContext, Param, tool
 
-from ..runtime.files import safe_file_name
+from ..system.files import safe_file_name
 from .aoi import parse_aoi
 from .definition import OUTPUT_TYPES, load_version
 

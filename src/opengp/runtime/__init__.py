@@ -1,6 +1,1 @@
-"""Running jobs: run_job() and the JobContext a tool sees."""
-from __future__ import annotations
-
-from .context import JobContext
-
-__all__ = ["JobContext"]
+"""Running jobs: run_job(), the one code path of every worker, and where job files are kept."""

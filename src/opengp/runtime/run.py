@@ -22,8 +22,8 @@ from ..store import Store
 from ..store.values import INPUT, Encoded, encode_results
 from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
-from .context import FLUSH_INTERVAL, JobContext
-from .files import job_dir, job_files_url
+from ..tools.context import FLUSH_INTERVAL, JobContext
+from ..system.files import job_dir, job_files_url
 from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Protocol
 
 from ..core import FileStoreError
-from .files import (
+from ..system.files import (
     UPLOAD_ID, job_root, new_upload_id, purge_uploads, safe_file_name, save_upload, service_dir, uploads_dir,
 )
 
@@ -116,7 +116,7 @@ def open_file_store(settings: Any) -> FileStore:
 
 # -- the shared folder (default) ------------------------------------------------------------------
 class SharedFolder:
-    """Files stay under ``data_dir``, where tools write them (runtime/files.py)."""
+    """Files stay under ``data_dir``, where tools write them (system/files.py)."""
 
     remote = False
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..core import Job, Status, StoreError
 from ..core.status import OPEN, QUEUED, RUNNING
 from .base import Backlog, Lease
+from .rows import job_from_row
 
 
 def _in(statuses: frozenset[Status]) -> str:
@@ -58,8 +59,6 @@ class ClaimsMixin:
     _changed: Any       # (job id) -> None: announce a committed change (store/notify.py)
 
     def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
-        from .sql import job_from_row
-
         sql = _CLAIM_NEXT.format(clock=self.clock, next=_NEXT, skip="" if self.is_sqlite else " FOR UPDATE SKIP LOCKED",
                                  limit="" if limit is None else _UNDER_LIMIT)
         params = {"service": service, "worker": worker, "now": time.time(), "limit": limit}
@@ -86,15 +85,11 @@ class ClaimsMixin:
         return [Lease(r[0], r[1], Status(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
 
     def stale(self, lease: float) -> list[Job]:
-        from .sql import job_from_row
-
         rows = self._snapshot(lambda execute: execute(_STALE.format(clock=self.clock),
                                                       {"lease": lease, "now": time.time()}))
         return [job_from_row(r) for r in rows]
 
     def stale_operations(self, age: float) -> list[Job]:
-        from .sql import job_from_row
-
         rows = self._snapshot(lambda execute: execute(_STALE_OPERATIONS.format(clock=self.clock),
                                                       {"age": age, "now": time.time()}))
         return [job_from_row(r) for r in rows]

@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..runtime.files import token_file
+from ..system.files import token_file
 from .tables import deployment
 
 # in the shared folder: the random name the database records for it

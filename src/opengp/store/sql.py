@@ -15,12 +15,10 @@ import threading
 from functools import lru_cache
 import time
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import orjson
 from sqlalchemy import Connection, create_engine, delete, event, func, insert, select, text
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ..core import Job, Kind, Message, Progress, Status, StoreError, StoreUnavailable, TERMINAL
@@ -28,7 +26,7 @@ from ..core.status import QUEUED, RUNNING, check_move
 from .base import JobQuery
 from .claims import ClaimsMixin
 from .tables import dismissed_jobs, jobs
-from .values import Encoded, decode_inputs, decode_results, split_inputs
+from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
 
 if TYPE_CHECKING:
     from .cache import JobCache
@@ -36,7 +34,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 log = logging.getLogger("opengp.store")
-_JSON_COLUMNS = ("progress", "inputs", "options")
 _ACTIVE = tuple(s.value for s in RUNNING)
 _QUEUED = tuple(s.value for s in QUEUED)
 _GET_SQL = "SELECT * FROM jobs WHERE id = ?"
@@ -88,66 +85,6 @@ _INHERITED: list[Any] = []
 _ASYNC_COMMIT = (("SET LOCAL synchronous_commit = off", {}),)
 
 
-def _dumps(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
-
-
-def encode_job(job: Job) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Column values for one job, and the ``job_values`` rows of its large values."""
-    inputs, stored_inputs, apart = split_inputs(job.inputs)
-    results, more = _results_column(job.results)
-    row = {
-        "id": job.id, "kind": job.kind.value, "service": job.service, "task": job.task,
-        "status": job.status.value, "owner": job.owner, "created": job.created,
-        "updated": job.updated, "started": job.started, "finished": job.finished,
-        "progress": _dumps(job.progress.to_json()),
-        "messages": _dumps([m.to_json() for m in job.messages]),
-        "inputs": inputs, "options": _dumps(job.options),
-        "results": results, "error": job.error, "request_id": job.request_id,
-        "operation_uri": job.operation_uri, "attempts": job.attempts, "worker": job.worker,
-        "heartbeat": job.heartbeat, "cancel_requested": job.cancel_requested,
-        "expires": job.expires, "stored_inputs": stored_inputs,
-    }
-    return row, _value_rows(job.id, [*apart, *more])
-
-
-def job_to_row(job: Job) -> dict[str, Any]:
-    """Column values for one job (its large values: ``encode_job``)."""
-    return encode_job(job)[0]
-
-
-def _results_column(results: Any) -> tuple[str | None, tuple[tuple[str, str, bytes], ...]]:
-    """The ``results`` column and the large results' rows.  A tool's results come ``Encoded``
-    (by the worker that ran it: ``store.values.encode_results``), their large values apart;
-    anything else (an admin operation's own small document) is stored as it is."""
-    if isinstance(results, Encoded):
-        return results.column, results.apart
-    return _dumps(results), ()
-
-
-def _value_rows(job_id: str, apart: Sequence[tuple[str, str, bytes]]) -> list[dict[str, Any]]:
-    return [{"job_id": job_id, "role": role, "name": name, "value": value} for role, name, value in apart]
-
-
-def job_from_row(row: Row | sqlite3.Row | dict[str, Any]) -> Job:
-    m = row._mapping if isinstance(row, Row) else row
-    loads = orjson.loads
-    kind = Kind(m["kind"])
-    return Job(
-        id=m["id"], kind=kind, service=m["service"], task=m["task"],
-        status=Status(m["status"]), created=m["created"], updated=m["updated"],
-        owner=m["owner"], started=m["started"], finished=m["finished"],
-        progress=Progress.from_json(loads(m["progress"]) if m["progress"] else None),
-        messages=tuple(Message.from_json(x) for x in loads(m["messages"] or "[]")),
-        inputs=decode_inputs(m["inputs"], m["stored_inputs"]),
-        options=loads(m["options"]) if m["options"] else {},
-        results=(loads(m["results"]) if m["results"] else None) if kind is Kind.ADMIN else decode_results(m["results"]),
-        error=m["error"], request_id=m["request_id"], operation_uri=m["operation_uri"],
-        attempts=m["attempts"] or 0, worker=m["worker"], heartbeat=m["heartbeat"],
-        cancel_requested=bool(m["cancel_requested"]), expires=m["expires"],
-    )
-
-
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
@@ -160,10 +97,6 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 # the WAL file grows to hold the largest transaction (a job's 50 MB result); once checkpointed,
 # it is cut back to this rather than kept at that size
 _WAL_LIMIT = "PRAGMA journal_size_limit=16777216"
-
-
-def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{Path(data_dir).resolve() / 'opengp.db'}"
 
 
 _COLUMNS = tuple(c.name for c in jobs.columns)
@@ -793,7 +726,7 @@ class SqlStore(ClaimsMixin):
                           values.get("finished") is not None)
         params = {**values, **(extra or {}), "id": job_id}
         if messages:
-            params["new_messages"] = _dumps([m.to_json() for m in messages])
+            params["new_messages"] = dumps([m.to_json() for m in messages])
         return self._write_sql(sql, params, before, after)
 
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
@@ -803,8 +736,8 @@ class SqlStore(ClaimsMixin):
         if_worker = fields.pop("if_worker", None)
         large: tuple[tuple[str, str, bytes], ...] = ()
         if "results" in fields:
-            fields["results"], large = _results_column(fields["results"])
-        values = _encode_fields(fields)
+            fields["results"], large = results_column(fields["results"])
+        values = encode_fields(fields)
         values["status"] = dst.value
         values["updated"] = time.time()
         # A cancel request is announced inside its own commit, like a deletion: other API servers
@@ -816,7 +749,7 @@ class SqlStore(ClaimsMixin):
         where, extra = _is("status", (s.value for s in src)), {}
         if if_worker is not None:
             where, extra = where + " AND worker = :if_worker", {"if_worker": if_worker}
-        after = ((_VALUES_INSERT, _value_rows(job_id, large)),) if large else ()
+        after = ((_VALUES_INSERT, value_rows(job_id, large)),) if large else ()
         rows = self._update(job_id, values, where, messages, before=announce, extra=extra, after=after)
         if not rows:
             return None
@@ -826,7 +759,7 @@ class SqlStore(ClaimsMixin):
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
         values: dict[str, Any] = {"updated": time.time()}
         if progress is not None:
-            values["progress"] = _dumps(progress.to_json())
+            values["progress"] = dumps(progress.to_json())
         self._update(job_id, values, f"NOT {_is('status', _TERMINAL)}", messages, returning="")
         self._changed(job_id)
 
@@ -922,17 +855,3 @@ class SqlStore(ClaimsMixin):
                 _INHERITED.append(conn)
         self._local = threading.local()
         self.engine.dispose()
-
-
-def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
-    """Job attribute values -> column values."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key == "progress":
-            value = _dumps(value.to_json())
-        elif key in _JSON_COLUMNS:
-            value = _dumps(value)
-        elif isinstance(value, Status | Kind):
-            value = value.value
-        out[key] = value
-    return out

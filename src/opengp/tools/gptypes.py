@@ -22,6 +22,7 @@ from urllib.parse import quote
 import orjson
 from shapely.geometry import MultiPoint
 
+from ..system.files import upload_path
 from . import geometry as geo
 from .values import (
     INT32, ArealUnit, DataFile, Feature, FeatureSet, InvalidValue, LinearUnit, RasterData, RecordSet,
@@ -346,8 +347,6 @@ class _File:
 
     def _uploaded(self, item_id: str, obj: dict[str, Any], env: ParseEnv) -> Any:
         """``{"itemID": ...}``: a file sent before with ``uploads/upload``."""
-        from ..runtime.files import upload_path
-
         if env.uploads is None:
             path = None
         elif isinstance(env.uploads, Path):

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Callable, Union, get_args, get_origin
 
 from ..core import FileStoreError
+from .context import JobContext
 from .gptypes import DumpEnv, GPType, InvalidValue, ParseEnv, gp_type_for
 
 _SPEC_ATTR = "__opengp_tool__"
@@ -213,8 +214,6 @@ def _unwrap(hint: Any) -> tuple[Any, Param, bool]:
 
 
 def _build(fn: Callable[..., Any], opts: _ToolOptions) -> ToolSpec:
-    from ..runtime.context import JobContext
-
     task = opts.name or fn.__name__
     try:
         hints = typing.get_type_hints(fn, include_extras=True)

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 from shapely.geometry.base import BaseGeometry
 
+from ..system.urls import fetch_for_tool   # the one outbound guard
 from . import geometry as geo
 
 INT32 = (-(2**31), 2**31 - 1)
@@ -110,8 +111,6 @@ class DataFile:
             return Path(self.path).read_bytes()
         if not self.url:
             raise ValueError("this DataFile has neither a path nor a url")
-        from ..runtime.urls import fetch_for_tool   # the one outbound guard (runtime imports tools)
-
         return fetch_for_tool(self.url)
 
 

@@ -21,7 +21,7 @@ from ...config import Settings
 from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, OpenGPError, Status, Stored
 from ...jobs.service import JobService
-from ...runtime.files import JOBS_URL_PATH, service_dir, split_job_path
+from ...system.files import JOBS_URL_PATH, service_dir, split_job_path
 from ...tools.params import WITHHELD, ParamSpec, ToolSpec
 from ...tools import geometry as geo
 from ...store.values import INPUT, RESULT

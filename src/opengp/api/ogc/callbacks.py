@@ -6,7 +6,7 @@ its status when it fails or is dismissed.
 Delivery runs beside the job, never in its way: a few tries with a timeout,
 then it gives up, logs why and notes it on the job.  Callback URIs must be
 http(s); addresses on this machine or a private network are refused unless
-``allow_private_urls`` allows them (runtime.urls, the one outbound guard).
+``allow_private_urls`` allows them (system.urls, the one outbound guard).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import orjson
 
 from ...core import InvalidInput, Job, Level, Message, Status
 from ...core.status import RUNNING
-from ...runtime.urls import url_problem
+from ...system.urls import url_problem
 
 log = logging.getLogger("opengp.ogc.callbacks")
 TRIES = (0.0, 1.0, 4.0)          # delay before each try, seconds

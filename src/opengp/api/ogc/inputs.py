@@ -10,7 +10,7 @@ What an input value may be (OGC 1.0 ``execute.yaml``, §5.1 of the summary):
   ``uploads/upload`` file (``settings.max_upload_bytes``) and the job gets its itemID;
 - by reference ``{"href": ..., "type": ...}``: for a file input the href is the file's
   URL (the worker reads it); for any other input the server GETs it now, through the
-  one outbound guard (``runtime.urls.fetch``, ``allow_private_urls``, at most
+  one outbound guard (``system.urls.fetch``, ``allow_private_urls``, at most
   ``settings.max_request_bytes``), and reads it as the inline value;
 - a bounding box ``{"bbox": [minx, miny, maxx, maxy(, ...)], "crs": ...}`` for feature
   inputs: one polygon.
@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from ...core import InvalidInput, RequestTooLarge
-from ...runtime.urls import fetch
+from ...system.urls import fetch
 from ...tools.params import ParamSpec, ToolSpec
 from .processes import FILES, value_type
 

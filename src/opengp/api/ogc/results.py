@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...core import Job, Stored
-from ...runtime.files import JOBS_URL_PATH, split_job_path
+from ...system.files import JOBS_URL_PATH, split_job_path
 from ...runtime.storage import StoredFile
 from ...store.values import RESULT
 from .. import heavy

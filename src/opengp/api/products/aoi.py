@@ -22,7 +22,7 @@ from shapely.geometry.base import BaseGeometry
 from ...auth import Claims
 from ...core import Forbidden, InvalidInput, TokenRequired
 from ...datasets.catalog import can_read
-from ...runtime.urls import fetch
+from ...system.urls import fetch
 from ...tools import geometry as geo
 
 MAX_AOI_BYTES = 20 * 1024 * 1024

@@ -24,7 +24,7 @@ from ...auth.scopes import Scope
 from ...config import ProductServiceConfig
 from ...core import InvalidInput, Job, Kind, NotFound, Status
 from ...jobs.service import JobService
-from ...runtime.files import safe_file_name
+from ...system.files import safe_file_name
 from ...store import JobQuery
 from ...tools.registry import Service
 from ..admin.common import page

@@ -153,3 +153,8 @@ def purge_uploads(data_dir: Path, older_than: float) -> int:
         except OSError:
             pass
     return gone
+
+
+def sqlite_url(data_dir: Path) -> str:
+    """The default job store: ``opengp.db`` in the data folder."""
+    return f"sqlite:///{Path(data_dir).resolve() / 'opengp.db'}"
