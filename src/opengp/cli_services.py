@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli_users import ConfigOpt, DataDirOpt, _fail, job_store
-from .jobs.services import service_json
+from .jobs.publishing import service_json
 from .store.services import ServiceRecord, open_service_store
 
 services_app = typer.Typer(add_completion=False, no_args_is_help=True,

@@ -860,3 +860,19 @@ def test_unit_names_are_matched_without_regard_to_case(spelling):
     """The arcgis client title-cases units ("Esrimeters") when it sends a LinearUnit back."""
     assert parse(LinearUnit, {"distance": 5, "units": spelling}) == LinearUnit(5, "esriMeters")
     assert ArealUnit(1, "squarekilometers").units == "esriSquareKilometers"
+
+
+def test_every_type_says_what_the_faces_need_of_it():
+    """Faces ask the type (its schema, whether it is a file, its form field and hint) instead
+    of switching on type names; a new type that forgets one fails here."""
+    from opengp.tools.gptypes import _SIMPLE, GPMultiValue, gp_type_named
+
+    forms = {"text", "number", "boolean", "date", "json", "table", "features", "file"}
+    for gp in [*_SIMPLE.values(), *(GPMultiValue(t) for t in _SIMPLE.values())]:
+        assert gp_type_named(gp.data_type).data_type == gp.data_type
+        assert isinstance(gp.schema, dict) and gp.schema.get("type") in ("string", "integer", "number", "boolean",
+                                                                           "object", "array"), gp.data_type
+        assert gp.form in forms and isinstance(gp.hint, str) and isinstance(gp.is_file, bool), gp.data_type
+    assert {t.data_type for t in _SIMPLE.values() if t.is_file} == {"GPDataFile", "GPRasterDataLayer"}
+    assert gp_type_named("GPMultiValue:GPLong").schema == {"type": "array", "items": {"type": "integer"}}
+    assert gp_type_named("GPLinearUnit").schema["required"] == ["distance", "units"]

@@ -8,7 +8,7 @@ import pytest
 
 from opengp.config import ServiceConfig, Settings
 from opengp.core import Conflict
-from opengp.jobs.services import import_config_file
+from opengp.jobs.publishing import import_config_file
 from opengp.store.services import DELETED, STOPPED, MemoryServiceStore, ServiceRecord, SqlServiceStore
 from opengp.store.sql import SqlStore
 

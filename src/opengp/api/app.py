@@ -26,7 +26,7 @@ from ..datasets.catalog import Catalog
 from ..datasets.inputs import submit_inputs
 from ..executors.local import LocalExecutor
 from ..jobs.service import JobService
-from ..jobs.services import ServiceManager, import_config_file
+from ..jobs.publishing import ServiceManager, import_config_file
 from ..system.files import private_data_dir
 from ..runtime.storage import open_file_store
 from ..system.urls import set_policy

@@ -105,7 +105,19 @@ class DumpEnv:
 
 
 class GPType(Protocol):
+    """A GP data type, and what the faces need to know of it (so they never switch on its name):
+    ``schema``, the JSON Schema of one value (OpenAPI 3.0 flavour, as OGC API - Processes 1.0
+    uses); ``is_file``, whether a value is a file (sent by URL or upload); ``hint``, what a
+    form asks for (empty: the field's type says it); ``form``, the kind of form field that
+    takes a value: text, number, boolean, date, json, table, features or file."""
+
     data_type: str
+    is_file: bool
+    hint: str
+    form: str
+
+    @property
+    def schema(self) -> dict[str, Any]: ...
 
     def parse(self, raw: Any, env: ParseEnv) -> Any: ...
     def to_json(self, value: Any) -> Any: ...
@@ -138,6 +150,15 @@ def _clip(value: Any, limit: int = 60) -> Any:
 # -- scalars ------------------------------------------------------------------
 
 class _Scalar:
+    is_file = False
+    hint = ""
+    form = "text"
+    _schema: dict[str, Any] = {"type": "string"}
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return dict(self._schema)
+
     """A type whose stored JSON is the Python value itself."""
 
     data_type = ""
@@ -166,6 +187,8 @@ class GPString(_Scalar):
 
 class GPLong(_Scalar):
     data_type = "GPLong"
+    form = "number"
+    _schema = {"type": "integer"}
 
     def parse(self, raw: Any, env: ParseEnv) -> int:
         if isinstance(raw, bool):
@@ -194,6 +217,8 @@ class GPLong(_Scalar):
 
 class GPDouble(_Scalar):
     data_type = "GPDouble"
+    form = "number"
+    _schema = {"type": "number"}
 
     def parse(self, raw: Any, env: ParseEnv) -> float:
         if isinstance(raw, bool):
@@ -213,6 +238,8 @@ class GPDouble(_Scalar):
 
 class GPBoolean(_Scalar):
     data_type = "GPBoolean"
+    form = "boolean"
+    _schema = {"type": "boolean"}
     TRUE = {"true", "1", "yes", "y", "on", "t"}
     FALSE = {"false", "0", "no", "n", "off", "f"}
 
@@ -240,6 +267,9 @@ class GPDate(_Scalar):
     """Milliseconds since the epoch, UTC, on the wire; an aware datetime in Python."""
 
     data_type = "GPDate"
+    form = "date"
+    _schema = {"type": "string", "format": "date-time"}
+    hint = "Milliseconds since 1970, or a date such as 2024-06-15T12:00:00."
 
     def parse(self, raw: Any, env: ParseEnv) -> datetime:
         if isinstance(raw, datetime):
@@ -271,9 +301,17 @@ def _utc(value: datetime) -> datetime:
 class GPMultiValue:
     """``list[T]``: a JSON array of T's values."""
 
+    is_file = False
+    hint = 'Several values: a JSON array [...], or values separated by ";".'
+    form = "json"
+
     def __init__(self, member: GPType):
         self.member = member
         self.data_type = f"GPMultiValue:{member.data_type}"
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {"type": "array", "items": self.member.schema}
 
     def parse(self, raw: Any, env: ParseEnv) -> list[Any]:
         if isinstance(raw, str) and not raw.lstrip().startswith("["):
@@ -301,8 +339,21 @@ class GPMultiValue:
 
 
 class _Unit:
-    def __init__(self, cls: type, data_type: str, amount: str):
-        self.cls, self.data_type, self.amount = cls, data_type, amount
+    is_file = False
+    form = "json"
+
+    def __init__(self, cls: type, data_type: str, amount: str, example: str):
+        self.cls, self.data_type, self.amount, self.example = cls, data_type, amount, example
+
+    @property
+    def hint(self) -> str:
+        noun = "A distance" if self.amount == "distance" else "An area"
+        return f'{noun}: {{"{self.amount}": 100, "units": "{self.example}"}}.'
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "required": [self.amount, "units"], "properties": {
+            self.amount: {"type": "number"}, "units": {"type": "string", "example": self.example}}}
 
     def parse(self, raw: Any, env: ParseEnv) -> Any:
         if isinstance(raw, self.cls):
@@ -327,8 +378,16 @@ class _Unit:
 
 
 class _File:
+    is_file = True
+    form = "file"
+    hint = 'A URL: {"url": "https://..."}.'
+
     def __init__(self, cls: type, data_type: str):
         self.cls, self.data_type = cls, data_type
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/octet-stream"}
 
     def parse(self, raw: Any, env: ParseEnv) -> Any:
         if isinstance(raw, self.cls):
@@ -416,6 +475,13 @@ _GEOMETRY_TYPES = (geo.POINT, geo.MULTIPOINT, geo.POLYLINE, geo.POLYGON, geo.ENV
 
 class _FeatureSetType:
     data_type = "GPFeatureRecordSetLayer"
+    is_file = False
+    form = "features"
+    hint = 'Esri JSON {"features": [...]} or GeoJSON, pasted or loaded from a file.'
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "format": "geojson-feature-collection", "contentMediaType": "application/geo+json"}
 
     def parse(self, raw: Any, env: ParseEnv) -> FeatureSet | LayerUrl:
         if isinstance(raw, (FeatureSet, LayerUrl)):
@@ -535,6 +601,13 @@ def _kind(geometry_type: str | None) -> str:
 
 class _RecordSetType:
     data_type = "GPRecordSet"
+    is_file = False
+    form = "table"
+    hint = ""
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        return {"type": "object", "contentMediaType": "application/json"}
 
     def parse(self, raw: Any, env: ParseEnv) -> RecordSet | LayerUrl:
         if isinstance(raw, (RecordSet, LayerUrl)):
@@ -570,8 +643,8 @@ def _not(value: Any, expected: str) -> Any:
 
 _SIMPLE: dict[Any, GPType] = {
     str: GPString(), int: GPLong(), float: GPDouble(), bool: GPBoolean(), datetime: GPDate(),
-    LinearUnit: _Unit(LinearUnit, "GPLinearUnit", "distance"),
-    ArealUnit: _Unit(ArealUnit, "GPArealUnit", "area"),
+    LinearUnit: _Unit(LinearUnit, "GPLinearUnit", "distance", "esriMeters"),
+    ArealUnit: _Unit(ArealUnit, "GPArealUnit", "area", "esriSquareMeters"),
     DataFile: _File(DataFile, "GPDataFile"),
     RasterData: _File(RasterData, "GPRasterDataLayer"),
     FeatureSet: _FeatureSetType(),
@@ -594,3 +667,13 @@ def gp_type_for(hint: Any) -> GPType:
                         f"only as a parameter's own hint, where it makes the parameter optional)")
     supported = ", ".join(getattr(k, "__name__", str(k)) for k in _SIMPLE)
     raise TypeError(f"type {hint!r} cannot be published; use one of {supported} or list[...] of them")
+
+
+_NAMED = {t.data_type: t for t in _SIMPLE.values()}
+
+
+def gp_type_named(data_type: str) -> GPType:
+    """The GP type called ``data_type`` (a stored result's ``dataType``); KeyError if none."""
+    if data_type.startswith("GPMultiValue:"):
+        return GPMultiValue(gp_type_named(data_type.split(":", 1)[1]))
+    return _NAMED[data_type]

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ...core import InvalidInput, Job, NotFound, Status
 from ...jobs.operations import Operation
-from ...jobs.services import ServiceManager
+from ...jobs.publishing import ServiceManager
 from ..arcgis.routes import CURRENT_VERSION, read_params
 from . import jobs as service_jobs
 from .common import admin_caller, as_admin_form_answer, admin_error, admin_respond, is_administrator, require_administer

@@ -171,9 +171,6 @@ async def services(request: Request) -> Response:
     raise NotFound(f"Resource '{'/'.join(rest[1:])}' not found on task '{task.name}'.")
 
 
-_FILE_TYPES = ("GPDataFile", "GPRasterDataLayer")
-
-
 async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str, str]) -> None:
     """A page's form sent without JavaScript carries its files itself (``<param>__file``):
     keep each as an upload and pass its itemID, as the scripted form does."""
@@ -183,7 +180,7 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
     jobs = _jobs(request)
     for p in task.inputs:
         upload = form.get(f"{p.name}__file")
-        if p.data_type in _FILE_TYPES and isinstance(upload, UploadFile) and upload.filename and not params.get(p.name):
+        if p.gp.is_file and isinstance(upload, UploadFile) and upload.filename and not params.get(p.name):
             item = await jobs.save_upload(upload.filename, upload.file, request.app.state.settings.max_upload_bytes)
             params[p.name] = orjson.dumps({"itemID": item.item_id}).decode()
 

@@ -33,7 +33,7 @@ import orjson
 from ...core import InvalidInput, RequestTooLarge
 from ...system.urls import fetch
 from ...tools.params import ParamSpec, ToolSpec
-from .processes import FILES, value_type
+from .processes import value_type
 
 _LINK_KEYS = {"href", "type", "rel", "title", "hreflang"}
 _TEXT_ENCODINGS = {"utf-8", "utf8", "binary", "7bit", "8bit"}
@@ -70,7 +70,7 @@ async def gp_form(task: ToolSpec, inputs: Any, sources: Sources) -> dict[str, An
 
 
 async def _gp_value(p: ParamSpec, value: Any, sources: Sources) -> Any:
-    is_file = p.data_type in FILES
+    is_file = p.gp.is_file
     if isinstance(value, dict) and "href" in value and set(value) <= _LINK_KEYS:
         if is_file:
             return orjson.dumps({"url": value["href"]}).decode()

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 import shapely.geometry
 
+from ...tools.gptypes import gp_type_named
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
 from ...tools.values import FeatureSet
 
 GEOJSON = "application/geo+json"
-FILES = ("GPDataFile", "GPRasterDataLayer")
 
 
 def process_id(service: Service, task: ToolSpec) -> str:
@@ -51,26 +51,18 @@ def schema(p: ParamSpec) -> dict[str, Any]:
 
 
 def value_schema(data_type: str) -> dict[str, Any]:
-    """The JSON Schema of one value of a GP data type."""
-    if data_type.startswith("GPMultiValue:"):
-        return {"type": "array", "items": value_schema(data_type.split(":", 1)[1])}
-    simple = {"GPString": {"type": "string"}, "GPLong": {"type": "integer"}, "GPDouble": {"type": "number"},
-              "GPBoolean": {"type": "boolean"}, "GPDate": {"type": "string", "format": "date-time"}}
-    if data_type in simple:
-        return dict(simple[data_type])
-    if data_type == "GPLinearUnit":
-        return {"type": "object", "required": ["distance", "units"], "properties": {
-            "distance": {"type": "number"}, "units": {"type": "string", "example": "esriMeters"}}}
-    if data_type == "GPArealUnit":
-        return {"type": "object", "required": ["area", "units"], "properties": {
-            "area": {"type": "number"}, "units": {"type": "string", "example": "esriSquareMeters"}}}
-    if data_type == "GPFeatureRecordSetLayer":
-        return {"type": "object", "format": "geojson-feature-collection", "contentMediaType": GEOJSON}
-    if data_type == "GPRecordSet":
-        return {"type": "object", "contentMediaType": "application/json"}
-    if data_type in FILES:
-        return {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/octet-stream"}
-    return {"type": "string"}
+    """The JSON Schema of one value of a GP data type (the type says: ``GPType.schema``)."""
+    try:
+        return gp_type_named(data_type).schema
+    except KeyError:        # a result of a type this server no longer knows
+        return {"type": "string"}
+
+
+def is_file(data_type: str) -> bool:
+    try:
+        return gp_type_named(data_type).is_file
+    except KeyError:
+        return False
 
 
 @lru_cache(maxsize=256)
@@ -112,7 +104,7 @@ def ogc_value(data_type: str, value: Any) -> Any:
         return [_rfc3339(v / 1000) if isinstance(v, (int, float)) else v for v in value]
     if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
         return {"value": to_geojson(value), "mediaType": GEOJSON}
-    if data_type in FILES and isinstance(value, dict) and value.get("url"):
+    if is_file(data_type) and isinstance(value, dict) and value.get("url"):
         return {"href": value["url"], "type": "application/octet-stream"}
     if isinstance(value, dict):
         return {"value": value, "mediaType": "application/json"}

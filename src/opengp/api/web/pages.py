@@ -25,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...auth import Claims, Scope
 from ...core import Job, OpenGPError, Status, Stored
+from ...tools.gptypes import gp_type_named
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.errors import CODES
@@ -38,12 +39,13 @@ _ENV = Environment(loader=PackageLoader("opengp.api.web", "templates"), autoesca
 _ENV.filters["urlencode"] = lambda v: quote(str(v), safe="")
 _PARAM = re.compile(r"parameter '([^']+)'")
 LABELS = {s: JOB_STATUS[s].removeprefix("esriJob") for s in Status}
-HINTS = {
-    "GPFeatureRecordSetLayer": 'Esri JSON {"features": [...]} or GeoJSON, pasted or loaded from a file.',
-    "GPDataFile": 'A URL: {"url": "https://..."}.',
-    "GPLinearUnit": 'A distance: {"distance": 100, "units": "esriMeters"}.',
-    "GPDate": "Milliseconds since 1970, or a date such as 2024-06-15T12:00:00.",
-}
+
+
+def _is_file(data_type: str) -> bool:
+    try:
+        return gp_type_named(data_type).is_file
+    except KeyError:        # a result of a type this server no longer knows: shown as text
+        return False
 
 
 def wants_html(request: Request, params: dict[str, str]) -> bool:
@@ -108,7 +110,7 @@ def task_page(request: Request, claims: Claims | None, service: Service, task: T
                   f"{url}?f=pjson")
     shown = {k: v for k, v in (values or {}).items() if k != "f"}
     return render("task.html", {**ctx, "service": service, "task": task, "values": shown, "errors": errors,
-                                "other_errors": others, "hints": HINTS,
+                                "other_errors": others,
                                 "form_error": error.message if error else None},
                   status_code=200)
 
@@ -155,8 +157,7 @@ def _result_rows(job: Job, previews: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(value, Stored):
             size, count = _size(value.size), value.count or 0
             value = previews.get(name, "")
-        file_url = value.get("url") if isinstance(value, dict) and r["dataType"] in (
-            "GPDataFile", "GPRasterDataLayer") else None
+        file_url = value.get("url") if isinstance(value, dict) and _is_file(r["dataType"]) else None
         if not (isinstance(file_url, str) and file_url.startswith(("http://", "https://", "/"))
                 and not file_url.startswith("//")):
             file_url = None         # never a javascript: (or other) link on the page
