@@ -153,8 +153,8 @@ def stop(store: Store, job_id: str, why: Stop) -> Job | None:
 def must_stop(now: float, started: float | None, limit: float, cancel_ends: float | None) -> Stop | None:
     """Whether a running job must be stopped now: its cancel grace (``cancel_ends``) has
     passed, or it has run past the service's ``limit`` (seconds, from ``started``)."""
-    if cancel_ends is not None and now >= cancel_ends:
-        return CANCELLED_STOP
+    if cancel_ends is not None:     # being cancelled: it ends cancelled, whatever its time
+        return CANCELLED_STOP if now >= cancel_ends else None
     if started is not None and now - started > limit:
         return timed_out(limit)
     return None
@@ -175,15 +175,23 @@ def lost_worker_policy(job: Job, retries: int | None, why: str) -> tuple[Move, M
 def settle_lost(store: Store, job: Job, retries: int | None, why: str) -> Status | None:
     """End (or re-queue) a running job whose worker is gone, by :func:`lost_worker_policy`;
     returns its new status, or None when it ended (or was settled and claimed again)
-    meanwhile.  Re-queued: the caller hands it to its executor (rings)."""
-    move, message = lost_worker_policy(job, retries, why)
-    fields: dict[str, Any] = {"messages": [message], "if_worker": job.worker}
-    if move is not REQUEUE:
-        fields.update(finished=time.time(), error=why if move.to is Status.FAILED else None)
-    if _apply(store, move, job.id, **fields) is None:
-        return None
-    log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, job.worker, move.to.value)
-    return move.to
+    meanwhile.  Re-queued: the caller hands it to its executor (rings).  ``job`` may be as the
+    caller read it a moment ago: when the job has moved since (a cancel arrived) but is still
+    the lost worker's, the policy is applied to it as it is now."""
+    worker = job.worker
+    for _ in range(2):
+        move, message = lost_worker_policy(job, retries, why)
+        fields: dict[str, Any] = {"messages": [message], "if_worker": worker}
+        if move is not REQUEUE:
+            fields.update(finished=time.time(), error=why if move.to is Status.FAILED else None)
+        if _apply(store, move, job.id, **fields) is not None:
+            log.warning("job %s of %s: worker %s lost; %s", job.id, job.service, worker, move.to.value)
+            return move.to
+        now = store.get(job.id)
+        if now is None or now.status not in RUNNING or now.worker != worker or now.status is job.status:
+            return None
+        job = now
+    return None
 
 
 __all__ = ["CANCELLED_STOP", "Move", "Stop", "cancel", "end", "fail", "lost_worker_policy", "must_stop",

@@ -1,5 +1,6 @@
-"""The layers DESIGN.md draws, checked by a tool: the import-linter contract in pyproject.toml
-(imports point down only), and no import cycle among the modules below the HTTP faces.
+"""The layers docs/architecture.md draws (the design's, with the packages it does not name
+placed), checked by a tool: the import-linter contract in pyproject.toml (imports point down
+only), and no import cycle among the modules below the HTTP faces.
 
 Not yet true, and so not checked here: the faces under ``opengp.api`` still import each other
 (pages use the ArcGIS face's renderers and token checks; a cycle runs through them).  Issue 17

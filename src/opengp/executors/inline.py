@@ -85,13 +85,13 @@ class InlineExecutor:
         """The worker running a claimed job dies: the lifecycle's lost-worker policy settles it
         (a re-queued job goes back in the queue)."""
         job = self._claimed.pop(job_id)
-        self._release(job)
         service = self.registry.services.get(job.service)
         status = lifecycle.settle_lost(self.store, self.store.get(job_id) or job,
                                        service.config.retries if service is not None else None,
                                        "The worker running this job was lost.")
         if status is Status.SUBMITTED:
             self._pending.appendleft((job_id, job.service))
+        self._release(job)
         return status
 
     # -- dispatch --------------------------------------------------------

@@ -142,9 +142,7 @@ class JobService:
             service = self.registry.services.get(job.service)
             status = lifecycle.settle_lost(self.store, job, service.config.retries if service is not None else None,
                                            "The server stopped while this job was running.")
-            if status is Status.SUBMITTED:
-                requeued += 1       # handed to the executor with the queued jobs below
-            elif status is not None:
+            if status is not None and status is not Status.SUBMITTED:     # re-queued: counted below
                 interrupted += 1
         queued = sorted((job for kind in _WORKER_KINDS for job in self.store.query(JobQuery(
             kind=kind.value, statuses=QUEUED, limit=None, oldest_first=True))[1]), key=lambda j: j.created)
@@ -267,12 +265,14 @@ class JobService:
         if job.status.terminal or job.status is Status.CANCELLING:
             return job
         done = await self.io(lifecycle.cancel, self.store, job)
+        if done is None:        # it ended, or another request moved it, meanwhile
+            return self.get(job_id)
         self.executor.cancel(job_id)
-        if done is not None and done.status.terminal:
+        if done.status.terminal:
             self.job_done(job_id)
         else:
             self._changed(job_id)
-        return done or self.get(job_id)
+        return done
 
     async def delete(self, job_id: str) -> None:
         """Remove a job and its files, cancelling it first if it still runs.

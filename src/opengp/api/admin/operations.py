@@ -74,6 +74,8 @@ async def admin_jobs_route(request: Request) -> Response:
             if job.status.terminal:         # nothing to do, for any job; this dialect says so as an error
                 raise Conflict(f"Job '{job.id}' has already ended ({job.status.value}).")
             job = await request.app.state.services.ops.cancel(job.id)
+            if job.status.terminal and not job.cancel_requested:       # it ended on its own meanwhile
+                raise Conflict(f"Job '{job.id}' has already ended ({job.status.value}).")
             return admin_respond({"status": "success", "jobid": job.id, "jobStatus": ADMIN_STATUS[job.status]},
                                  params, "Cancel")
         raise NotFound(f"Resource '{'/'.join(rest)}' not found.")
