@@ -55,6 +55,8 @@ def test_every_backend_refuses_a_move_the_transition_table_does_not_allow(store,
             for sources in ([src], [*allowed, src]):      # one bad source among good ones is enough
                 with pytest.raises(IllegalMove):
                     store.transition(job.id, sources, dst)
+    with pytest.raises(IllegalMove):        # a write that keeps a status is never mixed with moves to it
+        store.transition(job.id, [Status.EXECUTING, Status.SUCCEEDED], Status.SUCCEEDED)
     assert store.get(job.id).status is Status.SUBMITTED and store.get(job.id).updated == job.updated
 
 

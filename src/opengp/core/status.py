@@ -76,8 +76,12 @@ class IllegalMove(ValueError):
 
 
 def check_move(sources: Iterable[Status], dst: Status) -> None:
-    """What every store checks before a compare-and-set: each source may move to ``dst``, or
-    is ``dst`` itself (a write that keeps the status, such as a note on a finished job)."""
+    """What every store checks before a compare-and-set: each source may move to ``dst``; or
+    ``dst`` is the only source (a write that keeps the status, such as a note on a finished
+    job: never mixed with real moves, which would let a finished job be written over)."""
+    sources = tuple(sources)
     bad = [src for src in sources if src is not dst and dst not in TRANSITIONS[src]]
     if bad:
         raise IllegalMove(f"no move from {', '.join(s.value for s in bad)} to {dst.value}")
+    if dst in sources and len(set(sources)) > 1:
+        raise IllegalMove(f"a write that keeps {dst.value} names no other state")
