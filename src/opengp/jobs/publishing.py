@@ -347,16 +347,21 @@ class ServiceManager:
             Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
             Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
 
-    def stop(self, key: str, owner: str | None, uri: str) -> Operation:
-        self.record(key)
-        before: list[ServiceRecord] = []
-
+    def _stopping(self, key: str, before: list[ServiceRecord]) -> Stage:
+        """The stage that stops a service (keeping its record as it was in ``before``), undone
+        by giving it back its state: the first of stop and delete."""
         async def stop() -> None:
             before.append(self.record(key))
             self._set_state(key, STOPPED)
 
         async def unstop() -> None:
             self._set_state(key, before[0].state)
+
+        return Stage("stopping the service", stop, unstop)
+
+    def stop(self, key: str, owner: str | None, uri: str) -> Operation:
+        self.record(key)
+        before: list[ServiceRecord] = []
 
         async def write() -> None:
             await self.jobs.io(self.store.replace, before[0].evolve(state=STOPPED))
@@ -366,20 +371,13 @@ class ServiceManager:
             await self.jobs.io(self.store.replace, before[0])
 
         return Operation("stop", key, uri, {}, [
-            Stage("stopping the service", stop, unstop),
+            self._stopping(key, before),
             Stage("writing configuration", write, unwrite, commit=True)],
             result=lambda: self.describe(key), owner=owner)
 
     def delete(self, key: str, owner: str | None, uri: str) -> Operation:
         self.record(key)
         before: list[ServiceRecord] = []
-
-        async def stop() -> None:
-            before.append(self.record(key))
-            self._set_state(key, STOPPED)
-
-        async def unstop() -> None:
-            self._set_state(key, before[0].state)
 
         async def remove() -> None:
             if before[0].origin == "config":     # a tombstone, so the config file does not bring it back
@@ -401,7 +399,7 @@ class ServiceManager:
             log.info("service %s deleted with its %d job(s)", key, removed)
 
         return Operation("delete", key, uri, {}, [
-            Stage("stopping the service", stop, unstop),
+            self._stopping(key, before),
             Stage("removing configuration", remove, restore, commit=True),
             Stage("removing its jobs", unpublish)], result=lambda: None, owner=owner)
 

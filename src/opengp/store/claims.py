@@ -18,28 +18,22 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import Job, Status, StoreError
-from ..core.status import OPEN, QUEUED, RUNNING
+from ..core.status import OPEN, RUNNING
 from .base import Backlog, Lease
 from .rows import job_from_row
+from .tables import CLAIMABLE, status_literals
 
 
-def _in(statuses: frozenset[Status]) -> str:
-    """``'a', 'b'``: the statuses as SQL literals, in the order of their declaration."""
-    return ", ".join(f"'{s.value}'" for s in Status if s in statuses)
-
-
-# The predicate of the partial index ix_jobs_queued (migration 0006), spelled identically.
-CLAIMABLE = f"status IN ({_in(QUEUED)}) AND kind <> 'admin'"
-_RUNNING = f"status IN ({_in(RUNNING)}) AND kind <> 'admin'"
+_RUNNING = f"status IN ({status_literals(RUNNING)}) AND kind <> 'admin'"
 _NEXT = f"SELECT id FROM jobs WHERE service = :service AND {CLAIMABLE} AND cancel_requested = false " \
         "ORDER BY created, id LIMIT 1"
 _CLAIM_NEXT = ("UPDATE jobs SET status = 'executing', started = :now, updated = :now, worker = :worker, "
                "heartbeat = {clock}, attempts = attempts + 1 WHERE id = ({next}{skip}){limit} RETURNING *")
 _UNDER_LIMIT = f" AND (SELECT count(*) FROM jobs WHERE service = :service AND {_RUNNING}) < :limit"
-_RENEW = (f"UPDATE jobs SET heartbeat = {{clock}} WHERE status IN ({_in(RUNNING)}) AND worker IN ({{names}}) "
+_RENEW = (f"UPDATE jobs SET heartbeat = {{clock}} WHERE status IN ({status_literals(RUNNING)}) AND worker IN ({{names}}) "
           "RETURNING id, service, status, started, cancel_requested, worker")
 _STALE = f"SELECT * FROM jobs WHERE {_RUNNING} AND coalesce(heartbeat, 0) < {{clock}} - :lease"
-_STALE_OPERATIONS = (f"SELECT * FROM jobs WHERE kind = 'admin' AND status IN ({_in(OPEN)}) "
+_STALE_OPERATIONS = (f"SELECT * FROM jobs WHERE kind = 'admin' AND status IN ({status_literals(OPEN)}) "
                      "AND coalesce(heartbeat, updated) < {clock} - :age")
 _QUEUED_BY_SERVICE = (f"SELECT service, count(*), min(created) FROM jobs WHERE {CLAIMABLE} "
                       "AND cancel_requested = false GROUP BY service")

@@ -25,7 +25,7 @@ from ..core import Job, Kind, Message, Progress, Status, StoreError, StoreUnavai
 from ..core.status import QUEUED, RUNNING, check_move
 from .base import JobQuery
 from .claims import ClaimsMixin
-from .tables import dismissed_jobs, jobs
+from .tables import dismissed_jobs, jobs, sql_literals
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
 
 if TYPE_CHECKING:
@@ -107,11 +107,6 @@ _APPEND_MESSAGES = ("CASE WHEN messages IS NULL OR messages = '[]' THEN :new_mes
 _TERMINAL = tuple(s.value for s in TERMINAL)
 
 
-def _in(values: Iterable[str]) -> str:
-    """A SQL list of status literals (our own enum values, never user input)."""
-    return ", ".join(f"'{v}'" for v in values)
-
-
 def _is(column: str, values: Iterable[str]) -> str:
     """``column`` is one of ``values`` (our own enum values), as a row filter.
     Not ``IN (...)``: SQLite builds a temporary table for a list of more than
@@ -183,7 +178,7 @@ def _where(conds: Sequence[str]) -> str:
 def _one_of(column: str, values: Iterable[str]) -> str:
     """``column = 'v'`` or ``column IN (...)`` for our own enum values (never user input)."""
     values = sorted(values)
-    return f"{column} = '{values[0]}'" if len(values) == 1 else f"{column} IN ({_in(values)})"
+    return f"{column} = '{values[0]}'" if len(values) == 1 else f"{column} IN ({sql_literals(values)})"
 
 
 def _key_conds(q: JobQuery, kinds: Iterable[str] | None = None,

@@ -2,7 +2,29 @@
 (``opengp/migrations``) mirror these."""
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text, text
+
+from ..core import Status
+from ..core.status import QUEUED
+
+
+def sql_literals(values: Iterable[str]) -> str:
+    """``'a', 'b'``: our own enum values as a SQL list (never user input)."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def status_literals(statuses: Iterable[Status]) -> str:
+    """The statuses as a SQL list, in the order of their declaration (index predicates must be
+    spelled identically wherever they are used)."""
+    wanted = set(statuses)
+    return sql_literals(s.value for s in Status if s in wanted)
+
+
+# The predicate of the partial index ix_jobs_queued (migration 0006, which spells it out itself):
+# the claims' SQL must use the very same text for the databases to use the index.
+CLAIMABLE = f"status IN ({status_literals(QUEUED)}) AND kind <> 'admin'"
 
 metadata = MetaData()
 
@@ -42,8 +64,7 @@ jobs = Table(
     Index("ix_jobs_expires", "expires"),
     # the jobs a worker may claim, oldest first per service (migration 0006)
     Index("ix_jobs_queued", "service", "created", "id",
-          postgresql_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'"),
-          sqlite_where=text("status IN ('new', 'submitted', 'waiting') AND kind <> 'admin'")),
+          postgresql_where=text(CLAIMABLE), sqlite_where=text(CLAIMABLE)),
 )
 
 # A job's values too large for its row (store/values.py, migration 0008): its JSON, unparsed.

@@ -677,3 +677,12 @@ def gp_type_named(data_type: str) -> GPType:
     if data_type.startswith("GPMultiValue:"):
         return GPMultiValue(gp_type_named(data_type.split(":", 1)[1]))
     return _NAMED[data_type]
+
+
+def is_file_type(data_type: str) -> bool:
+    """Whether values of the type called ``data_type`` are files (False for a name this
+    server does not know: a result stored by an older version is shown as it is)."""
+    try:
+        return gp_type_named(data_type).is_file
+    except KeyError:
+        return False

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import shapely.geometry
 
-from ...tools.gptypes import gp_type_named
+from ...tools.gptypes import gp_type_named, is_file_type
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
 from ...tools.values import FeatureSet
@@ -58,13 +58,6 @@ def value_schema(data_type: str) -> dict[str, Any]:
         return {"type": "string"}
 
 
-def is_file(data_type: str) -> bool:
-    try:
-        return gp_type_named(data_type).is_file
-    except KeyError:
-        return False
-
-
 @lru_cache(maxsize=256)
 def value_type(data_type: str) -> str:
     """The JSON type of one value of a GP data type (``value_schema``'s ``type``)."""
@@ -104,7 +97,7 @@ def ogc_value(data_type: str, value: Any) -> Any:
         return [_rfc3339(v / 1000) if isinstance(v, (int, float)) else v for v in value]
     if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
         return {"value": to_geojson(value), "mediaType": GEOJSON}
-    if is_file(data_type) and isinstance(value, dict) and value.get("url"):
+    if is_file_type(data_type) and isinstance(value, dict) and value.get("url"):
         return {"href": value["url"], "type": "application/octet-stream"}
     if isinstance(value, dict):
         return {"value": value, "mediaType": "application/json"}

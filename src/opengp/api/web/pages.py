@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 
 from ...auth import Claims, Scope
 from ...core import Job, OpenGPError, Status, Stored
-from ...tools.gptypes import gp_type_named
+from ...tools.gptypes import is_file_type
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..arcgis.errors import CODES
@@ -39,13 +39,6 @@ _ENV = Environment(loader=PackageLoader("opengp.api.web", "templates"), autoesca
 _ENV.filters["urlencode"] = lambda v: quote(str(v), safe="")
 _PARAM = re.compile(r"parameter '([^']+)'")
 LABELS = {s: JOB_STATUS[s].removeprefix("esriJob") for s in Status}
-
-
-def _is_file(data_type: str) -> bool:
-    try:
-        return gp_type_named(data_type).is_file
-    except KeyError:        # a result of a type this server no longer knows: shown as text
-        return False
 
 
 def wants_html(request: Request, params: dict[str, str]) -> bool:
@@ -157,7 +150,7 @@ def _result_rows(job: Job, previews: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(value, Stored):
             size, count = _size(value.size), value.count or 0
             value = previews.get(name, "")
-        file_url = value.get("url") if isinstance(value, dict) and _is_file(r["dataType"]) else None
+        file_url = value.get("url") if isinstance(value, dict) and is_file_type(r["dataType"]) else None
         if not (isinstance(file_url, str) and file_url.startswith(("http://", "https://", "/"))
                 and not file_url.startswith("//")):
             file_url = None         # never a javascript: (or other) link on the page
