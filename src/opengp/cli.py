@@ -210,7 +210,7 @@ def worker(
     except Exception as exc:
         console.print("[red]Invalid configuration:[/]", _config_error(exc))
         raise typer.Exit(2) from None
-    if settings.broker_url is None:
+    if not settings.scale_out:
         console.print("[red]No broker:[/] a worker needs broker_url (--broker-url, OPENGP_BROKER_URL or "
                       "broker_url in \\[server]) and a PostgreSQL database_url shared with the servers.")
         raise typer.Exit(2)

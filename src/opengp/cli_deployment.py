@@ -26,7 +26,7 @@ deployment_app = typer.Typer(add_completion=False, no_args_is_help=True,
 
 def deployment_facts(settings: Settings, *, api_server: bool) -> list[Fact]:
     """What this machine must share with the others: nothing without a broker (one machine)."""
-    if settings.broker_url is None:
+    if not settings.scale_out:
         return []
     # with object storage each machine's data_dir is its own: the bucket is what they share
     place = files_fact(settings.files_url) if settings.files_url else folder_fact(settings.data_dir)

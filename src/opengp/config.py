@@ -241,7 +241,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"processes = {self.processes} needs PostgreSQL (database_url) and a broker (broker_url): "
                 "a SQLite database belongs to one server process, which holds its data folder's lock")
-        if self.processes > 1 and self.broker_url is None:
+        if self.processes > 1 and not self.scale_out:
             raise ValueError(
                 f"processes = {self.processes} needs a broker (broker_url) and `opengp worker`s: local workers "
                 "belong to the server process that started them, so another process could not cancel or time "
@@ -254,6 +254,13 @@ class Settings(BaseSettings):
     def _absolute(cls, v: Path) -> Path:
         """Relative to where the server was started, once: workers and file URLs then agree."""
         return Path(v).expanduser().resolve()
+
+    @property
+    def scale_out(self) -> bool:
+        """The deployment mode, decided here once: with a broker, API servers share a PostgreSQL
+        database and Celery workers run the jobs (docs/scale-out-design.md); without one, a
+        single server with its own local workers and data folder."""
+        return self.broker_url is not None
 
     @property
     def store_url(self) -> str:

@@ -11,6 +11,7 @@ from opengp.config import ServiceConfig
 from opengp.core import InvalidInput, NotAllowed, Status
 from opengp.executors.inline import InlineExecutor
 from opengp.jobs.service import JobService
+from opengp.jobs.signals import JobSignals
 from opengp.store import JobQuery, MemoryStore
 from opengp.tools.registry import Registry, load_service
 
@@ -25,9 +26,9 @@ def kit(tmp_path):
                                                     max_instances=1, retries=1)),
                          load_service(ServiceConfig(folder="Test", name="Now", toolbox=str(TOOLBOX),
                                                     execution_type="synchronous"))])
-    executor = InlineExecutor(store, registry, tmp_path)
-    jobs = JobService(store, registry, executor, tmp_path)
-    executor.on_done = jobs.job_done
+    signals = JobSignals()
+    executor = InlineExecutor(store, registry, tmp_path, on_done=signals.done)
+    jobs = JobService(store, registry, executor, tmp_path, signals=signals)
     yield jobs, executor, store
     store.close()
 

@@ -1,39 +1,26 @@
-"""The FastAPI application: wires store, registry, executor and job service
-together and mounts the HTTP faces."""
+"""The FastAPI application: the HTTP faces over one API server's parts (built by
+jobs/assembly.py), with its background tasks (purging, service refresh, reconciling)."""
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ..auth import TokenIssuer
-from ..auth.secret import load_secret
-from ..auth.throttle import LoginGuard
 from ..config import Settings
 from ..core import OpenGPError
 from ..datasets.catalog import Catalog
-from ..datasets.inputs import submit_inputs
-from ..executors.local import LocalExecutor
+from ..jobs.assembly import open_api_server
+from ..jobs.publishing import ServiceManager
+from ..jobs.reconcile import Reconciler
 from ..jobs.service import JobService
-from ..jobs.publishing import ServiceManager, import_config_file
-from ..system.files import private_data_dir
-from ..runtime.storage import open_file_store
-from ..system.urls import set_policy
-from ..store import open_store
-from ..store.services import open_service_store
-from ..store.users import open_user_store
-from ..tools.registry import Registry
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
 from .features.routes import routes as feature_routes
@@ -53,20 +40,6 @@ from .arcgis.tokens import admin_generate_token, generate_token
 log = logging.getLogger("opengp")
 
 
-def lock_data_dir(data_dir: Path) -> IO[str]:
-    """One server per data folder: local workers report only to their own server."""
-    private_data_dir(data_dir)
-    fh = open(data_dir / "opengp.lock", "w")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise RuntimeError(f"another opengp server is using {data_dir}") from None
-    fh.write(str(os.getpid()))
-    fh.flush()
-    return fh
-
-
 SERVICE_REFRESH = 2.0       # seconds between checks for service changes made by other servers
 
 
@@ -81,7 +54,7 @@ async def _purge_forever(jobs: JobService, interval: float) -> None:
         await asyncio.sleep(interval)
 
 
-async def _reconcile_forever(reconciler: Any, interval: float) -> None:
+async def _reconcile_forever(reconciler: Reconciler, interval: float) -> None:
     """Scale-out mode: reap lost workers' jobs and ring for stalled services (jobs/reconcile.py)."""
     while True:
         await asyncio.sleep(interval)
@@ -105,75 +78,20 @@ async def _refresh_services_forever(services: ServiceManager) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        scale_out = settings.broker_url is not None     # Celery workers, a shared PostgreSQL
-        if scale_out:       # many servers share the data folder (and the database)
-            private_data_dir(settings.data_dir)
-        lock = None if scale_out else lock_data_dir(settings.data_dir)
-        set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
-        store = open_store(settings.store_url)
-        service_store = open_service_store(store)
-        with store.lock("bootstrap"):       # servers starting together on an empty database take turns
-            import_config_file(settings, service_store)
-        jobs = JobService(store, Registry([]), executor=None, data_dir=settings.data_dir,  # type: ignore[arg-type]
-                          files=open_file_store(settings))
-        services = ServiceManager(jobs, service_store, settings)
-        services.load()
-        registry = jobs.registry
-        jobs.bind_loop(asyncio.get_running_loop())
-        housekeeping: list[asyncio.Task[None]] = []
-        listener: Any = None
-        events: Any = None
-        if scale_out:
-            from ..executors.celery_executor import CeleryExecutor
-            from ..jobs.reconcile import Reconciler
-            from ..store.cache import JobCache
-            from ..store.notify import Listener, announce_changes
-
-            events = announce_changes(store, settings.store_url)    # this server's own transitions
-            if settings.job_cache:          # finished jobs from memory while the listener hears changes
-                store.cache = JobCache(settings.job_cache)
-            listener = Listener(settings.store_url, jobs.changed_elsewhere, jobs.recheck_all, cache=store.cache)
-            listener.start()
-            executor: Any = CeleryExecutor(settings, store)
-            jobs.executor = executor
-            executor.start()
-            reconciler = Reconciler(store, registry, settings, executor.ring, runs_here=services.ops.runs_here)
-            await asyncio.to_thread(reconciler.run_once)    # instead of recover(): other servers may be running
-            housekeeping.append(asyncio.create_task(_reconcile_forever(reconciler, settings.reconcile_interval)))
-        else:
-            executor = LocalExecutor(store, registry, settings, on_done=jobs.job_done, on_change=jobs.job_changed)
-            jobs.executor = executor
-            interrupted, requeued = jobs.recover()
-            if interrupted or requeued:
-                log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
-            executor.start()
-        users = open_user_store(store)
-        # feature inputs by URL: our own layers checked against the caller at submit
-        jobs.feature_inputs = submit_inputs(app.state.datasets, users, settings.allow_private_urls)
-        app.state.auth = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
-                                     max_minutes=settings.token_max_minutes)
-        app.state.logins = LoginGuard(settings.login_attempts, settings.login_window)
-        app.state.jobs = jobs
-        app.state.services = services
-        app.state.executor = executor
-        purger = asyncio.create_task(_purge_forever(jobs, settings.purge_interval))
-        refresher = asyncio.create_task(_refresh_services_forever(services))
+        server = await open_api_server(settings, app.state.datasets)
+        app.state.auth, app.state.logins = server.tokens, server.logins
+        app.state.jobs, app.state.services = server.jobs, server.services
+        tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
+                 asyncio.create_task(_refresh_services_forever(server.services))]
+        if server.reconciler is not None:
+            tasks.append(asyncio.create_task(_reconcile_forever(server.reconciler, settings.reconcile_interval)))
         try:
             yield
         finally:
-            purger.cancel()
-            refresher.cancel()
-            for task in housekeeping:
+            for task in tasks:
                 task.cancel()
-            executor.stop()
             heavy.stop()
-            if listener is not None:
-                await listener.stop()
-            if events is not None:      # the last changes reach the other servers before we go
-                await asyncio.to_thread(events.close)
-            store.close()
-            if lock is not None:
-                lock.close()
+            await server.close()
 
     # FastAPI's own document would be empty (every route is a plain Starlette route) and its
     # /docs page loads Swagger UI from a CDN: /openapi.json is the ArcGIS face's own document
@@ -217,7 +135,7 @@ def asgi_app(settings: Settings) -> Any:
     mode, behind ``FreshServices``); the body-size limit and the error guard around all."""
     app = create_app(settings)
     fast = JobStatusFastPath(app)
-    inner = FreshServices(fast, app) if settings.broker_url is not None else fast
+    inner = FreshServices(fast, app) if settings.scale_out else fast
     # the guard again outside: the fast paths answer before FastAPI's middleware
     return ErrorGuard(BodyLimit(inner, settings))
 

@@ -239,7 +239,7 @@ class ServiceManager:
             if current is None or self._sources.get(key) != record.config or (
                     current.state, current.owner) != (record.state, record.owner):
                 await asyncio.to_thread(self._publish, record)
-        self._executor_changed()
+        self.jobs.executor.services_changed()
         return True
 
     # -- reading -----------------------------------------------------------
@@ -440,8 +440,4 @@ class ServiceManager:
     def _services_changed(self) -> None:
         """After a change made here: re-read the store once at the next refresh, and tell the executor."""
         self._version = None
-        self._executor_changed()
-
-    def _executor_changed(self) -> None:
-        if self.jobs.executor is not None:      # None until the app's startup has built it
-            self.jobs.executor.services_changed()
+        self.jobs.executor.services_changed()

@@ -29,6 +29,7 @@ from ..store import JobQuery, Store
 from ..store.values import INPUT, PREVIEW
 from ..tools.gptypes import FeatureSource, InvalidValue, ParseEnv
 from ..tools.registry import Registry, Service
+from .signals import JobSignals
 
 log = logging.getLogger("opengp.jobs")
 T = TypeVar("T")
@@ -37,18 +38,18 @@ _WORKER_KINDS = (Kind.GP, Kind.PRODUCT)        # the kinds that run on workers (
 
 class JobService:
     def __init__(self, store: Store, registry: Registry, executor: Executor, data_dir: Path,
-                 files: FileStore | None = None) -> None:
-        """``files``: where job files and uploads are kept (default: under ``data_dir``)."""
+                 files: FileStore | None = None, *, signals: JobSignals | None = None,
+                 feature_inputs: Callable[[str | None], FeatureSource] | None = None) -> None:
+        """``files``: where job files and uploads are kept (default: under ``data_dir``).
+        ``signals``: where the executor reports changes (its callbacks were given these).
+        ``feature_inputs``: reads ``{"url": ...}`` feature inputs as the submitting user
+        (datasets.inputs.submit_inputs); None: such inputs are refused."""
         self.store, self.registry, self.executor, self.data_dir = store, registry, executor, Path(data_dir)
         self.files: FileStore = files if files is not None else SharedFolder(self.data_dir)
+        self.signals = signals if signals is not None else JobSignals()
+        self.feature_inputs = feature_inputs
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opengp-store")
         self._inline = bool(getattr(store, "local", False))
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._watchers: dict[str, set[asyncio.Event]] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # reads {"url": ...} feature inputs as the submitting user (datasets.inputs.submit_inputs);
-        # None: such inputs are refused
-        self.feature_inputs: Callable[[str | None], FeatureSource] | None = None
 
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call: inline for a local store (microseconds, and the
@@ -59,51 +60,13 @@ class JobService:
         return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
 
     # -- lifecycle -----------------------------------------------------------
-    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-
-    def job_done(self, job_id: str) -> None:
-        """Executor callback (any thread): wake whoever waits for this job."""
-        if job_id in self._waiters and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._wake, job_id)
-
-    def _wake(self, job_id: str) -> None:
-        for fut in self._waiters.pop(job_id, []):
-            if not fut.done():
-                fut.set_result(None)
-        self._changed(job_id)
-
-    def job_changed(self, job_id: str) -> None:
-        """Executor callback (any thread): the job's progress, messages or status moved."""
-        if job_id in self._watchers and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._changed, job_id)
-
-    def _changed(self, job_id: str) -> None:
-        for event in self._watchers.get(job_id, ()):
-            event.set()
-
-    def changed_elsewhere(self, job_ids: list[str]) -> None:
-        """Listener callback (event loop): another process changed these jobs (store/notify.py).
-        Waiters re-read (the job may have ended), then watchers; unwatched ids cost a lookup."""
-        for job_id in job_ids:
-            if job_id in self._waiters:
-                self._wake(job_id)
-            elif job_id in self._watchers:
-                self._changed(job_id)
-
-    def recheck_all(self) -> None:
-        """Listener callback (event loop) after a (re)connect: changes may have been missed."""
-        self.changed_elsewhere(list({**self._waiters, **self._watchers}))
-
     async def watch(self, job_id: str, poll: float = 2.0) -> AsyncIterator[Job]:
         """The job now, then again after each change, until it is terminal (live pages).
 
         This server's executor announces changes at once, and in scale-out mode
         other processes' changes arrive by NOTIFY; the ``poll`` catches what
         those miss (a notification connection that was down)."""
-        event = asyncio.Event()
-        self._watchers.setdefault(job_id, set()).add(event)
-        try:
+        with self.signals.watching(job_id) as event:
             last: float | None = None
             while True:
                 event.clear()
@@ -119,12 +82,6 @@ class JobService:
                     await asyncio.wait_for(event.wait(), poll)
                 except asyncio.TimeoutError:
                     pass
-        finally:
-            watchers = self._watchers.get(job_id)
-            if watchers is not None:
-                watchers.discard(event)
-                if not watchers:
-                    del self._watchers[job_id]
 
     def recover(self) -> tuple[int, int]:
         """At start: settle jobs a dead process left running (the lifecycle's lost-worker
@@ -216,13 +173,8 @@ class JobService:
                       owner: str | None = None, options: dict[str, Any] | None = None) -> Job:
         """Run a task and wait for it (synchronous services)."""
         service = self.registry.service(service_key)
-        waiter = self._waiter_future()
         job = await self.submit(service_key, task, form, synchronous=True, owner=owner, options=options)
-        self._waiters.setdefault(job.id, []).append(waiter)
-        return await self.wait(job.id, service.config.max_usage_time + 5, waiter)
-
-    def _waiter_future(self) -> asyncio.Future[None]:
-        return asyncio.get_running_loop().create_future()
+        return await self.wait(job.id, service.config.max_usage_time + 5, self.signals.waiter(job.id))
 
     async def wait(self, job_id: str, timeout: float, waiter: asyncio.Future[None] | None = None) -> Job:
         """Wait until the job is terminal (or ``timeout`` passes); returns it."""
@@ -232,8 +184,7 @@ class JobService:
             if job.status.terminal or time.monotonic() >= deadline:
                 return job
             if waiter is None or waiter.done():
-                waiter = self._waiter_future()
-                self._waiters.setdefault(job_id, []).append(waiter)
+                waiter = self.signals.waiter(job_id)
             try:
                 await asyncio.wait_for(asyncio.shield(waiter), min(0.5, max(0.0, deadline - time.monotonic())))
             except asyncio.TimeoutError:
@@ -269,9 +220,9 @@ class JobService:
             return self.get(job_id)
         self.executor.cancel(job_id)
         if done.status.terminal:
-            self.job_done(job_id)
+            self.signals.wake(job_id)
         else:
-            self._changed(job_id)
+            self.signals.notify(job_id)
         return done
 
     async def delete(self, job_id: str) -> None:

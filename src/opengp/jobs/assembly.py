@@ -1,0 +1,143 @@
+"""The composition root of an API server: store, registry, executor, job service, services,
+users and tokens, built from ``Settings`` completely and in one place.
+
+The deployment mode is ``Settings.scale_out``; this is the only place that builds
+differently for it.  Local: one server owns its data folder (a lock), its SQLite or
+PostgreSQL store and its worker processes, and at start settles the jobs its last run
+left behind (``JobService.recover``).  Scale-out: many servers share a PostgreSQL store,
+Celery workers run the jobs, changes made by other processes arrive by NOTIFY
+(store/notify.py) and lost workers' jobs are settled by the reconciler, since other
+servers may be running.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..auth import TokenIssuer
+from ..auth.secret import load_secret
+from ..auth.throttle import LoginGuard
+from ..config import Settings
+from ..datasets.catalog import Catalog
+from ..datasets.inputs import submit_inputs
+from ..executors.base import Executor
+from ..runtime.storage import open_file_store
+from ..store import Store, open_store
+from ..store.services import open_service_store
+from ..store.users import UserStore, open_user_store
+from ..system.files import private_data_dir
+from ..system.urls import set_policy
+from ..tools.registry import Registry
+from .publishing import ServiceManager, import_config_file
+from .reconcile import Reconciler
+from .service import JobService
+from .signals import JobSignals
+
+log = logging.getLogger("opengp")
+
+
+@dataclass
+class ApiServer:
+    """What one API server runs on, started (``open_api_server``) and stopped (``close``)."""
+
+    settings: Settings
+    store: Store
+    jobs: JobService
+    services: ServiceManager
+    executor: Executor
+    users: UserStore
+    tokens: TokenIssuer
+    logins: LoginGuard
+    reconciler: Reconciler | None = None        # scale-out only
+    _lock: IO[str] | None = None                # local only: this server's hold on its data folder
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def registry(self) -> Registry:
+        return self.jobs.registry
+
+    async def close(self) -> None:
+        """Stop the workers, let the last changes reach the other servers, close the store,
+        and only then let go of the data folder."""
+        self.executor.stop()
+        for closer in reversed(self._closers):
+            result = closer()
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                await result
+        self.store.close()
+        if self._lock is not None:
+            self._lock.close()
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """One server per data folder: local workers report only to their own server."""
+    private_data_dir(data_dir)
+    fh = open(data_dir / "opengp.lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RuntimeError(f"another opengp server is using {data_dir}") from None
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+async def open_api_server(settings: Settings, catalog: Catalog) -> ApiServer:
+    """Build every part from ``settings`` and start it (on the running event loop)."""
+    if settings.scale_out:          # many servers share the data folder (and the database)
+        private_data_dir(settings.data_dir)
+        lock = None
+    else:
+        lock = lock_data_dir(settings.data_dir)
+    set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
+    store = open_store(settings.store_url)
+    service_store = open_service_store(store)
+    with store.lock("bootstrap"):       # servers starting together on an empty database take turns
+        import_config_file(settings, service_store)
+    users = open_user_store(store)
+    registry, signals = Registry([]), JobSignals()
+    if settings.scale_out:
+        from ..executors.celery_executor import CeleryExecutor
+
+        celery = CeleryExecutor(settings, store)
+        executor: Executor = celery
+    else:
+        from ..executors.local import LocalExecutor
+
+        executor = LocalExecutor(store, registry, settings, on_done=signals.done, on_change=signals.changed)
+    jobs = JobService(store, registry, executor, settings.data_dir, open_file_store(settings), signals=signals,
+                      # feature inputs by URL: our own layers checked against the caller at submit
+                      feature_inputs=submit_inputs(catalog, users, settings.allow_private_urls))
+    services = ServiceManager(jobs, service_store, settings)
+    services.load()
+    server = ApiServer(settings, store, jobs, services, executor, users,
+                       TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
+                                   max_minutes=settings.token_max_minutes),
+                       LoginGuard(settings.login_attempts, settings.login_window), _lock=lock)
+    if settings.scale_out:
+        from ..store.cache import JobCache
+        from ..store.notify import Listener, announce_changes
+
+        events = announce_changes(store, settings.store_url)    # this server's own transitions
+        server._closers.append(lambda: asyncio.to_thread(events.close))  # the last ones reach the others
+        if settings.job_cache:          # finished jobs from memory while the listener hears changes
+            store.cache = JobCache(settings.job_cache)  # type: ignore[attr-defined]
+        listener = Listener(settings.store_url, signals.changed_elsewhere, signals.recheck_all,
+                            cache=store.cache)  # type: ignore[attr-defined]
+        listener.start()
+        server._closers.append(listener.stop)
+        celery.start()
+        server.reconciler = Reconciler(store, registry, settings, celery.ring, runs_here=services.ops.runs_here)
+        await asyncio.to_thread(server.reconciler.run_once)   # not recover(): other servers may be running
+    else:
+        interrupted, requeued = jobs.recover()
+        if interrupted or requeued:
+            log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
+        executor.start()
+    return server
