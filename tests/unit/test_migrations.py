@@ -110,3 +110,30 @@ def test_large_values_stored_before_are_moved_out_of_the_job_rows(tmp_path):
         back = c.execute(text("SELECT inputs, results FROM jobs WHERE id = :id"), {"id": job.id}).first()
     assert orjson.loads(back[0]) == job.inputs and orjson.loads(back[1]) == job.results
     engine.dispose()
+
+
+def test_every_large_row_is_moved_out_batch_after_batch(tmp_path):
+    """Migration 0008 reads the big rows a batch of ids at a time (200), each row alone: with
+    more than two batches of them, among small rows, every big one is moved and no small one."""
+    import orjson
+
+    from opengp.core import Job, Status
+    from opengp.store.rows import job_to_row
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    engine = create_engine(url)
+    upgrade(engine, "0007")
+    jobs = [Job.new("A", "T", {"text": ("x" * 5000 if i % 3 else "small") + str(i)}).evolve(status=Status.SUCCEEDED)
+            for i in range(700)]
+    with engine.begin() as c:
+        for job in jobs:
+            row = _row_of_0003(job_to_row(job))
+            row["inputs"] = orjson.dumps(job.inputs).decode()
+            c.execute(text(f"INSERT INTO jobs ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    upgrade(engine)
+    with engine.connect() as c:
+        apart = {r[0] for r in c.execute(text("SELECT job_id FROM job_values WHERE role = 'input'"))}
+        widest = c.execute(text("SELECT max(length(inputs)) FROM jobs")).scalar()
+    assert apart == {job.id for job in jobs if len(job.inputs["text"]) > 5000} and len(apart) > 400
+    assert widest < 1000
+    engine.dispose()
