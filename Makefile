@@ -5,19 +5,26 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVER_STAMP := $(VENV)/.server
 
 .PHONY: demo test venv bench bench-query screenshots clean
 
-$(STAMP): pyproject.toml
+# The server alone (what the demo needs), then the test and client extras on top (make test)
+$(SERVER_STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $(SERVER_STAMP)
+
+$(STAMP): $(SERVER_STAMP)
 	$(BIN)/pip install -q -e '.[test,clients,postgres,browser,scaleout,s3]'
 	touch $(STAMP)
 
 venv: $(STAMP)
 
-demo: $(STAMP)
-	$(BIN)/opengp serve --demo --data-dir opengp-data
+# make demo PORT=8080 (or OPENGP_PORT=8080 make demo) for another port than 8000
+demo: $(SERVER_STAMP)
+	$(BIN)/opengp serve --demo --data-dir opengp-data $(if $(PORT),--port $(PORT))
 
 # The second pass runs the HTTP suite (tests/api) against PostgreSQL + RabbitMQ, two API
 # servers behind a round-robin proxy and two Celery workers (tests/scaleout.py), without the

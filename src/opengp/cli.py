@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -35,7 +37,7 @@ data_dir = "opengp-data"
 [[services]]
 folder = "MyTools"
 name = "Starter"
-toolbox = "starter_toolbox.py"       # relative to this file
+toolbox = "my_toolbox.py"            # a .py path relative to this file, or a module name
 execution_type = "asynchronous"      # or "synchronous"
 max_usage_time = 600                 # seconds
 max_instances = 2
@@ -234,16 +236,33 @@ def worker(
 
 @app.command()
 def init(directory: Path = typer.Argument(Path("."), help="Where to write the files.")) -> None:
-    """Write a starter opengp.toml and starter_toolbox.py."""
+    """Write a starter opengp.toml and my_toolbox.py (the README's tutorial)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in (("opengp.toml", STARTER_CONFIG), ("starter_toolbox.py", STARTER_TOOLBOX)):
+    for name, text in (("opengp.toml", STARTER_CONFIG), ("my_toolbox.py", STARTER_TOOLBOX)):
         path = directory / name
         if path.exists():
             console.print(f"[yellow]kept[/] {path} (already exists)")
             continue
         path.write_text(text)
         console.print(f"[green]wrote[/] {path}")
-    console.print(f"Next: cd {directory} && opengp serve")
+    console.print(f"Next: cd {directory} && OPENGP_ADMIN_PASSWORD='choose one' {_this_command(directory)} serve",
+                  soft_wrap=True)
+    console.print("(the first administrator's password, needed only the first time)")
+
+
+def _this_command(directory: Path) -> str:
+    """How to run this very ``opengp`` from ``directory``: plain ``opengp`` when the shell finds
+    this one, else its path (a virtualenv's bin/ is seldom on PATH)."""
+    here = Path(sys.executable).parent / "opengp"
+    if not here.is_file():
+        return f"{sys.executable} -m opengp"
+    found = shutil.which("opengp")
+    if found is not None and Path(found).resolve() == here.resolve():
+        return "opengp"
+    cwd, target = Path.cwd(), directory.resolve()
+    if cwd in here.parents and (target == cwd or cwd in target.parents):    # the README's way: the
+        return os.path.relpath(here, target)                # checkout's .venv, the project beside it
+    return str(here)
 
 
 def main() -> None:

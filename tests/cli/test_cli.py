@@ -20,7 +20,7 @@ def test_init_writes_a_project_that_serves(tmp_path: Path) -> None:
     done = opengp("init", "proj", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     project = tmp_path / "proj"
-    assert (project / "opengp.toml").is_file() and (project / "starter_toolbox.py").is_file()
+    assert (project / "opengp.toml").is_file() and (project / "my_toolbox.py").is_file()
     again = opengp("init", "proj", cwd=tmp_path)
     assert "kept" in again.stdout + again.stderr     # never overwrites
 
