@@ -1,11 +1,7 @@
 """The layers docs/architecture.md draws (the design's, with the packages it does not name
-placed), checked by a tool: the import-linter contract in pyproject.toml (imports point down
-only), and no import cycle among the modules below the HTTP faces.
-
-Not yet true, and so not checked here: the faces under ``opengp.api`` still import each other
-(pages use the ArcGIS face's renderers and token checks; a cycle runs through them).  Issue 17
-moves what they share into a kit that belongs to no face; then an independence contract and
-this cycle check cover ``opengp.api`` too.
+placed), checked by a tool: the import-linter contracts in pyproject.toml (imports point down
+only; no HTTP face imports another, what they share is ``opengp.api.kit``), and no import
+cycle anywhere in opengp, the faces included.
 """
 from __future__ import annotations
 
@@ -68,10 +64,9 @@ def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     return groups
 
 
-def test_no_import_cycles_below_the_faces():
+def test_no_import_cycles():
     graph = grimp.build_graph("opengp", exclude_type_checking_imports=True)
-    below = [group for group in _cycles(graph) if any(not m.startswith("opengp.api") for m in group)]
-    assert below == []
+    assert _cycles(graph) == []
 
 
 def test_the_cycle_finder_finds_a_cycle():

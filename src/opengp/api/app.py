@@ -26,16 +26,18 @@ from .admin.services import routes as admin_service_routes
 from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
-from .web.console import routes as console_routes
+from .admin.console import routes as console_routes
 from .web.pages import routes as page_routes
 from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
 from .arcgis.fastpath import JobStatusFastPath
+from .ogc.fastpath import OgcFastPath
 from .arcgis.openapi import openapi_document
 from .arcgis.routes import routes as arcgis_routes
-from .arcgis.tokens import admin_generate_token, generate_token
+from .admin.tokens import admin_generate_token
+from .arcgis.tokens import generate_token
 
 log = logging.getLogger("opengp")
 
@@ -134,7 +136,7 @@ def asgi_app(settings: Settings) -> Any:
     sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
     mode, behind ``FreshServices``); the body-size limit and the error guard around all."""
     app = create_app(settings)
-    fast = JobStatusFastPath(app)
+    fast = JobStatusFastPath(app, next=OgcFastPath(app))
     inner = FreshServices(fast, app) if settings.scale_out else fast
     # the guard again outside: the fast paths answer before FastAPI's middleware
     return ErrorGuard(BodyLimit(inner, settings))

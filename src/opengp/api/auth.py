@@ -1,4 +1,5 @@
-"""Who is calling: the token a request carries, verified (shared by every face).
+"""Who is calling: the token a request carries, verified, and the tokens a sign-in makes
+(shared by every face; the checks themselves are ``opengp.auth``'s).
 
 ArcGIS clients send a token in four ways, all accepted: the ``token`` query
 or form field, ``X-Esri-Authorization: Bearer``, ``Authorization: Bearer``
@@ -8,13 +9,16 @@ error (498), never silently anonymous.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from ..auth import Claims, TokenError, TokenIssuer
-from ..core import Forbidden, InvalidToken
+from ..auth import Claims, Scope, TokenError, TokenIssuer
+from ..auth.login import check_password
+from ..auth.tokens import binding
+from ..core import Forbidden, InvalidInput, InvalidToken, NotAllowed, TokenRequired
 
 log = logging.getLogger("opengp.auth")
 _BEARER_HEADERS = ("x-esri-authorization", "authorization")
@@ -100,3 +104,48 @@ def caller(request: Request, params: Mapping[str, Any], issuer: TokenIssuer) -> 
     except TokenError as exc:
         log.info("refused a token from %s: %s", client_ip(request), exc)   # the reason, never the token
         raise InvalidToken("Invalid Token", ["The token is invalid, expired or was revoked."]) from None
+
+
+ADMIN_SCOPES = (Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN)
+
+
+def admin_caller(request: Request, params: Mapping[str, Any]) -> Claims:
+    """The caller, who must hold an admin scope (administrator, or publisher for their own
+    services): the admin API and its console."""
+    claims = caller(request, params, request.app.state.auth)
+    if claims is None:
+        raise TokenRequired("Unauthorized access. Token not found. You can generate a token using the "
+                            "'generateToken' operation.")
+    if not any(s in claims.scopes for s in ADMIN_SCOPES):
+        raise Forbidden(f"User '{claims.user.name}' is not authorized to administer services.")
+    return claims
+
+
+def is_administrator(claims: Claims) -> bool:
+    return Scope.SERVICES_ADMIN in claims.scopes
+
+
+async def issue_token(request: Request, params: Mapping[str, str], *, admin: bool = False) -> dict[str, Any]:
+    """Check the credentials (``auth.login``) and make a token bound as ``client`` asks
+    (ArcGIS's ``generateToken`` fields); OpenGPError says why not."""
+    if (request.method == "GET" and params.get("password")) or "password" in request.query_params:
+        raise NotAllowed("Unable to generate token.",
+                         ["Send the password in a POST body: a URL would leave it in logs and histories."])
+    state = request.app.state
+    username, ip = params.get("username", ""), client_ip(request)
+    user = await check_password(state.auth.users, state.logins, username, params.get("password", ""), ip,
+                                admin=admin)
+    client = params.get("client") or "requestip"
+    try:
+        bound = binding(client, params.get("referer") or request.headers.get("referer"),
+                        params.get("ip") if client == "ip" else ip)
+        minutes = float(params["expiration"]) if params.get("expiration") else state.settings.token_minutes
+        if not math.isfinite(minutes) or minutes <= 0:
+            raise ValueError("expiration must be a positive number of minutes")
+    except ValueError as exc:
+        raise InvalidInput("Unable to generate token.", [str(exc)]) from None
+    token, expires = state.auth.issue(user, bound, minutes)
+    state.logins.succeeded(username, ip)
+    log.info("%stoken issued to %s from %s (client=%s, until %d)", "admin " if admin else "", user.name, ip,
+             client, expires)
+    return {"token": token, "expires": int(expires * 1000), "ssl": request.url.scheme == "https"}

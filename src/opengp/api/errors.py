@@ -5,6 +5,8 @@ path: OGC API - Processes (``/ogcapi``) answers problem bodies, the admin API
 (``/arcgis/admin``) its ``{"status": "error"}`` shape, a page request (``f=html`` or a
 browser's Accept) an error page, and everything else the ArcGIS REST ``{"error": ...}``
 body.
+The bodies and the table of which code each error gets in each dialect are the kit's
+(``kit/errors.py``): this module depends on no face.
 
 ``ErrorGuard`` catches what a handler did not: uvicorn closes the keep-alive connection
 after an exception escapes the application (even when a 500 was sent first, as
@@ -24,13 +26,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import InvalidInput, MethodNotAllowed, NotFound, OpenGPError
-from .admin.common import admin_error
-from .arcgis.errors import error_response
-from .ogc.common import BASE as OGC_BASE, problem_response
-from .web.pages import error_page, wants_html
+from .kit.errors import admin_error, ogc_problem, rest_error
+from .kit.html import error_page
+from .kit.params import wants_html
 
 log = logging.getLogger("opengp.api")
-ADMIN = "/arcgis/admin"
+OGC = "/ogcapi"             # the OGC face's paths (api/ogc/common.BASE)
+ADMIN = "/arcgis/admin"     # the admin API's, but for its console (a page)
 
 
 def error_answer(request: Request, exc: Exception) -> Response:
@@ -40,13 +42,13 @@ def error_answer(request: Request, exc: Exception) -> Response:
         params = dict(request.query_params)
     except Exception:       # a query string that cannot even be parsed: answer without it
         params = {}
-    if path == OGC_BASE or path.startswith(OGC_BASE + "/"):
-        return problem_response(exc, path)
+    if path == OGC or path.startswith(OGC + "/"):
+        return ogc_problem(exc, path)
     if (path == ADMIN or path.startswith(ADMIN + "/")) and not path.startswith(ADMIN + "/console"):
         return admin_error(exc, params)
     if isinstance(exc, OpenGPError) and wants_html(request, params):
         return error_page(request, exc)
-    return error_response(exc, params.get("f") == "pjson")
+    return rest_error(exc, params.get("f") == "pjson")
 
 
 def http_error(request: Request, exc: HTTPException) -> Response:

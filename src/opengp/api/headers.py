@@ -23,6 +23,12 @@ class PageHeaders:
             await self.app(scope, receive, send)
             return
 
+        await self.app(scope, receive, self.marking(send))
+
+    @staticmethod
+    def marking(send: Any) -> Any:
+        """``send``, adding the headers to a ``text/html`` response (for whoever answers
+        outside this middleware: the fast paths)."""
         async def framed(message: dict) -> None:
             if message["type"] == "http.response.start":
                 headers = message.get("headers") or []
@@ -30,4 +36,4 @@ class PageHeaders:
                     message = {**message, "headers": [*headers, *_NO_FRAMES]}
             await send(message)
 
-        await self.app(scope, receive, framed)
+        return framed

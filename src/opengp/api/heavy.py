@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from ..core import Unavailable
-from .serving import die_with_parent
+from ..system.processes import die_with_parent
 
 T = TypeVar("T")
 _lock = threading.Lock()

@@ -23,7 +23,6 @@ in the parent) or under the store's ``lock("bootstrap")`` (the config file's ser
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing as mp
 import os
@@ -40,6 +39,7 @@ from typing import Any
 import uvicorn
 
 from ..config import Settings
+from ..system.processes import die_with_parent
 
 log = logging.getLogger("opengp.serve")
 GRACE = 5                   # seconds open requests get when a server process stops
@@ -220,16 +220,3 @@ def _server_process(settings_json: str, sock: socket.socket, ready: Connection, 
     server.run(sockets=[sock])
     if not server.started:
         sys.exit(3)     # uvicorn's own status for a start that failed
-
-
-def die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM when the parent dies, so a parent killed with SIGKILL leaves no child
-    behind (a server process, the helper process of api/heavy.py)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        return
-    if os.getppid() != parent:      # it died before the call took effect
-        os.kill(os.getpid(), signal.SIGTERM)

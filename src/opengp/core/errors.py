@@ -16,7 +16,8 @@
     └── StoreError               the job store failed (driver errors are translated into this)
 
 Each face maps each class to one error code of its dialect (see
-``opengp.api.arcgis.errors``); handlers never build error bodies by hand.
+``opengp.api.kit.errors``, one table with a column per dialect); handlers never
+build error bodies by hand.
 """
 from __future__ import annotations
 

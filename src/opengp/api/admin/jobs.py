@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from ...core import InvalidInput, Job, NotFound
 from ...store import JobQuery
-from ..arcgis.render import JOB_STATUS, messages_json
+from ..kit.esrijob import JOB_STATUS, messages_json
 
 _STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
 MAX_PAGE = 10_000

@@ -11,44 +11,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...core import Conflict, InvalidInput, Job, Kind, NotFound, Status, StoreError
+from ...core import Conflict, InvalidInput, Kind, NotFound, Status, StoreError
 from ...store import JobQuery
-from ..arcgis.routes import read_params
-from .common import admin_caller, admin_error, admin_respond, is_administrator
+from ..auth import admin_caller, is_administrator
+from ..kit.errors import admin_error
+from ..kit.params import read_params
+from .common import admin_respond
+from .dialect import ADMIN_STATUS, BY_ADMIN_STATUS, admin_job_json
 from .jobs import MAX_PAGE, _int
-
-ADMIN_STATUS = {
-    Status.NEW: "SUBMITTED", Status.SUBMITTED: "SUBMITTED", Status.WAITING: "SUBMITTED",
-    Status.EXECUTING: "EXECUTING", Status.CANCELLING: "CANCELLING", Status.CANCELLED: "CANCELLED",
-    Status.FAILED: "FAILED", Status.TIMED_OUT: "FAILED", Status.SUCCEEDED: "COMPLETED",
-}
-_BY_ADMIN_STATUS: dict[str, set[Status]] = {}
-for _status, _name in ADMIN_STATUS.items():
-    _BY_ADMIN_STATUS.setdefault(_name, set()).add(_status)
-
-
-def _ms(t: float | None) -> int:
-    return 0 if t is None else int(t * 1000)
-
-
-def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
-    base = str(request.base_url).rstrip("/")
-    out: dict[str, Any] = {
-        "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
-        "resource": f"{job.service}.GPServer", "status": ADMIN_STATUS[job.status],
-        "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
-        "updatedtime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
-        "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
-        "progress": {"percent": job.progress.percent, "stage": job.progress.stage,
-                     "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
-        "url": f"{base}/arcgis/admin/jobs/{job.id}",
-    }
-    if job.status is Status.SUCCEEDED:
-        out["result"] = (job.results or {}).get("result")
-    if job.error:
-        out["error"] = job.error
-    return out
-
 
 async def admin_jobs_route(request: Request) -> Response:
     params = await read_params(request)
@@ -86,10 +56,10 @@ async def admin_jobs_route(request: Request) -> Response:
 async def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, Any]:
     statuses: set[Status] = set()
     for name in filter(None, (s.strip().upper() for s in (params.get("status") or "").split(","))):
-        if name not in _BY_ADMIN_STATUS:
+        if name not in BY_ADMIN_STATUS:
             raise InvalidInput("Unable to list jobs.", [
-                f"Unknown status {name!r}; use {', '.join(sorted(_BY_ADMIN_STATUS))}."])
-        statuses |= _BY_ADMIN_STATUS[name]
+                f"Unknown status {name!r}; use {', '.join(sorted(BY_ADMIN_STATUS))}."])
+        statuses |= BY_ADMIN_STATUS[name]
     resource = (params.get("resource") or "").strip().removesuffix(".GPServer") or None
     owner = (params.get("username") or params.get("userName") or "").strip() or None
     if not is_administrator(claims):

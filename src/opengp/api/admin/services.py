@@ -18,10 +18,13 @@ from starlette.routing import Route
 from ...core import InvalidInput, Job, NotFound, Status
 from ...jobs.operations import Operation
 from ...jobs.publishing import ServiceManager
-from ..arcgis.routes import CURRENT_VERSION, read_params
+from ..auth import admin_caller, is_administrator
+from ..kit.answers import CURRENT_VERSION
+from ..kit.errors import admin_error
+from ..kit.params import read_params
 from . import jobs as service_jobs
-from .common import admin_caller, as_admin_form_answer, admin_error, admin_respond, is_administrator, require_administer
-from .operations import admin_job_json
+from .common import as_admin_form_answer, admin_respond, require_administer
+from .dialect import admin_job_json
 
 _SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
 _OPERATIONS = {"edit", "start", "stop", "delete"}

@@ -7,70 +7,38 @@ folder, which route patterns cannot tell apart) and dispatches.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
-from starlette.formparsers import MultiPartException
 from starlette.responses import RedirectResponse, Response
 
-from ...config import Settings
 from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, OpenGPError, Status, Stored
 from ...jobs.service import JobService
 from ...system.files import JOBS_URL_PATH, service_dir, split_job_path
 from ...tools.params import WITHHELD, ParamSpec, ToolSpec
-from ...tools import geometry as geo
 from ...store.values import INPUT, RESULT
 from ...tools.values import reprojected_json
 from ...tools.registry import Service
 from ...auth import Claims
 from ...auth.access import FORBIDDEN, may_see, may_use, require_see, require_use
 from ..limits import allowance, upload_allowance
-from ..web import pages
 from ..auth import caller, check_change
 from .. import heavy
 from ..files import file_response, open_job_file
+from ..kit.answers import CURRENT_VERSION, respond
+from ..kit.esrijob import messages_json
+from ..kit.options import job_options, spatial_reference
+from ..kit.params import read_form, read_params, wants_html
 from ..values import json_answer, param_value
-from .errors import error_body
-from .render import JOB_STATUS, job_json, messages_json, return_messages
-
-CURRENT_VERSION = 11.1
+from . import pages
+from .dialect import execute_failed, execute_timed_out, job_json, job_status_json, not_succeeded, return_messages
 
 
 def _jobs(request: Request) -> JobService:
     return request.app.state.jobs
-
-
-def respond(data: Any, params: Any) -> Response:
-    option = orjson.OPT_INDENT_2 if params.get("f") == "pjson" else 0
-    return Response(orjson.dumps(data, option=option), media_type="application/json")
-
-
-async def read_params(request: Request) -> dict[str, str]:
-    """Query string and form body merged (body wins), as ArcGIS reads them.  The body is held
-    to the request's allowance as it arrives (api/limits.py)."""
-    params = dict(request.query_params)
-    if request.method != "POST":
-        return params
-    ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
-        params.update({k: v for k, v in (await _form(request)).items() if isinstance(v, str)})
-        return params
-    params.update(form_fields(b"".join([chunk async for chunk in request.stream()])))
-    return params
-
-
-def form_fields(body: bytes) -> list[tuple[str, str]]:
-    """A form-encoded body's fields.  Text that is not UTF-8, raw or percent-encoded, is an
-    error: quietly replaced by U+FFFD it would reach a job as a value its sender never sent."""
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidInput("Unable to complete operation.", ["The request body is not valid UTF-8."]) from None
 
 
 async def info(request: Request) -> Response:
@@ -105,7 +73,7 @@ def _folder(request: Request, folder: str | None, params: dict[str, str], claims
     if folder is not None and not visible:
         raise TokenRequired("Token Required") if claims is None else Forbidden(FORBIDDEN)
     folders = sorted({c.folder for c, _ in published if c.folder and may_use(c, claims)})
-    if pages.wants_html(request, params):
+    if wants_html(request, params):
         gp = [s for s in registry.in_folder(folder) if may_use(s.config, claims)]
         return pages.folder_page(request, claims, folder, folders if folder is None else [], gp)
     return respond({
@@ -133,7 +101,7 @@ async def services(request: Request) -> Response:
     jobs = _jobs(request)
     service = jobs.service(key)
     require_use(service.config, claims)
-    html = pages.wants_html(request, params)
+    html = wants_html(request, params)
     if not rest:
         return pages.service_page(request, claims, service) if html else respond(service_json(service), params)
     if rest[0] == "jobs":
@@ -156,7 +124,7 @@ async def services(request: Request) -> Response:
             raise
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}/jobs/{job.id}?f=html", status_code=303)
-        return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
+        return respond(job_status_json(job), params)
     if op == "execute" and len(rest) == 2:
         if params.get("f") == "html":
             try:
@@ -176,23 +144,13 @@ async def _attach_form_files(request: Request, task: ToolSpec, params: dict[str,
     keep each as an upload and pass its itemID, as the scripted form does."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         return
-    form = await _form(request)      # already parsed by read_params: Starlette keeps it
+    form = await read_form(request)      # already parsed by read_params: Starlette keeps it
     jobs = _jobs(request)
     for p in task.inputs:
         upload = form.get(f"{p.name}__file")
         if p.gp.is_file and isinstance(upload, UploadFile) and upload.filename and not params.get(p.name):
             item = await jobs.save_upload(upload.filename, upload.file, request.app.state.settings.max_upload_bytes)
             params[p.name] = orjson.dumps({"itemID": item.item_id}).decode()
-
-
-async def _form(request: Request, **limits: int) -> Any:
-    """The multipart form (parsed once; Starlette keeps it for later calls).  A malformed one is
-    an ArcGIS error body (Starlette raises it as an HTTP 400 of its own)."""
-    try:
-        return await request.form(max_part_size=request.app.state.settings.max_request_bytes, **limits)
-    except (MultiPartException, HTTPException) as exc:
-        why = getattr(exc, "message", None) or getattr(exc, "detail", "")
-        raise InvalidInput("Unable to complete operation.", [f"Malformed multipart body: {why}"]) from None
 
 
 async def upload(request: Request) -> Response:
@@ -223,7 +181,7 @@ async def upload(request: Request) -> Response:
         if not declared.isdigit() or int(declared) > settings.max_request_bytes:
             raise TokenRequired("Token Required", [
                 "Send the token in the query string or a header (X-Esri-Authorization) to upload files."])
-    form = await _form(request, max_files=1, max_fields=50)
+    form = await read_form(request, max_files=1, max_fields=50)
     params.update({k: v for k, v in form.items() if isinstance(v, str)})
     if not accepted:        # its token came in the form
         require_use(service.config, caller(request, params, request.app.state.auth))
@@ -234,52 +192,6 @@ async def upload(request: Request) -> Response:
     return respond({"success": True, "item": {
         "itemID": item.item_id, "itemName": item.name, "description": params.get("description", ""),
         "date": int(item.created * 1000), "committed": True}}, params)
-
-
-def job_options(request: Request, settings: Settings, params: dict[str, str]) -> dict[str, Any]:
-    """Request-wide settings a job keeps: output SR and the base URL for file links."""
-    options: dict[str, Any] = {
-        "base_url": settings.public_url or str(request.base_url).rstrip("/"),
-    }
-    out_sr = params.get("env:outSR") or ""
-    context = params.get("context") or ""
-    if context:
-        try:
-            ctx = orjson.loads(context)
-        except orjson.JSONDecodeError:
-            raise InvalidInput("Unable to complete operation.", ["'context' is not valid JSON."]) from None
-        if isinstance(ctx, dict) and ctx.get("outSR"):
-            options["out_sr"] = _sr(ctx["outSR"])
-    if out_sr:
-        options["out_sr"] = _sr(out_sr)
-    return options
-
-
-def _sr(value: Any) -> dict[str, Any]:
-    """``3857``, ``"3857"``, ``{"wkid": 3857}`` or ``{"wkt": ...}`` -> SR JSON, checked
-    now so that a job never fails later on an unknown spatial reference."""
-    sr = _sr_json(value)
-    try:
-        geo.crs_of(sr)
-    except Exception:
-        raise InvalidInput("Unable to complete operation.", [f"Unknown spatial reference: {value!r}."]) from None
-    return sr
-
-
-def _sr_json(value: Any) -> dict[str, Any]:
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit():
-            return {"wkid": int(text)}
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {text!r}."]) from None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return {"wkid": value}
-    if isinstance(value, dict) and ({"wkid", "latestWkid", "wkt"} & value.keys()):
-        return value
-    raise InvalidInput("Unable to complete operation.", [f"Invalid spatial reference: {value!r}."])
 
 
 async def _execute(request: Request, service: Service, task: ToolSpec, params: dict[str, str],
@@ -293,10 +205,8 @@ async def _execute(request: Request, service: Service, task: ToolSpec, params: d
         return json_answer(body, params.get("f") == "pjson")
     if not job.status.terminal:
         await jobs.cancel(job.id)
-        return respond(error_body(504, "The operation timed out.", [
-            "The tool did not finish within the service's maximum usage time."]), params)
-    details = [m.text for m in job.messages if m.level.value == "error"] or [job.error or "Failed."]
-    return respond(error_body(500, "Error executing tool.", details), params)
+        return respond(execute_timed_out(), params)
+    return respond(execute_failed(job), params)
 
 
 async def _job_resource(request: Request, service: Service, task: ToolSpec | None,
@@ -310,7 +220,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
     if task is not None and job.task != task.name:
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
     if not sub:
-        if pages.wants_html(request, params):
+        if wants_html(request, params):
             return pages.job_page(request, claims, service, job, await jobs.previews(job))
         return respond(job_json(job, return_messages=return_messages(params)), params)
     if sub == ["events"]:
@@ -321,10 +231,10 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
         job = await jobs.cancel(job.id, service.key)
         if params.get("f") == "html":
             return RedirectResponse(f"{request.url.path.rsplit('/', 1)[0]}?f=html", status_code=303)
-        return respond({"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}, params)
+        return respond(job_status_json(job), params)
     pretty = params.get("f") == "pjson"
     if sub[0] == "results":
-        out_sr = _sr(params["env:outSR"]) if params.get("env:outSR") else None
+        out_sr = spatial_reference(params["env:outSR"]) if params.get("env:outSR") else None
         return json_answer(await _results(jobs, job, sub[1:], out_sr), pretty)
     if sub[0] == "inputs":
         return json_answer(await _inputs(jobs, job, spec, sub[1:]), pretty)
@@ -334,8 +244,7 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
 async def _results(jobs: JobService, job: Job, names: list[str], out_sr: dict[str, Any] | None = None) -> bytes:
     """One result (``results/<name>``) or all, as JSON put together around each value's own."""
     if job.status is not Status.SUCCEEDED or job.results is None:
-        raise Conflict("Unable to complete operation.",
-                       [f"Job '{job.id}' has not succeeded (status {JOB_STATUS[job.status]}); no results."])
+        raise Conflict("Unable to complete operation.", not_succeeded(job))
     if not names:
         return b"[%b]" % b",".join([await _result_json(jobs, job, n, out_sr) for n in job.results])
     name = "/".join(names)

@@ -20,9 +20,9 @@ from ...auth.access import require_use
 from ...core import NotFound
 from ...datasets.catalog import Catalog, Dataset, Layer
 from ...datasets.query import esri_json, geojson, parse_query, select
-from ..arcgis.routes import read_params, respond
 from ..auth import caller
-from ..web.pages import wants_html
+from ..kit.answers import respond
+from ..kit.params import read_params, wants_html
 from .render import layer_json, service_json
 
 _PREFIX = "/arcgis/rest/services/{path:path}/FeatureServer"

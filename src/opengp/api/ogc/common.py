@@ -1,5 +1,6 @@
-"""What every OGC handler shares: the problem (RFC 7807) answers with the OGC exception
-types, JSON-or-HTML answers, the face's base URL, and a job as a statusInfo."""
+"""What every OGC handler shares: handlers whose errors are problem answers, JSON-or-HTML
+answers, the face's base URL, who is calling, and a job as a statusInfo.  The face's words
+(status names, problems) are in ``dialect``."""
 from __future__ import annotations
 
 import logging
@@ -12,29 +13,12 @@ from starlette.responses import HTMLResponse, Response
 
 from ...core import Job, OpenGPError, Status
 from ...auth import Claims
-from ..arcgis.errors import CODES
 from ..auth import caller, has_token
+from ..kit.answers import table_page
+from .dialect import OGC_STATUS, REL, Problem, problem_response
 
 log = logging.getLogger("opengp.ogc")
 BASE = "/ogcapi"
-EXC = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
-REL = "http://www.opengis.net/def/rel/ogc/1.0/"
-OGC_STATUS = {
-    Status.NEW: "accepted", Status.SUBMITTED: "accepted", Status.WAITING: "accepted",
-    Status.EXECUTING: "running", Status.CANCELLING: "running", Status.SUCCEEDED: "successful",
-    Status.FAILED: "failed", Status.TIMED_OUT: "failed", Status.CANCELLED: "dismissed",
-}
-
-
-class Problem(Exception):
-    """An error answered as a problem body: HTTP ``status``, OGC exception ``kind``
-    (the last part of its type URI, or a whole URI), ``title`` and ``detail``."""
-
-    def __init__(self, status: int, kind: str, title: str, detail: str = "") -> None:
-        super().__init__(title)
-        self.status, self.kind, self.title, self.detail = status, kind, title, detail
-
-
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
@@ -53,27 +37,8 @@ def wants_html(request: Request) -> bool:
 def answer(request: Request, data: Any, title: str) -> Response:
     """JSON, or the same as a page (every link an ``<a>``) when the caller asks for HTML."""
     if wants_html(request):
-        from ..admin.common import page
-
-        return HTMLResponse(page(title, data))
+        return HTMLResponse(table_page(title, data))
     return json_response(data)
-
-
-def problem_response(exc: Exception, instance: str) -> Response:
-    if isinstance(exc, Problem):
-        status, kind, title, detail = exc.status, exc.kind, exc.title, exc.detail
-    elif isinstance(exc, OpenGPError):
-        code = next(c for cls, c in CODES if isinstance(exc, cls))
-        status = {499: 401, 498: 401}.get(code, code if 400 <= code < 600 else 500)
-        kind = {400: "invalid-parameter-value", 401: "unauthorized", 403: "forbidden", 404: "not-found",
-                405: "method-not-allowed", 413: "payload-too-large", 429: "too-many-requests", 503: "unavailable"}.get(status, "server-error")
-        title, detail = exc.message, " ".join(exc.details)
-    else:
-        status, kind, title, detail = 500, "server-error", "An unexpected error occurred; see the server log.", ""
-    body = {"type": EXC + kind if "/" not in kind else kind, "title": title, "status": status,
-            "detail": detail, "instance": instance}
-    headers = {"WWW-Authenticate": 'Bearer realm="opengp"'} if status == 401 else None
-    return Response(orjson.dumps(body), status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def route(handler: Any) -> Any:

@@ -14,8 +14,7 @@ outright: one indexed read, the statusInfo the handler would write, one orjson d
 raw ASGI send.  Anything else about it (unknown or dismissed job, an owner, HTML,
 parameters) is the handler's, which owns the errors: both always agree.
 
-``api.arcgis.fastpath.JobStatusFastPath`` (what ``opengp serve`` runs in front of
-the app) hands ``/ogcapi/`` requests to ``OgcFastPath``.
+``api/app.asgi_app`` puts it behind the REST face's fast path, in front of the app.
 """
 from __future__ import annotations
 

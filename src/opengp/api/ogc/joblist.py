@@ -13,7 +13,8 @@ from ...auth import Scope
 from ...core import Kind, Status
 from ...store import JobQuery
 from . import processes as P
-from .common import OGC_STATUS, Problem, answer, claims_of, face_url, route, status_info
+from .common import answer, claims_of, face_url, route, status_info
+from .dialect import OGC_STATUS, Problem
 
 MAX_LIMIT = 10_000         # the most a page (of jobs, of processes) holds
 MAX_OFFSET = 2**31 - 1     # the largest offset taken

@@ -26,7 +26,7 @@ from .. import heavy
 from ..files import file_response, open_job_file, read_all
 from ..values import json_answer
 from . import processes as P
-from .common import Problem
+from .dialect import Problem
 
 
 def wanted_outputs(job: Job, task: Any) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """OGC API - Processes (Part 1: Core 1.0) under ``/ogcapi``: one more dialect over
 the job service, so a job submitted through either face is the same job.
 
-Errors are RFC 7807 problem bodies with the OGC exception type URIs (``common``);
+Errors are RFC 7807 problem bodies with the OGC exception type URIs (``dialect``);
 inputs are translated in ``inputs``, results answered in ``results``, the job list is
 ``joblist``, and the hot requests skip the framework through ``fastpath``.
 """
@@ -18,11 +18,11 @@ from starlette.routing import Route
 from ...auth import Scope
 from ...auth.access import may_use, require_see, require_use
 from ...core import Job, Kind, NotFound, OpenGPError, Status
-from ..arcgis.routes import job_options
+from ..kit.options import job_options
 from . import callbacks
 from . import processes as P
-from .common import (BASE, OGC_STATUS, REL, Problem, answer, claims_of, face_url, json_response, route,
-                     status_info)
+from .common import BASE, answer, claims_of, face_url, json_response, route, status_info
+from .dialect import OGC_STATUS, REL, Problem
 from .inputs import Sources, gp_form
 from .joblist import MAX_LIMIT, MAX_OFFSET, int_param, job_list
 from .results import results_document, results_response

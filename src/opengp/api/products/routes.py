@@ -27,8 +27,9 @@ from ...jobs.service import JobService
 from ...system.files import safe_file_name
 from ...store import JobQuery
 from ...tools.registry import Service
-from ..admin.common import page
-from ..arcgis.routes import CURRENT_VERSION, job_options, read_params, respond
+from ..kit.answers import CURRENT_VERSION, respond, table_page
+from ..kit.options import job_options
+from ..kit.params import read_params
 from ..auth import caller, check_change
 from .aoi import AOI, bad, check_placeable, custom_aoi, feature_id, layer_aoi
 from .dialect import BY_CODE, DEFAULT_MSG_LEVEL, MSG_LEVELS, iso, product_job_json
@@ -57,11 +58,11 @@ async def dispatch(request: Request) -> Response:
     html = params.get("f") == "html"
     if not rest:
         data = _service_json(config)
-        return Response(page(f"{config.key} (TopographicProductionServer)", data), media_type="text/html") \
+        return Response(table_page(f"{config.key} (TopographicProductionServer)", data), media_type="text/html") \
             if html else respond(data, params)
     if rest[0] == "products":
         data = _products_json(config, rest[1:])
-        return Response(page("Products", data), media_type="text/html") if html else respond(data, params)
+        return Response(table_page("Products", data), media_type="text/html") if html else respond(data, params)
     if rest == ["generateProduct"]:
         check_change(request, params)
         job = await _generate(request, params, claims, config, service)
@@ -232,7 +233,7 @@ async def _jobs(request: Request, params: dict[str, str], claims: Claims | None,
     data = product_job_json(job, _msg_level(params))
     if params.get("f") == "html":
         live = f"/arcgis/rest/services/{service.key}/GPServer/{TASK}/jobs/{job.id}?f=html"
-        return Response(page(f"Product job {job.id}", {**data, "live page (progress as it happens)": live}),
+        return Response(table_page(f"Product job {job.id}", {**data, "live page (progress as it happens)": live}),
                         media_type="text/html")
     return respond(data, params)
 

@@ -1,7 +1,7 @@
 """The admin console (``/arcgis/admin/console``): a service's jobs with the
 filters of ``jobs/query``, cancel and delete buttons, and the service
-operations with their stages.  Plain HTML forms; the actions POST to the
-admin API itself and come back here."""
+operations with their stages.  Plain HTML forms in the pages' frame
+(``kit/html.py``); the actions POST to the admin API itself and come back here."""
 from __future__ import annotations
 
 from urllib.parse import urlencode
@@ -13,11 +13,11 @@ from starlette.routing import Route
 from ...auth.access import may_administer
 from ...core import Forbidden, InvalidInput, Kind, OpenGPError, TokenRequired
 from ...store import JobQuery
-from ..admin.common import admin_caller, is_administrator
-from ..admin.jobs import query_json
-from ..admin.operations import ADMIN_STATUS
-from ..arcgis.render import JOB_STATUS
-from .pages import LABELS, _common, _duration, _stamp, render
+from ..auth import admin_caller, is_administrator
+from ..kit.esrijob import JOB_STATUS, LABELS
+from ..kit.html import duration, frame, render, stamp
+from .dialect import ADMIN_STATUS
+from .jobs import query_json
 
 _CSS = {"COMPLETED": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled", "EXECUTING": "executing",
         "CANCELLING": "cancelling", "SUBMITTED": "submitted"}
@@ -31,13 +31,13 @@ async def console(request: Request) -> Response:
     except TokenRequired:
         return RedirectResponse(f"/arcgis/login?{urlencode({'next': here})}", status_code=303)
     except (Forbidden, OpenGPError) as exc:
-        ctx = _common(request, None, "Admin console", [("Admin console", None)])
+        ctx = frame(request, None, "Admin console", [("Admin console", None)])
         return render("error.html", {**ctx, "message": exc.message if isinstance(exc, OpenGPError) else str(exc),
                                      "details": []}, status_code=403)
     manager, jobs = request.app.state.services, request.app.state.jobs
     keys = [r.key for r in manager.records() if may_administer(r.owner, claims)]
     service = params.get("service") or (keys[0] if keys else None)
-    ctx = _common(request, claims, "Admin console", [("Services", "/arcgis/rest/services?f=html"),
+    ctx = frame(request, claims, "Admin console", [("Services", "/arcgis/rest/services?f=html"),
                                                     ("Admin console", None)])
     q = {"startTime": params.get("startTime", ""), "endTime": params.get("endTime", ""),
          "jobStatus": params.get("jobStatus", ""), "userName": params.get("userName", ""),
@@ -56,7 +56,7 @@ async def console(request: Request) -> Response:
             if job is None:
                 continue
             rows.append({"id": job.id, "task": job.task, "status": job.status.value, "label": LABELS[job.status],
-                         "owner": job.owner, "created": _stamp(job.created), "duration": _duration(job),
+                         "owner": job.owner, "created": stamp(job.created), "duration": duration(job),
                          "terminal": job.status.terminal,
                          "url": f"/arcgis/rest/services/{job.service}/GPServer/{job.task}/jobs/{job.id}"})
     prev_url = next_url = None
@@ -75,7 +75,7 @@ async def console(request: Request) -> Response:
         "admin_base": f"/arcgis/admin/services/{service}.GPServer" if service else "",
         "admin_jobs": [{"id": a.id, "name": a.task, "resource": a.service, "status": ADMIN_STATUS[a.status],
                         "css": _CSS[ADMIN_STATUS[a.status]], "stages": a.progress.stages, "owner": a.owner,
-                        "started": _stamp(a.started or a.created)} for a in admin_jobs]})
+                        "started": stamp(a.started or a.created)} for a in admin_jobs]})
 
 
 routes = [Route("/arcgis/admin/console", console, methods=["GET"])]

@@ -1,31 +1,18 @@
-"""Canonical job -> GP job JSON (the esriJob dialect)."""
+"""The ArcGIS REST face's words: a canonical job as GP job JSON (the esriJob dialect), and
+what ``execute`` answers when its tool did not succeed.
+
+The esriJob status names and message types are shared with the admin API and the pages
+(``kit/esrijob.py``); which error code each error type gets is the kit's table
+(``kit/errors.py``).
+"""
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from ...core import Job, Level, Status
+from ...core import Job, Status
 from ...tools.gptypes import flag
-
-JOB_STATUS = {
-    Status.NEW: "esriJobNew",
-    Status.SUBMITTED: "esriJobSubmitted",
-    Status.WAITING: "esriJobWaiting",
-    Status.EXECUTING: "esriJobExecuting",
-    Status.SUCCEEDED: "esriJobSucceeded",
-    Status.FAILED: "esriJobFailed",
-    Status.TIMED_OUT: "esriJobTimedOut",
-    Status.CANCELLING: "esriJobCancelling",
-    Status.CANCELLED: "esriJobCancelled",
-}
-MESSAGE_TYPE = {
-    Level.INFO: "esriJobMessageTypeInformative",
-    Level.WARNING: "esriJobMessageTypeWarning",
-    Level.ERROR: "esriJobMessageTypeError",
-}
-
-
-def messages_json(job: Job) -> list[dict[str, str]]:
-    return [{"type": MESSAGE_TYPE[m.level], "description": m.text} for m in job.messages]
+from ..kit.errors import rest_error_body
+from ..kit.esrijob import JOB_STATUS, messages_json
 
 
 def return_messages(params: Mapping[str, str]) -> bool:
@@ -51,3 +38,23 @@ def job_json(job: Job, *, return_messages: bool = True) -> dict[str, Any]:
     if return_messages:
         out["messages"] = messages_json(job)
     return out
+
+
+def job_status_json(job: Job) -> dict[str, Any]:
+    """What ``submitJob`` and ``cancel`` answer."""
+    return {"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}
+
+
+def execute_timed_out() -> dict[str, Any]:
+    return rest_error_body(504, "The operation timed out.", [
+        "The tool did not finish within the service's maximum usage time."])
+
+
+def execute_failed(job: Job) -> dict[str, Any]:
+    details = [m.text for m in job.messages if m.level.value == "error"] or [job.error or "Failed."]
+    return rest_error_body(500, "Error executing tool.", details)
+
+
+def not_succeeded(job: Job) -> list[str]:
+    """Why a job has no results yet."""
+    return [f"Job '{job.id}' has not succeeded (status {JOB_STATUS[job.status]}); no results."]

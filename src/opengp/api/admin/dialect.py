@@ -1,0 +1,43 @@
+"""The admin API's words: an admin job's status names (``SUBMITTED`` .. ``COMPLETED``) and
+its JSON.  Its per-service job queries speak esriJob (``kit/esrijob.py``); its error body and
+codes are the kit's table (``kit/errors.py``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+
+from ...core import Job, Status
+
+ADMIN_STATUS = {
+    Status.NEW: "SUBMITTED", Status.SUBMITTED: "SUBMITTED", Status.WAITING: "SUBMITTED",
+    Status.EXECUTING: "EXECUTING", Status.CANCELLING: "CANCELLING", Status.CANCELLED: "CANCELLED",
+    Status.FAILED: "FAILED", Status.TIMED_OUT: "FAILED", Status.SUCCEEDED: "COMPLETED",
+}
+BY_ADMIN_STATUS: dict[str, set[Status]] = {}
+for _status, _name in ADMIN_STATUS.items():
+    BY_ADMIN_STATUS.setdefault(_name, set()).add(_status)
+
+
+def _ms(t: float | None) -> int:
+    return 0 if t is None else int(t * 1000)
+
+
+def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    out: dict[str, Any] = {
+        "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
+        "resource": f"{job.service}.GPServer", "status": ADMIN_STATUS[job.status],
+        "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
+        "updatedtime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
+        "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
+        "progress": {"percent": job.progress.percent, "stage": job.progress.stage,
+                     "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
+        "url": f"{base}/arcgis/admin/jobs/{job.id}",
+    }
+    if job.status is Status.SUCCEEDED:
+        out["result"] = (job.results or {}).get("result")
+    if job.error:
+        out["error"] = job.error
+    return out
