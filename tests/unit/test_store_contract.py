@@ -263,9 +263,9 @@ def test_totals_and_pages_match_a_scan_for_every_filter(store, job_factory, monk
     counting the jobs outside the window (0.0) or inside it (1.01)."""
     import random
 
-    import opengp.store.sql as sql_store
+    from opengp.store import counts
     if inside_below is not None:
-        monkeypatch.setattr(sql_store, "_COUNT_INSIDE_BELOW", inside_below)
+        monkeypatch.setattr(counts, "INSIDE_BELOW", inside_below)
     rng = random.Random(7)
     base = time.time() - 1000
     ids = []

@@ -173,4 +173,5 @@ def open_service_store(job_store: Any) -> ServiceStore:
     engine = getattr(job_store, "engine", None)
     if engine is None:
         return MemoryServiceStore()
-    return SqlServiceStore(engine, None if getattr(job_store, "is_sqlite", True) else job_store._pg_read)
+    pg = getattr(job_store, "_pg", None)      # PostgreSQL: reads on the job store's own connections
+    return SqlServiceStore(engine, None if pg is None else pg.read)
