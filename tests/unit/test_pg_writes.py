@@ -1,4 +1,4 @@
-"""Writes on PostgreSQL (store/sql.py ``_pg_write``): each thread's own psycopg connection,
+"""Writes on PostgreSQL (store/postgres.py ``PgConnections.write``): each thread's own psycopg connection,
 statements prepared.  What a long-lived worker meets: its connection killed while a tool
 runs, a migration under its prepared statements, a write that fails for good."""
 from __future__ import annotations

@@ -118,7 +118,7 @@ _VERSION_PG = ("SELECT count(*) AS n, coalesce(max(updated), 0.0) AS latest, coa
 class SqlServiceStore:
     """Services over the job store's engine (migrations already applied by SqlStore).
 
-    ``pg_read`` (a PostgreSQL job store's ``_pg_read``): ``get``, which every admin
+    ``pg_read`` (a PostgreSQL job store's ``PgConnections.read``, store/postgres.py): ``get``, which every admin
     request of a service and every job a Celery worker runs makes, and ``version``,
     which an API server asks before each submission, are then one prepared statement
     on the calling thread's own connection instead of a pool checkout and a Core
