@@ -149,14 +149,14 @@ def _check_deployment(settings, *, api_server: bool) -> None:  # type: ignore[no
     """Machines of one deployment must share some settings: refuse to start on a difference."""
     from .cli_deployment import deployment_facts
     from .store import open_store
-    from .store.deployment import DeploymentMismatch, check
+    from .store.deployment import DeploymentMismatch, open_deployment_record
 
     facts = deployment_facts(settings, api_server=api_server)
     if not facts:
         return
     store = open_store(settings.store_url)
     try:
-        check(store.engine, facts)  # type: ignore[attr-defined]
+        open_deployment_record(store).check(facts)
     except DeploymentMismatch as exc:
         console.print(f"[red]Cannot start:[/] {exc}", soft_wrap=True)
         raise typer.Exit(2) from None

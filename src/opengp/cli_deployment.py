@@ -11,13 +11,10 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
-
 from .auth.secret import load_secret
 from .config import Settings, load_settings
 from .store import open_store
-from .store.deployment import Fact, accept as accept_facts, files_fact, folder_fact, queue_fact, secret_fact
-from .store.tables import deployment
+from .store.deployment import Fact, files_fact, folder_fact, open_deployment_record, queue_fact, secret_fact
 from .cli_users import ConfigOpt, DataDirOpt, _fail
 
 deployment_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -55,7 +52,7 @@ def accept(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDi
         _fail("No broker_url: a single-machine server has nothing to share.")
     store = open_store(settings.store_url)
     try:
-        accept_facts(store.engine, facts)  # type: ignore[attr-defined]
+        open_deployment_record(store).accept(facts)
     finally:
         store.close()
     Console(stderr=True).print("recorded: " + ", ".join(f.name for f in facts))
@@ -67,8 +64,7 @@ def show(config: Optional[Path] = ConfigOpt, data_dir: Optional[Path] = DataDirO
     settings = _settings(config, data_dir)
     store = open_store(settings.store_url)
     try:
-        with store.engine.connect() as conn:  # type: ignore[attr-defined]
-            rows = conn.execute(select(deployment).order_by(deployment.c.name)).all()
+        rows = open_deployment_record(store).recorded()
     finally:
         store.close()
     table = Table("setting", "value", "recorded by", "recorded at (UTC)")

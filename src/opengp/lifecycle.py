@@ -24,7 +24,7 @@ from typing import Any
 
 from .core import Job, Level, Message, Status
 from .core.status import OPEN, QUEUED, RUNNING, can_move
-from .store import Store
+from .store import JobStore
 
 log = logging.getLogger("opengp.lifecycle")
 
@@ -55,7 +55,7 @@ _SOURCES = {move: move.sources for move in (WAIT, RELEASE, START, CANCEL_QUEUED,
                                              *ENDS.values())}
 
 
-def _apply(store: Store, move: Move, job_id: str, only: Status | None = None, **fields: Any) -> Job | None:
+def _apply(store: JobStore, move: Move, job_id: str, only: Status | None = None, **fields: Any) -> Job | None:
     """``only``: apply the move only while the job is still in that state (one the move
     starts from), for a caller that decided on what it read."""
     sources = _SOURCES[move]
@@ -67,23 +67,23 @@ def _apply(store: Store, move: Move, job_id: str, only: Status | None = None, **
 
 
 # -- queueing ------------------------------------------------------------------------------
-def wait(store: Store, job_id: str) -> Job | None:
+def wait(store: JobStore, job_id: str) -> Job | None:
     """Queued -> waiting: the service runs as many jobs as it may."""
     return _apply(store, WAIT, job_id)
 
 
-def release(store: Store, job_id: str) -> Job | None:
+def release(store: JobStore, job_id: str) -> Job | None:
     """Waiting -> submitted: its turn may come (a restart, a freed slot elsewhere)."""
     return _apply(store, RELEASE, job_id)
 
 
-def start(store: Store, job_id: str, **fields: Any) -> Job | None:
+def start(store: JobStore, job_id: str, **fields: Any) -> Job | None:
     """Queued -> executing, for an operation the API server runs itself (workers claim)."""
     return _apply(store, START, job_id, started=time.time(), **fields)
 
 
 # -- ending ----------------------------------------------------------------------------------
-def end(store: Store, job_id: str, status: Status, *, worker: str | None = None, **fields: Any) -> Job | None:
+def end(store: JobStore, job_id: str, status: Status, *, worker: str | None = None, **fields: Any) -> Job | None:
     """Running -> ``status`` (succeeded, failed, timed out, cancelled), stamped finished.
     ``worker``: only while the job is still that worker's (not re-claimed meanwhile)."""
     fields.setdefault("finished", time.time())
@@ -92,13 +92,13 @@ def end(store: Store, job_id: str, status: Status, *, worker: str | None = None,
     return _apply(store, ENDS[status], job_id, **fields)
 
 
-def fail(store: Store, job_id: str, why: str, *, only: Status | None = None, **fields: Any) -> Job | None:
+def fail(store: JobStore, job_id: str, why: str, *, only: Status | None = None, **fields: Any) -> Job | None:
     """Any open state -> failed, saying ``why`` (as its error and an error message)."""
     return _apply(store, FAIL, job_id, only, finished=time.time(), error=why,
                   messages=[*fields.pop("messages", ()), Message.now(Level.ERROR, why)], **fields)
 
 
-def note(store: Store, job: Job, message: Message) -> None:
+def note(store: JobStore, job: Job, message: Message) -> None:
     """Add a message to a job in any state; a finished one keeps its status (no move)."""
     if job.status.terminal:
         store.transition(job.id, (job.status,), job.status, messages=[message])
@@ -107,7 +107,7 @@ def note(store: Store, job: Job, message: Message) -> None:
 
 
 # -- cancelling ----------------------------------------------------------------------------
-def cancel(store: Store, job: Job) -> Job | None:
+def cancel(store: JobStore, job: Job) -> Job | None:
     """A cancel request: a queued job is cancelled at once, an executing one asked to stop
     (its executor stops it).  None when neither applied (it ended or moved meanwhile)."""
     if job.status in QUEUED:
@@ -142,7 +142,7 @@ def timed_out(limit: float) -> Stop:
                 f"The job ran longer than the service's maximum usage time ({limit:g} s) and was stopped.")
 
 
-def stop(store: Store, job_id: str, why: Stop) -> Job | None:
+def stop(store: JobStore, job_id: str, why: Stop) -> Job | None:
     """End a running job that must stop (cancelled past its grace, or past its time).  The
     caller kills its process only when this returns the job: None means it ended on its own
     meanwhile and keeps what it produced."""
@@ -172,7 +172,7 @@ def lost_worker_policy(job: Job, retries: int | None, why: str) -> tuple[Move, M
     return ENDS[Status.FAILED], Message.now(Level.ERROR, why)
 
 
-def settle_lost(store: Store, job: Job, retries: int | None, why: str) -> Status | None:
+def settle_lost(store: JobStore, job: Job, retries: int | None, why: str) -> Status | None:
     """End (or re-queue) a running job whose worker is gone, by :func:`lost_worker_policy`;
     returns its new status, or None when it ended (or was settled and claimed again)
     meanwhile.  Re-queued: the caller hands it to its executor (rings).  ``job`` may be as the

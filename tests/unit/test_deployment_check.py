@@ -71,3 +71,24 @@ def test_a_folder_mark_being_written_by_another_machine_is_waited_for(tmp_path):
     (tmp_path / FOLDER_MARK).touch()
     threading.Timer(0.2, lambda: (tmp_path / FOLDER_MARK).write_text("c" * 32)).start()
     assert folder_fact(tmp_path).value == "c" * 32
+
+
+def test_the_command_line_reads_and_writes_the_record_through_the_store(tmp_path):
+    """``opengp serve``/``worker``/``deployment`` never touch the store's engine
+    (tests/unit/test_store_seams.py): the record opens beside the job store."""
+    from opengp.store import MemoryStore
+    from opengp.core import StoreError
+    from opengp.store.deployment import open_deployment_record
+
+    store = SqlStore(f"sqlite:///{tmp_path}/opengp.db")
+    try:
+        record = open_deployment_record(store)
+        record.check([queue_fact("opengp")])
+        with pytest.raises(DeploymentMismatch):
+            record.check([queue_fact("other")])
+        record.accept([queue_fact("other")])
+        assert [(r.name, r.value) for r in record.recorded()] == [("queue_prefix", "other")]
+    finally:
+        store.close()
+    with pytest.raises(StoreError, match="SQL job store"):
+        open_deployment_record(MemoryStore())

@@ -1,14 +1,19 @@
-"""One contract suite for every Store backend: memory, SQLite and PostgreSQL."""
+"""One contract suite for every Store backend: memory, SQLite and PostgreSQL.
+
+Every protocol of ``store/base.py`` (JobStore, ClaimStore, Housekeeping) runs here on each
+backend the ``each_store`` fixture yields, and the errors they raise are pinned: the same
+type on every backend."""
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 
 import pytest
 
-from opengp.core import Job, Kind, Message, Progress, Status, StoreError
+from opengp.core import Conflict, Job, Kind, Level, Message, Progress, Status, StoreError
 from opengp.core.status import TRANSITIONS, IllegalMove
-from opengp.store import JobQuery
+from opengp.store import ClaimStore, Housekeeping, JobQuery, JobStore, Store
 from opengp.store.sql import SqlStore
 
 
@@ -37,10 +42,70 @@ def test_create_then_get_round_trips_every_field(store, job_factory):
     assert store.get("jnope") is None
 
 
-def test_duplicate_id_is_refused(store, job_factory):
+# -- the protocols, and the errors every backend raises alike ---------------------------------
+
+PROTOCOLS = (JobStore, ClaimStore, Housekeeping)
+
+
+def _methods(protocol: type) -> dict[str, inspect.Signature]:
+    return {name: inspect.signature(member) for name, member in vars(protocol).items()
+            if callable(member) and not name.startswith("_")}
+
+
+def test_each_protocol_is_narrow_and_the_store_is_their_union():
+    """Habit 1: a seam of about ten methods.  ``Store`` adds nothing of its own, so a module
+    that needs one concern can take that protocol."""
+    for protocol in PROTOCOLS:
+        assert 0 < len(_methods(protocol)) <= 10, (protocol.__name__, sorted(_methods(protocol)))
+    assert Store.__bases__[:len(PROTOCOLS)] == PROTOCOLS and _methods(Store) == {}
+    names = [name for protocol in PROTOCOLS for name in _methods(protocol)]
+    assert len(names) == len(set(names))        # each method belongs to one concern
+
+
+def test_every_backend_has_every_method_of_every_protocol(store):
+    for protocol in PROTOCOLS:
+        for name, wanted in _methods(protocol).items():
+            got = inspect.signature(getattr(store, name))
+            assert list(got.parameters) == list(wanted.parameters)[1:], (type(store).__name__, name)
+    assert isinstance(store.local, bool)
+
+
+def test_a_taken_id_is_a_conflict_on_every_backend(store, job_factory):
+    """A duplicate is the caller's to answer (Conflict), not a failing store (StoreError):
+    with large inputs too (their rows are written in the same transaction)."""
     job = job_factory()
-    with pytest.raises(Exception):
-        store.create(job)
+    with pytest.raises(Conflict, match=job.id):
+        store.create(job.evolve(task="Other"))
+    big = Job.new("Demo/Tools", "Echo", {"big": {"features": [{"i": i} for i in range(1000)]}}).evolve(
+        status=Status.SUBMITTED)
+    store.create(big)
+    with pytest.raises(Conflict, match=big.id):
+        store.create(big)
+    assert store.get(job.id).task == "Echo" and list(store.values(big.id, "input")) == ["big"]    # kept as it was
+
+
+def test_a_field_that_is_no_job_attribute_is_a_type_error_on_every_backend(store, job_factory):
+    """A misspelt field is a caller's bug: refused before anything is written, whether or not
+    the job exists or is in a source state (SQLite used to call it unavailable, a retry)."""
+    job = job_factory()
+    for job_id in (job.id, "jnope"):
+        for src in ([Status.SUBMITTED], [Status.EXECUTING]):
+            with pytest.raises(TypeError, match="bogus"):
+                store.transition(job_id, src, Status.CANCELLED, bogus=1)
+    assert store.get(job.id) == job
+
+
+def test_a_missing_job_is_no_error_on_every_backend(store):
+    """Unknown ids answer alike everywhere: nothing moved, nothing claimed, nothing deleted."""
+    assert store.get("jnope") is None and store.peek("jnope") is None
+    assert store.transition("jnope", [Status.SUBMITTED], Status.CANCELLED) is None
+    assert store.report("jnope", [Message(time.time(), Level.INFO, "hi")], Progress(5)) is None
+    assert store.delete("jnope") is False
+    assert store.values("jnope", "result") == {}
+    assert store.claim("jnope", "w1") is None
+    assert store.heartbeat("jnope", "w1") is True       # "stop": the worker holds no such job
+    assert store.dismissed("jnope") == (False, None)
+    assert store.get("jnope") is None
 
 
 def test_every_backend_refuses_a_move_the_transition_table_does_not_allow(store, job_factory):
@@ -263,9 +328,9 @@ def test_totals_and_pages_match_a_scan_for_every_filter(store, job_factory, monk
     counting the jobs outside the window (0.0) or inside it (1.01)."""
     import random
 
-    import opengp.store.sql as sql_store
+    from opengp.store import counts
     if inside_below is not None:
-        monkeypatch.setattr(sql_store, "_COUNT_INSIDE_BELOW", inside_below)
+        monkeypatch.setattr(counts, "INSIDE_BELOW", inside_below)
     rng = random.Random(7)
     base = time.time() - 1000
     ids = []

@@ -191,7 +191,7 @@ def make_worker_app(settings: Settings) -> Celery:
         global _CHILD
         from ..system.urls import set_policy
 
-        main_store.engine.dispose(close=False)      # the parent's connections are not ours to use
+        main_store.after_fork()      # the parent's connections are not ours to use
         # inputs by URL are fetched under the deployment's outbound policy, as in local workers
         set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
         _CHILD = _Child(app, settings)

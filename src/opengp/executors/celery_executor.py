@@ -16,14 +16,14 @@ import threading
 from typing import Any
 
 from ..config import Settings
-from ..store import Store
+from ..store import ClaimStore
 
 log = logging.getLogger("opengp.executor")
 RESCAN_RINGS = 20           # doorbells per service with queued jobs after a service change
 
 
 class CeleryExecutor:
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: ClaimStore) -> None:
         from .celery_app import make_celery
 
         self.settings, self.store = settings, store

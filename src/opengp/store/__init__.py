@@ -1,17 +1,25 @@
-"""Job persistence: the Store protocol and its backends (memory, SQL)."""
+"""Job persistence: the Store protocols (base.py) and their backends (memory, SQL)."""
 from __future__ import annotations
 
-from .base import Backlog, JobQuery, Lease, Store
+from typing import TYPE_CHECKING
+
+from .base import Backlog, ClaimStore, Housekeeping, JobQuery, JobStore, Lease, Store
 from .memory import MemoryStore
 
+if TYPE_CHECKING:
+    from .cache import JobCache
 
-def open_store(url: str) -> Store:
-    """A store for a SQLAlchemy URL, or ``memory://`` for the in-memory fake."""
+
+def open_store(url: str, *, cache: JobCache | None = None) -> Store:
+    """A store for a SQLAlchemy URL, or ``memory://`` for the in-memory fake.  ``cache``: a
+    scale-out API server's cache of jobs (store/cache.py; give its ``notify.Listener`` the
+    same), for SQL stores; the fake has no use for one."""
     if url.startswith("memory:"):
         return MemoryStore()
     from .sql import SqlStore
 
-    return SqlStore(url)
+    return SqlStore(url, cache=cache)
 
 
-__all__ = ["Backlog", "JobQuery", "Lease", "MemoryStore", "Store", "open_store"]
+__all__ = ["Backlog", "ClaimStore", "Housekeeping", "JobQuery", "JobStore", "Lease", "MemoryStore", "Store",
+           "open_store"]

@@ -1,4 +1,5 @@
-"""The Store protocol: the one seam between job logic and persistence.
+"""The Store protocols: the one seam between job logic and persistence, cut by concern
+(jobs, claims and leases, housekeeping); ``Store`` is all of them.
 
 Every method is synchronous and safe to call from any thread.  Status moves
 are compare-and-set (``transition`` names the states it moves *from*), so two
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from ..core import Job, Message, Progress, Status
@@ -16,7 +17,7 @@ from ..core import Job, Message, Progress, Status
 
 @dataclass(frozen=True)
 class JobQuery:
-    """Filters for :meth:`Store.query`; ``None`` means "any"."""
+    """Filters for :meth:`JobStore.query`; ``None`` means "any"."""
 
     service: str | None = None
     task: str | None = None
@@ -36,7 +37,7 @@ class JobQuery:
 
 @dataclass(frozen=True)
 class Lease:
-    """A running job as the node that runs it sees it (:meth:`Store.renew_leases`)."""
+    """A running job as the node that runs it sees it (:meth:`ClaimStore.renew_leases`)."""
 
     id: str
     service: str
@@ -48,7 +49,7 @@ class Lease:
 
 @dataclass(frozen=True)
 class Backlog:
-    """One service's claimable jobs (:meth:`Store.backlog`)."""
+    """One service's claimable jobs (:meth:`ClaimStore.backlog`)."""
 
     service: str
     queued: int
@@ -56,14 +57,17 @@ class Backlog:
     running: int        # its executing or cancelling jobs
 
 
-class Store(Protocol):
+class JobStore(Protocol):
+    """Jobs themselves: what the job service, the lifecycle's moves and the faces' reads need."""
+
     local: bool
     """True when calls take microseconds (SQLite, memory): callers may make them
     on an event loop.  False for network databases: call from a thread."""
 
     def create(self, job: Job) -> None:
         """Insert a new job; commits before returning.  Its large inputs are kept apart
-        (``store/values.py``): the job read back has a ``Stored`` in their place."""
+        (``store/values.py``): the job read back has a ``Stored`` in their place.
+        ``Conflict`` (opengp.core) when a job with its id exists."""
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when there is no such job."""
@@ -83,7 +87,9 @@ class Store(Protocol):
         None when it was not in ``src`` (or does not exist).  ``if_worker``: only while
         the job is still that worker's (a job re-claimed meanwhile is left alone).
         ``results`` ``Encoded`` (a tool's) keep their large values apart, written with the
-        move or not at all; any other ``results`` are stored as they are."""
+        move or not at all; any other ``results`` are stored as they are.  ``IllegalMove``
+        for a move ``core.status.TRANSITIONS`` does not allow; ``TypeError`` for a field
+        that is no attribute of a Job."""
 
     def values(self, job_id: str, role: str, name: str | None = None) -> dict[str, bytes]:
         """The job's values kept apart (``store/values.py``) of ``role`` (input, result or
@@ -92,19 +98,28 @@ class Store(Protocol):
     def report(
         self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None
     ) -> None:
-        """Append messages and/or replace progress of a job that is not terminal."""
+        """Append messages and/or replace progress of a job that is not terminal (no job, or
+        a finished one: nothing happens)."""
+
+    def delete(self, job_id: str) -> bool:
+        """Remove the job; False when there was none."""
+
+
+class ClaimStore(Protocol):
+    """Who runs a job: claims, leases renewed by heartbeats, and what a lost worker left
+    (docs/scale-out-design.md §4 for the by-service claims)."""
 
     def claim(self, job_id: str, worker: str) -> Job | None:
         """Queued -> executing for ``worker`` (stamps started, heartbeat, attempts).
         None when the job is no longer queued: somebody else has it, or it was cancelled."""
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
-        """Renew the worker's lease; returns True when a cancel was requested."""
+        """Renew the worker's lease; returns True when a cancel was requested (or the job is
+        no longer the worker's, or gone)."""
 
     def reap(self, stale_before: float) -> list[Job]:
         """Executing or cancelling jobs whose heartbeat is older than ``stale_before``."""
 
-    # -- scale-out: claims by service, leases renewed per node (docs/scale-out-design.md §4) --
     def claim_next(self, service: str, worker: str, limit: int | None = None) -> Job | None:
         """Claim the service's oldest queued job (not cancelled, not admin) for ``worker``,
         unless ``limit`` jobs of the service already run (on any worker).  None: nothing
@@ -128,18 +143,10 @@ class Store(Protocol):
     def backlog(self) -> list[Backlog]:
         """Every service that has claimable jobs."""
 
-    def try_lock(self, name: str) -> AbstractContextManager[bool]:
-        """``with store.try_lock("reconcile") as mine:`` True for one holder at a time
-        among all processes sharing the database (always True on a local store)."""
 
-    def lock(self, name: str) -> AbstractContextManager[None]:
-        """``with store.lock("bootstrap"):`` waits until no other process sharing the
-        database holds ``name``, then holds it: for what must happen once per deployment
-        even when several servers start together (PostgreSQL; a no-op on SQLite, where
-        one server owns the file)."""
-
-    def delete(self, job_id: str) -> bool:
-        """Remove the job; False when there was none."""
+class Housekeeping(Protocol):
+    """What keeps a store in order: purging expired jobs, remembering dismissed ones, folding
+    the count tables, locks held once per deployment, connections."""
 
     def expired(self, now: float, limit: int = 500) -> list[str]:
         """Ids of terminal jobs whose ``expires`` has passed."""
@@ -153,5 +160,39 @@ class Store(Protocol):
     def forget_dismissed(self, now: float) -> int:
         """Drop dismissed ids past their time; returns how many."""
 
+    def fold_counts(self) -> None:
+        """Move the count tables' deltas into their sums (SQL stores do it now and then by
+        themselves); every count stays the same.  Nothing to do in memory."""
+
+    def try_lock(self, name: str) -> AbstractContextManager[bool]:
+        """``with store.try_lock("reconcile") as mine:`` True for one holder at a time
+        among all processes sharing the database (always True on a local store)."""
+
+    def lock(self, name: str) -> AbstractContextManager[None]:
+        """``with store.lock("bootstrap"):`` waits until no other process sharing the
+        database holds ``name``, then holds it: for what must happen once per deployment
+        even when several servers start together (PostgreSQL; a no-op on SQLite, where
+        one server owns the file)."""
+
+    def after_fork(self) -> None:
+        """In a child process forked from the one that opened the store: let go of the
+        parent's connections without closing them (they are the parent's to use)."""
+
     def close(self) -> None:
         """Release connections and threads."""
+
+
+class Store(JobStore, ClaimStore, Housekeeping, Protocol):
+    """Every concern at once: what the composition root opens and hands down.  A module that
+    needs one concern takes that protocol instead."""
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(Job))
+
+
+def check_fields(changes: dict[str, Any]) -> None:
+    """What every store checks before ``transition`` writes ``changes``: each is an attribute
+    of a Job (a misspelt one is a caller's bug, refused alike by every backend)."""
+    unknown = changes.keys() - _JOB_FIELDS
+    if unknown:
+        raise TypeError(f"a job has no {', '.join(sorted(unknown))}")

@@ -19,9 +19,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import Any
+
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ..core import StoreError
 from ..system.files import token_file
 from .tables import deployment
 
@@ -99,3 +102,43 @@ def _record(engine: Engine, facts: list[Fact], *, replace: bool) -> dict[str, tu
         rows = conn.execute(select(deployment.c.name, deployment.c.value, deployment.c.recorded_by)
                             .where(deployment.c.name.in_(names)))
         return {name: (value, by) for name, value, by in rows}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One setting as the deployment recorded it (``opengp deployment show``)."""
+
+    name: str
+    value: str
+    recorded_by: str
+    recorded_at: float
+
+
+class DeploymentRecord:
+    """The deployment's recorded settings, in the job store's database: what the command line
+    uses (``open_deployment_record``), so it never needs the store's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def check(self, facts: list[Fact]) -> None:
+        """:func:`check`: record what is new, raise ``DeploymentMismatch`` on a difference."""
+        check(self._engine, facts)
+
+    def accept(self, facts: list[Fact]) -> None:
+        """:func:`accept`: these facts become the deployment's."""
+        accept(self._engine, facts)
+
+    def recorded(self) -> list[Recorded]:
+        """Every recorded setting, by name."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(select(deployment).order_by(deployment.c.name)).all()
+        return [Recorded(r.name, r.value, r.recorded_by, r.recorded_at) for r in rows]
+
+
+def open_deployment_record(job_store: Any) -> DeploymentRecord:
+    """The record beside a SQL job store (a deployment of several machines shares a database)."""
+    engine = getattr(job_store, "engine", None)
+    if engine is None:
+        raise StoreError("a deployment's settings are recorded in a SQL job store, not in memory")
+    return DeploymentRecord(engine)

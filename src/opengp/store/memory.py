@@ -7,12 +7,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..core import Job, Kind, Message, Progress, Status, TERMINAL
+from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
-from .base import Backlog, JobQuery, Lease
+from .base import Backlog, JobQuery, Lease, check_fields
 from .values import Encoded, decode_inputs, decode_results, split_inputs
-
-
 
 
 class MemoryStore:
@@ -31,7 +29,7 @@ class MemoryStore:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them
         with self._lock:
             if job.id in self._jobs:
-                raise ValueError(f"job {job.id} exists")
+                raise Conflict(f"Job '{job.id}' already exists.")
             self._jobs[job.id] = job.evolve(inputs=decode_inputs(inputs, stored))
             if apart:
                 self._values[job.id] = {(role, name): value for role, name, value in apart}
@@ -51,9 +49,10 @@ class MemoryStore:
     def transition(self, job_id: str, src: Iterable[Status], dst: Status, **fields: Any) -> Job | None:
         src = tuple(src)
         check_move(src, dst)
+        if_worker = fields.pop("if_worker", None)
+        check_fields(fields)
         with self._lock:
             job = self._jobs.get(job_id)
-            if_worker = fields.pop("if_worker", None)
             if job is None or job.status not in src or (if_worker is not None and job.worker != if_worker):
                 return None
             new_messages = tuple(fields.pop("messages", ()))
@@ -195,6 +194,12 @@ class MemoryStore:
             for k in gone:
                 del self._dismissed[k]
             return len(gone)
+
+    def fold_counts(self) -> None:
+        pass                # totals are counted afresh each time
+
+    def after_fork(self) -> None:
+        pass                # no connections
 
     def close(self) -> None:
         pass

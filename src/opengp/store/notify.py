@@ -65,7 +65,7 @@ def payloads(ids: Iterable[str]) -> list[str]:
 def announce_changes(store: object, url: str) -> JobEvents:
     """Make ``store`` (a PostgreSQL ``SqlStore``) NOTIFY the jobs it changes; returns the notifier."""
     events = JobEvents(url)
-    store.events = events       # type: ignore[attr-defined]
+    store.announce(events)      # type: ignore[attr-defined]
     return events
 
 

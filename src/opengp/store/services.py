@@ -118,7 +118,7 @@ _VERSION_PG = ("SELECT count(*) AS n, coalesce(max(updated), 0.0) AS latest, coa
 class SqlServiceStore:
     """Services over the job store's engine (migrations already applied by SqlStore).
 
-    ``pg_read`` (a PostgreSQL job store's ``_pg_read``): ``get``, which every admin
+    ``pg_read`` (a PostgreSQL job store's ``PgConnections.read``, store/postgres.py): ``get``, which every admin
     request of a service and every job a Celery worker runs makes, and ``version``,
     which an API server asks before each submission, are then one prepared statement
     on the calling thread's own connection instead of a pool checkout and a Core
@@ -173,4 +173,5 @@ def open_service_store(job_store: Any) -> ServiceStore:
     engine = getattr(job_store, "engine", None)
     if engine is None:
         return MemoryServiceStore()
-    return SqlServiceStore(engine, None if getattr(job_store, "is_sqlite", True) else job_store._pg_read)
+    pg = getattr(job_store, "_pg", None)      # PostgreSQL: reads on the job store's own connections
+    return SqlServiceStore(engine, None if pg is None else pg.read)

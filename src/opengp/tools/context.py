@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ..core import Level, Message, Progress
 
 if TYPE_CHECKING:
-    from ..store import Store
+    from ..store import JobStore
 
 FLUSH_INTERVAL = 0.2
 
@@ -27,7 +27,7 @@ class JobContext:
     job's own folder; files written there can be returned as outputs).
     """
 
-    def __init__(self, job_id: str, store: Store, workdir: Path) -> None:
+    def __init__(self, job_id: str, store: JobStore, workdir: Path) -> None:
         self.job_id = job_id
         self._workdir = workdir
         self._workdir_made = False
