@@ -28,6 +28,7 @@ from ..datasets.inputs import submit_inputs
 from ..executors.base import Executor
 from ..runtime.storage import open_file_store
 from ..store import Store, open_store
+from ..store.cache import JobCache
 from ..store.services import open_service_store
 from ..store.users import UserStore, open_user_store
 from ..system.files import private_data_dir
@@ -96,7 +97,9 @@ async def open_api_server(settings: Settings, catalog: Catalog) -> ApiServer:
     else:
         lock = lock_data_dir(settings.data_dir)
     set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
-    store = open_store(settings.store_url)
+    # scale-out: finished jobs from memory while the change listener hears of changes
+    cache = JobCache(settings.job_cache) if settings.scale_out and settings.job_cache else None
+    store = open_store(settings.store_url, cache=cache)
     service_store = open_service_store(store)
     with store.lock("bootstrap"):       # servers starting together on an empty database take turns
         import_config_file(settings, service_store)
@@ -121,15 +124,11 @@ async def open_api_server(settings: Settings, catalog: Catalog) -> ApiServer:
                                    max_minutes=settings.token_max_minutes),
                        LoginGuard(settings.login_attempts, settings.login_window), _lock=lock)
     if settings.scale_out:
-        from ..store.cache import JobCache
         from ..store.notify import Listener, announce_changes
 
         events = announce_changes(store, settings.store_url)    # this server's own transitions
         server._closers.append(lambda: asyncio.to_thread(events.close))  # the last ones reach the others
-        if settings.job_cache:          # finished jobs from memory while the listener hears changes
-            store.cache = JobCache(settings.job_cache)  # type: ignore[attr-defined]
-        listener = Listener(settings.store_url, signals.changed_elsewhere, signals.recheck_all,
-                            cache=store.cache)  # type: ignore[attr-defined]
+        listener = Listener(settings.store_url, signals.changed_elsewhere, signals.recheck_all, cache=cache)
         listener.start()
         server._closers.append(listener.stop)
         celery.start()
