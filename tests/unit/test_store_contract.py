@@ -619,3 +619,50 @@ def test_large_results_are_written_with_the_end_or_not_at_all(store, job_factory
     assert len(orjson.dumps(preview)) <= PREVIEW_BYTES + 200
     assert store.delete(job.id)
     assert store.values(job.id, "result") == {} and store.values(job.id, "preview") == {}
+
+
+def test_a_stamped_job_is_stamped_as_it_is_stored(store):
+    """``create(stamp=True)``: created and updated are the store's clock at the insert, and the
+    job is kept as long from then (expires moves with created)."""
+    job = Job.new("Demo/Tools", "Echo", {"text": "hi"}, retention=60).evolve(status=Status.SUBMITTED)
+    job = job.evolve(created=1000.0, updated=1000.0, expires=1060.0)
+    before = time.time()
+    stored = store.create(job, stamp=True)
+    after = time.time()
+    assert before - 1 <= stored.created <= after + 1 and stored.updated == stored.created   # (the database's clock)
+    assert stored.expires == pytest.approx(stored.created + 60)
+    read = store.get(job.id)
+    assert (read.created, read.updated, read.expires) == (stored.created, stored.updated, stored.expires)
+    assert store.create(Job.new("Demo/Tools", "Echo", {}), stamp=False).created > 0     # as given otherwise
+
+
+def test_no_job_created_before_a_settled_time_commits_after_it(store):
+    """While jobs are being created on four threads, the jobs created up to a settled time are
+    the same when counted at once and a moment later: a page of the admin jobs/query up to its
+    echoed endTime never gains a job that would shift it."""
+    service, stop, errors = "Settle/Jobs", threading.Event(), []
+
+    def create() -> None:
+        while not stop.is_set():
+            store.create(Job.new(service, "Echo", {}).evolve(status=Status.SUBMITTED), stamp=True)
+
+    def count(upto: float) -> int:
+        return store.query(JobQuery(service=service, created_before=upto, limit=0))[0]
+
+    writers = [threading.Thread(target=create) for _ in range(4)]
+    for w in writers:
+        w.start()
+    try:
+        deadline, checks = time.monotonic() + 3, 0
+        while time.monotonic() < deadline:
+            settled = store.settled_time()
+            first = count(settled)
+            time.sleep(0.002)
+            if count(settled) != first:
+                errors.append((settled, first, count(settled)))
+            checks += 1
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+    assert checks > 50 and errors == [], errors[:3]

@@ -149,3 +149,8 @@ class Job:
 
     def evolve(self, **changes: Any) -> Job:
         return dataclasses.replace(self, **changes)
+
+    def stamped(self, now: float) -> Job:
+        """Made at ``now``: created and updated then, and kept as long from then."""
+        return dataclasses.replace(self, created=now, updated=now,
+                                   expires=None if self.expires is None else self.expires + (now - self.created))

@@ -158,16 +158,15 @@ class JobService:
         return job
 
     def _insert(self, job: Job) -> Job:
-        """Store the job, stamped as it is stored (on the thread that stores it, not before the
-        wait for one): the admin jobs/query pages by creation time from its first page's "now",
-        and a job stamped before that "now" but committed after the first page was read would
-        slip into the pages after it, shifting them (one job shown twice)."""
-        now = time.time()
-        job = job.evolve(status=Status.SUBMITTED, created=now, updated=now,
-                         expires=None if job.expires is None else job.expires + (now - job.created),
-                         messages=(Message(now, Level.INFO, "Submitted."),))
-        self.store.create(job)
-        return job
+        """Store the job stamped by the store as it commits: the admin jobs/query pages by
+        creation time up to a ``settled_time``, and a job stamped before it but committed after
+        a page was read would slip into the pages after it, shifting them (one job shown twice)."""
+        job = job.evolve(status=Status.SUBMITTED, messages=(Message(time.time(), Level.INFO, "Submitted."),))
+        return self.store.create(job, stamp=True)
+
+    async def settled_time(self) -> float:
+        """Now, once every job submitted up to now is stored (``Store.settled_time``)."""
+        return await self.io(self.store.settled_time)
 
     async def execute(self, service_key: str, task: str, form: dict[str, Any], *,
                       owner: str | None = None, options: dict[str, Any] | None = None) -> Job:

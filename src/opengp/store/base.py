@@ -64,10 +64,18 @@ class JobStore(Protocol):
     """True when calls take microseconds (SQLite, memory): callers may make them
     on an event loop.  False for network databases: call from a thread."""
 
-    def create(self, job: Job) -> None:
+    def create(self, job: Job, *, stamp: bool = False) -> Job:
         """Insert a new job; commits before returning.  Its large inputs are kept apart
         (``store/values.py``): the job read back has a ``Stored`` in their place.
-        ``Conflict`` (opengp.core) when a job with its id exists."""
+        ``Conflict`` (opengp.core) when a job with its id exists.  ``stamp``: ``created`` and
+        ``updated`` are the store's clock as it stores the job (``expires`` moved alike), so
+        that every job created up to a ``settled_time`` is committed by then.  Returns the
+        job as given, stamped."""
+
+    def settled_time(self) -> float:
+        """Now, on the clock ``create(stamp=True)`` stamps with, once every job stamped up to
+        now is committed: a page of jobs created up to it stays the same page (the admin
+        ``jobs/query`` echoes it as ``endTime``), as no job created before it commits later."""
 
     def get(self, job_id: str) -> Job | None:
         """The job, or None when there is no such job."""

@@ -25,14 +25,21 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
 
-    def create(self, job: Job) -> None:
+    def create(self, job: Job, *, stamp: bool = False) -> Job:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them
         with self._lock:
             if job.id in self._jobs:
                 raise Conflict(f"Job '{job.id}' already exists.")
+            if stamp:
+                job = job.stamped(time.time())
             self._jobs[job.id] = job.evolve(inputs=decode_inputs(inputs, stored))
             if apart:
                 self._values[job.id] = {(role, name): value for role, name, value in apart}
+        return job
+
+    def settled_time(self) -> float:
+        with self._lock:        # every create stamps and stores under it
+            return time.time()
 
     def get(self, job_id: str) -> Job | None:
         return self._jobs.get(job_id)

@@ -69,7 +69,7 @@ class SqlStore(ClaimsMixin):
             upgrade(self.engine)
         # one lock for SQLite's one writer (and the tables beside the jobs), and for the list of
         # PostgreSQL connections
-        self._write_lock = threading.Lock()
+        self._write_lock = threading.RLock()     # re-entered by a stamped create
         self._pg = None if self.is_sqlite else PgConnections(url, self.engine, self._write_lock)
         self._db: SqliteConnections | PgConnections = self._pg or SqliteConnections(
             self.engine.url.database or ":memory:", self._write_lock)
@@ -138,15 +138,32 @@ class SqlStore(ClaimsMixin):
         self.events = events
 
     # -- jobs -----------------------------------------------------------
-    def create(self, job: Job) -> None:
+    def create(self, job: Job, *, stamp: bool = False) -> Job:
+        if stamp and self.is_sqlite:    # stamped and stored under the one writer's lock
+            with self._write_lock:
+                return self.create(job.stamped(time.time()))
         row, values = encode_job(job)
+        after = ((sql.VALUES_INSERT, values),) if values else ()     # its large values, in the same transaction
         try:
-            if values:      # with its large values, in the same transaction
-                self._write_sql(sql.INSERT + " RETURNING id", row, after=((sql.VALUES_INSERT, values),))
-            else:
-                self._write_sql(sql.INSERT, row)
+            if stamp:       # PostgreSQL's clock, inside the shared hold settled_time waits for
+                [(created, updated, expires)] = self._write_sql(
+                    sql.PG_INSERT_STAMPED, row, before=((sql.SETTLE_SHARED, {"settle_lock": sql.SETTLE_LOCK}),),
+                    after=after)
+                return job.evolve(created=created, updated=updated, expires=expires)
+            self._write_sql(sql.INSERT + " RETURNING id" if after else sql.INSERT, row, after=after)
         except Conflict as exc:
             raise Conflict(f"Job '{job.id}' already exists.") from exc
+        return job
+
+    def settled_time(self) -> float:
+        """SQLite: under the writer's lock, which every stamped create holds from its stamp to
+        its commit.  PostgreSQL: on its clock, once the jobs being created (each holding
+        SETTLE_LOCK shared from its stamp to its commit) are committed."""
+        if self.is_sqlite:
+            with self._write_lock:
+                return time.time()
+        [(now,)] = self._db.write(sql.SETTLE_NOW, {}, before=((sql.SETTLE_WAIT, {"settle_lock": sql.SETTLE_LOCK}),))
+        return float(now)
 
     def insert_many(self, many: Iterable[Job], chunk: int = 5000) -> None:
         """Bulk insert (benchmarks and imports); one transaction per chunk."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
@@ -33,8 +32,10 @@ class PagingSnapshots:
         self._lock = threading.Lock()
         self._size = size
 
-    def end_time(self, key: tuple[Any, ...], first_page: bool) -> float:
-        now = math.floor(time.time() * 1000) / 1000    # echoed in ms: a client passing it back gets the same set
+    def end_time(self, key: tuple[Any, ...], first_page: bool, settled: float) -> float:
+        """``settled``: the job store's settled time (JobService.settled_time): no job created
+        before it commits after it, so a client passing the echoed endTime back gets the same set."""
+        now = math.floor(settled * 1000) / 1000    # echoed in ms
         with self._lock:
             then = self._times.get(key)
             if first_page or then is None or now - then > SNAPSHOT_SECONDS:
@@ -129,7 +130,8 @@ async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "")
     if params.get("endTime"):
         end_time = parse_time("endTime", params["endTime"])
     else:
-        end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1)
+        end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1,
+                                      settled=await jobs.settled_time())
     total, page = await jobs.query_async(JobQuery(
         service=key, kind=jobs.jobs_kind(key).value, statuses=statuses, owner=user, created_after=start_time,
         created_before=end_time, offset=start - 1, limit=number,
