@@ -873,6 +873,32 @@ def test_every_type_says_what_the_faces_need_of_it():
         assert isinstance(gp.schema, dict) and gp.schema.get("type") in ("string", "integer", "number", "boolean",
                                                                            "object", "array"), gp.data_type
         assert gp.form in forms and isinstance(gp.hint, str) and isinstance(gp.is_file, bool), gp.data_type
+        assert gp.media_type.startswith("application/") and callable(gp.open_value), gp.data_type
     assert {t.data_type for t in _SIMPLE.values() if t.is_file} == {"GPDataFile", "GPRasterDataLayer"}
     assert gp_type_named("GPMultiValue:GPLong").schema == {"type": "array", "items": {"type": "integer"}}
     assert gp_type_named("GPLinearUnit").schema["required"] == ["distance", "units"]
+
+
+def test_a_stored_value_in_its_open_form_is_what_the_types_schema_says():
+    """What the OGC face sends of a result (and shows as a default): dates in RFC 3339 and
+    features as GeoJSON in WGS84, each valid against the type's own JSON Schema; the rest as stored."""
+    import jsonschema
+
+    from opengp.tools.gptypes import gp_type_named
+
+    features = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 3857},
+                "features": [{"geometry": {"x": 111319.49, "y": 0}, "attributes": {"n": 1}}]}
+    samples = {"GPDate": (JAN_2008_MS, "2008-01-01T00:00:00Z"),
+               "GPMultiValue:GPDate": ([JAN_2008_MS], ["2008-01-01T00:00:00Z"]),
+               "GPLong": (5, 5), "GPString": ("a", "a"),
+               "GPLinearUnit": ({"distance": 5, "units": "esriMeters"}, {"distance": 5, "units": "esriMeters"})}
+    for data_type, (stored, expected) in samples.items():
+        gp = gp_type_named(data_type)
+        assert gp.open_value(stored) == expected, data_type
+        jsonschema.validate(gp.open_value(stored), gp.schema)
+    gp = gp_type_named("GPFeatureRecordSetLayer")
+    collection = gp.open_value(features)
+    assert gp.media_type == "application/geo+json" and collection["type"] == "FeatureCollection"
+    [feature] = collection["features"]
+    assert feature["properties"] == {"n": 1} and feature["geometry"]["coordinates"] == pytest.approx((1.0, 0.0))
+    jsonschema.validate(collection, gp.schema)

@@ -109,12 +109,17 @@ class GPType(Protocol):
     ``schema``, the JSON Schema of one value (OpenAPI 3.0 flavour, as OGC API - Processes 1.0
     uses); ``is_file``, whether a value is a file (sent by URL or upload); ``hint``, what a
     form asks for (empty: the field's type says it); ``form``, the kind of form field that
-    takes a value: text, number, boolean, date, json, table, features or file."""
+    takes a value: text, number, boolean, date, json, table, features or file; ``open_value``,
+    a stored value as open standards spell it (RFC 3339 dates, GeoJSON features), of
+    ``media_type`` when it is an object."""
 
     data_type: str
     is_file: bool
     hint: str
     form: str
+    media_type: str
+
+    def open_value(self, stored: Any) -> Any: ...
 
     @property
     def schema(self) -> dict[str, Any]: ...
@@ -147,9 +152,18 @@ def _clip(value: Any, limit: int = 60) -> Any:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+class _AsStored:
+    """What open formats see of most types: the stored JSON as it is."""
+
+    media_type = "application/json"
+
+    def open_value(self, stored: Any) -> Any:
+        return stored
+
+
 # -- scalars ------------------------------------------------------------------
 
-class _Scalar:
+class _Scalar(_AsStored):
     is_file = False
     hint = ""
     form = "text"
@@ -292,13 +306,19 @@ class GPDate(_Scalar):
     def to_json(self, value: datetime) -> int:
         return epoch_ms(value)
 
+    def open_value(self, stored: Any) -> Any:
+        """RFC 3339, as the schema's ``date-time`` says."""
+        if isinstance(stored, (int, float)) and not isinstance(stored, bool):
+            return datetime.fromtimestamp(stored / 1000, timezone.utc).isoformat().replace("+00:00", "Z")
+        return stored
+
 
 def _utc(value: datetime) -> datetime:
     """Naive means UTC; an aware datetime is converted to UTC."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-class GPMultiValue:
+class GPMultiValue(_AsStored):
     """``list[T]``: a JSON array of T's values."""
 
     is_file = False
@@ -331,6 +351,9 @@ class GPMultiValue:
     def to_json(self, value: list[Any]) -> list[Any]:
         return [self.member.to_json(v) for v in value]
 
+    def open_value(self, stored: Any) -> Any:
+        return [self.member.open_value(v) for v in stored] if isinstance(stored, list) else stored
+
     def dump(self, value: Any, env: DumpEnv) -> list[Any]:
         return [self.member.dump(v, env) for v in value]
 
@@ -338,7 +361,7 @@ class GPMultiValue:
         return None if default is None else self.to_json(list(default))
 
 
-class _Unit:
+class _Unit(_AsStored):
     is_file = False
     form = "json"
 
@@ -377,7 +400,7 @@ class _Unit:
         return None if default is None else default.to_json()
 
 
-class _File:
+class _File(_AsStored):
     is_file = True
     form = "file"
     hint = 'A URL: {"url": "https://..."}.'
@@ -477,6 +500,7 @@ class _FeatureSetType:
     data_type = "GPFeatureRecordSetLayer"
     is_file = False
     form = "features"
+    media_type = "application/geo+json"
     hint = 'Esri JSON {"features": [...]} or GeoJSON, pasted or loaded from a file.'
 
     @property
@@ -517,6 +541,10 @@ class _FeatureSetType:
 
     def to_json(self, value: FeatureSet | LayerUrl) -> dict[str, Any]:
         return value.to_json()
+
+    def open_value(self, stored: Any) -> Any:
+        """GeoJSON, as the schema says."""
+        return FeatureSet.from_json(stored).to_geojson() if isinstance(stored, dict) else stored
 
     def dump(self, value: Any, env: DumpEnv) -> dict[str, Any]:
         fs = self.parse(value if isinstance(value, (FeatureSet, dict, str)) else _not(value, "FeatureSet"),
@@ -599,7 +627,7 @@ def _kind(geometry_type: str | None) -> str:
     return (geometry_type or "").removeprefix("esriGeometry").lower()
 
 
-class _RecordSetType:
+class _RecordSetType(_AsStored):
     data_type = "GPRecordSet"
     is_file = False
     form = "table"
@@ -679,10 +707,10 @@ def gp_type_named(data_type: str) -> GPType:
     return _NAMED[data_type]
 
 
-def is_file_type(data_type: str) -> bool:
-    """Whether values of the type called ``data_type`` are files (False for a name this
-    server does not know: a result stored by an older version is shown as it is)."""
+def known_type(data_type: str) -> GPType | None:
+    """The GP type called ``data_type``, or None for a name this server does not know (a
+    result stored by an older version is then shown as it was stored)."""
     try:
-        return gp_type_named(data_type).is_file
+        return gp_type_named(data_type)
     except KeyError:
-        return False
+        return None

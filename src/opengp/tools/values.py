@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
+import shapely.geometry
 from shapely.geometry.base import BaseGeometry
 
 from ..system.urls import fetch_for_tool   # the one outbound guard
@@ -270,6 +271,14 @@ class FeatureSet:
         out["hasM"] = False
         out["exceededTransferLimit"] = False
         return out
+
+    def to_geojson(self) -> dict[str, Any]:
+        """A GeoJSON FeatureCollection, in WGS84 as GeoJSON requires."""
+        fs = self if self.wkid in (None, 4326) else self.to_sr(4326)
+        return {"type": "FeatureCollection", "features": [
+            {"type": "Feature", "properties": dict(f.attributes),
+             "geometry": shapely.geometry.mapping(f.geometry) if f.geometry is not None else None}
+            for f in fs]}
 
     def to_sr(self, sr: int | dict[str, Any]) -> FeatureSet:
         """A copy projected to another spatial reference (a WKID or SR JSON)."""

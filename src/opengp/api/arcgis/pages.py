@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from ...auth import Claims
 from ...core import Job, OpenGPError, Status, Stored
-from ...tools.gptypes import is_file_type
+from ...tools.gptypes import known_type
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..kit.esrijob import LABELS
@@ -86,11 +86,12 @@ def _result_rows(job: Job, previews: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(value, Stored):
             size, count = _size(value.size), value.count or 0
             value = previews.get(name, "")
-        file_url = value.get("url") if isinstance(value, dict) and is_file_type(r["dataType"]) else None
+        kind = known_type(r["dataType"])
+        file_url = value.get("url") if isinstance(value, dict) and kind is not None and kind.is_file else None
         if not (isinstance(file_url, str) and file_url.startswith(("http://", "https://", "/"))
                 and not file_url.startswith("//")):
             file_url = None         # never a javascript: (or other) link on the page
-        if r["dataType"] == "GPFeatureRecordSetLayer" and isinstance(value, dict):
+        if kind is not None and kind.form == "features" and isinstance(value, dict):
             shown = len(value.get("features") or [])
             count = count or shown
             features = orjson.dumps(value).decode()

@@ -18,6 +18,7 @@ from ...core import Forbidden, TokenRequired
 from ...core import Conflict, InvalidInput, Job, NotFound, OpenGPError, Status, Stored
 from ...jobs.service import JobService
 from ...system.files import JOBS_URL_PATH, service_dir, split_job_path
+from ...tools.gptypes import known_type
 from ...tools.params import WITHHELD, ParamSpec, ToolSpec
 from ...store.values import INPUT, RESULT
 from ...tools.values import reprojected_json
@@ -259,7 +260,8 @@ async def _result_json(jobs: JobService, job: Job, name: str, out_sr: dict[str, 
     result = (job.results or {})[name]
     data_type, value = result["dataType"], result["value"]
     raw = await jobs.value_json(job, RESULT, name)
-    if out_sr and data_type == "GPFeatureRecordSetLayer" and isinstance(value, (dict, Stored)):
+    kind = known_type(data_type)
+    if out_sr and kind is not None and kind.form == "features" and isinstance(value, (dict, Stored)):
         try:
             if isinstance(value, Stored):
                 raw = await heavy.run(reprojected_json, raw, out_sr)

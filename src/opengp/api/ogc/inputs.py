@@ -77,7 +77,7 @@ async def _gp_value(p: ParamSpec, value: Any, sources: Sources) -> Any:
         value = await _fetched(p, value, sources)
     elif is_file and (isinstance(value, str) or (isinstance(value, dict) and "value" in value)):
         return orjson.dumps({"itemID": await _kept(p, value, sources)}).decode()
-    elif isinstance(value, dict) and "bbox" in value and p.data_type == "GPFeatureRecordSetLayer":
+    elif isinstance(value, dict) and "bbox" in value and p.gp.form == "features":
         value = _bbox_features(p, value)
     elif isinstance(value, dict) and "value" in value:            # a qualified value
         value = value["value"]

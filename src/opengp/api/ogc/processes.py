@@ -7,17 +7,14 @@ root folder): stable as long as the service and task keep their names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
 import orjson
-import shapely.geometry
 
-from ...tools.gptypes import gp_type_named, is_file_type
+from ...tools.gptypes import known_type
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
-from ...tools.values import FeatureSet
 
 GEOJSON = "application/geo+json"
 
@@ -45,17 +42,15 @@ def schema(p: ParamSpec) -> dict[str, Any]:
     if p.choices is not None:
         out["enum"] = list(p.choices)
     default = p.gp.describe_default(p.default) if not p.output and p.default is not None else None
-    if default is not None and p.data_type != "GPFeatureRecordSetLayer":
-        out["default"] = default
+    if default is not None:         # as the schema spells a value (a date's default in RFC 3339)
+        out["default"] = p.gp.open_value(default)
     return out
 
 
 def value_schema(data_type: str) -> dict[str, Any]:
     """The JSON Schema of one value of a GP data type (the type says: ``GPType.schema``)."""
-    try:
-        return gp_type_named(data_type).schema
-    except KeyError:        # a result of a type this server no longer knows
-        return {"type": "string"}
+    gp = known_type(data_type)
+    return gp.schema if gp is not None else {"type": "string"}     # a type this server no longer knows
 
 
 @lru_cache(maxsize=256)
@@ -90,17 +85,15 @@ def description(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:
 
 # -- outputs: GP results -> OGC values -------------------------------------------
 def ogc_value(data_type: str, value: Any) -> Any:
-    """A stored GP result as an OGC inline value (objects as qualified values, dates as RFC 3339)."""
-    if data_type == "GPDate" and isinstance(value, (int, float)):
-        return _rfc3339(value / 1000)
-    if data_type == "GPMultiValue:GPDate" and isinstance(value, list):
-        return [_rfc3339(v / 1000) if isinstance(v, (int, float)) else v for v in value]
-    if data_type == "GPFeatureRecordSetLayer" and isinstance(value, dict):
-        return {"value": to_geojson(value), "mediaType": GEOJSON}
-    if is_file_type(data_type) and isinstance(value, dict) and value.get("url"):
+    """A stored GP result as an OGC inline value: a file by reference, objects as qualified
+    values, each in its type's open form (``GPType.open_value``: RFC 3339 dates, GeoJSON)."""
+    gp = known_type(data_type)      # None: a type this server no longer knows, as it was stored
+    if gp is not None and gp.is_file and isinstance(value, dict) and value.get("url"):
         return {"href": value["url"], "type": "application/octet-stream"}
+    if gp is not None:
+        value = gp.open_value(value)
     if isinstance(value, dict):
-        return {"value": value, "mediaType": "application/json"}
+        return {"value": value, "mediaType": gp.media_type if gp is not None else "application/json"}
     return value
 
 
@@ -134,18 +127,3 @@ def ogc_part(data_type: str, value: Any) -> Part:
 def ogc_part_of_json(data_type: str, raw: bytes) -> Part:
     """``ogc_part`` of a value given as its JSON (a large one: run in the helper process, api/heavy.py)."""
     return ogc_part(data_type, orjson.loads(raw))
-
-
-def _rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def to_geojson(esri: dict[str, Any]) -> dict[str, Any]:
-    """An Esri JSON featureSet as a GeoJSON FeatureCollection (WGS84, as GeoJSON requires)."""
-    fs = FeatureSet.from_json(esri)
-    if fs.wkid not in (None, 4326):
-        fs = fs.to_sr(4326)
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": dict(f.attributes),
-         "geometry": shapely.geometry.mapping(f.geometry) if f.geometry is not None else None}
-        for f in fs]}
