@@ -14,6 +14,7 @@ failure so CI never passes by skipping.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,23 +40,41 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-PG_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# The PostgreSQL server the tests use, by the URL of a database to connect to while making
+# others (OPENGP_TEST_PG_URL).  A run never touches that database: it makes its own scratch
+# database there, PG_URL, and removes it when the session ends (pytest_sessionfinish); the
+# scale-out deployments make theirs beside it (tests/scaleout.py).
+PG_SERVER_URL = os.environ.get("OPENGP_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SCRATCH_DATABASE = f"opengp_test_{os.getpid()}_{secrets.token_hex(3)}"
+PG_URL = PG_SERVER_URL.rsplit("/", 1)[0] + "/" + SCRATCH_DATABASE
+_scratch_made = False
+
+
+def postgres_server(statement: str) -> None:
+    """Run one statement (CREATE or DROP DATABASE) on the test PostgreSQL server."""
+    import psycopg
+
+    with psycopg.connect(PG_SERVER_URL.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(statement)
 
 
 def fresh_postgres() -> str:
-    """The test PostgreSQL's URL, with every table dropped (skip, or fail under
-    OPENGP_REQUIRE_ALL=1, when there is no driver or no server)."""
+    """This run's scratch PostgreSQL database, made the first time, with every table dropped
+    (skip, or fail under OPENGP_REQUIRE_ALL=1, when there is no driver or no server)."""
+    global _scratch_made
     try:
-        import psycopg  # noqa: F401  (the driver must be importable)
         from sqlalchemy import create_engine, text
 
+        if not _scratch_made:
+            postgres_server(f'CREATE DATABASE "{SCRATCH_DATABASE}"')
+            _scratch_made = True
         engine = create_engine(PG_URL)
         with engine.begin() as c:
             c.execute(text("DROP SCHEMA public CASCADE"))      # every table, whatever migrations made
             c.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+        require(False, f"PostgreSQL at {PG_SERVER_URL} is not usable: {exc}")
     return PG_URL
 
 
@@ -247,6 +266,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         import scaleout
 
         scaleout.remove_all()
+    if _scratch_made:
+        postgres_server(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

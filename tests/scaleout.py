@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import PG_URL, Server, free_port, require, wait_http
+from conftest import PG_SERVER_URL, PG_URL, Server, free_port, require, wait_http
 
 RABBITMQ_URL = os.environ.get("OPENGP_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 REDIS_URL = os.environ.get("OPENGP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -43,13 +43,13 @@ def _reachable(url: str, default_port: int) -> bool:
 
 def require_services(broker_url: str) -> None:
     """Skip (fail under OPENGP_REQUIRE_ALL=1) without PostgreSQL or the broker."""
-    require(_reachable(PG_URL.replace("+psycopg", ""), 5432), f"PostgreSQL at {PG_URL} is not reachable")
+    require(_reachable(PG_SERVER_URL.replace("+psycopg", ""), 5432), f"PostgreSQL at {PG_SERVER_URL} is not reachable")
     require(_reachable(broker_url, 5672 if broker_url.startswith("amqp") else 6379),
             f"the broker at {broker_url} is not reachable")
 
 
 def _admin_url() -> str:
-    return PG_URL.replace("postgresql+psycopg://", "postgresql://")
+    return PG_SERVER_URL.replace("postgresql+psycopg://", "postgresql://")
 
 
 def _create_database(name: str) -> str:
@@ -59,7 +59,7 @@ def _create_database(name: str) -> str:
         with psycopg.connect(_admin_url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
     except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+        require(False, f"PostgreSQL at {PG_SERVER_URL} is not usable: {exc}")
     return PG_URL.rsplit("/", 1)[0] + "/" + name
 
 
