@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -76,6 +77,9 @@ def serve(
         None, "--processes", min=1, help="API server processes on this port (default 1). More than one "
         "only in scale-out mode: a PostgreSQL database_url, a broker_url and `opengp worker`s."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
+    reload: bool = typer.Option(False, "--reload", help="Development: restart the server (and its workers) "
+                                "when a toolbox or the configuration file changes. Jobs running then end "
+                                "as interrupted."),
 ) -> None:
     """Serve the configured toolboxes over HTTP."""
     from .api.serving import configure_logging, serve as run_servers
@@ -112,9 +116,77 @@ def serve(
     _check_deployment(settings, api_server=True)
     configure_logging(log_level)
     several = f", {settings.processes} processes" if settings.processes > 1 else ""
-    console.print(f"opengp serving {len(settings.services)} service(s) at "
+    console.print(f"opengp serving {_published(settings)} at "
                   f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir}{several})")
+    if reload:
+        raise typer.Exit(_serve_reloading(settings, config, log_level))
     raise typer.Exit(run_servers(settings, log_level))
+
+
+def _serve_reloading(settings, config: Optional[Path], log_level: str) -> int:  # type: ignore[no-untyped-def]
+    """``serve --reload``: the server in a child process, started again when a Python file in a
+    toolbox's folder or the configuration file changes (``watchfiles``, which uvicorn brings).
+    Without it a toolbox is read once, when the server starts."""
+    from watchfiles import run_process
+
+    from .tools.registry import toolbox_file
+
+    if settings.processes > 1:
+        console.print("[red]--reload serves one process:[/] leave out --processes.")
+        return 2
+    files = {f.resolve() for c in settings.services if (f := toolbox_file(c.toolbox, settings.config_dir))}
+    if config is not None:
+        files.add(config.resolve())
+    folders = {f.parent for f in files}
+
+    def wanted(_change: object, path: str) -> bool:
+        return Path(path) in files or (path.endswith(".py") and Path(path).parent in folders)
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt     # what run_process stops its server on; a plain exit would orphan it
+
+    signal.signal(signal.SIGTERM, stop)
+    console.print("reloading when these change: " + ", ".join(sorted(str(f) for f in files)), soft_wrap=True)
+    run_process(*folders, target=_serve_child, args=(settings.model_dump_json(), log_level),
+                watch_filter=wanted, sigint_timeout=15, callback=lambda changes: console.print(
+                    "changed: " + ", ".join(sorted({path for _, path in changes})) + "; restarting", soft_wrap=True))
+    return 0
+
+
+def _serve_child(settings_json: str, log_level: str) -> None:
+    """One run of ``serve --reload``'s server (in a spawned process)."""
+    from .api.serving import configure_logging, serve as run_servers
+    from .config import Settings
+
+    configure_logging(log_level)
+    run_servers(Settings.model_validate_json(settings_json), log_level)
+
+
+def _published(settings) -> str:  # type: ignore[no-untyped-def]
+    """What the server will publish, by kind: the configured GP and product services with those
+    published earlier through the admin API (kept in the store; less those deleted), and a
+    feature service per dataset."""
+    from .store import open_store
+    from .store.services import DELETED, open_service_store
+
+    configs = {c.key: c for c in settings.services}
+    try:
+        store = open_store(settings.store_url)
+        try:
+            for record in open_service_store(store).list():
+                if record.state == DELETED:
+                    configs.pop(record.key, None)
+                else:
+                    configs.setdefault(record.key, record.config)
+        finally:
+            store.close()
+    except Exception:       # the server itself says what is wrong with the store, as it starts
+        pass
+    products = sum(1 for c in configs.values() if c.is_product)
+    counts = [(len(configs) - products, "GP service"), (products, "product service"),
+              (len(settings.datasets), "feature service")]
+    said = [f"{n} {noun}{'' if n == 1 else 's'}" for n, noun in counts]
+    return ", ".join(said[:-1]) + " and " + said[-1]
 
 
 def _check_file_store(settings) -> None:  # type: ignore[no-untyped-def]

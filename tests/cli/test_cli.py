@@ -86,6 +86,7 @@ def test_the_demo_generates_an_administrator_and_says_how_to_log_in(tmp_path: Pa
         out = proc.communicate(timeout=15)[0]
     said = " ".join(out.split())
     assert "demo administrator: user admin, password: cat " in said and "demo-admin-password" in said
+    assert "opengp serving 2 GP services, 1 product service and 1 feature service at" in said
     assert password not in out                     # the log says where, never what
 
 

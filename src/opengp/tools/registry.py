@@ -80,12 +80,26 @@ class Registry:
         return [s for s in self.services.values() if s.config.folder == folder]
 
 
-def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
-    """Import a toolbox by module name or by ``.py`` path (relative to ``base``)."""
+def toolbox_file(ref: str, base: Path = Path(".")) -> Path | None:
+    """The file a toolbox reference names: a ``.py`` path (relative to ``base``), or the
+    module's source; None for a module that cannot be found."""
     if ref.endswith(".py") or "/" in ref or "\\" in ref:
         path = Path(ref)
         if not path.is_absolute():
             path = (base / path) if (base / path).exists() else path.resolve()
+        return path
+    try:
+        spec = importlib.util.find_spec(ref)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec is not None and spec.origin else None
+
+
+def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
+    """Import a toolbox by module name or by ``.py`` path (relative to ``base``)."""
+    if ref.endswith(".py") or "/" in ref or "\\" in ref:
+        path = toolbox_file(ref, base)
+        assert path is not None
         if not path.exists():
             raise FileNotFoundError(f"toolbox file not found: {path}")
         digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
