@@ -41,7 +41,8 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 
 
 def _comparable(response: httpx.Response) -> tuple:
-    """Status, type and body, with a new job's id (each submit makes one) taken out."""
+    """Status, type, redirect, the anti-framing headers of a page, and body, with a new job's id
+    (each submit makes one) taken out."""
     body = response.content
     if response.headers.get("content-type") == "application/json":
         data = json.loads(body)
@@ -49,7 +50,8 @@ def _comparable(response: httpx.Response) -> tuple:
             data["jobId"] = "<new>"
         body = json.dumps(data).encode()
     location = response.headers.get("location", "").split("/jobs/")[0]
-    return response.status_code, response.headers.get("content-type"), location, body
+    framing = (response.headers.get("x-frame-options"), response.headers.get("content-security-policy"))
+    return response.status_code, response.headers.get("content-type"), location, framing, body
 
 
 def _requests(job_id: str) -> list[tuple[str, str, dict]]:
@@ -71,7 +73,10 @@ def _requests(job_id: str) -> list[tuple[str, str, dict]]:
                ("POST", "/arcgis/rest/services/Test/Members/GPServer/Noop/submitJob", {"data": {"f": "json"}}),
                ("POST", f"{JOBS}/Add/submitJob", {"data": {"f": "json", "a": "1", "env:outSR": "nowhere"}}),
                ("POST", f"{JOBS}/Add/submitJob", {"content": b"f=json&a=%FF", "headers": FORM}),
-               ("POST", f"{JOBS}/Add/submitJob", {"data": {"f": "html", "a": "1"}})]
+               ("POST", f"{JOBS}/Add/submitJob", {"data": {"f": "html", "a": "1"}}),
+               ("POST", f"{JOBS}/Add/submitJob", {"data": {"f": "html", "a": "one"}}),     # the form again, a page
+               ("POST", f"{JOBS}/Add/submitJob", {"data": {"f": "json", "a": "1"},          # a browser's, signed out
+                                                  "headers": {"cookie": "agstoken=forged"}})]
     return reads + submits
 
 

@@ -20,7 +20,7 @@ from opengp.store.cache import JobCache
 from opengp.store.notify import Listener, announce_changes
 from opengp.store.sql import SqlStore
 
-from conftest import PG_URL, require
+from conftest import PG_SERVER_URL, require
 
 
 def _finished(status: Status = Status.SUCCEEDED) -> Job:
@@ -129,14 +129,14 @@ def pg_url() -> Iterator[str]:
     try:
         import psycopg
 
-        admin = psycopg.connect(PG_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=2)
+        admin = psycopg.connect(PG_SERVER_URL.replace("+psycopg", ""), autocommit=True, connect_timeout=2)
     except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+        require(False, f"PostgreSQL at {PG_SERVER_URL} is not usable: {exc}")
     name = f"opengp_cache_{os.getpid()}"
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+        yield PG_SERVER_URL.rsplit("/", 1)[0] + "/" + name
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()

@@ -4,19 +4,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from conftest import PG_URL, require
+from conftest import PG_URL, fresh_postgres
 
 from opengp.store.notify import MAX_PAYLOAD, JobEvents, Listener, payloads
 
 
 def require_postgres() -> None:
-    """Skip (fail under OPENGP_REQUIRE_ALL=1) without a PostgreSQL to notify through."""
-    try:
-        import psycopg
-
-        psycopg.connect(PG_URL.replace("+psycopg", ""), connect_timeout=2).close()
-    except Exception as exc:
-        require(False, f"PostgreSQL at {PG_URL} is not usable: {exc}")
+    """Skip (fail under OPENGP_REQUIRE_ALL=1) without a PostgreSQL to notify through (this
+    run's scratch database: NOTIFY needs no tables)."""
+    fresh_postgres()
 
 
 def test_payloads_keep_every_id_and_stay_under_the_limit():

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from ..auth import Claims, Scope, TokenError, TokenIssuer
+from ..auth import ADMIN_SCOPES, Claims, Scope, TokenError, TokenIssuer
 from ..auth.login import check_password
 from ..auth.tokens import binding
 from ..core import Forbidden, InvalidInput, InvalidToken, NotAllowed, TokenRequired
@@ -106,7 +106,6 @@ def caller(request: Request, params: Mapping[str, Any], issuer: TokenIssuer) -> 
         raise InvalidToken("Invalid Token", ["The token is invalid, expired or was revoked."]) from None
 
 
-ADMIN_SCOPES = (Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN)
 
 
 def admin_caller(request: Request, params: Mapping[str, Any]) -> Claims:

@@ -29,10 +29,9 @@ from ..core import InvalidInput, MethodNotAllowed, NotFound, OpenGPError
 from .kit.errors import admin_error, ogc_problem, rest_error
 from .kit.html import error_page
 from .kit.params import wants_html
+from .kit.paths import ADMIN_BASE as ADMIN, OGC_BASE as OGC
 
 log = logging.getLogger("opengp.api")
-OGC = "/ogcapi"             # the OGC face's paths (api/ogc/common.BASE)
-ADMIN = "/arcgis/admin"     # the admin API's, but for its console (a page)
 
 
 def error_answer(request: Request, exc: Exception) -> Response:

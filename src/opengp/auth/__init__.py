@@ -6,8 +6,8 @@ scopes, never roles (see ``scopes.py``).
 from __future__ import annotations
 
 from .passwords import hash_password, verify_password
-from .scopes import ROLE_SCOPES, Scope, scopes_for
+from .scopes import ADMIN_SCOPES, ROLE_SCOPES, Scope, scopes_for
 from .tokens import Claims, TokenError, TokenIssuer
 
-__all__ = ["Claims", "ROLE_SCOPES", "Scope", "TokenError", "TokenIssuer", "hash_password",
+__all__ = ["ADMIN_SCOPES", "Claims", "ROLE_SCOPES", "Scope", "TokenError", "TokenIssuer", "hash_password",
            "scopes_for", "verify_password"]

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core import Forbidden, InvalidInput, TooManyAttempts, User, is_username
 from .passwords import hash_password, verify_password
-from .scopes import Scope, scopes_for
+from .scopes import ADMIN_SCOPES, scopes_for
 from .throttle import LoginGuard
 
 log = logging.getLogger("opengp.auth")
@@ -37,7 +37,7 @@ async def check_password(users: Any, logins: LoginGuard, username: str, password
     if user is None or not ok:
         log.warning("failed login for user %r from %s", username, ip)
         raise FAILED
-    if admin and not scopes_for(user.roles) & {Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN}:
+    if admin and not scopes_for(user.roles) & ADMIN_SCOPES:
         log.warning("admin login refused for %s from %s: not an administrator or publisher", user.name, ip)
         raise Forbidden("Unable to generate token.", [f"User '{user.name}' may not administer this server."])
     return user

@@ -32,6 +32,10 @@ ROLE_SCOPES: dict[str, frozenset[Scope]] = {
 }
 
 
+# who may open the Administrator API at all (each of its answers then checks what they may do)
+ADMIN_SCOPES = frozenset({Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN})
+
+
 def scopes_for(roles: tuple[str, ...] | list[str]) -> frozenset[Scope]:
     """The union of the roles' scopes (unknown roles grant nothing)."""
     out: frozenset[Scope] = frozenset()

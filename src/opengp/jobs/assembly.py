@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import inspect
 import logging
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -54,9 +56,8 @@ class ApiServer:
     users: UserStore
     tokens: TokenIssuer
     logins: LoginGuard
-    reconciler: Reconciler | None = None        # scale-out only
-    _lock: IO[str] | None = None                # local only: this server's hold on its data folder
-    _closers: list[Any] = field(default_factory=list)
+    reconciler: Reconciler | None               # scale-out only
+    closers: list[Callable[[], Any]]            # what ``close`` undoes, last first
 
     @property
     def registry(self) -> Registry:
@@ -65,14 +66,18 @@ class ApiServer:
     async def close(self) -> None:
         """Stop the workers, let the last changes reach the other servers, close the store,
         and only then let go of the data folder."""
-        self.executor.stop()
-        for closer in reversed(self._closers):
+        await _undo(self.closers)
+
+
+async def _undo(closers: list[Callable[[], Any]]) -> None:
+    """Each closer, last first; one that fails is logged and the others still run."""
+    for closer in reversed(closers):
+        try:
             result = closer()
-            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+            if inspect.isawaitable(result):
                 await result
-        self.store.close()
-        if self._lock is not None:
-            self._lock.close()
+        except Exception:
+            log.exception("stopping the server: %r failed", closer)
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
@@ -90,16 +95,26 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
 
 
 async def open_api_server(settings: Settings, catalog: Catalog) -> ApiServer:
-    """Build every part from ``settings`` and start it (on the running event loop)."""
+    """Build every part from ``settings`` and start it (on the running event loop).  When a
+    step fails, what the steps before it opened is closed again."""
+    closers: list[Callable[[], Any]] = []
+    try:
+        return await _open(settings, catalog, closers)
+    except BaseException:
+        await _undo(closers)
+        raise
+
+
+async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[], Any]]) -> ApiServer:
     if settings.scale_out:          # many servers share the data folder (and the database)
         private_data_dir(settings.data_dir)
-        lock = None
     else:
-        lock = lock_data_dir(settings.data_dir)
+        closers.append(lock_data_dir(settings.data_dir).close)
     set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
     # scale-out: finished jobs from memory while the change listener hears of changes
     cache = JobCache(settings.job_cache) if settings.scale_out and settings.job_cache else None
     store = open_store(settings.store_url, cache=cache)
+    closers.append(store.close)
     service_store = open_service_store(store)
     with store.lock("bootstrap"):       # servers starting together on an empty database take turns
         import_config_file(settings, service_store)
@@ -117,26 +132,29 @@ async def open_api_server(settings: Settings, catalog: Catalog) -> ApiServer:
     jobs = JobService(store, registry, executor, settings.data_dir, open_file_store(settings), signals=signals,
                       # feature inputs by URL: our own layers checked against the caller at submit
                       feature_inputs=submit_inputs(catalog, users, settings.allow_private_urls))
+    closers.append(jobs.close)
     services = ServiceManager(jobs, service_store, settings)
     services.load()
-    server = ApiServer(settings, store, jobs, services, executor, users,
-                       TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
-                                   max_minutes=settings.token_max_minutes),
-                       LoginGuard(settings.login_attempts, settings.login_window), _lock=lock)
+    tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
+                         max_minutes=settings.token_max_minutes)
+    reconciler = None
     if settings.scale_out:
         from ..store.notify import Listener, announce_changes
 
         events = announce_changes(store, settings.store_url)    # this server's own transitions
-        server._closers.append(lambda: asyncio.to_thread(events.close))  # the last ones reach the others
+        closers.append(lambda: asyncio.to_thread(events.close))     # the last ones reach the others
         listener = Listener(settings.store_url, signals.changed_elsewhere, signals.recheck_all, cache=cache)
         listener.start()
-        server._closers.append(listener.stop)
+        closers.append(listener.stop)
+        reconciler = Reconciler(store, registry, settings, celery.ring, runs_here=services.ops.runs_here)
         celery.start()
-        server.reconciler = Reconciler(store, registry, settings, celery.ring, runs_here=services.ops.runs_here)
-        await asyncio.to_thread(server.reconciler.run_once)   # not recover(): other servers may be running
+        closers.append(celery.stop)
+        await asyncio.to_thread(reconciler.run_once)     # not recover(): other servers may be running
     else:
         interrupted, requeued = jobs.recover()
         if interrupted or requeued:
             log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
         executor.start()
-    return server
+        closers.append(executor.stop)
+    return ApiServer(settings, store, jobs, services, executor, users, tokens,
+                     LoginGuard(settings.login_attempts, settings.login_window), reconciler, closers)

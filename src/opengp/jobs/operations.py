@@ -85,7 +85,7 @@ class AdminOperations:
         job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17], worker=self.name,
                          progress=Progress(0.0, None, None, tuple((s.name, "pending") for s in op.stages)),
                          messages=(Message(job.created, Level.INFO, f"Operation '{op.name}' submitted."),))
-        await self.io(self.store.create, job)
+        job = await self.io(self.store.create, job, stamp=True)      # stamped as it is stored, as every job
         run = _Run(op, ["pending"] * len(op.stages))
         self._runs[job.id] = run
         lock = self._locks.setdefault(op.resource, asyncio.Lock())

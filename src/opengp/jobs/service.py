@@ -51,6 +51,10 @@ class JobService:
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="opengp-store")
         self._inline = bool(getattr(store, "local", False))
 
+    def close(self) -> None:
+        """Let the store threads go (the server has stopped taking requests)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
     async def io(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a store call: inline for a local store (microseconds, and the
         event loop is then its only writer), on a thread for a network one."""

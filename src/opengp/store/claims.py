@@ -21,6 +21,7 @@ from ..core import Job, Status, StoreError
 from ..core.status import OPEN, RUNNING
 from .base import Backlog, Lease
 from .rows import job_from_row
+from .statements import ASYNC_COMMIT
 from .tables import CLAIMABLE, status_literals
 
 
@@ -75,7 +76,7 @@ class ClaimsMixin:
         params: dict[str, Any] = {f"w{i}": name for i, name in enumerate(workers)}
         params["now"] = time.time()
         sql = _RENEW.format(clock=self.clock, names=", ".join(f":w{i}" for i in range(len(workers))))
-        rows = self._write_sql(sql, params, (("SET LOCAL synchronous_commit = off", {}),))
+        rows = self._write_sql(sql, params, ASYNC_COMMIT)
         return [Lease(r[0], r[1], Status(r[2]), r[3], bool(r[4]), r[5]) for r in rows]
 
     def stale(self, lease: float) -> list[Job]:

@@ -26,8 +26,6 @@ from .queries import page_sql
 T = TypeVar("T")
 Execute = Callable[[str, dict[str, Any]], list[Any]]
 GET_SQL = "SELECT * FROM jobs WHERE id = %s"
-# heartbeats lost in a database crash are harmless: no fsync wait for them
-ASYNC_COMMIT = (("SET LOCAL synchronous_commit = off", {}),)
 # text() parses its SQL for bind parameters on every call; the store's statements repeat
 _text = lru_cache(maxsize=1024)(text)
 _BIND = re.compile(r"(?<![:\w]):(\w+)")
@@ -93,7 +91,7 @@ class PgConnections:
     uses its parent's), and the engine for writes of many rows.  ``lock`` guards the list of
     every thread's connection (the store's write lock)."""
 
-    def __init__(self, url: str, engine: Engine, lock: threading.Lock) -> None:
+    def __init__(self, url: str, engine: Engine, lock: threading.RLock) -> None:
         self.url, self.engine, self._lock = url, engine, lock
         self._local = threading.local()
         self._all: list[Any] = []       # (pid, connection): every thread's

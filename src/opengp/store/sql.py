@@ -23,7 +23,7 @@ from ..core.status import RUNNING, check_move
 from . import counts, queries, statements as sql
 from .base import JobQuery, check_fields
 from .claims import ClaimsMixin
-from .postgres import ASYNC_COMMIT, PgConnections
+from .postgres import PgConnections
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
 from .sqlite import SqliteConnections, pragmas
 from .tables import dismissed_jobs, jobs
@@ -139,18 +139,21 @@ class SqlStore(ClaimsMixin):
 
     # -- jobs -----------------------------------------------------------
     def create(self, job: Job, *, stamp: bool = False) -> Job:
-        if stamp and self.is_sqlite:    # stamped and stored under the one writer's lock
-            with self._write_lock:
-                return self.create(job.stamped(time.time()))
-        row, values = encode_job(job)
+        row, values = encode_job(job)       # (encoded outside the writer's lock: inputs may be large)
         after = ((sql.VALUES_INSERT, values),) if values else ()     # its large values, in the same transaction
         try:
-            if stamp:       # PostgreSQL's clock, inside the shared hold settled_time waits for
+            if stamp and self.is_sqlite:    # stamped and stored under the one writer's lock
+                with self._write_lock:
+                    job = job.stamped(time.time())
+                    row.update(created=job.created, updated=job.updated, expires=job.expires)
+                    self._write_sql(sql.INSERT + " RETURNING id" if after else sql.INSERT, row, after=after)
+            elif stamp:     # PostgreSQL's clock, inside the shared hold settled_time waits for
                 [(created, updated, expires)] = self._write_sql(
                     sql.PG_INSERT_STAMPED, row, before=((sql.SETTLE_SHARED, {"settle_lock": sql.SETTLE_LOCK}),),
                     after=after)
-                return job.evolve(created=created, updated=updated, expires=expires)
-            self._write_sql(sql.INSERT + " RETURNING id" if after else sql.INSERT, row, after=after)
+                job = job.evolve(created=created, updated=updated, expires=expires)
+            else:
+                self._write_sql(sql.INSERT + " RETURNING id" if after else sql.INSERT, row, after=after)
         except Conflict as exc:
             raise Conflict(f"Job '{job.id}' already exists.") from exc
         return job
@@ -158,11 +161,13 @@ class SqlStore(ClaimsMixin):
     def settled_time(self) -> float:
         """SQLite: under the writer's lock, which every stamped create holds from its stamp to
         its commit.  PostgreSQL: on its clock, once the jobs being created (each holding
-        SETTLE_LOCK shared from its stamp to its commit) are committed."""
+        SETTLE_LOCK shared from its stamp to its commit) are committed; while it waits, new
+        creates wait behind it, so it waits at most ``SETTLE_TIMEOUT`` (then StoreUnavailable)."""
         if self.is_sqlite:
             with self._write_lock:
                 return time.time()
-        [(now,)] = self._db.write(sql.SETTLE_NOW, {}, before=((sql.SETTLE_WAIT, {"settle_lock": sql.SETTLE_LOCK}),))
+        [(now,)] = self._db.write(sql.SETTLE_NOW, {}, before=(
+            (sql.SETTLE_TIMEOUT, {}), (sql.SETTLE_WAIT, {"settle_lock": sql.SETTLE_LOCK})))
         return float(now)
 
     def insert_many(self, many: Iterable[Job], chunk: int = 5000) -> None:
@@ -304,7 +309,7 @@ class SqlStore(ClaimsMixin):
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
         rows = self._write_sql(sql.HEARTBEAT.format(clock=self.clock), {"id": job_id, "worker": worker,
-                                                                         "now": time.time()}, ASYNC_COMMIT)
+                                                                         "now": time.time()}, sql.ASYNC_COMMIT)
         return not rows or bool(rows[0][0])   # lost the job, or asked to cancel
 
     def reap(self, stale_before: float) -> list[Job]:

@@ -42,7 +42,7 @@ class SqliteConnections:
     """The writer (used holding ``lock``, the store's write lock) and each thread's reader,
     on the database file ``path``."""
 
-    def __init__(self, path: str, lock: threading.Lock) -> None:
+    def __init__(self, path: str, lock: threading.RLock) -> None:
         self.path, self._lock = path, lock
         self._local = threading.local()
         self._writer: sqlite3.Connection | None = None

@@ -11,6 +11,8 @@ from .tables import jobs
 
 _COLUMNS = tuple(c.name for c in jobs.columns)
 INSERT = f"INSERT INTO jobs ({', '.join(_COLUMNS)}) VALUES ({', '.join(':' + c for c in _COLUMNS)})"
+# heartbeats lost in a database crash are harmless: no fsync wait for them
+ASYNC_COMMIT = (("SET LOCAL synchronous_commit = off", {}),)
 # A new job stamped on PostgreSQL's clock as it is stored (``SqlStore.create(stamp=True)``),
 # after the shared hold on SETTLE_LOCK that ``settled_time`` waits for; its stamps returned.
 # statement_timestamp(): one value for the whole statement, taken after the lock's statement
@@ -24,6 +26,7 @@ SETTLE_LOCK = 0x6F70656E7374    # PostgreSQL advisory lock: held shared by a job
 SETTLE_SHARED = "SELECT pg_advisory_xact_lock_shared(:settle_lock)"
 SETTLE_NOW = f"SELECT {_PG_NOW}"
 SETTLE_WAIT = "SELECT pg_advisory_xact_lock(:settle_lock)"
+SETTLE_TIMEOUT = "SET LOCAL lock_timeout = '3s'"   # a page waits this long at most for creates in flight
 # Appends a JSON array of new messages to the stored array without reading it first.
 _APPEND_MESSAGES = ("CASE WHEN messages IS NULL OR messages = '[]' THEN :new_messages "
                     "ELSE substr(messages, 1, length(messages) - 1) || ',' || substr(:new_messages, 2) END")

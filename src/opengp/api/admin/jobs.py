@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
@@ -32,19 +33,23 @@ class PagingSnapshots:
         self._lock = threading.Lock()
         self._size = size
 
-    def end_time(self, key: tuple[Any, ...], first_page: bool, settled: float) -> float:
-        """``settled``: the job store's settled time (JobService.settled_time): no job created
-        before it commits after it, so a client passing the echoed endTime back gets the same set."""
-        now = math.floor(settled * 1000) / 1000    # echoed in ms
+    def recall(self, key: tuple[Any, ...]) -> float | None:
+        """The first page's "now" for a later page, while it is remembered and recent."""
         with self._lock:
             then = self._times.get(key)
-            if first_page or then is None or now - then > SNAPSHOT_SECONDS:
-                then = now
+        return then if then is not None and time.time() - then <= SNAPSHOT_SECONDS else None
+
+    def remember(self, key: tuple[Any, ...], settled: float) -> float:
+        """A first page's "now": the job store's settled time (JobService.settled_time), so no
+        job created before it commits after it and a client passing the echoed endTime back gets
+        the same set; kept to the millisecond, as it is echoed."""
+        then = math.floor(settled * 1000) / 1000
+        with self._lock:
             self._times[key] = then
             self._times.move_to_end(key)
             while len(self._times) > self._size:
                 self._times.popitem(last=False)
-            return then
+        return then
 
 
 SNAPSHOTS = PagingSnapshots()
@@ -130,8 +135,9 @@ async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "")
     if params.get("endTime"):
         end_time = parse_time("endTime", params["endTime"])
     else:
-        end_time = SNAPSHOTS.end_time((who, key, statuses, user, start_time, number), first_page=start == 1,
-                                      settled=await jobs.settled_time())
+        snapshot = (who, key, statuses, user, start_time, number)
+        recalled = SNAPSHOTS.recall(snapshot) if start > 1 else None
+        end_time = recalled if recalled is not None else SNAPSHOTS.remember(snapshot, await jobs.settled_time())
     total, page = await jobs.query_async(JobQuery(
         service=key, kind=jobs.jobs_kind(key).value, statuses=statuses, owner=user, created_after=start_time,
         created_before=end_time, offset=start - 1, limit=number,

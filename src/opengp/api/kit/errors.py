@@ -27,7 +27,6 @@ from ...core import (
 )
 from .answers import respond, table_page
 
-log = logging.getLogger("opengp.api")
 OGC_EXCEPTIONS = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/"
 UNEXPECTED_TEXT = "An unexpected error occurred; see the server log."
 

@@ -15,7 +15,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ...auth import Claims, Scope
+from ...auth import ADMIN_SCOPES, Claims
 from ...core import InvalidToken, Job, OpenGPError
 from ..auth import COOKIE
 from .errors import answer_for
@@ -31,7 +31,7 @@ def frame(request: Request, claims: Claims | None, title: str, crumbs: list[tupl
     """What every page's template needs: its title and crumbs, who is signed in, where it is."""
     return {"title": title, "crumbs": crumbs, "json_url": json_url, "static": STATIC,
             "user": claims.user.name if claims else None,
-            "admin": bool(claims and {Scope.SERVICES_ADMIN, Scope.SERVICES_ADMIN_OWN} & claims.scopes),
+            "admin": bool(claims and ADMIN_SCOPES & claims.scopes),
             "here": str(request.url.path) + ("?" + request.url.query if request.url.query else "")}
 
 

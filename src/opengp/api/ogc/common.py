@@ -15,23 +15,22 @@ from ...core import Job, OpenGPError, Status
 from ...auth import Claims
 from ..auth import caller, has_token
 from ..kit.answers import table_page
+from ..kit.params import wants_html as kit_wants_html
+from ..kit.paths import OGC_BASE
 from .dialect import OGC_STATUS, REL, Problem, problem_response
 
 log = logging.getLogger("opengp.ogc")
-BASE = "/ogcapi"
+BASE = OGC_BASE
+
+
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
 def wants_html(request: Request) -> bool:
-    """``f=html``, or no ``f`` and a browser's ``Accept: text/html``; no Accept or ``*/*`` is JSON.
-    (Read from the raw request: most have no query string, and parsing one costs.)"""
-    scope = request.scope
-    f = request.query_params.get("f") if scope["query_string"] else None
-    if f is not None:
-        return f == "html"
-    accept = next((value for name, value in scope["headers"] if name == b"accept"), b"")
-    return b"text/html" in accept
+    """``kit.params.wants_html`` of the OGC face's requests, which take no form (and most no
+    query string at all: then it is not parsed)."""
+    return kit_wants_html(request, request.query_params if request.scope["query_string"] else {})
 
 
 def answer(request: Request, data: Any, title: str) -> Response:

@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from ...core import Kind
 from ..auth import has_token
+from ..headers import PageHeaders
 from .common import BASE, face_url, status_info
 from .routes import execute, job_results, job_status
 
@@ -56,7 +57,7 @@ class OgcFastPath:
                 if match is not None:
                     scope = {**scope, "app": self.app, "path_params": match.groupdict()}
                     response = await handler(Request(scope, receive))
-                    await response(scope, receive, send)
+                    await response(scope, receive, PageHeaders.marking(send))     # a page, when asked for one
                     return
         await self.app(scope, receive, send)
 
