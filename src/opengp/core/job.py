@@ -128,17 +128,21 @@ class Job:
         request_id: str | None = None,
         operation_uri: str | None = None,
         job_id: str | None = None,
+        status: Status = Status.NEW,
+        first_message: str | None = None,
     ) -> Job:
-        """A fresh job in ``new``; ``retention`` (seconds) sets when it is purged."""
+        """A fresh job (in ``new`` unless ``status`` says otherwise), with ``first_message``
+        as its first message when given; ``retention`` (seconds) sets when it is purged."""
         now = time.time()
         return cls(
             id=job_id or new_job_id(),
             kind=kind,
             service=service,
             task=task,
-            status=Status.NEW,
+            status=status,
             created=now,
             updated=now,
+            messages=(Message(now, Level.INFO, first_message),) if first_message is not None else (),
             owner=owner,
             inputs=inputs,
             options=options or {},

@@ -18,7 +18,7 @@ import orjson
 
 from .. import lifecycle
 from ..core import (
-    Conflict, FileStoreError, InvalidInput, Job, Kind, Level, Message, NotAllowed, NotFound, RequestTooLarge, Status,
+    Conflict, FileStoreError, InvalidInput, Job, Kind, Message, NotAllowed, NotFound, RequestTooLarge, Status,
     Stored, Unavailable,
 )
 from ..core.status import OPEN, QUEUED, RUNNING
@@ -157,7 +157,8 @@ class JobService:
         except InvalidValue as exc:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = await self.io(self._insert, Job.new(service.key, spec.name, inputs, owner=owner, options=options,
-                                                  kind=kind, retention=service.config.retention, job_id=job_id))
+                                                  kind=kind, retention=service.config.retention, job_id=job_id,
+                                                  status=Status.SUBMITTED, first_message="Submitted."))
         self.executor.submit(job.id, service.key)
         return job
 
@@ -165,7 +166,6 @@ class JobService:
         """Store the job stamped by the store as it commits: the admin jobs/query pages by
         creation time up to a ``settled_time``, and a job stamped before it but committed after
         a page was read would slip into the pages after it, shifting them (one job shown twice)."""
-        job = job.evolve(status=Status.SUBMITTED, messages=(Message(time.time(), Level.INFO, "Submitted."),))
         return self.store.create(job, stamp=True)
 
     async def settled_time(self) -> float:

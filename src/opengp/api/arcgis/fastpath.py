@@ -13,8 +13,10 @@ exception handler would (``api/errors.error_answer``); the body-size limit is th
 The most frequent of all, an anonymous JSON status read (no query string but ``f=json``, no
 token, no cookie) of a public service's job anyone with its id may see, is answered here
 outright, as the OGC fast path does its plain case: one indexed read, the handler's own
-``dialect.job_json``, one orjson dump, raw ASGI send.  With nothing to parse there is nothing
-to parse differently; anything else about it (unknown job, another task, an owner) is the
+``dialect.job_json``, one orjson dump, raw ASGI send.  So is the same plain read of one small
+result of a job that succeeded (the handler's own ``values.param_value``: a finished job's
+results never change).  With nothing to parse there is nothing to parse differently; anything
+else about them (unknown job, another task, an owner, a large or missing result) is the
 handler's, which owns the errors.
 
 Pages are not hot: a request for HTML (``f=html`` in the query string, or a browser's
@@ -32,8 +34,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
+from ...core import Status, Stored
 from ..auth import has_token
 from ..headers import PageHeaders
+from ..values import CHUNK, param_value
 from .dialect import job_json
 from .routes import services
 
@@ -41,8 +45,8 @@ _PREFIX = "/arcgis/rest/services/"
 _STATUS_PATH = re.compile(
     r"^/arcgis/rest/services/(?:[^/]+/)?[^/]+/GPServer/(?:[^/]+/)?jobs/[^/]+(?:/results/[^/]+)?/?$")
 _PLAIN_QUERIES = (b"", b"f=json")
-_PLAIN_STATUS = re.compile(
-    r"^/arcgis/rest/services/(?P<key>(?:[^/]+/)?[^/]+)/GPServer/(?:(?P<task>[^/]+)/)?jobs/(?P<job_id>[^/]+)$")
+_PLAIN_READ = re.compile(r"^/arcgis/rest/services/(?P<key>(?:[^/]+/)?[^/]+)/GPServer/(?:(?P<task>[^/]+)/)?"
+                         r"jobs/(?P<job_id>[^/]+)(?:/results/(?P<result>[^/]+))?$")
 _SUBMIT_PATH = re.compile(r"^/arcgis/rest/services/(?:[^/]+/)?[^/]+/GPServer/[^/]+/submitJob/?$")
 
 
@@ -59,7 +63,7 @@ class JobStatusFastPath:
         if scope["type"] == "http" and hasattr(self.app.state, "jobs"):
             method, path = scope["method"], scope["path"]
             if method == "GET" and _STATUS_PATH.match(path) and not _wants_html(scope):
-                body = self._plain_status(scope) if scope["query_string"] in _PLAIN_QUERIES else None
+                body = self._plain_read(scope) if scope["query_string"] in _PLAIN_QUERIES else None
                 if body is not None:
                     await send({"type": "http.response.start", "status": 200, "headers": [
                         (b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
@@ -77,12 +81,13 @@ class JobStatusFastPath:
         response = await services(Request(scope, receive))
         await response(scope, receive, send)
 
-    def _plain_status(self, scope: dict) -> bytes | None:
-        """The job JSON of the plain status read (module docstring); None: the handler answers."""
-        match = _PLAIN_STATUS.match(scope["path"])
+    def _plain_read(self, scope: dict) -> bytes | None:
+        """The job JSON, or one small result's, of the plain read (module docstring); None:
+        the handler answers."""
+        match = _PLAIN_READ.match(scope["path"])
         if match is None or has_token(scope):
             return None
-        key, task, job_id = match.group("key", "task", "job_id")
+        key, task, job_id, name = match.group("key", "task", "job_id", "result")
         jobs = self.app.state.jobs
         service = jobs.registry.services.get(key)
         if service is None or not service.config.public:
@@ -93,7 +98,13 @@ class JobStatusFastPath:
             return None
         if job.owner is not None or (task is not None and job.task != task):
             return None
-        return orjson.dumps(job_json(job))
+        if name is None:
+            return orjson.dumps(job_json(job))
+        result = (job.results or {}).get(name) if job.status is Status.SUCCEEDED else None
+        if result is None or isinstance(result["value"], Stored):
+            return None
+        body = param_value(name, result["dataType"], orjson.dumps(result["value"]))
+        return body if len(body) <= CHUNK else None     # a large one: the handler streams it
 
 
 def _wants_html(scope: dict) -> bool:

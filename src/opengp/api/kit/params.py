@@ -15,7 +15,7 @@ from ...core import InvalidInput
 async def read_params(request: Request) -> dict[str, str]:
     """Query string and form body merged (body wins), as ArcGIS reads them.  The body is held
     to the request's allowance as it arrives (api/limits.py)."""
-    params = dict(request.query_params)
+    params = dict(request.query_params) if request.scope["query_string"] else {}
     if request.method != "POST":
         return params
     ctype = request.headers.get("content-type", "")
