@@ -106,6 +106,9 @@ def test_a_missing_job_is_no_error_on_every_backend(store):
     assert store.heartbeat("jnope", "w1") is True       # "stop": the worker holds no such job
     assert store.dismissed("jnope") == (False, None)
     assert store.get("jnope") is None
+    # an id no job can have (PostgreSQL text holds no NUL: a client's junk id must not fail the read)
+    assert store.get("j\x00nope") is None and store.peek("j\x00nope") is None
+    assert store.dismissed("j\x00nope") == (False, None) and store.delete("j\x00nope") is False
 
 
 def test_every_backend_refuses_a_move_the_transition_table_does_not_allow(store, job_factory):

@@ -22,6 +22,7 @@ from ..core import Conflict, StoreError, StoreUnavailable
 from .base import JobQuery
 from .counts import FOLD_LOCK, FOLD_POSTGRES, pg_count_sql
 from .queries import page_sql
+from .tables import storable_id
 
 T = TypeVar("T")
 Execute = Callable[[str, dict[str, Any]], list[Any]]
@@ -139,7 +140,9 @@ class PgConnections:
 
     def get_row(self, job_id: str) -> Any:
         """One prepared autocommit SELECT: no pool checkout, no Core compilation, no rollback
-        round trip (design §6.3)."""
+        round trip (design §6.3).  An id no job can have (``tables.storable_id``) is unknown."""
+        if not storable_id(job_id):
+            return None
         return self.read(lambda conn: conn.execute(GET_SQL, (job_id,), prepare=True).fetchone())
 
     def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:

@@ -26,7 +26,7 @@ from .claims import ClaimsMixin
 from .postgres import PgConnections
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
 from .sqlite import SqliteConnections, pragmas
-from .tables import dismissed_jobs, jobs
+from .tables import dismissed_jobs, jobs, storable_id
 
 if TYPE_CHECKING:
     from .cache import JobCache
@@ -282,6 +282,8 @@ class SqlStore(ClaimsMixin):
         self._changed(job_id)
 
     def delete(self, job_id: str) -> bool:
+        if not storable_id(job_id):
+            return False
         # Other API servers may hold the job in their caches.  Its NOTIFY goes in the delete's own
         # transaction: PostgreSQL delivers it with the commit, before this call returns, so a client
         # told "deleted" that asks another server next finds that server already told.
@@ -331,6 +333,8 @@ class SqlStore(ClaimsMixin):
         self._other_write(run)
 
     def dismissed(self, job_id: str) -> tuple[bool, str | None]:
+        if not storable_id(job_id):
+            return False, None
         stmt = select(dismissed_jobs.c.owner).where(dismissed_jobs.c.id == job_id)
         row = self._read(lambda c: c.execute(stmt).first())
         return (True, row[0]) if row is not None else (False, None)

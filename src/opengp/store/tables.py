@@ -157,3 +157,9 @@ deployment = Table(
     Column("recorded_by", String(255), nullable=False), # host name of the machine that recorded it first
     Column("recorded_at", Float, nullable=False),
 )
+
+
+def storable_id(job_id: str) -> bool:
+    """Could a job have this id?  Not with a NUL in it: PostgreSQL text cannot hold one, and
+    its driver refuses such a parameter, so a client's junk id is unknown, never sent."""
+    return "\x00" not in job_id
