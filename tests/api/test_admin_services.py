@@ -248,6 +248,25 @@ def test_a_failed_edit_leaves_the_service_working(srv, root):
     assert wait(root, f"{GP}/Noop", ok)["jobStatus"] == "esriJobSucceeded"
 
 
+@pytest.mark.parametrize("first", [BROKEN_TOOLBOX, '"""Nothing marked @tool yet."""\n'],
+                         ids=["fails to import", "has no tools"])
+def test_a_toolbox_fixed_after_a_failed_publish_publishes_without_a_restart(srv, root, first):
+    """The publisher fixes the file and tries again, as anyone would: the second createService
+    reads the file as it is now, not the broken module the first attempt left behind."""
+    name = "Fixed" + str(len(first))
+    path = toolbox(srv, f"fixed_box_{len(first)}", first)
+    definition = {"serviceName": name, "properties": {"toolbox": path}, "public": True}
+    assert post(root, f"{ADMIN}/createService", service=json.dumps(definition))["status"] == "error"
+    with open(path, "w") as f:
+        f.write(SLOW_TOOLBOX.format(seconds=0))
+    assert post(root, f"{ADMIN}/createService", service=json.dumps(definition))["status"] == "success"
+    task = f"/arcgis/rest/services/{name}/GPServer/Hello"
+    job = submit(root, task, name="fixed")
+    assert wait(root, task, job)["jobStatus"] == "esriJobSucceeded"
+    out = root.get(f"{task}/jobs/{job}/results/result", params={"f": "json"}).json()
+    assert out["value"] == "hello fixed"
+
+
 @pytest.mark.parametrize("data, text", [
     ({"service": "{not json"}, "not valid JSON"),
     ({"service": json.dumps({"maxUsageTim": 5})}, "Unknown setting"),

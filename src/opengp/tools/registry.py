@@ -96,13 +96,16 @@ def toolbox_file(ref: str, base: Path = Path(".")) -> Path | None:
 
 
 def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
-    """Import a toolbox by module name or by ``.py`` path (relative to ``base``)."""
+    """Import a toolbox by module name or by ``.py`` path (relative to ``base``).
+
+    A file is imported under a name made from its path and its content, so publishing a file
+    again after fixing it imports the fixed text; a failed import leaves nothing behind."""
     if ref.endswith(".py") or "/" in ref or "\\" in ref:
         path = toolbox_file(ref, base)
         assert path is not None
         if not path.exists():
             raise FileNotFoundError(f"toolbox file not found: {path}")
-        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        digest = hashlib.sha1(str(path.resolve()).encode() + b"\0" + path.read_bytes()).hexdigest()[:8]
         name = f"opengp_toolbox_{path.stem}_{digest}"
         if name in sys.modules:
             return sys.modules[name]
@@ -110,8 +113,13 @@ def load_toolbox(ref: str, base: Path = Path(".")) -> ModuleType:
         assert spec and spec.loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[name] = module
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
         return module
+    importlib.invalidate_caches()   # a module written since the server started is found
     return importlib.import_module(ref)
 
 
