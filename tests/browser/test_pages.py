@@ -137,6 +137,24 @@ def test_feature_results_are_drawn_and_files_download(page):
     assert "Bern" in text and "North" in text
 
 
+@pytest.mark.parametrize("latitude", [50.0, 0.0])
+def test_a_round_buffer_is_drawn_round(page, srv, latitude):
+    """A 500 m buffer is a circle on the ground; drawn from longitude and latitude at equal
+    scale it would be 1/cos(50°) = 1.56 times wider than tall, and a user would blame the tool."""
+    import httpx
+    task = f"{srv.url}/arcgis/rest/services/Demo/Tools/GPServer/BufferFeatures"
+    point = {"geometryType": "esriGeometryPoint", "spatialReference": {"wkid": 4326},
+             "features": [{"geometry": {"x": 7.44, "y": latitude}, "attributes": {}}]}
+    job = httpx.post(f"{task}/submitJob", data={
+        "f": "json", "input_features": json.dumps(point),
+        "distance": json.dumps({"distance": 500, "units": "esriMeters"})}).json()["jobId"]
+    page.goto(f"{task}/jobs/{job}?f=html")
+    expect(page.locator("#status")).to_have_text("Succeeded")
+    box = page.locator("svg.preview path.feature").evaluate("p => { const b = p.getBBox(); "
+                                                           "return [b.width, b.height]; }")
+    assert box[0] / box[1] == pytest.approx(1, rel=0.05), box
+
+
 def test_messages_filter_by_level(page):
     open_task(page, "Fail")
     page.get_by_role("button", name="Submit Job").click()

@@ -1,5 +1,6 @@
 // A very small map: draws Esri JSON or GeoJSON features as SVG, fitted to their
-// extent.  Enough to see what a result looks like, with no library to load.
+// extent, longitude and latitude in Web Mercator so shapes keep their proportions.
+// Enough to see what a result looks like, with no library to load.
 (function () {
   "use strict";
   var NS = "http://www.w3.org/2000/svg";
@@ -20,9 +21,31 @@
     return { kind: "none", parts: [] };
   }
 
+  // Spatial references whose coordinates are longitude and latitude in degrees.
+  var GEOGRAPHIC = { 4326: 1, 4269: 1, 4258: 1, 4283: 1, 4617: 1, 4167: 1, 4230: 1, 4267: 1 };
+
+  function isGeographic(data, shapes) {
+    var sr = data.spatialReference || {};
+    var wkid = sr.latestWkid || sr.wkid;
+    if (wkid) return !!GEOGRAPHIC[wkid];
+    if (sr.wkt) return /^\s*GEOGCS/i.test(sr.wkt);
+    // GeoJSON, or Esri JSON without a spatial reference: degrees if every coordinate could be
+    return shapes.every(function (s) { return s.parts.every(function (p) { return p.every(function (c) {
+      return Math.abs(c[0]) <= 180 && Math.abs(c[1]) <= 90; }); }); });
+  }
+
+  // Web Mercator (in radians): conformal, so a circle on the ground stays round at any latitude.
+  function mercator(c) {
+    var lat = Math.max(-85.05, Math.min(85.05, c[1])) * Math.PI / 180;
+    return [c[0] * Math.PI / 180, Math.log(Math.tan(Math.PI / 4 + lat / 2))];
+  }
+
   function draw(svg) {
     var data = JSON.parse(svg.dataset.features);
     var shapes = (data.features || []).map(rings);
+    if (isGeographic(data, shapes)) {
+      shapes.forEach(function (s) { s.parts = s.parts.map(function (p) { return p.map(mercator); }); });
+    }
     var xs = [], ys = [];
     shapes.forEach(function (s) { s.parts.forEach(function (p) { p.forEach(function (c) { xs.push(c[0]); ys.push(c[1]); }); }); });
     if (!xs.length) return;
