@@ -240,6 +240,27 @@ def test_out_sr_reprojects_like_to_crs(srv: Server, anon: httpx.Client) -> None:
             assert same_shape(feature["geometry"], geometry, 1e-9 if target == 4326 else 1e-3)
 
 
+def test_return_extent_only_bounds_the_selection(srv: Server, anon: httpx.Client) -> None:
+    """A map client zooms to a selection with returnExtentOnly (and the count with it)."""
+    frame = expected(srv, "two.gpkg", "parks")
+    want = frame[frame["area_ha"] >= 30]
+    assert 0 < len(want) < len(frame)
+    path = "Data/Two/FeatureServer/1"
+    body = query(anon, path, where="area_ha >= 30", returnExtentOnly="true")
+    assert set(body) == {"extent"}
+    corners = [body["extent"][k] for k in ("xmin", "ymin", "xmax", "ymax")]
+    assert corners == pytest.approx(list(want.total_bounds))
+    both = query(anon, path, where="area_ha >= 30", returnExtentOnly="true", returnCountOnly="true")
+    assert both == {"count": len(want), "extent": body["extent"]}
+    mercator = query(anon, path, where="area_ha >= 30", returnExtentOnly="true", outSR="3857")["extent"]
+    assert [mercator[k] for k in ("xmin", "ymin", "xmax", "ymax")] == pytest.approx(
+        list(want.to_crs(3857).total_bounds))
+    none = query(anon, path, where="area_ha < 0", returnExtentOnly="true", returnCountOnly="true")
+    assert none["count"] == 0 and none["extent"]["xmin"] == "NaN"
+    layer = anon.get(path, params={"f": "json"}).json()
+    assert layer["advancedQueryCapabilities"]["supportsReturningQueryExtent"] is True
+
+
 def test_paging_walks_every_feature_once(srv: Server, anon: httpx.Client) -> None:
     frame = expected(srv, "two.gpkg", "towns")
     first = query(anon, "Data/Two/FeatureServer/0", where="1=1")

@@ -55,6 +55,7 @@ class Query:
     order_by: tuple[tuple[str, bool], ...] = ()   # (column, ascending)
     count_only: bool = False
     ids_only: bool = False
+    extent_only: bool = False
     format: str = "json"
 
 
@@ -106,6 +107,7 @@ def parse_query(layer: Layer, params: Mapping[str, str], *, max_records: int | N
         order_by=_order_by(layer, params.get("orderByFields")),
         count_only=_bool(params, "returnCountOnly", False),
         ids_only=_bool(params, "returnIdsOnly", False),
+        extent_only=_bool(params, "returnExtentOnly", False),
         format="json" if fmt == "pjson" else fmt,
     )
 
@@ -250,8 +252,9 @@ def _finite(shape: BaseGeometry, why: str) -> None:
         raise bad("geometry", why)
 
 
-def select(layer: Layer, query: Query) -> Selection | int | list[int]:
-    """The selected features; a count for ``returnCountOnly``, ids for ``returnIdsOnly``."""
+def select(layer: Layer, query: Query) -> Selection | int | list[int] | dict[str, Any]:
+    """The selected features; a count for ``returnCountOnly``, ids for ``returnIdsOnly``, the
+    extent (with the count when both are asked) for ``returnExtentOnly``."""
     frame = layer.frame
     oid = layer.object_id_field
     keep = np.ones(len(frame), dtype=bool)
@@ -268,6 +271,9 @@ def select(layer: Layer, query: Query) -> Selection | int | list[int]:
         except shapely.errors.GEOSException as exc:
             raise bad("geometry", f"cannot relate the query geometry to the features: {exc}") from None
     chosen = frame[keep]
+    if query.extent_only:
+        extent = {"extent": _extent(layer, chosen, query.out_sr)}
+        return {"count": int(len(chosen)), **extent} if query.count_only else extent
     if query.count_only:
         return int(len(chosen))
     order = list(query.order_by) or [(oid, True)]
@@ -289,6 +295,24 @@ def select(layer: Layer, query: Query) -> Selection | int | list[int]:
     by_name = {f["name"]: f for f in layer.fields}
     return Selection(layer, chosen, columns, query.return_geometry, sr, exceeded=end < total,
                      fields=[by_name[c] for c in columns])
+
+
+def _extent(layer: Layer, chosen: gpd.GeoDataFrame, out_sr: dict[str, Any] | None) -> dict[str, Any]:
+    """The envelope of the chosen features, in ``out_sr`` when given.  With nothing to bound
+    ArcGIS answers "NaN" corners, and so do we."""
+    sr = layer.spatial_reference
+    geoms = chosen.geometry[~(chosen.geometry.isna() | chosen.geometry.is_empty)]
+    if out_sr is not None and sr is not None and not geo.same_sr(out_sr, sr) and len(geoms):
+        try:
+            geoms = geoms.to_crs(geo.crs_of(out_sr))
+        except Exception as exc:
+            raise bad("outSR", f"cannot project to {out_sr}: {exc}") from None
+    if out_sr is not None:
+        sr = out_sr
+    if not len(geoms):
+        return {"xmin": "NaN", "ymin": "NaN", "xmax": "NaN", "ymax": "NaN", "spatialReference": sr}
+    xmin, ymin, xmax, ymax = (float(v) for v in geoms.total_bounds)
+    return {"xmin": xmin, "ymin": ymin, "xmax": xmax, "ymax": ymax, "spatialReference": sr}
 
 
 def _spatial(geoms: gpd.GeoSeries, shape: BaseGeometry, relation: str) -> np.ndarray:

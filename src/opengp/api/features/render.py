@@ -12,7 +12,7 @@ QUERY_FORMATS = "JSON, geoJSON"
 # what a client may ask of query (ArcGIS's flags; the rest are false or absent)
 ADVANCED_QUERY = {
     "supportsPagination": True, "supportsOrderBy": True, "supportsQueryWithDistance": False,
-    "supportsDistinct": False, "supportsReturningQueryExtent": False, "supportsStatistics": False,
+    "supportsDistinct": False, "supportsReturningQueryExtent": True, "supportsStatistics": False,
     "supportsHavingClause": False, "supportsCountDistinct": False, "supportsTrueCurve": False,
     "supportsSqlExpression": False, "supportsQueryWithResultType": False,
     "supportsReturningGeometryCentroid": False, "supportsPaginationOnAggregatedQueries": False,

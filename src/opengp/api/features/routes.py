@@ -85,6 +85,8 @@ async def query(request: Request) -> Response:
     def run() -> Any:
         q = parse_query(found, params)
         chosen = select(found, q)
+        if isinstance(chosen, dict):            # returnExtentOnly
+            return q, chosen
         if isinstance(chosen, int):
             return q, {"count": chosen}
         if isinstance(chosen, list):
