@@ -105,3 +105,36 @@ def test_unknown_paths_and_methods_answer_in_the_face_dialect(server, path, dial
         assert answer["status"] == status and answer["type"].startswith("http://www.opengis.net/def/exceptions/")
     else:
         assert answer["status"] == "error" and answer["code"] == status
+
+
+REST = "/arcgis/rest/services"
+
+
+@pytest.mark.parametrize("method, path, dialect", [
+    ("GET", "/arcgis/rest/info", "rest"),
+    ("GET", REST, "rest"),
+    ("GET", f"{REST}{JOBS}", "rest"),
+    ("GET", f"{REST}{JOBS}/Add", "rest"),
+    ("POST", f"{REST}{JOBS}/Add/submitJob", "rest"),
+    ("GET", f"{REST}/Demo/Topo/FeatureServer/0", "rest"),
+    ("GET", f"{REST}/Demo/Topo/FeatureServer/0/query", "rest"),
+    ("GET", f"{REST}/Demo/Topographic/TopographicProductionServer", "rest"),
+    ("GET", "/arcgis/admin/services", "admin"),
+])
+def test_an_unsupported_format_is_a_400_not_json_it_did_not_ask_for(server, client, method, path, dialect):
+    """``f=kmz`` (or a typo) used to be answered with JSON as if nothing were wrong; no job is made."""
+    before = _job_count(server)
+    data = {"f": "kmz", "a": "1", "where": "1=1"}
+    r = (client.post(server.url + path, data=data) if method == "POST"
+         else client.get(server.url + path, params=data))
+    body = r.json()
+    if dialect == "rest":
+        assert body["error"]["code"] == 400 and "kmz" in " ".join(body["error"]["details"]), body
+    else:
+        assert body["status"] == "error" and body["code"] == 400 and "kmz" in " ".join(body["messages"]), body
+    assert _job_count(server) == before
+
+
+def test_the_format_is_read_without_case(client):
+    r = client.get(f"{JOBS}/Add", params={"f": "PJSON"})
+    assert r.json()["name"] == "Add" and r.text.startswith("{\n")

@@ -32,7 +32,7 @@ from ..files import file_response, open_job_file
 from ..kit.answers import CURRENT_VERSION, respond
 from ..kit.esrijob import messages_json
 from ..kit.options import job_options, spatial_reference
-from ..kit.params import read_form, read_params, wants_html
+from ..kit.params import query_params, read_form, read_params, wants_html
 from ..values import json_answer, param_value
 from . import pages
 from .dialect import execute_failed, execute_timed_out, job_json, job_status_json, not_succeeded, return_messages
@@ -43,7 +43,7 @@ def _jobs(request: Request) -> JobService:
 
 
 async def info(request: Request) -> Response:
-    params = dict(request.query_params)
+    params = query_params(request)
     settings = request.app.state.settings
     base = settings.public_url or str(request.base_url).rstrip("/")
     return respond({"currentVersion": CURRENT_VERSION, "fullVersion": "11.1.0",
@@ -54,7 +54,7 @@ async def info(request: Request) -> Response:
 
 
 async def services_root(request: Request) -> Response:
-    params = dict(request.query_params)
+    params = query_params(request)
     return _folder(request, None, params, caller(request, params, request.app.state.auth))
 
 
@@ -163,7 +163,7 @@ async def upload(request: Request) -> Response:
     anyone else only what an ordinary request may carry (``max_request_bytes``: enough for
     a form whose ``token`` field says who they are), and a larger body from them is refused
     unread."""
-    params = dict(request.query_params)
+    params = query_params(request)
     settings = request.app.state.settings
     parts = [p for p in request.path_params["path"].split("/") if p]
     if not parts or parts[-1] != "GPServer":
@@ -340,7 +340,7 @@ async def job_file(request: Request) -> Response:
     never tells whether someone else's job or file exists.
     """
     path = request.path_params["path"]
-    params = dict(request.query_params)
+    params = query_params(request)
     claims = caller(request, params, request.app.state.auth)
     missing = NotFound(f"File '{path}' not found.")
     named = split_job_path(path)

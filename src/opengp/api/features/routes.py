@@ -19,18 +19,18 @@ from starlette.routing import BaseRoute, Route
 from ...auth.access import require_use
 from ...core import NotFound
 from ...datasets.catalog import Catalog, Dataset, Layer
-from ...datasets.query import esri_json, geojson, parse_query, select
+from ...datasets.query import FORMATS as QUERY_FORMATS, esri_json, geojson, parse_query, select
 from ..auth import caller
 from ..kit.answers import respond
-from ..kit.params import read_params, wants_html
+from ..kit.params import ANSWER_FORMATS, read_params, wants_html
 from .render import layer_json, service_json
 
 _PREFIX = "/arcgis/rest/services/{path:path}/FeatureServer"
 
 
-async def _dataset(request: Request) -> tuple[Dataset, dict[str, str]]:
+async def _dataset(request: Request, formats: tuple[str, ...] = ANSWER_FORMATS) -> tuple[Dataset, dict[str, str]]:
     """The dataset the path names, once the caller may read it (token errors first)."""
-    params = await read_params(request)
+    params = await read_params(request, formats)
     claims = caller(request, params, request.app.state.auth)
     catalog: Catalog = request.app.state.datasets
     key = request.path_params["path"].strip("/")
@@ -79,7 +79,7 @@ async def layer(request: Request) -> Response:
 
 
 async def query(request: Request) -> Response:
-    dataset, params = await _dataset(request)
+    dataset, params = await _dataset(request, QUERY_FORMATS)
     found = _layer(dataset, request)
 
     def run() -> Any:

@@ -12,17 +12,41 @@ from starlette.requests import Request
 from ...core import InvalidInput
 
 
-async def read_params(request: Request) -> dict[str, str]:
-    """Query string and form body merged (body wins), as ArcGIS reads them.  The body is held
-    to the request's allowance as it arrives (api/limits.py)."""
+# What the ArcGIS-style faces answer in; a resource with more (a layer query's geojson) says so
+ANSWER_FORMATS = ("json", "pjson", "html")
+
+
+async def read_params(request: Request, formats: tuple[str, ...] = ANSWER_FORMATS) -> dict[str, str]:
+    """Query string and form body merged (body wins), as ArcGIS reads them, with ``f`` checked
+    against ``formats``.  The body is held to the request's allowance as it arrives
+    (api/limits.py)."""
     params = dict(request.query_params) if request.scope["query_string"] else {}
     if request.method != "POST":
-        return params
+        return checked_format(params, formats)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         params.update({k: v for k, v in (await read_form(request)).items() if isinstance(v, str)})
-        return params
-    params.update(form_fields(b"".join([chunk async for chunk in request.stream()])))
+    else:
+        params.update(form_fields(b"".join([chunk async for chunk in request.stream()])))
+    return checked_format(params, formats)
+
+
+def query_params(request: Request, formats: tuple[str, ...] = ANSWER_FORMATS) -> dict[str, str]:
+    """The query string alone (for resources that take no form), ``f`` checked as above."""
+    return checked_format(dict(request.query_params), formats)
+
+
+def checked_format(params: dict[str, str], formats: tuple[str, ...] = ANSWER_FORMATS) -> dict[str, str]:
+    """``params`` with ``f`` in lower case (ArcGIS takes ``f=PJSON``), or an ``InvalidInput``
+    naming the formats this resource answers in: a client asking for ``f=kmz`` must not be
+    handed JSON it did not ask for.  No ``f`` (or an empty one) is the resource's default."""
+    f = params.get("f")
+    if f:
+        lowered = f.strip().lower()
+        if lowered not in formats:
+            raise InvalidInput("Unable to complete operation.", [
+                f"f={f!r} is not a supported format for this resource; use {', '.join(formats)}."])
+        params["f"] = lowered
     return params
 
 
