@@ -246,7 +246,7 @@ def test_custom_aoi_and_layer_exclusion(http: httpx.Client) -> None:
                       layerExclusion='["Lakes"]')["jobId"]
     final = follow(http, job_id)[-1]
     assert final["status"] == "Succeeded", final
-    assert final["aoiFeatureId"] is None
+    assert final["aoiFeatureId"] is None and final["aoiLayer"] == ""     # a string, as ArcGIS answers
     assert not any("Lakes" in m for group in final["messages"].values() for m in group)
     pdf = PdfReader(io.BytesIO(download(http, final["outputUrl"])))
     assert "Sheet Custom" in pdf.pages[0].extract_text()
@@ -396,6 +396,23 @@ def test_access(srv: Server, http: httpx.Client) -> None:
     assert error_of(http.get(f"{SVC}/jobs/job/NOPE", params={"f": "json"}))["code"] == 404
     assert error_of(http.get("/arcgis/rest/services/Maps/Nope/TopographicProductionServer",
                              params={"f": "json"}))["code"] == 404
+
+
+def test_an_owned_products_file_asks_for_a_token_and_its_id_reads_in_any_case(srv: Server, http: httpx.Client) -> None:
+    """Without a token the output is a 499, as for every protected resource, so a client knows to
+    sign in; another user still reads it as unknown.  Product job ids are GUIDs, which ArcGIS
+    matches in any case."""
+    with client_as(srv, "pat", "pat-secret-1") as pat:
+        job_id = generate(pat)["jobId"]
+        assert job_id == job_id.upper()
+        final = follow(pat, job_id.lower())[-1]
+        assert final["status"] == "Succeeded" and final["jobId"] == job_id, final
+        assert download(pat, final["outputUrl"]).startswith(b"%PDF")
+        assert error_of(http.get(final["outputUrl"]))["code"] == 499
+        with client_as(srv, "quinn", "quinn-secret-1") as quinn:
+            assert error_of(quinn.get(final["outputUrl"]))["code"] == 404
+        done = pat.get(f"{SVC}/jobs/delete", params={"f": "json", "jobId": job_id.lower()}).json()
+        assert done["items"] == [{"id": job_id, "success": True, "message": ""}], done
 
 
 def test_the_demo_makes_a_product_in_one_request(server: Server) -> None:

@@ -336,8 +336,10 @@ async def job_file(request: Request) -> Response:
     """Files tools wrote into their work folders: ``<service>_gpserver/<jobId>/...``.
 
     Who may use the service is checked from the path alone, before anything
-    is looked up, and every other refusal is the same NotFound, so the answer
-    never tells whether someone else's job or file exists.
+    is looked up, and every other refusal of a signed-in caller is the same NotFound, so the
+    answer never tells them whether someone else's job or file exists.  A caller with no token
+    asking for a file of someone's job is asked for one (499), as every protected resource
+    does, so a client knows to sign in (job ids are unguessable).
     """
     path = request.path_params["path"]
     params = query_params(request)
@@ -356,8 +358,8 @@ async def job_file(request: Request) -> Response:
         job = jobs.get(job_id, service.key)
     except NotFound:
         raise missing from None
-    if not may_see(job, claims):
-        raise missing
+    if not may_see(job, claims):     # someone's job: ask a caller with no token to sign in
+        raise TokenRequired("Token Required") if claims is None else missing
     # from the shared folder or the object store (runtime/storage.py), sandboxed (api/files.py)
     stored = await open_job_file(request, jobs.files, service_part, job_id, rest)
     if stored is None:

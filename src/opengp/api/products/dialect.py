@@ -76,7 +76,7 @@ def product_job_json(job: Job, msg_level: str = DEFAULT_MSG_LEVEL) -> dict[str, 
         "submissionTime": iso(job.created),
         "lastUpdatedTime": iso(job.updated),
         "percentComplete": percent_complete(job),
-        "aoiLayer": request.get("aoiLayer"),
+        "aoiLayer": request.get("aoiLayer") or "",     # a custom AOI has none: "", as ArcGIS shows it
         "aoiFeatureId": request.get("aoiFeatureId"),
         "outputUrl": output_url(job),
         "user": job.owner,

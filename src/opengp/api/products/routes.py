@@ -211,7 +211,9 @@ def _msg_level(params: dict[str, str]) -> str:
 
 
 def _product_job(jobs: JobService, job_id: str, service: Service, claims: Claims | None) -> Job:
-    job = jobs.find(job_id)
+    """A product job by its id in any case: ArcGIS's ids are GUIDs (ours are made upper-case),
+    and GUIDs compare without case."""
+    job = jobs.find(job_id.upper())
     if job is None or job.service != service.key or job.kind is not Kind.PRODUCT or not may_see(job, claims):
         raise NotFound(f"Job '{job_id}' does not exist or is inaccessible.")
     return job
@@ -239,7 +241,7 @@ async def _jobs(request: Request, params: dict[str, str], claims: Claims | None,
 
 
 def _ids(params: dict[str, str]) -> list[str]:
-    ids = [i.strip() for i in (params.get("jobId") or params.get("jobIds") or "").split(",") if i.strip()]
+    ids = [i.strip().upper() for i in (params.get("jobId") or params.get("jobIds") or "").split(",") if i.strip()]
     if not ids:
         raise InvalidInput("Unable to complete operation.", ["'jobId' is required."])
     return ids
