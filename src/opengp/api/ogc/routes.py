@@ -2,7 +2,8 @@
 the job service, so a job submitted through either face is the same job.
 
 Errors are RFC 7807 problem bodies with the OGC exception type URIs (``dialect``);
-inputs are translated in ``inputs``, results answered in ``results``, the job list is
+inputs are translated in ``inputs``, ``modes`` decides whether an execution answers
+with its results or its job, results are answered in ``results``, the job list is
 ``joblist``, and the hot requests skip the framework through ``fastpath``.
 """
 from __future__ import annotations
