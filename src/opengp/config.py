@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     login_attempts: int = Field(5, ge=1)            # failed logins per user or address ...
     login_window: float = Field(300.0, gt=0)        # ... within this many seconds before throttling
     allow_private_urls: bool = False        # let callbacks and fetched inputs reach this machine and private networks
+    # an OGC synchronous execution of an asynchronous service waits this long for its job, then answers
+    # 201 with the job to follow (docs/ogc.md "Executing"); 0: at once.  Below the usual proxy timeouts (60 s)
+    ogc_sync_wait: float = Field(30.0, ge=0)
     # -- where job files and uploads live (runtime/storage.py, docs/deployment.md "File storage") ------
     files_url: str | None = None            # None: under data_dir; or "s3://bucket/prefix" (opengp[s3])
     s3_endpoint_url: str | None = None      # MinIO, Ceph...: "http://minio:9000"; None: AWS

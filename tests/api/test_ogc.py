@@ -169,8 +169,9 @@ def execute(ogc: httpx.Client, pid: str, body: dict | None = None, **headers: st
 
 def submit(ogc: httpx.Client, pid: str, inputs: dict, **extra: Any) -> dict:
     """An asynchronous execution: 201, a Location to the job, and its statusInfo."""
-    r = execute(ogc, pid, {"inputs": inputs, **extra})
+    r = execute(ogc, pid, {"inputs": inputs, **extra}, Prefer="respond-async")
     info = ok_json(r, "statusInfo", 201)
+    assert r.headers["preference-applied"] == "respond-async"
     assert info["status"] in ("accepted", "running") and info["type"] == "process"
     assert r.headers["location"] == f"{str(ogc.base_url).rstrip('/')}/jobs/{info['jobID']}"
     return info
@@ -289,13 +290,12 @@ def test_every_process_description_is_valid_and_matches_its_summary(ogc):
         assert described["outputs"], summary["id"]
         execution = link(described, REL + "execute")
         assert execution["href"].endswith(f"/ogcapi/processes/{summary['id']}/execution")
-        sync = ".ToolsSync." in summary["id"] or summary["id"].startswith("Test.Sync.")
-        assert ("sync-execute" if sync else "async-execute") in summary["jobControlOptions"], summary
+        assert summary["jobControlOptions"] == ["sync-execute", "async-execute", "dismiss"], summary
 
 
 def test_a_description_maps_gp_parameters_to_json_schema(ogc):
     buffer = ok_json(ogc.get("/processes/Demo.Tools.BufferFeatures"), "process")
-    assert buffer["title"] == "Buffer Features" and buffer["jobControlOptions"][0] == "async-execute"
+    assert buffer["title"] == "Buffer Features"
     features = buffer["inputs"]["input_features"]
     assert features["minOccurs"] == 1 and features["maxOccurs"] == 1
     assert features["schema"]["format"] == "geojson-feature-collection"
@@ -305,7 +305,6 @@ def test_a_description_maps_gp_parameters_to_json_schema(ogc):
     assert buffer["outputs"]["result"]["schema"]["contentMediaType"] == "application/geo+json"
 
     echo = ok_json(ogc.get("/processes/Demo.ToolsSync.Echo"), "process")
-    assert echo["jobControlOptions"][0] == "sync-execute"
     assert {k: v["schema"]["type"] for k, v in echo["inputs"].items()} == {
         "text": "string", "number": "number", "count": "integer", "flag": "boolean", "when": "string",
         "tags": "array"}
@@ -359,9 +358,12 @@ def test_sync_raw_single_output_is_the_value_itself(ogc):
     assert media_type(r) == "application/json" and r.json() == {"distance": 0.0, "units": "esriMeters"}
 
 
-def test_sync_is_the_answer_whatever_the_prefer_header(ogc):
-    for prefer in ("respond-async", "respond-sync", "wait=5", "return=minimal"):
-        r = execute(ogc, "Test.Sync.Noop", {"inputs": {"value": "v"}}, Prefer=prefer)
+@pytest.mark.parametrize("pid", ["Test.Sync.Noop", "Test.Jobs.Noop"])
+def test_sync_is_the_answer_unless_respond_async_is_preferred(ogc, pid):
+    """Both kinds of service; preferences this server does not know, or cannot read, are ignored."""
+    for prefer in (None, "respond-sync", "wait=5", "return=minimal", "wait=soon", 'wait="5"', "RESPOND-SYNC; x=1",
+                   "respond-async, wait=20"):        # RFC 7240: async only if it takes longer than 20 s
+        r = execute(ogc, pid, {"inputs": {"value": "v"}}, **({"Prefer": prefer} if prefer else {}))
         assert r.status_code == 200 and r.text == "v", (prefer, r.text)
         assert "preference-applied" not in r.headers
 
@@ -491,11 +493,63 @@ def test_async_execution_creates_a_job_with_a_location_and_results(ogc):
     assert results.status_code == 200 and media_type(results) == "text/plain" and results.text == "async"
 
 
-def test_async_is_the_answer_without_a_prefer_header_too(ogc):
-    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "v"}})
-    ok_json(r, "statusInfo", 201)
-    assert "location" in r.headers and "preference-applied" not in r.headers
-    wait(ogc, r.json()["jobID"])
+def test_a_synchronous_service_runs_a_job_when_asked_respond_async(ogc):
+    for prefer in ("respond-async", "Respond-Async; x=1, return=minimal"):
+        r = ogc.post("/processes/Test.Sync.Noop/execution", json={"inputs": {"value": "as a job"}},
+                     headers=[("Prefer", "handling=lenient"), ("Prefer", prefer)])      # RFC 7240: they add up
+        info = ok_json(r, "statusInfo", 201)
+        assert r.headers["preference-applied"] == "respond-async" and info["processID"] == "Test.Sync.Noop"
+        assert r.headers["location"].endswith(f"/ogcapi/jobs/{info['jobID']}")
+        done = wait(ogc, info["jobID"])
+        assert done["status"] == "successful"
+        assert ogc.get(link(done, REL + "results")["href"]).text == "as a job"
+
+
+def test_a_synchronous_request_to_an_asynchronous_service_answers_its_results(ogc, lister):
+    """OWSLib's default: no respond-async.  The job is a job all the same, listed with its results."""
+    since = datetime.now().astimezone().isoformat()
+    r = execute(ogc, "Test.Jobs.Stats", {"inputs": {"values": [1, 2]}, "response": "document"},
+                Prefer="respond-sync")
+    assert ok_json(r, "results") == {"total": 3.0, "count": 2, "title": "Values"}
+    assert "location" not in r.headers and "preference-applied" not in r.headers
+    listed = ok_json(lister.get("/jobs", params={"processID": "Test.Jobs.Stats", "datetime": f"{since}/.."}),
+                     "jobList")["jobs"]
+    assert [j["status"] for j in listed] == ["successful"], listed
+    assert ok_json(ogc.get(f"/jobs/{listed[0]['jobID']}/results"), "results") == r.json()
+
+
+def test_a_synchronous_request_waits_on_a_job_that_can_be_dismissed_meanwhile(ogc, lister):
+    from concurrent.futures import ThreadPoolExecutor
+
+    since = datetime.now().astimezone().isoformat()
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(execute, ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 2.8}})
+        deadline = time.monotonic() + 10
+        while not (running := lister.get("/jobs", params={"processID": "Test.Jobs.Sleep", "status": "running",
+                                                          "datetime": f"{since}/.."}).json()["jobs"]):
+            assert time.monotonic() < deadline and not answer.done(), "the waiting request's job is not listed"
+            time.sleep(0.05)
+        job_id = running[0]["jobID"]
+        assert ok_json(ogc.delete(f"/jobs/{job_id}"), "statusInfo")["status"] == "dismissed"
+        r = answer.result(timeout=2)                 # answered at once, not when the job would have ended
+    assert r.status_code in (404, 410) and job_id in problem(r, r.status_code, "no-such-job")["title"]
+
+
+def test_a_synchronous_request_that_outlasts_its_wait_is_answered_with_the_job(ogc):
+    started = time.monotonic()
+    r = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 2.5}}, Prefer="wait=1")
+    assert 1 <= time.monotonic() - started < 2.5
+    info = ok_json(r, "statusInfo", 201)
+    assert info["status"] in ("accepted", "running")
+    assert r.headers["location"].endswith(f"/ogcapi/jobs/{info['jobID']}")
+    assert "preference-applied" not in r.headers                # it was not asked for respond-async
+    assert wait(ogc, info["jobID"])["status"] == "successful"
+    assert ogc.get(f"/jobs/{info['jobID']}/results").text == "rested"
+
+
+def test_a_failing_job_of_a_synchronous_request_is_a_problem_with_the_tools_message(ogc):
+    found = problem(execute(ogc, "Test.Jobs.Fail", {"inputs": {"message": "failed in a job"}}), 500)
+    assert "failed in a job" in found["detail"]
 
 
 def test_async_results_keep_the_requested_response_and_outputs(ogc):
@@ -763,7 +817,8 @@ def subscriber(receiver: Receiver) -> dict[str, str]:
 
 
 def test_callbacks_arrive_once_each_for_a_job_that_succeeds(ogc, receiver):
-    r = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 0.5}, "subscriber": subscriber(receiver)})
+    r = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 0.5}, "subscriber": subscriber(receiver)},
+                Prefer="respond-async")
     assert r.status_code == 201
     job_id = r.json()["jobID"]
     calls = receiver.wait_for(2)
@@ -776,7 +831,7 @@ def test_callbacks_arrive_once_each_for_a_job_that_succeeds(ogc, receiver):
 
 
 def test_a_failed_job_calls_failed_uri_once(ogc, receiver):
-    r = execute(ogc, "Test.Jobs.Fail", {"inputs": {}, "subscriber": subscriber(receiver)})
+    r = execute(ogc, "Test.Jobs.Fail", {"inputs": {}, "subscriber": subscriber(receiver)}, Prefer="respond-async")
     calls = receiver.wait_for(2)
     assert [path for path, _ in calls] == ["/inProgressUri", "/failedUri"], calls
     assert calls[1][1]["status"] == "failed" and calls[1][1]["jobID"] == r.json()["jobID"]
@@ -784,7 +839,7 @@ def test_a_failed_job_calls_failed_uri_once(ogc, receiver):
 
 def test_a_callback_that_cannot_be_delivered_is_noted_on_the_job(ogc, receiver):
     dead = f"http://127.0.0.1:{free_port()}/nobody"
-    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {}, "subscriber": {"successUri": dead}})
+    r = execute(ogc, "Test.Jobs.Noop", {"inputs": {}, "subscriber": {"successUri": dead}}, Prefer="respond-async")
     job_id = r.json()["jobID"]
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -822,8 +877,8 @@ def _ids(ogc, **params) -> list[str]:
 
 
 def test_the_job_list_filters_by_process_type_time_and_duration(ogc, lister):
-    noop = execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "listed"}}).json()["jobID"]
-    sleep = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 1.2}}).json()["jobID"]
+    noop = execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "listed"}}, Prefer="respond-async").json()["jobID"]
+    sleep = execute(ogc, "Test.Jobs.Sleep", {"inputs": {"seconds": 1.2}}, Prefer="respond-async").json()["jobID"]
     for job_id in (noop, sleep):
         deadline = time.monotonic() + 20
         while ogc.get(f"/jobs/{job_id}").json()["status"] != "successful" and time.monotonic() < deadline:
@@ -847,7 +902,7 @@ def test_the_job_list_filters_by_process_type_time_and_duration(ogc, lister):
 
 def test_job_list_links_keep_the_filters(ogc, lister):
     for _ in range(3):
-        execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "page"}})
+        execute(ogc, "Test.Jobs.Noop", {"inputs": {"value": "page"}}, Prefer="respond-async")
     ogc = lister
     first = ok_json(ogc.get("/jobs", params={"limit": 2, "processID": "Test.Jobs.Noop"}), "jobList")
     nxt = link(first, "next")["href"]
@@ -992,10 +1047,12 @@ def test_a_bbox_is_a_polygon_for_a_feature_input(ogc):
 
 @pytest.fixture(scope="module")
 def strict(tmp_path_factory):
-    """A server with small limits and no private URLs (the defaults a real server has)."""
+    """A server with small limits (a short ogc_sync_wait too) and no private URLs (the defaults a
+    real server has)."""
     srv = Server(tmp_path_factory.mktemp("ogc-limits"), demo=False, workers=1)
     config = srv.config.read_text().replace("allow_private_urls = true", "allow_private_urls = false")
-    srv.config.write_text(config.replace("[server]\n", "[server]\nmax_upload_bytes = 100\nmax_request_bytes = 4096\n"))
+    srv.config.write_text(config.replace("[server]\n", "[server]\nmax_upload_bytes = 100\nmax_request_bytes = 4096\n"
+                                                        "ogc_sync_wait = 1\n"))
     add_user(srv.data_dir, "root", "administrator", "root password")       # a server needs an administrator
     srv.start()
     with httpx.Client(base_url=srv.url + "/ogcapi", timeout=30) as c:
@@ -1011,6 +1068,18 @@ def test_a_file_over_the_upload_limit_is_a_413(strict):
     assert "100" in found["detail"]
     problem(execute(strict, "Test.Sync.ReadFile", {"inputs": {"data": b64(b"x" * 3000)}}), 413, "payload-too-large")
     problem(execute(strict, "Test.Sync.Noop", {"inputs": {"value": "x" * 5000}}), 413, "payload-too-large")
+
+
+def test_ogc_sync_wait_bounds_a_synchronous_request_to_an_asynchronous_service(strict):
+    started = time.monotonic()
+    r = execute(strict, "Test.Jobs.Sleep", {"inputs": {"seconds": 2.5}})
+    assert 1 <= time.monotonic() - started < 2.5
+    info = ok_json(r, "statusInfo", 201)
+    assert info["status"] in ("accepted", "running")
+    assert "location" in r.headers and "preference-applied" not in r.headers
+    assert wait(strict, info["jobID"])["status"] == "successful"
+    r = execute(strict, "Test.Sync.Sleep", {"inputs": {"seconds": 1.5}})     # waited for as its execute waits
+    assert r.status_code == 200 and r.text == "rested"
 
 
 def test_references_to_private_addresses_are_refused_by_default(strict, files):

@@ -127,13 +127,16 @@ class JobService:
         return Kind.PRODUCT if service is not None and service.config.is_product else Kind.GP
 
     async def submit(self, service_key: str, task: str, form: dict[str, Any], *,
-                     synchronous: bool, owner: str | None = None,
+                     synchronous: bool | None, owner: str | None = None,
                      options: dict[str, Any] | None = None,
                      kind: Kind = Kind.GP, job_id: str | None = None) -> Job:
         """Validate inputs and queue a job; returns once the job is committed.
 
-        Product jobs (``kind`` product) come only from generateProduct, which
-        resolves the request into the product tool's inputs itself."""
+        ``synchronous``: the ArcGIS operation that asks (``execute``: True, ``submitJob``: False),
+        refused on a service of the other execution type, as ArcGIS does; None: either (OGC API -
+        Processes runs every process both ways: docs/ogc.md).  Product jobs (``kind`` product)
+        come only from generateProduct, which resolves the request into the product tool's
+        inputs itself."""
         service = self.registry.service(service_key)
         spec = service.tool(task)
         if service.config.is_product and kind is not Kind.PRODUCT:
@@ -142,7 +145,7 @@ class JobService:
         if not service.started:
             raise Unavailable(f"Service '{service.key}' is stopped and accepts no new jobs; "
                               "an administrator can start it again.")
-        if service.synchronous != synchronous:
+        if synchronous is not None and service.synchronous != synchronous:
             op = "execute" if synchronous else "submitJob"
             kind = "synchronous" if service.synchronous else "asynchronous"
             raise NotAllowed(f"Operation '{op}' is not supported on this {kind} service; use "
@@ -177,7 +180,7 @@ class JobService:
         """Run a task and wait for it (synchronous services)."""
         service = self.registry.service(service_key)
         job = await self.submit(service_key, task, form, synchronous=True, owner=owner, options=options)
-        return await self.wait(job.id, service.config.max_usage_time + 5, self.signals.waiter(job.id))
+        return await self.wait(job.id, service.execute_wait, self.signals.waiter(job.id))
 
     async def wait(self, job_id: str, timeout: float, waiter: asyncio.Future[None] | None = None) -> Job:
         """Wait until the job is terminal (or ``timeout`` passes); returns it."""

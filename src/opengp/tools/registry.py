@@ -32,6 +32,12 @@ class Service:
     def synchronous(self) -> bool:
         return self.config.execution_type == "synchronous"
 
+    @property
+    def execute_wait(self) -> float:
+        """How long a synchronous execute waits for its job: the job is timed out at maxUsageTime,
+        and 5 s more let its end be recorded."""
+        return self.config.max_usage_time + 5
+
     @cached_property
     def config_json(self) -> str:
         """The settings as JSON, as they travel to workers with each job (computed once)."""

@@ -98,25 +98,32 @@ def document(base: str) -> dict[str, Any]:
                                                    **common}}},
             "/processes/{processId}/execution": {"post": {
                 "operationId": "execute", "summary": "Execute a process", "parameters": [
-                    pid, _param("Prefer", "header", {"type": "string"}, "respond-async asks for a job.")],
+                    pid, _param("Prefer", "header", {"type": "string"},
+                                "RFC 7240: respond-async answers with the job at once; wait=N waits at most N "
+                                "seconds for the results (else the server's bound), then answers with the job.")],
                 "requestBody": {"required": True, "content": {JSON: {"schema": _ref("execute")}}},
                 "callbacks": {},
                 "responses": {
-                    "200": {"description": "Synchronous execution: the results (a document, one raw output, "
-                                           "or several as multipart/related).",
+                    "200": {"description": "Synchronous execution (no respond-async): the results once the job "
+                                           "ended (a document, one raw output, or several as multipart/related).",
                             "content": {JSON: {"schema": _ref("results")},
                                         "text/plain": {"schema": {"type": "string"}},
                                         "application/geo+json": {"schema": {"type": "object"}},
                                         "application/octet-stream": {"schema": {"type": "string",
                                                                                 "format": "binary"}},
                                         MULTIPART: {"schema": {"type": "string", "format": "binary"}}}},
-                    "201": {"description": "Asynchronous execution: the job's status; Location names it.",
-                            "headers": {"Location": {"schema": {"type": "string"}}},
+                    "201": {"description": "Asynchronous execution (respond-async), or a synchronous one whose "
+                                           "job outlasted its wait: the job's status; Location names it.",
+                            "headers": {"Location": {"schema": {"type": "string"}},
+                                        "Preference-Applied": {"schema": {"type": "string"},
+                                                               "description": "respond-async, when asked."}},
                             "content": {JSON: {"schema": _ref("statusInfo")}}},
                     "204": {"description": "Raw outputs all by reference: a Link header names each.",
                             "headers": {"Link": {"schema": {"type": "string"}}}},
                     "400": {"$ref": "#/components/responses/invalid"},
-                    "404": _problem("No such process (no-such-process)."),
+                    "404": _problem("No such process (no-such-process), or the job was cancelled while the "
+                                    "request waited (no-such-job)."),
+                    "410": _problem("The job was dismissed while the request waited for it (no-such-job)."),
                     "413": _problem("The request, a file sent by value or a value by reference is too large."),
                     **common}}},
             "/jobs": {"get": {"operationId": "getJobs", "summary": "Jobs the caller may see (anonymous callers: none)",

@@ -17,6 +17,8 @@ from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
 
 GEOJSON = "application/geo+json"
+# every process runs both ways, whatever its service's execution type (modes.py)
+JOB_CONTROL = ("sync-execute", "async-execute", "dismiss")
 
 
 def process_id(service: Service, task: ToolSpec) -> str:
@@ -64,7 +66,7 @@ def summary(service: Service, task: ToolSpec, base: str) -> dict[str, Any]:
     return {
         "id": pid, "version": "1.0.0", "title": task.display_name, "description": task.description,
         "keywords": [k for k in (task.category, service.key) if k],
-        "jobControlOptions": ["sync-execute" if service.synchronous else "async-execute", "dismiss"],
+        "jobControlOptions": list(JOB_CONTROL),
         "outputTransmission": ["value", "reference"],
         "links": [{"href": f"{base}/processes/{pid}", "rel": "self", "type": "application/json",
                    "title": "Process description"}],

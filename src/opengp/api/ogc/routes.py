@@ -2,7 +2,8 @@
 the job service, so a job submitted through either face is the same job.
 
 Errors are RFC 7807 problem bodies with the OGC exception type URIs (``dialect``);
-inputs are translated in ``inputs``, results answered in ``results``, the job list is
+inputs are translated in ``inputs``, ``modes`` decides whether an execution answers
+with its results or its job, results are answered in ``results``, the job list is
 ``joblist``, and the hot requests skip the framework through ``fastpath``.
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .common import BASE, answer, claims_of, face_url, json_response, route, sta
 from .dialect import OGC_STATUS, REL, Problem
 from .inputs import Sources, gp_form
 from .joblist import MAX_LIMIT, MAX_OFFSET, int_param, job_list
+from .modes import RESPOND_ASYNC, preferences, wait_bound
 from .results import results_document, results_response
 
 CONFORMANCE = [
@@ -137,22 +139,22 @@ async def execute(request: Request) -> Response:
     options["ogc"] = {"response": response_mode, "outputs": outputs}
     owner = claims.user.name if claims else None
     base = options["base_url"].rstrip("/") + BASE          # face_url(request), already worked out
-    prefer_async = "respond-async" in request.headers.get("prefer", "").lower()
-    if not service.synchronous:
-        job = await jobs.submit(service.key, task.name, form, synchronous=False, owner=owner, options=options)
-        _follow(request, job.id, task, subscriber, base)
-        headers = {"Location": f"{base}/jobs/{job.id}"}
-        if prefer_async:
-            headers["Preference-Applied"] = "respond-async"
-        return json_response(status_info(job, base), 201, headers)
-    job = await jobs.execute(service.key, task.name, form, owner=owner, options=options)
+    prefs = preferences(request.headers)
+    job = await jobs.submit(service.key, task.name, form, synchronous=None, owner=owner, options=options)
     _follow(request, job.id, task, subscriber, base)
+    bound = wait_bound(prefs, service, settings)
+    if bound > 0:
+        try:
+            job = await jobs.wait(job.id, bound)
+        except NotFound:        # dismissed while this request waited for it
+            raise Problem(410, "no-such-job", f"Job '{job.id}' was dismissed.") from None
+    if not job.status.terminal:         # asked for, or it outlasted its wait: the job, to follow (modes.py)
+        headers = {"Location": f"{base}/jobs/{job.id}"}
+        if prefs.respond_async:
+            headers["Preference-Applied"] = RESPOND_ASYNC
+        return json_response(status_info(job, base), 201, headers)
     if job.status is not Status.SUCCEEDED:
-        if not job.status.terminal:
-            await jobs.cancel(job.id)
-            raise Problem(500, "server-error", "The process did not finish in time.")
-        detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
-        raise Problem(500, "server-error", "The process failed.", detail)
+        raise _no_results(job)
     return await results_response(request, job, task, base)
 
 
@@ -216,15 +218,22 @@ async def job_results(request: Request) -> Response:
     if not job.status.terminal:
         raise Problem(404, "result-not-ready", f"Job '{job.id}' has not finished.")
     if job.status is not Status.SUCCEEDED:
-        detail = job.error or "; ".join(m.text for m in job.messages if m.level.value == "error")
-        raise Problem(500 if job.status is not Status.CANCELLED else 404,
-                      "job-results-failed" if job.status is not Status.CANCELLED else "no-such-job",
-                      f"Job '{job.id}' ended {OGC_STATUS[job.status]}; it has no results.", detail)
+        raise _no_results(job)
     service = request.app.state.jobs.registry.services.get(job.service)
     task = service.tools.get(job.task) if service is not None else None
     if task is None:
         raise Problem(404, "no-such-job", f"Job '{job.id}' belongs to a process that is no longer published.")
     return await results_response(request, job, task, face_url(request), request.path_params.get("output"))
+
+
+def _no_results(job: Job) -> Problem:
+    """Why a finished job has no results, for its results and for a synchronous execution:
+    it failed (with the reason) or it was dismissed."""
+    detail = job.error or "; ".join(m.text for m in job.messages if m.level.value == "error")
+    if job.status is Status.CANCELLED:
+        return Problem(404, "no-such-job", f"Job '{job.id}' ended dismissed; it has no results.", detail)
+    return Problem(500, "job-results-failed", f"Job '{job.id}' ended {OGC_STATUS[job.status]}; it has no results.",
+                   detail)
 
 
 @route
