@@ -120,6 +120,8 @@ REST = "/arcgis/rest/services"
     ("GET", f"{REST}/Demo/Topo/FeatureServer/0/query", "rest"),
     ("GET", f"{REST}/Demo/Topographic/TopographicProductionServer", "rest"),
     ("GET", "/arcgis/admin/services", "admin"),
+    ("GET", "/ogcapi/processes", "ogc"),
+    ("GET", "/ogcapi/jobs", "ogc"),
 ])
 def test_an_unsupported_format_is_a_400_not_json_it_did_not_ask_for(server, client, method, path, dialect):
     """``f=kmz`` (or a typo) used to be answered with JSON as if nothing were wrong; no job is made."""
@@ -130,6 +132,8 @@ def test_an_unsupported_format_is_a_400_not_json_it_did_not_ask_for(server, clie
     body = r.json()
     if dialect == "rest":
         assert body["error"]["code"] == 400 and "kmz" in " ".join(body["error"]["details"]), body
+    elif dialect == "ogc":
+        assert r.status_code == body["status"] == 400 and "kmz" in body["detail"], body
     else:
         assert body["status"] == "error" and body["code"] == 400 and "kmz" in " ".join(body["messages"]), body
     assert _job_count(server) == before

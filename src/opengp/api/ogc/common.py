@@ -15,7 +15,7 @@ from ...core import Job, OpenGPError, Status
 from ...auth import Claims
 from ..auth import caller, has_token
 from ..kit.answers import table_page
-from ..kit.params import wants_html as kit_wants_html
+from ..kit.params import checked_format, wants_html as kit_wants_html
 from ..kit.paths import OGC_BASE
 from .dialect import OGC_STATUS, REL, Problem, problem_response
 
@@ -40,10 +40,16 @@ def answer(request: Request, data: Any, title: str) -> Response:
     return json_response(data)
 
 
+OGC_FORMATS = ("json", "html")
+
+
 def route(handler: Any) -> Any:
-    """A handler whose every error is a problem answer (never a stack trace)."""
+    """A handler whose every error is a problem answer (never a stack trace), and whose ``f``,
+    when given, is one the face answers in (``f=kmz`` is a 400, not JSON)."""
     async def wrapped(request: Request) -> Response:
         try:
+            if request.scope["query_string"]:
+                checked_format(dict(request.query_params), OGC_FORMATS)
             return await handler(request)
         except Exception as exc:
             if not isinstance(exc, (Problem, OpenGPError)):
