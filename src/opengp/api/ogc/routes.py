@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from ...auth import Scope
 from ...auth.access import may_use, require_see, require_use
-from ...core import Job, Kind, NotFound, OpenGPError, Status
+from ...core import Job, Kind, NotFound, OpenGPError, ShowMessages, Status
 from ..kit.options import job_options
 from . import callbacks
 from . import processes as P
@@ -144,14 +144,14 @@ async def execute(request: Request) -> Response:
         headers = {"Location": f"{base}/jobs/{job.id}"}
         if prefer_async:
             headers["Preference-Applied"] = "respond-async"
-        return json_response(status_info(job, base), 201, headers)
+        return json_response(status_info(job, base, service.config.show_messages), 201, headers)
     job = await jobs.execute(service.key, task.name, form, owner=owner, options=options)
     _follow(request, job.id, task, subscriber, base)
     if job.status is not Status.SUCCEEDED:
         if not job.status.terminal:
             await jobs.cancel(job.id)
             raise Problem(500, "server-error", "The process did not finish in time.")
-        detail = "; ".join(m.text for m in job.messages if m.level.value == "error") or job.error or ""
+        detail = "; ".join(service.config.show_messages.errors(job))
         raise Problem(500, "server-error", "The process failed.", detail)
     return await results_response(request, job, task, base)
 
@@ -179,7 +179,9 @@ def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | Non
         tasks = state.ogc_callbacks = set()
 
     jobs = request.app.state.jobs
-    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris, lambda job: status_info(job, base),
+    shows = jobs.registry.show_messages
+    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris,
+                                              lambda job: status_info(job, base, shows(job.service)),
                                               lambda job: results_document(jobs, job, task)))
     tasks.add(t)
     t.add_done_callback(tasks.discard)
@@ -204,10 +206,15 @@ def _job(request: Request) -> tuple[Any, Job]:
     return claims, job
 
 
+def _shows(request: Request, job: Job) -> ShowMessages:
+    """The message level of the job's service: which of its messages the caller sees."""
+    return request.app.state.jobs.registry.show_messages(job.service)
+
+
 @route
 async def job_status(request: Request) -> Response:
     _, job = _job(request)
-    return answer(request, status_info(job, face_url(request)), f"Job {job.id}")
+    return answer(request, status_info(job, face_url(request), _shows(request, job)), f"Job {job.id}")
 
 
 @route
@@ -216,7 +223,7 @@ async def job_results(request: Request) -> Response:
     if not job.status.terminal:
         raise Problem(404, "result-not-ready", f"Job '{job.id}' has not finished.")
     if job.status is not Status.SUCCEEDED:
-        detail = job.error or "; ".join(m.text for m in job.messages if m.level.value == "error")
+        detail = "; ".join(_shows(request, job).errors(job))
         raise Problem(500 if job.status is not Status.CANCELLED else 404,
                       "job-results-failed" if job.status is not Status.CANCELLED else "no-such-job",
                       f"Job '{job.id}' ended {OGC_STATUS[job.status]}; it has no results.", detail)
@@ -232,7 +239,7 @@ async def dismiss(request: Request) -> Response:
     """Cancel the job if it still runs, then remove it (its files and results go too)."""
     _, job = _job(request)
     job = await request.app.state.jobs.dismiss(job.id)
-    info = status_info(job, face_url(request))
+    info = status_info(job, face_url(request), _shows(request, job))
     info["status"] = "dismissed"
     info["message"] = "Dismissed."
     info["links"] = []
