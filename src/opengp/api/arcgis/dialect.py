@@ -28,7 +28,7 @@ def job_json(job: Job, service: Service, *, return_messages: bool = True) -> dic
     out: dict[str, Any] = {"jobId": job.id, "jobStatus": JOB_STATUS[job.status]}
     if job.status is Status.SUCCEEDED and job.results is not None:
         out["results"] = {name: {"paramUrl": f"results/{name}"} for name in job.results}
-    out["inputs"] = {name: {"paramUrl": f"inputs/{name}"} for name in job.inputs}
+    out["inputs"] = {name: {"paramUrl": f"inputs/{name}"} for name in input_names(job, service)}
     if job.status is Status.EXECUTING:
         p = job.progress
         progress: dict[str, Any] = {"type": "default", "message": p.message or p.stage or ""}
@@ -39,6 +39,14 @@ def job_json(job: Job, service: Service, *, return_messages: bool = True) -> dic
     if return_messages:
         out["messages"] = messages_json(job, service.config.show_messages)
     return out
+
+
+def input_names(job: Job, service: Service) -> list[str]:
+    """Every input parameter of the job's task, in task order, the ones the caller left unset
+    too (ArcGIS lists each; its ``inputs/<name>`` answers the value the job ran with); the
+    job's stored ones when its task is no longer published."""
+    spec = service.tools.get(job.task)
+    return [p.name for p in spec.inputs] if spec is not None else list(job.inputs)
 
 
 def job_status_json(job: Job) -> dict[str, Any]:

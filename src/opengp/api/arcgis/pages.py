@@ -21,6 +21,7 @@ from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..kit.esrijob import LABELS
 from ..kit.html import duration, frame, render, stamp
+from .dialect import input_names
 
 _PARAM = re.compile(r"parameter '([^']+)'")
 
@@ -134,11 +135,21 @@ def job_page(request: Request, claims: Claims | None, service: Service, job: Job
 
 
 def _input_rows(service: Service, job: Job) -> list[tuple[str, str, bool]]:
-    """(name, what is shown, whether it is a large value shown only by its size and a link)."""
+    """(name, what is shown, whether it is a large value shown only by its size and a link) of
+    every input, as the job resource lists them: an unset one with the value the job ran with."""
     spec = service.tools.get(job.task)
-    withheld = {p.name for p in spec.inputs if p.withheld} if spec is not None else set()
-    return [(k, WITHHELD, False) if k in withheld else (k, _size(v.size), True) if isinstance(v, Stored)
-            else (k, _pretty(v), False) for k, v in job.inputs.items()]
+    params = {p.name: p for p in spec.inputs} if spec is not None else {}
+    rows = []
+    for name in input_names(job, service):
+        p = params.get(name)
+        value = job.inputs[name] if name in job.inputs else p.default_json if p is not None else None
+        if p is not None and p.withheld:
+            rows.append((name, WITHHELD, False))
+        elif isinstance(value, Stored):
+            rows.append((name, _size(value.size), True))
+        else:
+            rows.append((name, _pretty(value), False))
+    return rows
 
 
 async def job_events(request: Request, service: Service, job: Job, params: dict[str, str]) -> Response:

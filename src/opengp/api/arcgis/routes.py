@@ -276,15 +276,22 @@ async def _result_json(jobs: JobService, job: Job, name: str, out_sr: dict[str, 
 
 
 async def _inputs(jobs: JobService, job: Job, spec: ToolSpec, names: list[str]) -> bytes:
+    """One input (``inputs/<name>``) or all: every input parameter of the task, an unset one
+    with the value the job ran with (its default, or null), as ArcGIS answers for each."""
     async def one(p: ParamSpec) -> bytes:
-        raw = orjson.dumps(WITHHELD) if p.withheld else await jobs.value_json(job, INPUT, p.name)
+        if p.withheld:
+            raw = orjson.dumps(WITHHELD)
+        elif p.name in job.inputs:
+            raw = await jobs.value_json(job, INPUT, p.name)
+        else:
+            raw = orjson.dumps(p.default_json)
         return param_value(p.name, p.data_type, raw)
 
     if not names:
-        return b"[%b]" % b",".join([await one(p) for p in spec.inputs if p.name in job.inputs])
+        return b"[%b]" % b",".join([await one(p) for p in spec.inputs])
     name = "/".join(names)
     p = spec.param(name, output=False)
-    if p is None or name not in job.inputs:
+    if p is None:
         raise NotFound(f"Input parameter '{name}' not found on job '{job.id}'.")
     return await one(p)
 
