@@ -16,6 +16,7 @@
     max_usage_time = 600          # seconds a job may run before it is timed out
     max_instances = 4             # concurrent jobs of this service; the rest wait
     retention = 21600             # seconds a finished job and its files are kept
+    show_messages = "Info"        # job messages clients see: "None", "Error", "Warning" or "Info"
     public = true                 # anyone may use it; or allowed = ["alice", "role:user"]
 
     [[datasets]]                  # a vector file served as .../<folder>/<name>/FeatureServer
@@ -40,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .core.messages import ShowMessages
 from .products.definition import Product
 from .system.files import sqlite_url
 
@@ -105,7 +107,14 @@ class ServiceConfig(_Published):
     description: str = ""
     # a job whose results' JSON is larger fails, saying so (nothing is silently cut); 100 MiB
     max_result_bytes: int = Field(100 * 1024 * 1024, ge=1024)
+    # which job messages clients see (ArcGIS's showMessages: None, Error, Warning or Info).  ArcGIS
+    # publishes new services with None; opengp's users have always seen every message: Info
+    show_messages: ShowMessages = ShowMessages.INFO
 
+    @field_validator("show_messages", mode="before")
+    @classmethod
+    def _message_level(cls, v: object) -> ShowMessages:
+        return ShowMessages.parse(v)        # in any letter case: "info" is Info
 
     @property
     def is_product(self) -> bool:

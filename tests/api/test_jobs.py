@@ -41,6 +41,34 @@ def test_service_level_job_url_and_list_forms(client):
     assert {r["paramName"]: r["value"] for r in listed} == {"total": 8.0, "count": 3, "title": "Sum"}
 
 
+def test_inputs_name_every_parameter_and_each_answers_even_when_left_unset(client):
+    """ArcGIS's job resource has an ``inputs`` entry for every input parameter of the task, and
+    each ``inputs/<name>`` answers with the value the job ran with: an optional one the caller
+    left unset is its default, or null.  (The demo's Echo has two optional inputs without a
+    default: ``when`` and ``tags``.)"""
+    echo = "/Demo/Tools/GPServer/Echo"
+    job_id = submit(client, echo, text="hi")
+    polled = wait(client, echo, job_id)                                       # GET: the fast path
+    posted = client.post(f"{echo}/jobs/{job_id}", data={"f": "json"}).json()  # the route
+    task = client.get(echo, params={"f": "json"}).json()
+    names = [p["name"] for p in task["parameters"] if p["direction"] == "esriGPParameterDirectionInput"]
+    assert names == ["text", "number", "count", "flag", "when", "tags"]
+    for body in (polled, posted):
+        assert body["inputs"] == {name: {"paramUrl": f"inputs/{name}"} for name in names}
+    each = {name: client.get(f"{echo}/jobs/{job_id}/{polled['inputs'][name]['paramUrl']}",
+                             params={"f": "json"}).json() for name in names}
+    assert each["text"] == {"paramName": "text", "dataType": "GPString", "value": "hi"}
+    assert [each[name]["value"] for name in ("number", "count", "flag")] == [1.5, 1, False]     # the defaults
+    assert each["when"] == {"paramName": "when", "dataType": "GPDate", "value": None}
+    assert each["tags"]["paramName"] == "tags" and each["tags"]["value"] is None
+    listed = client.get(f"{echo}/jobs/{job_id}/inputs", params={"f": "json"}).json()
+    assert listed == [each[name] for name in names]
+    for other in ("out_text", "nothing"):       # an output, or no parameter at all: not an input
+        assert error_of(client.get(f"{echo}/jobs/{job_id}/inputs/{other}", params={"f": "json"}))["code"] == 404
+    page = client.get(f"{echo}/jobs/{job_id}", params={"f": "html"}).text
+    assert all(f'<th scope="row">{name}</th>' in page for name in names)
+
+
 def test_job_of_another_task_is_not_found(client):
     job_id = submit(client, f"{JOBS}/Noop")
     assert error_of(client.get(f"{JOBS}/Add/jobs/{job_id}", params={"f": "json"}))["code"] == 404

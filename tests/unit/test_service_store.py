@@ -2,6 +2,7 @@
 how the config file's services are imported into it."""
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -92,3 +93,17 @@ def test_a_deleted_config_service_stays_deleted_until_its_entry_changes(services
     assert services.get("A").state == DELETED
     import_config_file(settings_with({"name": "A", "max_instances": 2}), services)
     assert services.get("A").state == "STARTED"
+
+
+def test_an_upgrade_to_show_messages_keeps_admin_edits_and_every_message(services):
+    """A config-file service stored by the version before ``show_messages`` (its JSON without it,
+    its digest taken without it) is not taken for changed, which would replace an admin edit,
+    and reads as Info: its jobs' messages stay as they were."""
+    entry = settings_with({"name": "A"}).services[0]
+    before = ServiceConfig.model_validate_json(entry.model_dump_json(exclude={"show_messages"}))
+    digest = hashlib.sha256(entry.model_dump_json(exclude={"show_messages", "max_result_bytes"}).encode()).hexdigest()
+    edited = before.model_copy(update={"max_usage_time": 5.0})
+    services.add(ServiceRecord(edited, origin="config", config_digest=digest, created=1.0, updated=1.0))
+    import_config_file(settings_with({"name": "A"}), services)
+    kept = services.get("A").config
+    assert kept.max_usage_time == 5.0 and kept.show_messages.value == "Info"

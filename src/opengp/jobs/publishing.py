@@ -33,7 +33,7 @@ _READ_ONLY = {"type", "configuredState", "realTimeState", "owner", "origin", "ta
 
 # Settings added after services were first stored: left out of the digest while at their default,
 # so an upgrade does not take every config file entry for changed (and replace admin edits).
-_LATER = frozenset({"max_result_bytes"})
+_LATER = frozenset({"max_result_bytes", "show_messages"})
 
 
 def _digest(config: ServiceConfig) -> str:
@@ -72,7 +72,8 @@ def service_json(record: ServiceRecord, service: Service | None, error: str | No
         "maxUsageTime": c.max_usage_time, "maxInstancesPerNode": c.max_instances,
         "public": c.public, "allowed": list(c.allowed), "owner": record.owner, "origin": record.origin,
         "properties": {"toolbox": c.toolbox, "executionType": _EXECUTION[c.execution_type],
-                       "retention": c.retention, "retries": c.retries, "maxResultBytes": c.max_result_bytes},
+                       "retention": c.retention, "retries": c.retries, "maxResultBytes": c.max_result_bytes,
+                       "showMessages": c.show_messages.value},
         "tasks": list(service.tools) if service else [],
     }
     if error:
@@ -83,7 +84,7 @@ def service_json(record: ServiceRecord, service: Service | None, error: str | No
 _ADMIN_NAMES = {"name": "serviceName", "folder": "folderName", "max_usage_time": "maxUsageTime",
                 "max_instances": "maxInstancesPerNode", "execution_type": "properties.executionType",
                 "toolbox": "properties.toolbox", "retention": "properties.retention", "retries": "properties.retries",
-                "max_result_bytes": "properties.maxResultBytes"}
+                "max_result_bytes": "properties.maxResultBytes", "show_messages": "properties.showMessages"}
 
 
 def _invalid(exc: ValidationError) -> InvalidInput:
@@ -127,6 +128,8 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
                     fields[prop] = v
                 elif prop == "maxResultBytes":
                     fields["max_result_bytes"] = v
+                elif prop == "showMessages":
+                    fields["show_messages"] = v
                 else:
                     unknown.append(f"properties.{prop}")
         elif key == "type":
@@ -138,7 +141,7 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
         raise InvalidInput("Invalid service definition.", [
             f"Unknown setting(s): {', '.join(sorted(unknown))}. Settable: serviceName, folderName, description, "
             "maxUsageTime, maxInstancesPerNode, public, allowed, properties.toolbox, properties.executionType, "
-            "properties.retention, properties.retries, properties.maxResultBytes."])
+            "properties.retention, properties.retries, properties.maxResultBytes, properties.showMessages."])
     if current is not None and (fields.get("name"), fields.get("folder")) != (current.name, current.folder):
         raise InvalidInput("Invalid service definition.", ["A service cannot be renamed or moved by 'edit'."])
     if "name" not in fields or not fields["name"]:

@@ -68,6 +68,12 @@ class ParamSpec:
     def data_type(self) -> str:
         return self.gp.data_type
 
+    @property
+    def default_json(self) -> Any:
+        """The default as a job stores it: what a job that left this input unset ran with
+        (None: no value)."""
+        return None if self.default is None else self.gp.to_json(self.default)
+
 
 @dataclass(frozen=True)
 class ToolSpec:
@@ -101,7 +107,7 @@ class ToolSpec:
                 if p.required:
                     problems.append(f"Missing required parameter '{p.name}'.")
                 elif p.default is not None:
-                    normalized[p.name] = p.gp.to_json(p.default)
+                    normalized[p.name] = p.default_json
                 continue
             try:
                 value = p.gp.parse(raw, env)

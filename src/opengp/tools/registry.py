@@ -11,7 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 from ..config import ServiceConfig, Settings
-from ..core import NotFound
+from ..core import NotFound, ShowMessages
 from .params import ToolSpec, is_tool, tool_spec
 
 
@@ -71,6 +71,13 @@ class Registry:
             return self.services[key]
         except KeyError:
             raise NotFound(f"Service {key}/GPServer not found") from None
+
+    def show_messages(self, key: str) -> ShowMessages:
+        """The message level of the service ``key`` (its jobs' messages that clients see); the
+        default for a service no longer published."""
+        service = self.services.get(key)
+        return service.config.show_messages if service is not None else ServiceConfig.model_fields[
+            "show_messages"].default
 
     def put(self, service: Service) -> None:
         """Publish ``service``, replacing the one with its key (jobs read the new one from now on)."""

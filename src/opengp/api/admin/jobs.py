@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from ...core import InvalidInput, Job, NotFound
+from ...core import InvalidInput, Job, NotFound, ShowMessages
 from ...store import JobQuery
 from ..kit.esrijob import JOB_STATUS, messages_json
 
@@ -167,6 +167,6 @@ def job_record(request: Request, job: Job) -> dict[str, Any]:
         "machinename": job.worker.rpartition(":")[0] if job.worker else None, "worker": job.worker,
         "attempts": job.attempts, "error": job.error,
         "url": f"{base}/arcgis/rest/services/{job.service}/GPServer/{job.task}/jobs/{job.id}",
-        "messages": messages_json(job),
+        "messages": messages_json(job, ShowMessages.INFO),     # administrators see what the level hides
     }
 

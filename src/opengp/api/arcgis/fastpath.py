@@ -99,7 +99,7 @@ class JobStatusFastPath:
         if job.owner is not None or (task is not None and job.task != task):
             return None
         if name is None:
-            return orjson.dumps(job_json(job))
+            return orjson.dumps(job_json(job, service))
         result = (job.results or {}).get(name) if job.status is Status.SUCCEEDED else None
         if result is None or isinstance(result["value"], Stored):
             return None

@@ -15,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 
 from ...auth import Claims
-from ...core import Job, OpenGPError, Status, Stored
+from ...core import Job, OpenGPError, ShowMessages, Status, Stored
 from ...tools.gptypes import known_type
 from ...tools.params import WITHHELD, ToolSpec
 from ...tools.registry import Service
 from ..kit.esrijob import LABELS
 from ..kit.html import duration, frame, render, stamp
+from .dialect import input_names
 
 _PARAM = re.compile(r"parameter '([^']+)'")
 
@@ -105,14 +106,16 @@ def _size(n: int) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
-def job_state(job: Job, after: int = 0) -> dict[str, Any]:
-    """What a live job page needs, with the messages after the first ``after``."""
+def job_state(job: Job, show: ShowMessages, after: int = 0) -> dict[str, Any]:
+    """What a live job page needs, with the messages its service's level ``show`` lets through
+    after the first ``after`` of them."""
+    messages = show.messages(job)
     return {"status": job.status.value, "label": LABELS[job.status], "percent": job.progress.percent,
             "stage": job.progress.stage or job.progress.message, "duration": duration(job),
             "terminal": job.status.terminal, "cancellable": not job.status.terminal and job.status is not
-            Status.CANCELLING, "count": len(job.messages),
+            Status.CANCELLING, "count": len(messages),
             "messages": [{"time": stamp(m.time), "level": m.level.value, "text": m.text}
-                         for m in job.messages[after:]]}
+                         for m in messages[after:]]}
 
 
 def job_page(request: Request, claims: Claims | None, service: Service, job: Job,
@@ -123,7 +126,7 @@ def job_page(request: Request, claims: Claims | None, service: Service, job: Job
     ctx = frame(request, claims, f"Job {job.id}",
                   [*_service_crumbs(service.key), (job.task, f"{task_url}?f=html"), (job.id, None)],
                   f"{job_url}?f=pjson")
-    state = job_state(job)
+    state = job_state(job, service.config.show_messages)
     return render("job.html", {
         **ctx, "job": job, "status_label": state["label"], "percent": state["percent"], "stage": state["stage"],
         "duration": state["duration"], "created": stamp(job.created), "cancellable": state["cancellable"],
@@ -132,29 +135,40 @@ def job_page(request: Request, claims: Claims | None, service: Service, job: Job
 
 
 def _input_rows(service: Service, job: Job) -> list[tuple[str, str, bool]]:
-    """(name, what is shown, whether it is a large value shown only by its size and a link)."""
+    """(name, what is shown, whether it is a large value shown only by its size and a link) of
+    every input, as the job resource lists them: an unset one with the value the job ran with."""
     spec = service.tools.get(job.task)
-    withheld = {p.name for p in spec.inputs if p.withheld} if spec is not None else set()
-    return [(k, WITHHELD, False) if k in withheld else (k, _size(v.size), True) if isinstance(v, Stored)
-            else (k, _pretty(v), False) for k, v in job.inputs.items()]
+    params = {p.name: p for p in spec.inputs} if spec is not None else {}
+    rows = []
+    for name in input_names(job, service):
+        p = params.get(name)
+        value = job.inputs[name] if name in job.inputs else p.default_json if p is not None else None
+        if p is not None and p.withheld:
+            rows.append((name, WITHHELD, False))
+        elif isinstance(value, Stored):
+            rows.append((name, _size(value.size), True))
+        else:
+            rows.append((name, _pretty(value), False))
+    return rows
 
 
-async def job_events(request: Request, job: Job, params: dict[str, str]) -> Response:
-    """Server-sent events: the job's state now and at every change, until it ends.
-    ``once=true`` answers one JSON snapshot (the polling fallback)."""
+async def job_events(request: Request, service: Service, job: Job, params: dict[str, str]) -> Response:
+    """Server-sent events: the state of ``job`` (of ``service``) now and at every change, until
+    it ends.  ``once=true`` answers one JSON snapshot (the polling fallback)."""
     jobs = request.app.state.jobs
+    show = service.config.show_messages
     try:
         after = max(0, int(params.get("after") or 0))
     except ValueError:
         after = 0
     if params.get("once") == "true":
-        return Response(orjson.dumps(job_state(job, after)), media_type="application/json")
+        return Response(orjson.dumps(job_state(job, show, after)), media_type="application/json")
 
     async def stream() -> Any:
         sent = after
         yield b"retry: 2000\n\n"
         async for current in jobs.watch(job.id):
-            state = job_state(current, sent)
+            state = job_state(current, show, sent)
             sent = state["count"]
             yield b"data: " + orjson.dumps(state) + b"\n\n"
             if await request.is_disconnected():

@@ -202,12 +202,13 @@ async def _execute(request: Request, service: Service, task: ToolSpec, params: d
                              options=job_options(request, request.app.state.settings, params))
     if job.status is Status.SUCCEEDED:
         results = [await _result_json(jobs, job, name) for name in job.results or {}]
-        body = b'{"results":[%b],"messages":%b}' % (b",".join(results), orjson.dumps(messages_json(job)))
+        body = b'{"results":[%b],"messages":%b}' % (
+            b",".join(results), orjson.dumps(messages_json(job, service.config.show_messages)))
         return json_answer(body, params.get("f") == "pjson")
     if not job.status.terminal:
         await jobs.cancel(job.id)
         return respond(execute_timed_out(), params)
-    return respond(execute_failed(job), params)
+    return respond(execute_failed(job, service.config.show_messages), params)
 
 
 async def _job_resource(request: Request, service: Service, task: ToolSpec | None,
@@ -223,9 +224,9 @@ async def _job_resource(request: Request, service: Service, task: ToolSpec | Non
     if not sub:
         if wants_html(request, params):
             return pages.job_page(request, claims, service, job, await jobs.previews(job))
-        return respond(job_json(job, return_messages=return_messages(params)), params)
+        return respond(job_json(job, service, return_messages=return_messages(params)), params)
     if sub == ["events"]:
-        return await pages.job_events(request, job, params)
+        return await pages.job_events(request, service, job, params)
     spec = service.tool(job.task)
     if sub == ["cancel"]:
         check_change(request, params)
@@ -275,15 +276,22 @@ async def _result_json(jobs: JobService, job: Job, name: str, out_sr: dict[str, 
 
 
 async def _inputs(jobs: JobService, job: Job, spec: ToolSpec, names: list[str]) -> bytes:
+    """One input (``inputs/<name>``) or all: every input parameter of the task, an unset one
+    with the value the job ran with (its default, or null), as ArcGIS answers for each."""
     async def one(p: ParamSpec) -> bytes:
-        raw = orjson.dumps(WITHHELD) if p.withheld else await jobs.value_json(job, INPUT, p.name)
+        if p.withheld:
+            raw = orjson.dumps(WITHHELD)
+        elif p.name in job.inputs:
+            raw = await jobs.value_json(job, INPUT, p.name)
+        else:
+            raw = orjson.dumps(p.default_json)
         return param_value(p.name, p.data_type, raw)
 
     if not names:
-        return b"[%b]" % b",".join([await one(p) for p in spec.inputs if p.name in job.inputs])
+        return b"[%b]" % b",".join([await one(p) for p in spec.inputs])
     name = "/".join(names)
     p = spec.param(name, output=False)
-    if p is None or name not in job.inputs:
+    if p is None:
         raise NotFound(f"Input parameter '{name}' not found on job '{job.id}'.")
     return await one(p)
 

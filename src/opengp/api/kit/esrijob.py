@@ -5,7 +5,7 @@ Shared by the REST face (``jobStatus``), the admin API's per-service job queries
 """
 from __future__ import annotations
 
-from ...core import Job, Level, Status
+from ...core import Job, Level, ShowMessages, Status
 
 JOB_STATUS = {
     Status.NEW: "esriJobNew",
@@ -26,5 +26,6 @@ MESSAGE_TYPE = {
 }
 
 
-def messages_json(job: Job) -> list[dict[str, str]]:
-    return [{"type": MESSAGE_TYPE[m.level], "description": m.text} for m in job.messages]
+def messages_json(job: Job, show: ShowMessages) -> list[dict[str, str]]:
+    """The job's messages that ``show`` (its service's message level) lets through."""
+    return [{"type": MESSAGE_TYPE[m.level], "description": m.text} for m in show.messages(job)]

@@ -11,7 +11,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from ...core import Job, OpenGPError, Status
+from ...core import Job, Level, OpenGPError, ShowMessages, Status
 from ...auth import Claims
 from ..auth import caller, has_token
 from ..kit.answers import table_page
@@ -125,12 +125,14 @@ def job_process_id(job: Job) -> str:
     return f"{job.service.replace('/', '.')}.{job.task}"
 
 
-def status_info(job: Job, base_url: str) -> dict[str, Any]:
-    """A job in the OGC dialect (statusInfo); unknown times are left out, never null."""
+def status_info(job: Job, base_url: str, show: ShowMessages) -> dict[str, Any]:
+    """A job in the OGC dialect (statusInfo); unknown times are left out, never null.  Its
+    ``message`` is one its service's message level ``show`` lets through, or its progress."""
     out: dict[str, Any] = {"jobID": job.id, "processID": job_process_id(job), "type": "process",
                            "status": OGC_STATUS[job.status]}
-    message = job.error or (job.progress.message or job.progress.stage) or (
-        job.messages[-1].text if job.messages else None)
+    shown = show.messages(job)
+    message = (job.error if show.allows(Level.ERROR) else None) or (job.progress.message or job.progress.stage) or (
+        shown[-1].text if shown else None)
     if message:
         out["message"] = message
     for name, t in (("created", job.created), ("started", job.started), ("finished", job.finished),

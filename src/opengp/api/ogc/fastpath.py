@@ -76,4 +76,5 @@ class OgcFastPath:
             return None
         if job is None or job.kind is not Kind.GP or job.owner is not None:
             return None
-        return orjson.dumps(status_info(job, face_url(Request({**scope, "app": self.app}))))
+        return orjson.dumps(status_info(job, face_url(Request({**scope, "app": self.app})),
+                                        self.app.state.jobs.registry.show_messages(job.service)))

@@ -127,4 +127,5 @@ async def job_list(request: Request) -> Response:
     if offset > 0:
         links.append({"href": at(max(0, offset - limit)), "rel": "prev", "type": "application/json",
                       "title": "Newer"})
-    return answer(request, {"jobs": [status_info(j, base_url) for j in page], "links": links}, "Jobs")
+    jobs = [status_info(j, base_url, registry.show_messages(j.service)) for j in page]
+    return answer(request, {"jobs": jobs, "links": links}, "Jobs")

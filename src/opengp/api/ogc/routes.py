@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from ...auth import Scope
 from ...auth.access import may_use, require_see, require_use
-from ...core import Job, Kind, NotFound, OpenGPError, Status
+from ...core import Job, Kind, NotFound, OpenGPError, ShowMessages, Status
 from ..kit.options import job_options
 from . import callbacks
 from . import processes as P
@@ -152,9 +152,9 @@ async def execute(request: Request) -> Response:
         headers = {"Location": f"{base}/jobs/{job.id}"}
         if prefs.respond_async:
             headers["Preference-Applied"] = RESPOND_ASYNC
-        return json_response(status_info(job, base), 201, headers)
+        return json_response(status_info(job, base, service.config.show_messages), 201, headers)
     if job.status is not Status.SUCCEEDED:
-        raise _no_results(job)
+        raise _no_results(job, service.config.show_messages)
     return await results_response(request, job, task, base)
 
 
@@ -181,7 +181,9 @@ def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | Non
         tasks = state.ogc_callbacks = set()
 
     jobs = request.app.state.jobs
-    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris, lambda job: status_info(job, base),
+    shows = jobs.registry.show_messages
+    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris,
+                                              lambda job: status_info(job, base, shows(job.service)),
                                               lambda job: results_document(jobs, job, task)))
     tasks.add(t)
     t.add_done_callback(tasks.discard)
@@ -206,10 +208,15 @@ def _job(request: Request) -> tuple[Any, Job]:
     return claims, job
 
 
+def _shows(request: Request, job: Job) -> ShowMessages:
+    """The message level of the job's service: which of its messages the caller sees."""
+    return request.app.state.jobs.registry.show_messages(job.service)
+
+
 @route
 async def job_status(request: Request) -> Response:
     _, job = _job(request)
-    return answer(request, status_info(job, face_url(request)), f"Job {job.id}")
+    return answer(request, status_info(job, face_url(request), _shows(request, job)), f"Job {job.id}")
 
 
 @route
@@ -218,7 +225,7 @@ async def job_results(request: Request) -> Response:
     if not job.status.terminal:
         raise Problem(404, "result-not-ready", f"Job '{job.id}' has not finished.")
     if job.status is not Status.SUCCEEDED:
-        raise _no_results(job)
+        raise _no_results(job, _shows(request, job))
     service = request.app.state.jobs.registry.services.get(job.service)
     task = service.tools.get(job.task) if service is not None else None
     if task is None:
@@ -226,10 +233,10 @@ async def job_results(request: Request) -> Response:
     return await results_response(request, job, task, face_url(request), request.path_params.get("output"))
 
 
-def _no_results(job: Job) -> Problem:
+def _no_results(job: Job, shows: ShowMessages) -> Problem:
     """Why a finished job has no results, for its results and for a synchronous execution:
-    it failed (with the reason) or it was dismissed."""
-    detail = job.error or "; ".join(m.text for m in job.messages if m.level.value == "error")
+    it failed (with the reason its service's message level shows) or it was dismissed."""
+    detail = "; ".join(shows.errors(job))
     if job.status is Status.CANCELLED:
         return Problem(404, "no-such-job", f"Job '{job.id}' ended dismissed; it has no results.", detail)
     return Problem(500, "job-results-failed", f"Job '{job.id}' ended {OGC_STATUS[job.status]}; it has no results.",
@@ -241,7 +248,7 @@ async def dismiss(request: Request) -> Response:
     """Cancel the job if it still runs, then remove it (its files and results go too)."""
     _, job = _job(request)
     job = await request.app.state.jobs.dismiss(job.id)
-    info = status_info(job, face_url(request))
+    info = status_info(job, face_url(request), _shows(request, job))
     info["status"] = "dismissed"
     info["message"] = "Dismissed."
     info["links"] = []
