@@ -10,6 +10,7 @@ from typing import Any
 from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
 from .base import Backlog, JobQuery, Lease, check_fields
+from .outbox import MemoryOutbox
 from .values import Encoded, decode_inputs, decode_results, split_inputs
 
 
@@ -24,6 +25,7 @@ class MemoryStore:
         self._dismissed: dict[str, tuple[str | None, float]] = {}
         self._lock = threading.Lock()
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
+        self.outbox = MemoryOutbox()        # webhooks and their deliveries (store/outbox.py)
 
     def create(self, job: Job, *, stamp: bool = False) -> Job:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them
@@ -72,6 +74,8 @@ class MemoryStore:
                     {(role, name): value for role, name, value in results.apart})
             job = job.evolve(status=dst, updated=time.time(), messages=job.messages + new_messages, **fields)
             self._jobs[job_id] = job
+            if dst.terminal and dst not in src:
+                self.outbox.enqueue(job)
             return job
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:

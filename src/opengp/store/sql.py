@@ -25,6 +25,7 @@ from .base import JobQuery, check_fields
 from .claims import ClaimsMixin
 from .postgres import PgConnections
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
+from .outbox import ENQUEUE
 from .sqlite import SqliteConnections, pragmas
 from .tables import dismissed_jobs, jobs, storable_id
 
@@ -268,6 +269,8 @@ class SqlStore(ClaimsMixin):
         if if_worker is not None:
             where, extra = where + " AND worker = :if_worker", {"if_worker": if_worker}
         after = ((sql.VALUES_INSERT, value_rows(job_id, large)),) if large else ()
+        if dst.terminal and dst not in src:     # it ends: its webhooks' deliveries commit with it
+            after += ((ENQUEUE, [{"id": job_id}]),)
         rows = self._update(job_id, values, where, messages, before=announce, extra=extra, after=after)
         if not rows:
             return None

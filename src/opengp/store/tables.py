@@ -159,6 +159,53 @@ deployment = Table(
 )
 
 
+# GP service webhooks (admin API, store/webhooks.py, migration 0009)
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("service", String(255), nullable=False),     # the service's key ("Folder/Name")
+    Column("name", String(255), nullable=False),        # unique per service
+    Column("hook_url", Text, nullable=False),
+    Column("signature_key", Text),                      # HMAC-SHA256 key of x-esriHook-Signature
+    Column("active", Boolean, nullable=False),
+    Column("content_type", String(64), nullable=False),
+    Column("payload_format", String(16), nullable=False),
+    Column("change_types", Text, nullable=False),       # JSON list
+    Column("owner", String(255)),
+    Column("modified_by", String(255)),
+    Column("created", Float, nullable=False),
+    Column("modified", Float, nullable=False),
+    Index("ux_webhooks_service_name", "service", "name", unique=True),
+)
+
+# What must be delivered (store/outbox.py, migration 0009): written in the transaction that ends a
+# job, so no end is lost to a crash; any API server delivers it (leased), at least once.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(160), primary_key=True),        # the delivery id: "<job id>:<webhook id>"
+    Column("kind", String(16), nullable=False),         # "webhook" (room for OGC callbacks)
+    Column("target", String(64), nullable=False),       # the webhook's id
+    Column("job_id", String(64), nullable=False),
+    Column("service", String(255), nullable=False),
+    Column("task", String(255), nullable=False),
+    Column("status", String(16), nullable=False),       # the job's end
+    Column("event_time", Float, nullable=False),        # when it ended
+    Column("state", String(16), nullable=False),        # pending, delivered, failed, dropped
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt", Float, nullable=False),
+    Column("leased_by", String(255)),
+    Column("lease_until", Float),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Column("history", Text),                            # JSON list of the attempts: [time, code, error]
+    Column("updated", Float, nullable=False),
+    Index("ix_outbox_due", "state", "next_attempt"),
+    Index("ix_outbox_target_time", "target", "event_time"),
+)
+
+
 def storable_id(job_id: str) -> bool:
     """Could a job have this id?  Not with a NUL in it: PostgreSQL text cannot hold one, and
     its driver refuses such a parameter, so a client's junk id is unknown, never sent."""

@@ -1,0 +1,246 @@
+"""The outbox: deliveries owed to webhooks, written in the transaction that ends a job.
+
+A job's end and the rows saying who must hear of it commit together (``ENQUEUE``, run by
+the job store's ``transition`` when a job ends), so a crash between the two cannot lose
+an event.  Any API server then delivers: it leases due rows (``claim_due``; on PostgreSQL
+``SKIP LOCKED``, so two servers never hold the same row), posts, and records the attempt
+(``record``).  A server that dies holding a lease loses it when the lease runs out, and
+another delivers: at least once, under the delivery id (``<job id>:<webhook id>``) the
+receiver can drop duplicates by.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from ..core import Conflict, Job, Kind
+from .engine import run
+from .webhooks import Webhook
+
+PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped"
+HISTORY = 20            # attempts kept per delivery (the first ones and the latest are what matter)
+
+# Run in the transaction of a job's end (statements both databases take as they are).
+ENQUEUE = (
+    "INSERT INTO outbox (id, kind, target, job_id, service, task, status, event_time, state, attempts, "
+    "next_attempt, updated) "
+    "SELECT j.id || ':' || w.id, 'webhook', w.id, j.id, j.service, j.task, j.status, "
+    "coalesce(j.finished, j.updated), 'pending', 0, j.updated, j.updated "
+    "FROM jobs j JOIN webhooks w ON w.service = j.service "
+    "WHERE j.id = :id AND j.kind = 'gp' AND w.active = true "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    time: float
+    code: int | None        # the receiver's HTTP status; None when it could not be reached
+    error: str | None       # why it did not count as delivered; None when it did
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event owed to one webhook."""
+
+    id: str
+    target: str             # the webhook's id
+    job_id: str
+    service: str
+    task: str
+    status: str             # the job's end (a core Status value)
+    event_time: float
+    state: str = PENDING
+    attempts: int = 0
+    next_attempt: float = 0.0
+    history: tuple[Attempt, ...] = ()
+    kind: str = "webhook"
+
+
+class OutboxStore(Protocol):
+    def claim_due(self, worker: str, lease: float, limit: int = 20) -> list[Delivery]:
+        """Lease up to ``limit`` pending deliveries that are due (and not leased by a live
+        lease) to ``worker`` for ``lease`` seconds, oldest due first."""
+
+    def record(self, delivery: Delivery, worker: str, attempt: Attempt, state: str, next_attempt: float) -> bool:
+        """The outcome of one attempt: the delivery's new ``state`` (pending again: retried at
+        ``next_attempt``), its lease let go.  False when ``worker`` no longer held it."""
+
+    def history(self, target: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Delivery]]:
+        """``(total, a page)`` of a webhook's deliveries, newest event first."""
+
+    def release(self) -> int:
+        """Let go of every lease (a local server starting: nobody else delivers)."""
+
+
+def _attempts(raw: str | None) -> tuple[Attempt, ...]:
+    return tuple(Attempt(*a) for a in orjson.loads(raw)) if raw else ()
+
+
+def _kept(history: tuple[Attempt, ...]) -> tuple[Attempt, ...]:
+    return history if len(history) <= HISTORY else history[:1] + history[-(HISTORY - 1):]
+
+
+def _delivery(row: Any) -> Delivery:
+    m = row._mapping
+    return Delivery(id=m["id"], target=m["target"], job_id=m["job_id"], service=m["service"], task=m["task"],
+                    status=m["status"], event_time=m["event_time"], state=m["state"], attempts=m["attempts"],
+                    next_attempt=m["next_attempt"], history=_attempts(m["history"]), kind=m["kind"])
+
+
+class SqlOutbox:
+    """The outbox over the job store's engine; times on the database's clock on PostgreSQL
+    (servers' clocks may differ), on this machine's on SQLite (one machine)."""
+
+    def __init__(self, engine: Engine, is_sqlite: bool) -> None:
+        self.engine = engine
+        now = ":now" if is_sqlite else "extract(epoch from clock_timestamp())"
+        skip = "" if is_sqlite else " FOR UPDATE SKIP LOCKED"
+        self._claim = text(
+            f"UPDATE outbox SET leased_by = :worker, lease_until = {now} + :lease WHERE id IN ("
+            f"SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= {now} "
+            f"AND (lease_until IS NULL OR lease_until < {now}) ORDER BY next_attempt LIMIT :limit{skip}) "
+            "RETURNING *")
+        self._record = text(
+            "UPDATE outbox SET state = :state, attempts = attempts + 1, next_attempt = :next_attempt, "
+            "last_code = :code, last_error = :error, history = :history, leased_by = NULL, lease_until = NULL, "
+            f"updated = {now} WHERE id = :id AND leased_by = :worker")
+        self._is_sqlite = is_sqlite
+
+    def _run(self, fn: Any, write: bool = False) -> Any:
+        return run(self.engine, fn, write=write, what="outbox")
+
+    def _params(self, **params: Any) -> dict[str, Any]:
+        if self._is_sqlite:
+            params["now"] = time.time()
+        return params
+
+    def claim_due(self, worker: str, lease: float, limit: int = 20) -> list[Delivery]:
+        params = self._params(worker=worker, lease=lease, limit=limit)
+        rows = self._run(lambda c: c.execute(self._claim, params).fetchall(), write=True)
+        return sorted((_delivery(r) for r in rows), key=lambda d: d.next_attempt)
+
+    def record(self, delivery: Delivery, worker: str, attempt: Attempt, state: str, next_attempt: float) -> bool:
+        history = _kept(delivery.history + (attempt,))
+        params = self._params(id=delivery.id, worker=worker, state=state, next_attempt=next_attempt,
+                              code=attempt.code, error=attempt.error,
+                              history=orjson.dumps([(a.time, a.code, a.error) for a in history]).decode())
+        return self._run(lambda c: c.execute(self._record, params).rowcount == 1, write=True)
+
+    def history(self, target: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Delivery]]:
+        def read(c: Any) -> tuple[int, list[Delivery]]:
+            total = c.execute(text("SELECT count(*) FROM outbox WHERE target = :t"), {"t": target}).scalar_one()
+            rows = c.execute(text("SELECT * FROM outbox WHERE target = :t ORDER BY event_time DESC, id "
+                                  "LIMIT :limit OFFSET :offset"), {"t": target, "limit": limit, "offset": offset})
+            return int(total), [_delivery(r) for r in rows]
+        return self._run(read)
+
+    def release(self) -> int:
+        return self._run(lambda c: c.execute(text(
+            "UPDATE outbox SET leased_by = NULL, lease_until = NULL WHERE leased_by IS NOT NULL")).rowcount,
+            write=True)
+
+
+class MemoryOutbox:
+    """Webhooks and their outbox in memory, beside the in-memory job store (which calls
+    ``enqueue`` as a job ends, under its own lock)."""
+
+    def __init__(self) -> None:
+        self._hooks: dict[str, Webhook] = {}
+        self._rows: dict[str, Delivery] = {}
+        self._leases: dict[str, tuple[str, float]] = {}
+        self._lock = threading.RLock()
+
+    # -- WebhookStore
+    def list(self, service: str) -> list[Webhook]:
+        return sorted((h for h in self._hooks.values() if h.service == service), key=lambda h: (h.created, h.id))
+
+    def get(self, hook_id: str) -> Webhook | None:
+        return self._hooks.get(hook_id)
+
+    def add(self, hook: Webhook) -> None:
+        with self._lock:
+            if hook.id in self._hooks:
+                raise Conflict(f"Webhook '{hook.id}' exists.")
+            self._check_name(hook)
+            self._hooks[hook.id] = hook
+
+    def replace(self, hook: Webhook) -> None:
+        with self._lock:
+            self._check_name(hook)
+            self._hooks[hook.id] = hook
+
+    def _check_name(self, hook: Webhook) -> None:
+        if any(h.service == hook.service and h.name == hook.name and h.id != hook.id for h in self._hooks.values()):
+            raise Conflict(f"Service '{hook.service}' already has a webhook named '{hook.name}'.")
+
+    def remove(self, hook_id: str) -> bool:
+        with self._lock:
+            return self._hooks.pop(hook_id, None) is not None
+
+    def remove_service(self, service: str) -> int:
+        with self._lock:
+            gone = [k for k, h in self._hooks.items() if h.service == service]
+            for k in gone:
+                del self._hooks[k]
+            return len(gone)
+
+    # -- the job store's side
+    def enqueue(self, job: Job) -> None:
+        """``ENQUEUE`` for the in-memory store."""
+        if job.kind is not Kind.GP:
+            return
+        with self._lock:
+            for hook in self.list(job.service):
+                key = f"{job.id}:{hook.id}"
+                if hook.active and key not in self._rows:
+                    self._rows[key] = Delivery(key, hook.id, job.id, job.service, job.task, job.status.value,
+                                               job.finished or job.updated, next_attempt=job.updated)
+
+    # -- OutboxStore
+    def claim_due(self, worker: str, lease: float, limit: int = 20) -> list[Delivery]:
+        now = time.time()
+        with self._lock:
+            due = sorted((d for d in self._rows.values() if d.state == PENDING and d.next_attempt <= now
+                          and self._leases.get(d.id, ("", 0.0))[1] < now), key=lambda d: d.next_attempt)[:limit]
+            for d in due:
+                self._leases[d.id] = (worker, now + lease)
+            return due
+
+    def record(self, delivery: Delivery, worker: str, attempt: Attempt, state: str, next_attempt: float) -> bool:
+        with self._lock:
+            held = self._leases.get(delivery.id)
+            if held is None or held[0] != worker:
+                return False
+            del self._leases[delivery.id]
+            now = self._rows[delivery.id]
+            self._rows[delivery.id] = replace(now, state=state, attempts=now.attempts + 1, next_attempt=next_attempt,
+                                              history=_kept(now.history + (attempt,)))
+            return True
+
+    def history(self, target: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Delivery]]:
+        mine = sorted((d for d in self._rows.values() if d.target == target), key=lambda d: (-d.event_time, d.id))
+        return len(mine), mine[offset:offset + limit]
+
+    def release(self) -> int:
+        with self._lock:
+            n = len(self._leases)
+            self._leases.clear()
+            return n
+
+
+def open_outbox(job_store: Any) -> tuple[Any, Any]:
+    """``(WebhookStore, OutboxStore)`` beside a job store: SQL on its engine, or the in-memory
+    store's own."""
+    engine = getattr(job_store, "engine", None)
+    if engine is None:
+        return job_store.outbox, job_store.outbox
+    from .webhooks import SqlWebhookStore
+
+    return SqlWebhookStore(engine), SqlOutbox(engine, job_store.is_sqlite)
