@@ -46,7 +46,7 @@ async def services_route(request: Request) -> Response:
         if not rest:
             return admin_respond(manager.describe(key), params, f"{key} (GPServer)")
         if rest[0] == "jobs":
-            data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params, who)
+            data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params)
             back = as_admin_form_answer(params) if request.method == "POST" else None
             return back or admin_respond(data, params, f"{key} jobs")
         if rest == ["status"]:
