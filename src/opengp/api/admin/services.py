@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...core import InvalidInput, Job, NotFound, Status
+from ...core import InvalidInput, NotFound
 from ...jobs.operations import Operation
 from ...jobs.publishing import ServiceManager
 from ..auth import admin_caller, is_administrator
@@ -24,7 +24,7 @@ from ..kit.errors import admin_error
 from ..kit.params import read_params
 from . import jobs as service_jobs
 from .common import as_admin_form_answer, admin_respond, require_administer
-from .dialect import admin_job_json
+from .dialect import admin_job_json, operation_answer
 
 _SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
 _OPERATIONS = {"edit", "start", "stop", "delete"}
@@ -147,15 +147,7 @@ async def _run(request: Request, manager: ServiceManager, op: Operation, params:
         return admin_respond({"status": "success", "jobid": job.id, "jobStatus": body["status"],
                               "jobsUrl": body["url"]}, params, f"{op.name} job")
     job = await manager.ops.run(op)
-    return admin_respond(_sync_answer(job), params, op.name)
-
-
-def _sync_answer(job: Job) -> dict[str, Any]:
-    if job.status is Status.SUCCEEDED:
-        result = (job.results or {}).get("result")
-        return {"status": "success", **({"service": result} if result else {})}
-    messages = [job.error or "The operation did not complete."]
-    return {"status": "error", "messages": messages, "code": 400, "jobid": job.id}
+    return admin_respond(operation_answer(job), params, op.name)
 
 
 routes = [
