@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -127,6 +128,51 @@ def test_reads_a_service(root):
     page = root.get(TOOLS, params={"f": "html"})
     assert page.headers["content-type"].startswith("text/html")
     assert "Tools" in page.text and "<table>" in page.text
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8",
+           "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"}
+
+
+def test_a_browser_is_asked_to_sign_in_then_shown_pages(srv):
+    """The admin root and its resources opened in a browser (``Accept: text/html``, no ``f``,
+    no token) send it to the sign-in page and back, and then answer pages, not JSON; a user
+    who may not administer gets a page saying so.  A program's request still gets JSON."""
+    paths = ["/arcgis/admin", "/arcgis/admin/", ADMIN, f"{ADMIN}/Ops", TOOLS, f"{TOOLS}/status",
+             f"{TOOLS}/jobs/query?number=5", "/arcgis/admin/jobs", "/arcgis/admin/system/jobs/jnope"]
+    with httpx.Client(base_url=srv.url, headers=BROWSER, timeout=30) as browser:
+        for path in paths:
+            r = browser.get(path)
+            assert r.status_code == 303, (path, r.status_code, r.text[:200])
+            assert r.headers["location"] == f"/arcgis/login?next={quote(path, safe='')}", path
+        login = browser.get(r.headers["location"])
+        assert login.status_code == 200 and login.headers["content-type"].startswith("text/html")
+        assert 'name="password"' in login.text
+        signed_in = browser.post("/arcgis/login", data={"username": "root", "password": PASSWORDS["root"],
+                                                         "next": "/arcgis/admin"}, headers={"Origin": srv.url})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/arcgis/admin"
+        root_page = browser.get("/arcgis/admin")
+        assert root_page.status_code == 200 and root_page.headers["content-type"].startswith("text/html")
+        for link in ("/arcgis/admin/services", "/arcgis/admin/jobs", "/arcgis/admin/console"):
+            assert f"href='{link}'" in root_page.text, link
+        for path in paths[2:-1]:
+            page = browser.get(path)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+            assert "<table>" in page.text, path
+        assert "Tools" in browser.get(TOOLS).text
+        missing = browser.get("/arcgis/admin/system/jobs/jnope")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert "jnope" in missing.text
+    with httpx.Client(base_url=srv.url, headers=BROWSER, timeout=30) as browser:
+        browser.post("/arcgis/login", data={"username": "alice", "password": PASSWORDS["alice"]},
+                     headers={"Origin": srv.url})
+        refused = browser.get(TOOLS)
+        assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+        assert "not authorized" in refused.text
+    program = httpx.get(f"{srv.url}/arcgis/admin", timeout=30)       # Accept: */*, no f: JSON, as before
+    assert program.json() == {"status": "error", "messages": [program.json()["messages"][0]], "code": 499}
+    asked_json = httpx.get(f"{srv.url}/arcgis/admin", params={"f": "json"}, headers=BROWSER, timeout=30)
+    assert asked_json.json()["code"] == 499                          # f=json wins over the browser's Accept
 
 
 def test_non_administrators_are_refused(srv, root):
