@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -129,6 +130,51 @@ def test_reads_a_service(root):
     assert "Tools" in page.text and "<table>" in page.text
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8",
+           "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"}
+
+
+def test_a_browser_is_asked_to_sign_in_then_shown_pages(srv):
+    """The admin root and its resources opened in a browser (``Accept: text/html``, no ``f``,
+    no token) send it to the sign-in page and back, and then answer pages, not JSON; a user
+    who may not administer gets a page saying so.  A program's request still gets JSON."""
+    paths = ["/arcgis/admin", "/arcgis/admin/", ADMIN, f"{ADMIN}/Ops", TOOLS, f"{TOOLS}/status",
+             f"{TOOLS}/jobs/query?number=5", "/arcgis/admin/jobs", "/arcgis/admin/system/jobs/jnope"]
+    with httpx.Client(base_url=srv.url, headers=BROWSER, timeout=30) as browser:
+        for path in paths:
+            r = browser.get(path)
+            assert r.status_code == 303, (path, r.status_code, r.text[:200])
+            assert r.headers["location"] == f"/arcgis/login?next={quote(path, safe='')}", path
+        login = browser.get(r.headers["location"])
+        assert login.status_code == 200 and login.headers["content-type"].startswith("text/html")
+        assert 'name="password"' in login.text
+        signed_in = browser.post("/arcgis/login", data={"username": "root", "password": PASSWORDS["root"],
+                                                         "next": "/arcgis/admin"}, headers={"Origin": srv.url})
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/arcgis/admin"
+        root_page = browser.get("/arcgis/admin")
+        assert root_page.status_code == 200 and root_page.headers["content-type"].startswith("text/html")
+        for link in ("/arcgis/admin/services", "/arcgis/admin/jobs", "/arcgis/admin/console"):
+            assert f"href='{link}'" in root_page.text, link
+        for path in paths[2:-1]:
+            page = browser.get(path)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+            assert "<table>" in page.text, path
+        assert "Tools" in browser.get(TOOLS).text
+        missing = browser.get("/arcgis/admin/system/jobs/jnope")
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        assert "jnope" in missing.text
+    with httpx.Client(base_url=srv.url, headers=BROWSER, timeout=30) as browser:
+        browser.post("/arcgis/login", data={"username": "alice", "password": PASSWORDS["alice"]},
+                     headers={"Origin": srv.url})
+        refused = browser.get(TOOLS)
+        assert refused.status_code == 403 and refused.headers["content-type"].startswith("text/html")
+        assert "not authorized" in refused.text
+    program = httpx.get(f"{srv.url}/arcgis/admin", timeout=30)       # Accept: */*, no f: JSON, as before
+    assert program.json() == {"status": "error", "messages": [program.json()["messages"][0]], "code": 499}
+    asked_json = httpx.get(f"{srv.url}/arcgis/admin", params={"f": "json"}, headers=BROWSER, timeout=30)
+    assert asked_json.json()["code"] == 499                          # f=json wins over the browser's Accept
+
+
 def test_non_administrators_are_refused(srv, root):
     anonymous = httpx.get(f"{srv.url}{TOOLS}", params={"f": "json"}).json()
     assert anonymous["status"] == "error" and anonymous["code"] == 499
@@ -185,16 +231,19 @@ def test_async_edit_is_an_admin_job_with_stages_and_the_service_as_result(root):
     assert started["status"] == "success" and started["jobid"]
     job = wait_admin(root, started["jobid"])
     assert job["status"] == "COMPLETED"
-    assert job["name"] == "edit" and job["resource"] == "Ops/Tools.GPServer"
+    assert job["name"] == "edit" and job["resource"] == {"name": "Ops/Tools.GPServer"}
     assert job["operationURI"] == "/arcgis/admin/services/Ops/Tools.GPServer/edit"
     assert job["username"] == "root" and job["requestID"]
     assert job["starttime"] <= job["updatedtime"] and job["endtime"] >= job["starttime"] > 0
     assert [s["name"] for s in job["progress"]["stages"]] == ["validating", "writing configuration", "restarting"]
     assert {s["state"] for s in job["progress"]["stages"]} == {"completed"}
-    assert job["result"]["description"] == "Async edit."
-    assert job["result"] == root.get(TOOLS, params={"f": "json"}).json()
+    # the result is what the synchronous edit answers: {"status", "service"}, the service as it now is
+    assert job["result"] == {"status": "success", "service": root.get(TOOLS, params={"f": "json"}).json()}
+    assert job["result"]["service"]["description"] == "Async edit."
+    synchronous = post(root, f"{TOOLS}/edit", service=json.dumps({"description": "Async edit."}))
+    assert synchronous == job["result"]
     # the older path the arcgis package polls answers the same
-    assert root.get(f"/arcgis/admin/system/jobs/{job['jobid']}", params={"f": "json"}).json()["status"] == "COMPLETED"
+    assert root.get(f"/arcgis/admin/system/jobs/{job['jobid']}", params={"f": "json"}).json() == job
 
 
 def test_create_service_shows_its_stages_while_running_and_then_serves(srv, root, pat):
@@ -208,7 +257,8 @@ def test_create_service_shows_its_stages_while_running_and_then_serves(srv, root
     assert [s["state"] for s in first["progress"]["stages"]] == ["running", "pending", "pending"]
     done = wait_admin(pat, started["jobid"])
     assert done["status"] == "COMPLETED", done
-    assert done["result"]["owner"] == "pat" and done["result"]["tasks"] == ["Hello"]
+    assert done["resource"] == {"name": "Made/Hello.GPServer"} and done["result"]["status"] == "success"
+    assert done["result"]["service"]["owner"] == "pat" and done["result"]["service"]["tasks"] == ["Hello"]
     task = "/arcgis/rest/services/Made/Hello/GPServer/Hello"
     job = submit(pat, task, name="pat")
     assert wait(pat, task, job)["jobStatus"] == "esriJobSucceeded"
@@ -229,6 +279,7 @@ def test_an_admin_job_can_be_cancelled_before_it_commits(srv, root):
     job = wait_admin(root, started["jobid"])
     assert job["status"] == "CANCELLED"
     assert [s["state"] for s in job["progress"]["stages"]] == ["completed", "cancelled", "skipped"]
+    assert job["result"]["status"] == "error" and "cancelled" in job["result"]["messages"][0]
     assert root.get(f"{ADMIN}/Never.GPServer", params={"f": "json"}).json()["code"] == 404
     late = post(root, f"/arcgis/admin/jobs/{started['jobid']}/cancel")
     assert late["status"] == "error" and "already ended" in late["messages"][0]
@@ -243,6 +294,13 @@ def test_a_failed_edit_leaves_the_service_working(srv, root):
     assert job["status"] == "FAILED" and [s["state"] for s in job["progress"]["stages"]] == [
         "failed", "skipped", "skipped"]
     assert any(m["type"] == "ERROR" for m in job["messages"])
+    assert job["result"] == body            # the failure's details, as the synchronous request answered them
+    other = toolbox(srv, "broken_box_too", BROKEN_TOOLBOX)       # (a toolbox that failed is not loaded twice)
+    later = post(root, f"{TOOLS}/edit", service=json.dumps({"properties": {"toolbox": other}}), runAsync="true")
+    failed = wait_admin(root, later["jobid"])
+    assert failed["status"] == "FAILED"
+    assert failed["result"] == {"status": "error", "messages": [failed["error"]], "code": 400, "jobid": later["jobid"]}
+    assert "needs a library" in failed["result"]["messages"][0]
     assert root.get(TOOLS, params={"f": "json"}).json() == before
     ok = submit(root, f"{GP}/Noop")
     assert wait(root, f"{GP}/Noop", ok)["jobStatus"] == "esriJobSucceeded"
@@ -318,6 +376,9 @@ def test_delete_unpublishes_and_removes_the_service_jobs(srv, root):
     started = post(root, f"{ADMIN}/Doomed.GPServer/delete", runAsync="true")
     job = wait_admin(root, started["jobid"])
     assert job["status"] == "COMPLETED"
+    assert job["resource"] == {"name": "Doomed.GPServer"}
+    assert job["result"] == {"status": "success", "deleted": {
+        "folderName": "/", "serviceName": "Doomed", "type": "GPServer", "jobs": 1}}      # the running job went too
     assert [s["name"] for s in job["progress"]["stages"]] == [
         "stopping the service", "removing configuration", "removing its jobs"]
     assert root.get(f"{ADMIN}/Doomed.GPServer", params={"f": "json"}).json()["code"] == 404
@@ -329,6 +390,8 @@ def test_delete_unpublishes_and_removes_the_service_jobs(srv, root):
     # a service published later under the name starts without the old one's jobs
     assert post(root, f"{ADMIN}/createService", service=json.dumps(definition))["status"] == "success"
     assert root.get(f"{ADMIN}/Doomed.GPServer/jobs/query", params={"f": "json"}).json()["total"] == 0
+    assert post(root, f"{ADMIN}/Doomed.GPServer/delete") == {"status": "success", "deleted": {
+        "folderName": "/", "serviceName": "Doomed", "type": "GPServer", "jobs": 0}}
 
 
 def test_changes_survive_a_restart_and_the_cli_shows_them(tmp_path):

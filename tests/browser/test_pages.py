@@ -277,6 +277,19 @@ def test_the_admin_console_filters_pages_and_acts(page, srv):
     expect(first).to_contain_text("writing configuration: completed")
 
 
+def test_the_admin_api_opened_in_a_browser_signs_in_then_shows_pages(page):
+    page.goto("/arcgis/admin")
+    expect(page).to_have_url(re.compile(r"/arcgis/login\?next=%2Farcgis%2Fadmin$"))   # not a JSON 499
+    page.get_by_label("User name").fill("root")
+    page.get_by_label("Password").fill("root password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/arcgis/admin$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("opengp administration")
+    page.get_by_role("link", name="/arcgis/admin/services").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Services")
+    expect(page.locator("body")).to_contain_text("Tools")
+
+
 def test_a_plain_user_gets_no_console(page):
     sign_in(page, "alice", "alice password")
     expect(page.get_by_role("link", name="Admin console")).to_have_count(0)

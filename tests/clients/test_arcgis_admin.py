@@ -387,7 +387,9 @@ def test_an_asynchronous_edit_is_polled_to_completion_and_visible_after(
     assert done["status"] == "COMPLETED", done
     assert done["operationURI"] == "/arcgis/admin/services/Ops/Jobs.GPServer/edit"
     assert done["username"] == ADMIN
-    assert done["result"]["description"] == description
+    assert done["resource"] == {"name": "Ops/Jobs.GPServer"}
+    assert done["result"]["status"] == "success"
+    assert done["result"]["service"]["description"] == description      # as the synchronous edit answers
 
     call(service._refresh)
     assert call(lambda: service.properties.description) == description
@@ -411,6 +413,8 @@ def test_edits_that_are_refused_or_fail_change_nothing(service: Any) -> None:
     failed = call(job.result)
     assert failed["status"] == "FAILED", failed
     assert "/no/such/toolbox.py" in failed["error"]
+    assert failed["result"]["status"] == "error" and failed["result"]["code"] == 400       # the failure's details
+    assert "/no/such/toolbox.py" in failed["result"]["messages"][0]
 
     call(service._refresh)
     props = call(lambda: service.properties)

@@ -212,6 +212,32 @@ def test_query_by_machine_matches_the_host_of_the_worker(store, job_factory):
     assert store.query(JobQuery(machine="gis-a", statuses=frozenset({Status.EXECUTING}), limit=1))[0] == 2
 
 
+def test_query_by_user_name_ignores_case_and_owner_stays_exact(store, job_factory):
+    """``user_name`` (ArcGIS's jobs/query userName): user names are case-insensitive, so Alice's
+    jobs are found as alice or ALICE, finished ones through the count tables too; ``owner``
+    (who may see a job) stays exact."""
+    alice = [job_factory(owner="Alice"), job_factory(owner="alice"), job_factory(owner="ALICE")]
+    for job in alice[:2]:
+        store.claim(job.id, "w:1")
+        store.transition(job.id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+    others = [job_factory(owner=name) for name in ("bob", "alicia", "malice", None)]
+    store.claim(others[0].id, "w:1")
+    store.transition(others[0].id, [Status.EXECUTING], Status.SUCCEEDED, finished=time.time())
+    _fold(store)
+    job_factory(owner="aLiCe", service="Other")
+    ids = {j.id for j in alice}
+    for name in ("alice", "ALICE", "aLIce"):
+        total, page = store.query(JobQuery(user_name=name, service="Demo/Tools", limit=None))
+        assert total == 3 and {j.id for j in page} == ids, name
+        assert store.query(JobQuery(user_name=name, service="Demo/Tools", kind="gp",
+                                    statuses=frozenset({Status.SUCCEEDED})))[0] == 2
+        assert store.query(JobQuery(user_name=name, created_before=time.time(), limit=None))[0] == 4
+    assert store.query(JobQuery(user_name="alice", limit=2, offset=3))[0] == 4
+    assert store.query(JobQuery(owner="alice"))[0] == 1 and store.query(JobQuery(owner="Alice"))[0] == 1
+    for nobody in ("alic", "", "al%", "ALİCE", "alice\x00"):      # İ: only ASCII letters fold, as in user names
+        assert store.query(JobQuery(user_name=nobody, limit=None)) == (0, []), nobody
+
+
 def test_query_by_processes_and_run_time(store, job_factory):
     """The OGC job list's filters: several processes, min/max run time."""
     now = time.time()

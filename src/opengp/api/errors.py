@@ -3,8 +3,8 @@
 Handlers raise; this module answers.  Which dialect a request speaks follows from its
 path: OGC API - Processes (``/ogcapi``) answers problem bodies, the admin API
 (``/arcgis/admin``) its ``{"status": "error"}`` shape, a page request (``f=html`` or a
-browser's Accept) an error page, and everything else the ArcGIS REST ``{"error": ...}``
-body.
+browser's Accept, the admin API's too) an error page, and everything else the ArcGIS REST
+``{"error": ...}`` body.
 The bodies and the table of which code each error gets in each dialect are the kit's
 (``kit/errors.py``): this module depends on no face.
 
@@ -26,8 +26,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ..core import InvalidInput, MethodNotAllowed, NotFound, OpenGPError
-from .kit.errors import admin_error, ogc_problem, rest_error
-from .kit.html import error_page
+from .kit.errors import ogc_problem, rest_error
+from .kit.html import admin_error_answer, error_page
 from .kit.params import wants_html
 from .kit.paths import ADMIN_BASE as ADMIN, OGC_BASE as OGC
 
@@ -44,7 +44,7 @@ def error_answer(request: Request, exc: Exception) -> Response:
     if path == OGC or path.startswith(OGC + "/"):
         return ogc_problem(exc, path)
     if (path == ADMIN or path.startswith(ADMIN + "/")) and not path.startswith(ADMIN + "/console"):
-        return admin_error(exc, params)
+        return admin_error_answer(request, exc, params)
     if isinstance(exc, OpenGPError) and wants_html(request, params):
         return error_page(request, exc)
     return rest_error(exc, params.get("f") == "pjson")

@@ -8,10 +8,10 @@ from .errors import (
 from .job import Job, Kind, Level, Message, Progress, Stored, new_job_id
 from .messages import ShowMessages
 from .status import TERMINAL, Status, can_move
-from .user import ROLES, User, check_roles, check_username, is_username
+from .user import ROLES, User, check_roles, check_username, folded_username, is_username
 
 __all__ = [
     "Conflict", "FileStoreError", "InvalidInput", "Job", "Kind", "Level", "Message", "MethodNotAllowed", "NotAllowed", "NotFound",
     "OpenGPError", "Progress", "RequestTooLarge", "ShowMessages", "Status", "Stored", "StoreError", "StoreUnavailable", "TERMINAL", "can_move",
-    "new_job_id", "Forbidden", "InvalidToken", "TokenRequired", "TooManyAttempts", "Unavailable", "ROLES", "User", "check_roles", "check_username", "is_username",
+    "new_job_id", "Forbidden", "InvalidToken", "TokenRequired", "TooManyAttempts", "Unavailable", "ROLES", "User", "check_roles", "check_username", "folded_username", "is_username",
 ]

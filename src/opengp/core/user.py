@@ -10,12 +10,20 @@ from typing import Any
 
 ROLES = ("administrator", "publisher", "user")
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")     # ASCII only: no control character, no look-alike
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def is_username(name: object) -> bool:
     """1-64 letters, digits and ``_ . @ -``: the whole of it (``$`` in a ``match`` would let a
     trailing newline through: ``alice\n`` beside ``alice``, and log lines split in two)."""
     return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def folded_username(name: str) -> str:
+    """``name`` as user names are compared regardless of case (ArcGIS's are case-insensitive):
+    its ASCII letters lowered, as SQL ``lower()`` lowers a user name (ASCII, ``is_username``) on
+    SQLite and PostgreSQL alike; any other character is left as it is."""
+    return name.translate(_ASCII_LOWER)
 
 
 def check_username(name: str) -> str:

@@ -50,7 +50,9 @@ class Operation:
     uri: str                                             # /arcgis/admin/services/<...>/edit
     inputs: dict[str, Any]
     stages: list[Stage]
-    result: Callable[[], Any] = lambda: None             # what the job reports when it succeeds
+    # what the job reports when it succeeds: the fields of its answer besides "status"
+    # (``{"service": {...}}`` after a change, ``{"deleted": {...}}`` after a delete)
+    result: Callable[[], dict[str, Any]] = dict
     owner: str | None = None
 
 

@@ -296,7 +296,7 @@ class ServiceManager:
 
         return Operation("createService", key, uri, {"service": payload}, [
             Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
-            Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
+            Stage("starting", start)], result=lambda: self._after(key), owner=owner)
 
     def edit(self, key: str, payload: Any, owner: str | None, uri: str) -> Operation:
         config_from_json(payload, self.record(key).config)
@@ -322,7 +322,7 @@ class ServiceManager:
 
         return Operation("edit", key, uri, {"service": payload}, [
             Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
-            Stage("restarting", restart)], result=lambda: self.describe(key), owner=owner)
+            Stage("restarting", restart)], result=lambda: self._after(key), owner=owner)
 
     def start(self, key: str, owner: str | None, uri: str) -> Operation:
         self.record(key)
@@ -348,7 +348,7 @@ class ServiceManager:
 
         return Operation("start", key, uri, {}, [
             Stage("validating", validate), Stage("writing configuration", write, unwrite, commit=True),
-            Stage("starting", start)], result=lambda: self.describe(key), owner=owner)
+            Stage("starting", start)], result=lambda: self._after(key), owner=owner)
 
     def _stopping(self, key: str, before: list[ServiceRecord]) -> Stage:
         """The stage that stops a service (keeping its record as it was in ``before``), undone
@@ -376,11 +376,12 @@ class ServiceManager:
         return Operation("stop", key, uri, {}, [
             self._stopping(key, before),
             Stage("writing configuration", write, unwrite, commit=True)],
-            result=lambda: self.describe(key), owner=owner)
+            result=lambda: self._after(key), owner=owner)
 
     def delete(self, key: str, owner: str | None, uri: str) -> Operation:
         self.record(key)
         before: list[ServiceRecord] = []
+        removed: list[int] = []
 
         async def remove() -> None:
             if before[0].origin == "config":     # a tombstone, so the config file does not bring it back
@@ -398,15 +399,26 @@ class ServiceManager:
             self.registry.remove(key)
             self.broken.pop(key, None)
             self._services_changed()
-            removed = await self._remove_jobs(key)
-            log.info("service %s deleted with its %d job(s)", key, removed)
+            removed.append(await self._remove_jobs(key))
+            log.info("service %s deleted with its %d job(s)", key, removed[0])
+
+        def deleted() -> dict[str, Any]:
+            """What went: the service, named as ArcGIS lists services, and how many of its jobs."""
+            config = before[0].config
+            return {"deleted": {"folderName": config.folder or "/", "serviceName": config.name, "type": "GPServer",
+                                "jobs": removed[0] if removed else 0}}
 
         return Operation("delete", key, uri, {}, [
             self._stopping(key, before),
             Stage("removing configuration", remove, restore, commit=True),
-            Stage("removing its jobs", unpublish)], result=lambda: None, owner=owner)
+            Stage("removing its jobs", unpublish)], result=deleted, owner=owner)
 
     # -- helpers ---------------------------------------------------------------
+    def _after(self, key: str) -> dict[str, Any]:
+        """What a create, edit, start or stop reports: the service's JSON after it, under
+        ``service``, as ArcGIS's synchronous answer carries it (api/admin/dialect.operation_answer)."""
+        return {"service": self.describe(key)}
+
     def _not_taken(self, key: str) -> ServiceRecord | None:
         """Conflict if the key is in use; returns the tombstone of a deleted config-file service."""
         record = self.store.get(key)

@@ -22,7 +22,10 @@ class JobQuery:
     service: str | None = None
     task: str | None = None
     statuses: frozenset[Status] | None = None
-    owner: str | None = None
+    owner: str | None = None               # exactly this owner (who may see a job: access checks)
+    # this user's jobs, the name compared regardless of case (core.folded_username), as ArcGIS
+    # user names are: the admin jobs/query's userName filter, never an access check
+    user_name: str | None = None
     kind: str | None = None
     created_after: float | None = None     # epoch seconds, inclusive
     created_before: float | None = None    # epoch seconds, inclusive

@@ -42,7 +42,7 @@ FOLD_POSTGRES = (  # the DELETE takes each committed delta exactly once, even be
 
 def counted(q: JobQuery) -> bool:
     """True when the count tables can answer (with the time window applied on top)."""
-    return (q.owner != "" and q.machine is None and q.processes is None
+    return (q.owner != "" and q.user_name != "" and q.machine is None and q.processes is None
             and q.min_duration is None and q.max_duration is None)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL
+from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL, folded_username
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
 from .base import Backlog, JobQuery, Lease, check_fields
 from .outbox import MemoryOutbox
@@ -223,6 +223,8 @@ def matches(job: Job, q: JobQuery) -> bool:
         or (q.task is not None and job.task != q.task)
         or (q.statuses is not None and job.status not in q.statuses)
         or (q.owner is not None and job.owner != q.owner)
+        or (q.user_name is not None and (job.owner is None
+                                         or folded_username(job.owner) != folded_username(q.user_name)))
         or (q.kind is not None and job.kind.value != q.kind)
         or (q.created_after is not None and job.created < q.created_after)
         or (q.created_before is not None and job.created > q.created_before)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..core import Kind, Status
+from ..core import Kind, Status, folded_username
 from .base import JobQuery
 from .tables import sql_literals
 
@@ -35,6 +35,9 @@ def key_conds(q: JobQuery, kinds: Iterable[str] | None = None,
         if value is not None:
             conds.append(f"{name} = :{name}")
             params[name] = value
+    if q.user_name is not None:     # both tables hold the owner as written; the count tables' '' is no user
+        conds.append("lower(owner) = :user_name")
+        params["user_name"] = folded_username(q.user_name)
     if kinds is None and q.kind is not None:
         conds.append("kind = :kind")
         params["kind"] = q.kind
@@ -80,7 +83,8 @@ def filter_conds(q: JobQuery) -> list[str]:
 def empty(q: JobQuery) -> bool:
     """True when no job can match (no status wanted, or a window that ends before it starts)."""
     return (q.statuses is not None and not q.statuses) or (
-        q.created_after is not None and q.created_before is not None and q.created_after > q.created_before)
+        q.created_after is not None and q.created_before is not None and q.created_after > q.created_before) or (
+        q.user_name is not None and "\x00" in q.user_name)   # no user's; PostgreSQL cannot take it as a parameter
 
 
 def params(q: JobQuery) -> dict[str, Any]:

@@ -47,7 +47,7 @@ async def console(request: Request) -> Response:
         error, service = f"You do not administer a service '{service}'.", None
     if service is not None:
         try:
-            page = await query_json(jobs, service, {k: v for k, v in q.items() if v}, claims.user.name)
+            page = await query_json(jobs, service, {k: v for k, v in q.items() if v})
         except InvalidInput as exc:
             error = " ".join([exc.message, *exc.details])
     if page is not None:

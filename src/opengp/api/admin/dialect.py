@@ -24,11 +24,27 @@ def _ms(t: float | None) -> int:
     return 0 if t is None else int(t * 1000)
 
 
+def operation_answer(job: Job) -> dict[str, Any]:
+    """What an ended admin operation answers, in ArcGIS's operation-response shape: the body
+    of the synchronous request, and the ``result`` of its job alike, so a client reads an
+    asynchronous run as it reads a synchronous one (``{"status": "success", "service": {...}}``;
+    ``{"status": "error", "messages": [...], "code": 400}`` when it failed or was cancelled, as
+    ArcGIS's admin job puts a failed operation's response in it)."""
+    if job.status is Status.SUCCEEDED:
+        fields = (job.results or {}).get("result")
+        return {"status": "success", **(fields if isinstance(fields, dict) else {})}
+    if job.status is Status.CANCELLED:
+        messages = ["The operation was cancelled; nothing was changed."]
+    else:
+        messages = [job.error or "The operation did not complete."]
+    return {"status": "error", "messages": messages, "code": 400, "jobid": job.id}
+
+
 def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     out: dict[str, Any] = {
         "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
-        "resource": f"{job.service}.GPServer", "status": ADMIN_STATUS[job.status],
+        "resource": {"name": f"{job.service}.GPServer"}, "status": ADMIN_STATUS[job.status],
         "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
         "updatedtime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
         "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
@@ -36,8 +52,8 @@ def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
                      "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
         "url": f"{base}/arcgis/admin/jobs/{job.id}",
     }
-    if job.status is Status.SUCCEEDED:
-        out["result"] = (job.results or {}).get("result")
+    if job.status.terminal:
+        out["result"] = operation_answer(job)
     if job.error:
         out["error"] = job.error
     return out

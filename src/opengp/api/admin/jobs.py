@@ -6,9 +6,7 @@ caller, ``services.py``).  Errors use the admin shape.
 from __future__ import annotations
 
 import math
-import threading
 import time
-from collections import OrderedDict
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,45 +19,12 @@ from ..kit.esrijob import JOB_STATUS, messages_json
 _STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
 MAX_PAGE = 10_000
 _EARLIEST, _LATEST = -62135596800.0, 253402300799.0     # 0001-01-01 .. 9999-12-31T23:59:59 UTC
-SNAPSHOT_SECONDS = 900.0
 
 
-class PagingSnapshots:
-    """When a client pages without ``endTime``, every page after the first uses the
-    first page's "now", so jobs submitted meanwhile do not shift the pages."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self._times: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def recall(self, key: tuple[Any, ...]) -> float | None:
-        """The first page's "now" for a later page, while it is remembered and recent."""
-        with self._lock:
-            then = self._times.get(key)
-        return then if then is not None and time.time() - then <= SNAPSHOT_SECONDS else None
-
-    def remember(self, key: tuple[Any, ...], settled: float) -> float:
-        """A first page's "now": the job store's settled time (JobService.settled_time), so no
-        job created before it commits after it and a client passing the echoed endTime back gets
-        the same set; kept to the millisecond, as it is echoed."""
-        then = math.floor(settled * 1000) / 1000
-        with self._lock:
-            self._times[key] = then
-            self._times.move_to_end(key)
-            while len(self._times) > self._size:
-                self._times.popitem(last=False)
-        return then
-
-
-SNAPSHOTS = PagingSnapshots()
-
-
-async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str],
-                   who: str) -> Any:
+async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str]) -> Any:
     """``jobs``, ``jobs/query``, ``jobs/<id>[/cancel|/delete]``, ``jobs/delete``, ``purgeQueue``, ``statistics``."""
     if not rest or rest == ["query"]:
-        return await query_json(jobs, key, params, who)
+        return await query_json(jobs, key, params)
     if rest[-1] in ("purgeQueue", "delete", "cancel") and request.method != "POST":
         raise InvalidInput(f"'{rest[-1]}' changes jobs: send it as a POST.")
     if rest == ["purgeQueue"]:
@@ -119,7 +84,7 @@ def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
-async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "") -> dict[str, Any]:
+async def query_json(jobs: Any, key: str, params: dict[str, str]) -> dict[str, Any]:
     status_text = (params.get("jobStatus") or params.get("status") or "").strip()
     statuses = None
     if status_text:
@@ -134,18 +99,21 @@ async def query_json(jobs: Any, key: str, params: dict[str, str], who: str = "")
     start = _int(params, "start", 1, 1, 2**31 - 1)
     if params.get("endTime"):
         end_time = parse_time("endTime", params["endTime"])
-    else:
-        snapshot = (who, key, statuses, user, start_time, number)
-        recalled = SNAPSHOTS.recall(snapshot) if start > 1 else None
-        end_time = recalled if recalled is not None else SNAPSHOTS.remember(snapshot, await jobs.settled_time())
+        # pages with the same endTime are the same set: the jobs created up to it have all been
+        # stored (a submit stamped before it may still be committing on some API server)
+        await jobs.settled_time()
+    else:       # "If unspecified, the current time will be used", on every page (ArcGIS's words);
+        end_time = math.floor(time.time() * 1000) / 1000    # kept to the ms, as it is echoed
     total, page = await jobs.query_async(JobQuery(
-        service=key, kind=jobs.jobs_kind(key).value, statuses=statuses, owner=user, created_after=start_time,
+        service=key, kind=jobs.jobs_kind(key).value, statuses=statuses, user_name=user, created_after=start_time,
         created_before=end_time, offset=start - 1, limit=number,
         machine=(params.get("machineName") or "").strip() or None))
     next_start = start + len(page) if start - 1 + len(page) < total else -1
     return {
         "total": total, "num": len(page), "start": start, "nextStart": next_start,
-        "query": {"serviceName": key, "userName": user or "", "machineName": (params.get("machineName") or "").strip(),
+        # serviceName: the name without its folder, as ArcGIS's example echoes System/PublishingTools
+        "query": {"serviceName": key.rpartition("/")[2], "userName": user or "",
+                  "machineName": (params.get("machineName") or "").strip(),
                   "status": [JOB_STATUS[s] for s in statuses] if statuses else [],
                   "startTime": round(start_time * 1000) if start_time is not None else None,
                   "endTime": round(end_time * 1000)},

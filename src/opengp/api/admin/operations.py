@@ -14,7 +14,7 @@ from starlette.routing import Route
 from ...core import Conflict, InvalidInput, Kind, NotFound, Status, StoreError
 from ...store import JobQuery
 from ..auth import admin_caller, is_administrator
-from ..kit.errors import admin_error
+from ..kit.html import admin_error_answer
 from ..kit.params import read_params
 from .common import admin_respond
 from .dialect import ADMIN_STATUS, BY_ADMIN_STATUS, admin_job_json
@@ -26,18 +26,18 @@ async def admin_jobs_route(request: Request) -> Response:
         claims = admin_caller(request, params)
         rest = [p for p in request.path_params.get("path", "").split("/") if p]
         if not rest:
-            return admin_respond(await _list(request, claims, params), params, "Admin jobs")
+            return admin_respond(request, await _list(request, claims, params), params, "Admin jobs")
         job_id = rest[0]
         try:
             job = request.app.state.jobs.find(job_id)
         except StoreError:      # the record cannot be read right now: say so, in the dialect
             if len(rest) == 1:
-                return admin_respond({"jobid": job_id, "status": "UNAVAILABLE"}, params, "Admin job")
+                return admin_respond(request, {"jobid": job_id, "status": "UNAVAILABLE"}, params, "Admin job")
             raise
         if job is None or job.kind is not Kind.ADMIN or not (is_administrator(claims) or job.owner == claims.user.name):
             raise NotFound(f"Job '{job_id}' does not exist.")
         if len(rest) == 1:
-            return admin_respond(admin_job_json(request, job), params, f"Admin job {job.id}")
+            return admin_respond(request, admin_job_json(request, job), params, f"Admin job {job.id}")
         if rest[1:] == ["cancel"]:
             if request.method != "POST":
                 raise InvalidInput("'cancel' changes the job: send it as a POST.")
@@ -46,11 +46,11 @@ async def admin_jobs_route(request: Request) -> Response:
             job = await request.app.state.services.ops.cancel(job.id)
             if job.status.terminal and not job.cancel_requested:       # it ended on its own meanwhile
                 raise Conflict(f"Job '{job.id}' has already ended ({job.status.value}).")
-            return admin_respond({"status": "success", "jobid": job.id, "jobStatus": ADMIN_STATUS[job.status]},
-                                 params, "Cancel")
+            return admin_respond(request, {"status": "success", "jobid": job.id,
+                                           "jobStatus": ADMIN_STATUS[job.status]}, params, "Cancel")
         raise NotFound(f"Resource '{'/'.join(rest)}' not found.")
     except Exception as exc:
-        return admin_error(exc, params)
+        return admin_error_answer(request, exc, params)
 
 
 async def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[str, Any]:

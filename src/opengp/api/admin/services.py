@@ -15,16 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ...core import InvalidInput, Job, NotFound, Status
+from ...core import InvalidInput, NotFound
 from ...jobs.operations import Operation
 from ...jobs.publishing import ServiceManager
 from ..auth import admin_caller, is_administrator
 from ..kit.answers import CURRENT_VERSION
-from ..kit.errors import admin_error
-from ..kit.params import read_params
+from ..kit.html import admin_error_answer
+from ..kit.params import read_params, wants_html
+from ..kit.paths import ADMIN_BASE
 from . import jobs as service_jobs
 from .common import as_admin_form_answer, admin_respond, require_administer
-from .dialect import admin_job_json
+from .dialect import admin_job_json, operation_answer
 
 _SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
 _OPERATIONS = {"edit", "start", "stop", "delete"}
@@ -44,15 +45,15 @@ async def services_route(request: Request) -> Response:
         require_administer(record.owner, claims)
         who = claims.user.name
         if not rest:
-            return admin_respond(manager.describe(key), params, f"{key} (GPServer)")
+            return admin_respond(request, manager.describe(key), params, f"{key} (GPServer)")
         if rest[0] == "jobs":
-            data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params, who)
+            data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params)
             back = as_admin_form_answer(params) if request.method == "POST" else None
-            return back or admin_respond(data, params, f"{key} jobs")
+            return back or admin_respond(request, data, params, f"{key} jobs")
         if rest == ["status"]:
             described = manager.describe(key)
-            return admin_respond({"configuredState": described["configuredState"],
-                                  "realTimeState": described["realTimeState"]}, params, f"{key} status")
+            return admin_respond(request, {"configuredState": described["configuredState"],
+                                           "realTimeState": described["realTimeState"]}, params, f"{key} status")
         if len(rest) == 1 and rest[0] in _OPERATIONS:
             _post_only(request, rest[0])
             uri = f"/arcgis/admin/services/{key}.GPServer/{rest[0]}"
@@ -63,7 +64,7 @@ async def services_route(request: Request) -> Response:
             return await _run(request, manager, op, params)
         raise NotFound(f"Resource '{path}' not found.")
     except Exception as exc:   # every failure in the admin error shape
-        return admin_error(exc, params)
+        return admin_error_answer(request, exc, params)
 
 
 async def _folder_level(request: Request, manager: ServiceManager, path: str, params: dict[str, str],
@@ -71,7 +72,7 @@ async def _folder_level(request: Request, manager: ServiceManager, path: str, pa
     """``services``, ``services/<folder>`` and ``[<folder>/]createService``."""
     parts = [p for p in path.split("/") if p]
     if parts == ["exists"]:
-        return admin_respond({"exists": _exists(manager, claims, params)}, params, "Exists")
+        return admin_respond(request, {"exists": _exists(manager, claims, params)}, params, "Exists")
     if parts and parts[-1] == "createService" and len(parts) <= 2:
         _post_only(request, "createService")
         folder = parts[0] if len(parts) == 2 else None
@@ -94,7 +95,7 @@ async def _folder_level(request: Request, manager: ServiceManager, path: str, pa
                       "description": _description(manager, r), "configuredState": r.state,
                       "owner": r.owner} for r in listed],
     }
-    return admin_respond(data, params, f"Services{' in ' + folder if folder else ''}")
+    return admin_respond(request, data, params, f"Services{' in ' + folder if folder else ''}")
 
 
 def _description(manager: ServiceManager, record: Any) -> str:
@@ -118,10 +119,14 @@ async def admin_root(request: Request) -> Response:
     params = await read_params(request)
     try:
         admin_caller(request, params)
-        return admin_respond({"resources": ["services", "jobs", "system"], "currentVersion": CURRENT_VERSION,
-                              "fullVersion": "11.1.0"}, params, "opengp administration")
+        root: dict[str, Any] = {"resources": ["services", "jobs", "system"], "currentVersion": CURRENT_VERSION,
+                                "fullVersion": "11.1.0"}
+        if wants_html(request, params):     # a person's page: where each resource is, and the console
+            root = {**root, "resources": [f"{ADMIN_BASE}/{r}" for r in ("services", "jobs", "system/jobs")],
+                    "console": f"{ADMIN_BASE}/console"}
+        return admin_respond(request, root, params, "opengp administration")
     except Exception as exc:
-        return admin_error(exc, params)
+        return admin_error_answer(request, exc, params)
 
 
 def _post_only(request: Request, name: str) -> None:
@@ -144,18 +149,10 @@ async def _run(request: Request, manager: ServiceManager, op: Operation, params:
     if (params.get("runAsync") or "").strip().lower() == "true":
         job = await manager.ops.start(op)
         body = admin_job_json(request, job)
-        return admin_respond({"status": "success", "jobid": job.id, "jobStatus": body["status"],
-                              "jobsUrl": body["url"]}, params, f"{op.name} job")
+        return admin_respond(request, {"status": "success", "jobid": job.id, "jobStatus": body["status"],
+                                       "jobsUrl": body["url"]}, params, f"{op.name} job")
     job = await manager.ops.run(op)
-    return admin_respond(_sync_answer(job), params, op.name)
-
-
-def _sync_answer(job: Job) -> dict[str, Any]:
-    if job.status is Status.SUCCEEDED:
-        result = (job.results or {}).get("result")
-        return {"status": "success", **({"service": result} if result else {})}
-    messages = [job.error or "The operation did not complete."]
-    return {"status": "error", "messages": messages, "code": 400, "jobid": job.id}
+    return admin_respond(request, operation_answer(job), params, op.name)
 
 
 routes = [

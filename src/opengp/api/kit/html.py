@@ -18,7 +18,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from ...auth import ADMIN_SCOPES, Claims
 from ...core import InvalidToken, Job, OpenGPError
 from ..auth import COOKIE
-from .errors import answer_for
+from .errors import admin_error, answer_for
+from .params import wants_html
 
 STATIC = "/arcgis/static"           # served by the web face (api/web/pages.py)
 _ENV = Environment(loader=PackageLoader("opengp.api.kit", "templates"), autoescape=select_autoescape(),
@@ -63,3 +64,12 @@ def error_page(request: Request, exc: OpenGPError) -> Response:
     ctx = frame(request, None, "Not found" if status == 404 else "Cannot do that",
                 [("Services", "/arcgis/rest/services?f=html"), ("Error", None)])
     return render("error.html", {**ctx, "message": exc.message, "details": exc.details}, status_code=status)
+
+
+def admin_error_answer(request: Request, exc: Exception, params: dict[str, str]) -> Response:
+    """An admin API error: to a person's browser (``wants_html``: ``f=html``, or no ``f`` and
+    ``Accept: text/html``) the page a person sees, the sign-in page when a token is needed, as
+    ArcGIS's administrator directory sends a browser to its login; to a program the admin body."""
+    if isinstance(exc, OpenGPError) and wants_html(request, params):
+        return error_page(request, exc)
+    return admin_error(exc, params)
