@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     # an OGC synchronous execution of an asynchronous service waits this long for its job, then answers
     # 201 with the job to follow (docs/ogc.md "Executing"); 0: at once.  Below the usual proxy timeouts (60 s)
     ogc_sync_wait: float = Field(30.0, ge=0)
+    # -- webhooks (docs/operations.md "Webhooks"): each delivery is tried again after base, 2 x base,
+    # 4 x base... seconds (at most cap), until it has been tried max_attempts times
+    webhook_retry_base: float = Field(5.0, gt=0)
+    webhook_retry_cap: float = Field(900.0, gt=0)
+    webhook_max_attempts: int = Field(15, ge=1)
+    webhook_timeout: float = Field(10.0, gt=0)      # for the receiver to answer
+    webhook_poll: float = Field(1.0, gt=0)          # how often an API server looks for deliveries due
     # -- where job files and uploads live (runtime/storage.py, docs/deployment.md "File storage") ------
     files_url: str | None = None            # None: under data_dir; or "s3://bucket/prefix" (opengp[s3])
     s3_endpoint_url: str | None = None      # MinIO, Ceph...: "http://minio:9000"; None: AWS

@@ -18,11 +18,13 @@ from ..config import Settings
 from ..core import OpenGPError
 from ..datasets.catalog import Catalog
 from ..jobs.assembly import open_api_server
+from ..jobs.deliveries import Deliverer
 from ..jobs.publishing import ServiceManager
 from ..jobs.reconcile import Reconciler
 from ..jobs.service import JobService
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .admin.webhooks import payload as webhook_payload
 from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
@@ -83,8 +85,11 @@ def create_app(settings: Settings) -> FastAPI:
         server = await open_api_server(settings, app.state.datasets)
         app.state.auth, app.state.logins = server.tokens, server.logins
         app.state.jobs, app.state.services = server.jobs, server.services
+        app.state.webhooks, app.state.outbox = server.webhooks, server.outbox
+        deliverer = Deliverer(server.outbox, server.webhooks, settings, webhook_payload(settings))
         tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
-                 asyncio.create_task(_refresh_services_forever(server.services))]
+                 asyncio.create_task(_refresh_services_forever(server.services)),
+                 asyncio.create_task(deliverer.run())]
         if server.reconciler is not None:
             tasks.append(asyncio.create_task(_reconcile_forever(server.reconciler, settings.reconcile_interval)))
         try:

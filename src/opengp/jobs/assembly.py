@@ -31,8 +31,10 @@ from ..executors.base import Executor
 from ..runtime.storage import open_file_store
 from ..store import Store, open_store
 from ..store.cache import JobCache
+from ..store.outbox import OutboxStore, open_outbox
 from ..store.services import open_service_store
 from ..store.users import UserStore, open_user_store
+from ..store.webhooks import WebhookStore
 from ..system.files import private_data_dir
 from ..system.urls import set_policy
 from ..tools.registry import Registry
@@ -58,6 +60,8 @@ class ApiServer:
     logins: LoginGuard
     reconciler: Reconciler | None               # scale-out only
     closers: list[Callable[[], Any]]            # what ``close`` undoes, last first
+    webhooks: WebhookStore                      # GP service webhooks (the admin face)
+    outbox: OutboxStore                         # what they are owed (jobs/deliveries.py delivers it)
 
     @property
     def registry(self) -> Registry:
@@ -133,7 +137,8 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
                       # feature inputs by URL: our own layers checked against the caller at submit
                       feature_inputs=submit_inputs(catalog, users, settings.allow_private_urls))
     closers.append(jobs.close)
-    services = ServiceManager(jobs, service_store, settings)
+    webhooks, outbox = open_outbox(store)
+    services = ServiceManager(jobs, service_store, settings, webhooks)
     services.load()
     tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
                          max_minutes=settings.token_max_minutes)
@@ -156,5 +161,7 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
             log.warning("recovered jobs: %d interrupted, %d re-queued", interrupted, requeued)
         executor.start()
         closers.append(executor.stop)
+        outbox.release()        # deliveries the last run held: nobody else delivers here
     return ApiServer(settings, store, jobs, services, executor, users, tokens,
-                     LoginGuard(settings.login_attempts, settings.login_window), reconciler, closers)
+                     LoginGuard(settings.login_attempts, settings.login_window), reconciler, closers,
+                     webhooks, outbox)

@@ -22,6 +22,7 @@ from ..config import ServiceConfig, Settings
 from ..core import Conflict, FileStoreError, InvalidInput, NotFound
 from ..store import JobQuery
 from ..store.services import DELETED, STARTED, STOPPED, ServiceRecord, ServiceStore
+from ..store.webhooks import WebhookStore
 from ..tools.registry import Service, load_service
 from .operations import AdminOperations, Operation, Stage
 from .service import JobService
@@ -155,8 +156,9 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
 class ServiceManager:
     """Publishes services from the store into the registry, and changes them as admin jobs."""
 
-    def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings) -> None:
-        self.jobs, self.store, self.settings = jobs, store, settings
+    def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings,
+                 webhooks: WebhookStore | None = None) -> None:
+        self.jobs, self.store, self.settings, self.webhooks = jobs, store, settings, webhooks
         self.registry = jobs.registry
         self.ops = AdminOperations(jobs.store, jobs.io)
         self.broken: dict[str, str] = {}          # stored services whose toolbox did not load
@@ -400,6 +402,8 @@ class ServiceManager:
             self.broken.pop(key, None)
             self._services_changed()
             removed.append(await self._remove_jobs(key))
+            if self.webhooks is not None:       # a service published later under the name starts without them
+                await self.jobs.io(self.webhooks.remove_service, key)
             log.info("service %s deleted with its %d job(s)", key, removed[0])
 
         def deleted() -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ..kit.answers import CURRENT_VERSION
 from ..kit.html import admin_error_answer
 from ..kit.params import read_params, wants_html
 from ..kit.paths import ADMIN_BASE
-from . import jobs as service_jobs
+from . import jobs as service_jobs, webhooks
 from .common import as_admin_form_answer, admin_respond, require_administer
 from .dialect import admin_job_json, operation_answer
 
@@ -50,6 +50,9 @@ async def services_route(request: Request) -> Response:
             data = await service_jobs.dispatch(request, request.app.state.jobs, key, rest[1:], params)
             back = as_admin_form_answer(params) if request.method == "POST" else None
             return back or admin_respond(request, data, params, f"{key} jobs")
+        if rest[0] == "webhooks":
+            data = await webhooks.dispatch(request, key, rest[1:], params, who)
+            return admin_respond(request, data, params, f"{key} webhooks")
         if rest == ["status"]:
             described = manager.describe(key)
             return admin_respond(request, {"configuredState": described["configuredState"],
