@@ -82,6 +82,7 @@ def opengp(tmp_path_factory: pytest.TempPathFactory, offline: list[str]) -> Iter
     cert, key = self_signed(tmp / "tls")
     srv = OpengpProcess(tmp, demo=False, extra_args=["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)])
     srv.url = f"https://127.0.0.1:{srv.port}"
+    srv.certificate = cert          # type: ignore[attr-defined]
     srv.config.write_text(CONFIG)
     srv.data_dir.mkdir(parents=True, exist_ok=True)
     for name, role, password in ((ALICE, "user", ALICE_PASSWORD), (BOB, "user", BOB_PASSWORD),
@@ -129,9 +130,11 @@ def test_gis_signs_in_with_a_user_name_and_password(gis: Any, opengp: OpengpProc
 
 def test_gis_given_an_http_url_signs_in_over_https(opengp: OpengpProcess) -> None:
     """The package turns ``http://`` into ``https://`` itself (same port): the URL a user copied
-    from the services directory works as it is."""
+    from the services directory works as it is.  (And the certificate is checked against the
+    one the server was given, ``ca_bundles``, as docs/clients.md shows.)"""
     plain = opengp.url.replace("https://", "http://")
-    admin = call(GIS, f"{plain}/arcgis", ADMIN, ADMIN_PASSWORD, verify_cert=False, set_active=False)
+    admin = call(GIS, f"{plain}/arcgis", ADMIN, ADMIN_PASSWORD, ca_bundles=str(opengp.certificate),
+                 set_active=False)
     me = call(lambda: admin.users.me)
     assert (me.username, me.role) == (ADMIN, "org_admin")
     assert arcgis.env.active_gis is not admin
