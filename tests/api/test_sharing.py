@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import orjson
@@ -160,3 +160,18 @@ def test_users_see_themselves_and_administrators_see_everyone(http: httpx.Client
     assert (seen["username"], seen["role"]) == (USER, "org_user")
     me = http.get(f"{SHARING}/rest/community/self", params={"f": "json"}, headers=bearer(admin)).json()
     assert me["role"] == "org_admin"
+
+
+@pytest.mark.parametrize("redirect", ["http://[::1", "http://127.0.0.1:port/app", "http://\u0000/app", "%ED%A0%80"])
+def test_a_malformed_redirect_uri_is_refused_not_crashed_on(http: httpx.Client, redirect: str) -> None:
+    query = "client_id=pythonapi&response_type=token&redirect_uri=" + quote(redirect, safe="%")
+    page = http.get(f"{SHARING}/rest/oauth2/authorize?{query}")
+    assert page.status_code == 400 and "Invalid redirect_uri" in page.text
+
+
+def test_a_user_name_no_user_can_have_is_not_found(http: httpx.Client, server) -> None:
+    admin = fragment(sign_in(http, f"{server.url}/app", ADMIN, ADMIN_PASSWORD))["access_token"]
+    for name in ("a\u0000b", "x" * 1000, "é\u202e"):
+        answer = http.get(f"{SHARING}/rest/community/users/{quote(name, safe='')}", params={"f": "json"},
+                          headers=bearer(admin))
+        assert error_of(answer)["code"] == 404

@@ -37,7 +37,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ...auth import Claims, Scope, TokenError
-from ...core import Forbidden, InvalidInput, NotFound, OpenGPError, TokenRequired, User
+from ...core import Forbidden, InvalidInput, NotFound, OpenGPError, TokenRequired, User, is_username
 from ..auth import caller, client_ip, issue_token, require_same_origin
 from ..kit.answers import CURRENT_VERSION, respond
 from ..kit.html import frame, render
@@ -96,7 +96,9 @@ async def community_user(request: Request) -> Response:
     name = request.path_params["username"]
     if name.lower() == claims.user.name.lower():
         return respond(user_json(claims.user), params)
-    user = request.app.state.auth.users.get(name) if Scope.USERS_ADMIN in claims.scopes else None
+    # a name no user can have (control characters...) is not looked up (the store may refuse it)
+    user = (request.app.state.auth.users.get(name) if Scope.USERS_ADMIN in claims.scopes and is_username(name)
+            else None)
     if user is None:
         raise NotFound(f"User '{name}' does not exist or is inaccessible.")
     return respond(user_json(user), params)
@@ -179,7 +181,10 @@ def _checked_request(request: Request, params: dict[str, str]) -> dict[str, str]
 def _own_origin(request: Request, uri: str) -> bool:
     """Is ``uri`` an address on this server (as the request reached it, or its public_url)?
     No fragment: OAuth's redirect URI never has one (RFC 6749, 3.1.2)."""
-    target = urlsplit(uri)
+    try:
+        target = urlsplit(uri)
+    except ValueError:          # "http://[::1"
+        return False
     if target.scheme not in ("http", "https") or not target.netloc or target.fragment:
         return False
     ours = {str(request.base_url), request.app.state.settings.public_url or ""}
