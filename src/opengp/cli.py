@@ -76,13 +76,16 @@ def serve(
     processes: Optional[int] = typer.Option(
         None, "--processes", min=1, help="API server processes on this port (default 1). More than one "
         "only in scale-out mode: a PostgreSQL database_url, a broker_url and `opengp worker`s."),
+    ssl_certfile: Optional[Path] = typer.Option(
+        None, "--ssl-certfile", help="Serve HTTPS with this certificate (PEM; with --ssl-keyfile)."),
+    ssl_keyfile: Optional[Path] = typer.Option(None, "--ssl-keyfile", help="The certificate's private key (PEM)."),
     log_level: str = typer.Option("info", help="debug, info, warning or error."),
     reload: bool = typer.Option(False, "--reload", help="Development: restart the server (and its workers) "
                                 "when a toolbox or the configuration file changes. Jobs running then end "
                                 "as interrupted."),
 ) -> None:
     """Serve the configured toolboxes over HTTP."""
-    from .api.serving import configure_logging, serve as run_servers
+    from .api.serving import check_tls, configure_logging, serve as run_servers
     from .config import load_settings
     from .tools.registry import Registry
 
@@ -95,7 +98,8 @@ def serve(
             raise typer.Exit(2)
     try:
         settings = load_settings(config, demo=demo, host=host, port=port, data_dir=data_dir, workers=workers,
-                                 processes=processes)
+                                 processes=processes, ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+        check_tls(settings)
     except Exception as exc:
         console.print("[red]Invalid configuration:[/]", _config_error(exc))
         raise typer.Exit(2) from None
@@ -117,7 +121,7 @@ def serve(
     configure_logging(log_level)
     several = f", {settings.processes} processes" if settings.processes > 1 else ""
     console.print(f"opengp serving {_published(settings)} at "
-                  f"http://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir}{several})")
+                  f"{settings.scheme}://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir}{several})")
     if reload:
         raise typer.Exit(_serve_reloading(settings, config, log_level))
     raise typer.Exit(run_servers(settings, log_level))

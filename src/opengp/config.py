@@ -7,6 +7,8 @@
     # files_url = "s3://bucket/jobs"  # job files and uploads in S3-compatible storage instead
     workers = 2                   # local worker processes
     processes = 1                 # API server processes on one port (more: scale-out mode only)
+    # ssl_certfile = "cert.pem"   # serve HTTPS with this certificate (PEM) and key; both or neither
+    # ssl_keyfile = "key.pem"
 
     [[services]]
     folder = "Demo"               # optional
@@ -178,6 +180,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 1024 * 1024 * 1024    # one file sent to uploads/upload
     public_url: str | None = None           # base URL for file links; default: the request's
+    ssl_certfile: Path | None = None        # HTTPS: the certificate (chain) in PEM ...
+    ssl_keyfile: Path | None = None         # ... and its private key; neither: plain HTTP
     heartbeat_interval: float = 5.0
     purge_interval: float = Field(60.0, gt=0)   # how often jobs past their retention are deleted
     lease: float = 30.0                     # a running job whose heartbeat is older is reaped
@@ -267,6 +271,24 @@ class Settings(BaseSettings):
                 "out their jobs, max_instances would hold per process, and each process starting would fail "
                 "the jobs of the others as interrupted")
         return self
+
+    @model_validator(mode="after")
+    def _tls_needs_both_files(self) -> "Settings":
+        """A certificate without its key (or the reverse) would serve plain HTTP by mistake."""
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("HTTPS needs both ssl_certfile and ssl_keyfile (--ssl-certfile, --ssl-keyfile)")
+        return self
+
+    @field_validator("ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _resolved(cls, v: Path | None) -> Path | None:
+        """Relative to where the server was started (spawned server processes may start elsewhere)."""
+        return None if v is None else Path(v).expanduser().resolve()
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the server serves TLS itself (behind a proxy that ends TLS, see public_url)."""
+        return "https" if self.ssl_certfile is not None else "http"
 
     @field_validator("data_dir")
     @classmethod

@@ -33,6 +33,8 @@ Client-side problems (not the server's), worked around here:
    ``all_ssl`` says; ``EsriGenTokenAuth`` then probes ``https://<host>/arcgis/...info``, finds nothing,
    keeps ``None`` as its token URL, and every request fails with "Invalid URL 'None'" (again swallowed).
    Pass an ``http://`` ``token_url`` (the client replaces it with the one ``rest/info`` names).
+   (Both only because this server speaks plain HTTP: over HTTPS ``Server(url, username=, password=)``
+   works as documented, test_arcgis_login.py.)
 3. ``BaseServer.properties`` is read once and cached: ``Service._refresh()`` or a new object re-reads it.
 4. ``JobManager.search(start_time=...)`` without ``end_time`` raises ``AttributeError: 'int' object has
    no attribute 'timestamp'`` (it fills ``end_time`` with epoch ms, then calls ``.timestamp()`` on it).

@@ -147,3 +147,23 @@ def test_a_name_removed_and_added_again_gets_none_of_the_old_tokens(issuer):
     issuer.users.add(User("alice", ("administrator",), hash_password("another password")))
     with pytest.raises(TokenError, match="revoked"):
         issuer.verify(old)
+
+
+def test_a_sealed_note_comes_back_only_unchanged_unexpired_and_for_its_purpose(issuer, monkeypatch):
+    note = issuer.seal("oauth-signin", {"redirect_uri": "https://here/app", "state": "s1"}, 60)
+    assert issuer.unseal("oauth-signin", note) == {"redirect_uri": "https://here/app", "state": "s1"}
+    payload, signature = note.split(".")
+    for changed in (f"{payload[:-1]}A.{signature}", f"{payload}.{signature[:-1]}A", "", "junk", "a.b"):
+        with pytest.raises(TokenError):
+            issuer.unseal("oauth-signin", changed)
+    with pytest.raises(TokenError):
+        issuer.unseal("another purpose", note)
+    with pytest.raises(TokenError):           # a note is never a token
+        issuer.verify(note)
+    token, _ = issuer.issue(issuer.users.get("alice"), "")
+    with pytest.raises(TokenError):           # nor a token a note
+        issuer.unseal("oauth-signin", token)
+    later = time.time() + 61
+    monkeypatch.setattr(time, "time", lambda: later)
+    with pytest.raises(TokenError, match="expired"):
+        issuer.unseal("oauth-signin", note)

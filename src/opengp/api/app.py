@@ -38,6 +38,7 @@ from .arcgis.fastpath import JobStatusFastPath
 from .ogc.fastpath import OgcFastPath
 from .arcgis.openapi import openapi_document
 from .arcgis.routes import routes as arcgis_routes
+from .arcgis.sharing import routes as sharing_routes
 from .admin.tokens import admin_generate_token
 from .arcgis.tokens import generate_token
 
@@ -125,6 +126,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(feature_routes)
     app.router.routes.extend(product_routes)
     app.router.routes.extend(arcgis_routes)
+    app.router.routes.extend(sharing_routes)
     app.router.routes.extend(Route(path, generate_token, methods=["GET", "POST"])
                              for path in ("/arcgis/tokens/generateToken", "/arcgis/tokens", "/arcgis/tokens/"))
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))

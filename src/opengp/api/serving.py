@@ -56,9 +56,34 @@ def configure_logging(log_level: str) -> None:
 
 def uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
     # the client address binds tokens and throttles logins: only named proxies may rewrite it
-    return {"host": settings.host, "port": settings.port, "log_level": log_level, "access_log": False,
-            "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": GRACE,
-            "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or ""}
+    options = {"host": settings.host, "port": settings.port, "log_level": log_level, "access_log": False,
+               "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": GRACE,
+               "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or ""}
+    if settings.ssl_certfile is not None:
+        # HTTPS (the arcgis package's GIS() speaks nothing else: docs/clients.md)
+        options.update(ssl_certfile=str(settings.ssl_certfile), ssl_keyfile=str(settings.ssl_keyfile))
+    return options
+
+
+def check_tls(settings: Settings) -> None:
+    """Load the certificate and key once before serving, so a wrong path, a key that does not
+    match or a password-protected key stops ``opengp serve`` in one line (uvicorn would fail in
+    each server process with a traceback).  ValueError says what is wrong."""
+    if settings.ssl_certfile is None:
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+            settings.ssl_certfile, settings.ssl_keyfile, password=_no_password)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ValueError(f"cannot use the certificate {settings.ssl_certfile} with the key "
+                         f"{settings.ssl_keyfile}: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _no_password() -> str:
+    """Asked for by a key that is encrypted: refused (a server cannot type it in on every start)."""
+    raise ValueError("the key is encrypted with a password: give an unencrypted key (readable by this user only)")
 
 
 def serve(settings: Settings, log_level: str) -> int:

@@ -135,6 +135,24 @@ class TokenIssuer:
             self._revoked_cache[token_id] = (time.monotonic(), True)
         return name
 
+    def seal(self, purpose: str, data: dict, seconds: float) -> str:
+        """A signed note that expires, for a client to hand back unchanged (the ``oauth_state`` of
+        an OAuth sign-in), so the server keeps nothing between the two requests.  ``purpose`` is
+        signed with it: a note is never accepted as a token, nor as a note of another purpose."""
+        payload = _b64(orjson.dumps({**data, "_x": round(time.time() + seconds, 3)}))
+        return f"{payload}.{self._sign(f'{purpose}:{payload}')}"
+
+    def unseal(self, purpose: str, note: str) -> dict:
+        """The data of a note ``seal`` made for ``purpose``; TokenError if forged or expired."""
+        payload, _, signature = (note or "").strip().partition(".")
+        expected = self._sign(f"{purpose}:{payload}").encode()
+        if not payload or not hmac.compare_digest(signature.encode("utf-8", "replace"), expected):
+            raise TokenError("bad signature")
+        data = orjson.loads(_unb64(payload))
+        if data.pop("_x") <= time.time():
+            raise TokenError("expired")
+        return data
+
     def forget(self, name: str) -> None:
         """Drop a cached user (this process changed it)."""
         with self._lock:

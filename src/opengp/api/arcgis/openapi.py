@@ -21,6 +21,7 @@ from ...auth.access import may_use
 from ...tools.params import ParamSpec, ToolSpec
 from ...tools.registry import Registry, Service
 from ..auth import caller
+from ..kit.options import base_url
 
 FORM = "application/x-www-form-urlencoded"
 _ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
@@ -207,7 +208,7 @@ async def openapi_document(request: Request) -> Response:
     """``GET /openapi.json``: the document, for the services published now that the caller may use."""
     state = request.app.state
     claims = caller(request, dict(request.query_params), state.auth)
-    base = state.settings.public_url or str(request.base_url).rstrip("/")
+    base = base_url(request, state.settings)
     body = document(base.rstrip("/"), state.jobs.registry, state.datasets, state.settings.product_services,
                     lambda config: may_use(config, claims))
     return Response(orjson.dumps(body), media_type="application/vnd.oai.openapi+json;version=3.0")

@@ -31,7 +31,7 @@ from .. import heavy
 from ..files import file_response, open_job_file
 from ..kit.answers import CURRENT_VERSION, respond
 from ..kit.esrijob import messages_json
-from ..kit.options import job_options, spatial_reference
+from ..kit.options import base_url, job_options, spatial_reference
 from ..kit.params import query_params, read_form, read_params, wants_html
 from ..values import json_answer, param_value
 from . import pages
@@ -45,7 +45,7 @@ def _jobs(request: Request) -> JobService:
 async def info(request: Request) -> Response:
     params = query_params(request)
     settings = request.app.state.settings
-    base = settings.public_url or str(request.base_url).rstrip("/")
+    base = base_url(request, settings)
     return respond({"currentVersion": CURRENT_VERSION, "fullVersion": "11.1.0",
                     "authInfo": {"isTokenBasedSecurity": True,
                                  "tokenServicesUrl": f"{base}/arcgis/tokens/generateToken",

@@ -14,7 +14,7 @@ from ...tools import geometry as geo
 def job_options(request: Request, settings: Settings, params: Mapping[str, str]) -> dict[str, Any]:
     """Output SR (``env:outSR``, or ``context``'s ``outSR``) and the base URL for file links."""
     options: dict[str, Any] = {
-        "base_url": settings.public_url or str(request.base_url).rstrip("/"),
+        "base_url": base_url(request, settings),
     }
     out_sr = params.get("env:outSR") or ""
     context = params.get("context") or ""
@@ -28,6 +28,12 @@ def job_options(request: Request, settings: Settings, params: Mapping[str, str])
     if out_sr:
         options["out_sr"] = spatial_reference(out_sr)
     return options
+
+
+def base_url(request: Request, settings: Settings) -> str:
+    """Where clients reach this server (``public_url``, else the request's own scheme, host and
+    port): the start of the URLs an answer hands out."""
+    return settings.public_url or str(request.base_url).rstrip("/")
 
 
 def spatial_reference(value: Any) -> dict[str, Any]:
