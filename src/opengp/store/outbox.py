@@ -107,6 +107,8 @@ class SqlOutbox:
             f"SELECT id FROM outbox WHERE state = 'pending' AND next_attempt <= {now} "
             f"AND (lease_until IS NULL OR lease_until < {now}) ORDER BY next_attempt LIMIT :limit{skip}) "
             "RETURNING *")
+        # a read first: most polls find nothing, and then take no write lock (SQLite) or row locks
+        self._any_due = text(f"SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt <= {now} LIMIT 1")
         self._record = text(
             "UPDATE outbox SET state = :state, attempts = attempts + 1, next_attempt = :next_attempt, "
             "last_code = :code, last_error = :error, history = :history, leased_by = NULL, lease_until = NULL, "
@@ -122,6 +124,8 @@ class SqlOutbox:
         return params
 
     def claim_due(self, worker: str, lease: float, limit: int = 20) -> list[Delivery]:
+        if self._run(lambda c: c.execute(self._any_due, self._params()).first()) is None:
+            return []
         params = self._params(worker=worker, lease=lease, limit=limit)
         rows = self._run(lambda c: c.execute(self._claim, params).fetchall(), write=True)
         return sorted((_delivery(r) for r in rows), key=lambda d: d.next_attempt)
