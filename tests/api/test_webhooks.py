@@ -254,3 +254,31 @@ def test_a_deleted_service_takes_its_webhooks_with_it(root, receiver):
     assert post(root, f"{ADMIN}/createService", service=service)["status"] == "success"
     assert root.get(f"{ADMIN}/Hooked.GPServer/webhooks", params={"f": "json"}).json()["webhooks"] == []
     post(root, f"{ADMIN}/Hooked.GPServer/delete")
+
+
+@pytest.mark.local_only
+def test_an_ogc_callback_owed_when_the_server_is_killed_is_delivered_after_restart(tmp_path, receiver):
+    """OGC API - Processes ``subscriber`` callbacks go through the same outbox: one owed when
+    the server is killed (its receiver down until then) still arrives after the restart."""
+    server = Server(tmp_path, demo=False)
+    add_user(server.data_dir, "root", "administrator", ROOT_PASSWORD)
+    server.start()
+    try:
+        receiver.down()
+        r = httpx.post(f"{server.url}/ogcapi/processes/Test.Jobs.Noop/execution", headers={"Prefer": "respond-async"},
+                       json={"inputs": {}, "subscriber": {"successUri": receiver.url}}, timeout=30)
+        assert r.status_code == 201, r.text
+        job = r.json()["jobID"]
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{server.url}/ogcapi/jobs/{job}").json()["status"] != "successful":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        server.stop(signal.SIGKILL)
+        receiver.up()
+        server.start()
+        receiver.wait_for(1)
+        time.sleep(0.5)
+        assert len(receiver.got) == 1 and set(json.loads(receiver.got[0]["body"])) == {"result"}
+        assert receiver.got[0]["headers"]["x-opengp-delivery"] == f"{job}:succeeded"
+    finally:
+        server.stop()

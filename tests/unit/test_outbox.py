@@ -114,3 +114,50 @@ def test_webhook_names_are_unique_per_service_and_go_with_it(store, boxes):
         hooks.replace(hook("c", name="same").evolve(service="Demo/Tools"))
     assert hooks.remove_service("Demo/Tools") == 1
     assert [h.id for h in hooks.list("Other")] == ["c"] and hooks.get("a") is None
+
+
+def _callbacks_job(store, **callbacks: str) -> Job:
+    job = Job.new("Demo/Tools", "Echo", {}, options={"callbacks": callbacks})
+    store.create(job)
+    return job
+
+
+def _due(box) -> dict[str, str]:
+    return {d.target: d.status for d in box.claim_due("me", lease=30)}
+
+
+def test_a_jobs_callbacks_wait_for_their_events(store, boxes):
+    _, box = boxes
+    urls = {"started": "http://client.example/started", "succeeded": "http://client.example/ok",
+            "failed": "http://client.example/failed"}
+    job = _callbacks_job(store, **urls)
+    assert _due(box) == {}                                  # nothing has happened yet
+    store.claim(job.id, "w1")
+    started = box.claim_due("me", lease=30)
+    assert [(d.target, d.status, d.url, d.kind) for d in started] == [
+        ("started", "executing", urls["started"], "callback")]
+    box.record(started[0], "me", Attempt(time.time(), 204, None), DELIVERED, 0)
+    lifecycle.end(store, job.id, Status.SUCCEEDED)
+    assert _due(box) == {"succeeded": "succeeded"}          # failed's event never came: dropped
+    total, _ = box.history("failed")
+    assert total == 1 and box.history("failed")[1][0].state == "dropped"
+
+
+def test_a_job_that_never_started_sends_no_started_callback(store, boxes):
+    _, box = boxes
+    job = _callbacks_job(store, started="http://c.example/s", failed="http://c.example/f")
+    lifecycle.cancel(store, job)
+    assert _due(box) == {"failed": "cancelled"}
+
+
+def test_a_started_callback_not_yet_delivered_still_goes_before_the_end(store, boxes):
+    """The deliverer that held "started" died; by the time the job ends both are due, and the
+    one that started comes first."""
+    _, box = boxes
+    job = _callbacks_job(store, started="http://c.example/s", succeeded="http://c.example/ok")
+    store.claim(job.id, "w1")
+    box.claim_due("gone", lease=300)        # "started" taken by a server that then died...
+    box.release()
+    lifecycle.end(store, job.id, Status.SUCCEEDED)
+    due = box.claim_due("me", lease=30)
+    assert [d.target for d in sorted(due, key=lambda d: d.next_attempt)] == ["started", "succeeded"]

@@ -19,12 +19,14 @@ from ..core import OpenGPError
 from ..datasets.catalog import Catalog
 from ..jobs.assembly import open_api_server
 from ..jobs.deliveries import Deliverer
+from ..store.outbox import CALLBACK, WEBHOOK
 from ..jobs.publishing import ServiceManager
 from ..jobs.reconcile import Reconciler
 from ..jobs.service import JobService
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
-from .admin.webhooks import payload as webhook_payload
+from .admin.webhooks import WebhookChannel
+from .ogc.callbacks import CallbackChannel
 from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
@@ -87,7 +89,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.auth, app.state.logins = server.tokens, server.logins
         app.state.jobs, app.state.services = server.jobs, server.services
         app.state.webhooks, app.state.outbox = server.webhooks, server.outbox
-        deliverer = Deliverer(server.outbox, server.webhooks, settings, webhook_payload(settings))
+        deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, server.jobs, settings),
+                                              CALLBACK: CallbackChannel(server.jobs)}, settings)
         tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
                  asyncio.create_task(_refresh_services_forever(server.services)),
                  asyncio.create_task(deliverer.run())]

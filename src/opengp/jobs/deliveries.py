@@ -1,13 +1,15 @@
 """Delivering what the outbox owes (store/outbox.py): any API server leases the deliveries
-that are due, POSTs each to its webhook, and records the answer.
+that are due, POSTs each (a webhook's, or an OGC callback's: a ``Channel`` per kind, which
+the faces provide), and records the answer.
 
 At least once: a delivery is recorded only after its receiver answered, so a server that
 dies between the two leaves it to be delivered again (after its lease, by any server); the
 ``X-OpenGP-Delivery`` header (the delivery id, also in the payload) lets a receiver drop the
 second copy.  A receiver that fails (an error status, or no answer in ``webhook_timeout``)
-is tried again after ``webhook_retry_base`` seconds, doubling up to ``webhook_retry_cap``,
-until ``webhook_max_attempts``; then the delivery is failed, logged and shown in the
-webhook's ``notificationStatus``.  Every attempt passes the outbound URL guard.
+is tried again by its channel's ``Policy`` (webhooks: ``webhook_retry_base`` seconds, doubling
+up to ``webhook_retry_cap``, until ``webhook_max_attempts``); then the delivery is failed,
+logged and handed to its channel (a webhook's ``notificationStatus`` shows it; a callback's
+job gets a message).  Every attempt passes the outbound URL guard.
 """
 from __future__ import annotations
 
@@ -22,15 +24,15 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
 import orjson
 
 from ..config import Settings
 from ..store.outbox import DELIVERED, DROPPED, FAILED, PENDING, Attempt, Delivery, OutboxStore
-from ..store.webhooks import FORM, Webhook, WebhookStore
+from ..store.webhooks import FORM, Webhook
 from ..system.urls import url_problem
 
 log = logging.getLogger("opengp.webhooks")
@@ -39,7 +41,36 @@ BATCH = 20
 SIGNATURE_HEADER = "x-esriHook-Signature"
 DELIVERY_HEADER = "X-OpenGP-Delivery"
 
-Payload = Callable[[Delivery, Webhook], dict[str, Any]]
+@dataclass(frozen=True)
+class Outgoing:
+    """One POST: where, what, with which headers."""
+
+    url: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How often a kind of delivery is tried: again after ``base`` seconds, doubling up to
+    ``cap``, until ``max_attempts`` have failed."""
+
+    base: float
+    cap: float
+    max_attempts: int
+
+
+class Channel(Protocol):
+    """One kind of delivery (``Delivery.kind``): webhooks (the admin face's), OGC callbacks
+    (the OGC face's).  The faces word the payloads; this module delivers them."""
+
+    policy: Policy
+
+    async def render(self, delivery: Delivery) -> Outgoing | str:
+        """What to send, or why nothing will be (the delivery is then dropped)."""
+
+    async def given_up(self, delivery: Delivery, why: str) -> None:
+        """The last attempt failed: say so where the people concerned will see it."""
 
 
 def signature(key: str, body: bytes) -> str:
@@ -51,7 +82,8 @@ def signature(key: str, body: bytes) -> str:
 
 def encode(hook: Webhook, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     """The body and headers a webhook is sent: JSON (``pjson``: indented), as the body or as the
-    form field ``payload``; signed when the webhook has a key."""
+    form field ``payload``; signed when the webhook has a key (``deliveryId`` in the payload is
+    sent as ``X-OpenGP-Delivery`` too)."""
     text = orjson.dumps(payload, option=orjson.OPT_INDENT_2 if hook.payload_format == "pjson" else 0)
     body = urlencode({"payload": text.decode()}).encode() if hook.content_type == FORM else text
     headers = {"Content-Type": hook.content_type, "User-Agent": "opengp-webhooks",
@@ -84,65 +116,76 @@ def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> int:
 class Deliverer:
     """One API server's share of the deliveries (``run`` until cancelled)."""
 
-    def __init__(self, outbox: OutboxStore, hooks: WebhookStore, settings: Settings, payload: Payload) -> None:
-        self.outbox, self.hooks, self.settings, self.payload = outbox, hooks, settings, payload
+    def __init__(self, outbox: OutboxStore, channels: dict[str, Channel], settings: Settings) -> None:
+        self.outbox, self.channels, self.settings = outbox, channels, settings
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.lease = settings.webhook_timeout + LEASE_MARGIN
-        self.wake = asyncio.Event()
 
     async def run(self) -> None:
         while True:
             try:
-                due = await asyncio.to_thread(self.outbox.claim_due, self.name, self.lease, BATCH)
-                if due:
-                    await asyncio.gather(*(asyncio.to_thread(self.deliver, d) for d in due))
+                if await self.deliver_due():
                     continue            # there may be more
             except asyncio.CancelledError:
                 raise
             except Exception:           # the store is down: try again at the next poll
-                log.exception("delivering webhooks failed")
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.settings.webhook_poll)
-            except asyncio.TimeoutError:
-                pass
-            self.wake.clear()
+                log.exception("delivering webhooks and callbacks failed")
+            await asyncio.sleep(self.settings.webhook_poll)
 
-    def deliver(self, delivery: Delivery) -> str:
+    async def deliver_due(self) -> int:
+        """Lease what is due and deliver it: a job's deliveries one after another, in the order
+        of their events (a callback's "started" before its end), different jobs' at once."""
+        due = await asyncio.to_thread(self.outbox.claim_due, self.name, self.lease, BATCH)
+        by_job: dict[str, list[Delivery]] = {}
+        for delivery in due:
+            by_job.setdefault(delivery.job_id, []).append(delivery)
+        await asyncio.gather(*(self._in_order(group) for group in by_job.values()))
+        return len(due)
+
+    async def _in_order(self, group: list[Delivery]) -> None:
+        for delivery in sorted(group, key=lambda d: d.next_attempt):
+            await self.deliver(delivery)
+
+    async def deliver(self, delivery: Delivery) -> str:
         """Try one delivery once and record what came of it; returns its new state."""
-        hook = self.hooks.get(delivery.target)
+        channel = self.channels.get(delivery.kind)
         now = time.time()
-        if hook is None or not hook.active:
-            why = "the webhook was deleted" if hook is None else "the webhook was deactivated"
-            self.outbox.record(delivery, self.name, Attempt(now, None, why), DROPPED, now)
+        outgoing = await channel.render(delivery) if channel is not None else f"no channel {delivery.kind!r}"
+        if isinstance(outgoing, str):
+            await asyncio.to_thread(self.outbox.record, delivery, self.name, Attempt(now, None, outgoing),
+                                    DROPPED, now)
             return DROPPED
-        attempt = self._attempt(delivery, hook)
+        assert channel is not None
+        attempt = await asyncio.to_thread(self._attempt, outgoing)
+        policy = channel.policy
         if attempt.error is None:
             state, retry_at = DELIVERED, now
-        elif delivery.attempts + 1 >= self.settings.webhook_max_attempts:
+        elif delivery.attempts + 1 >= policy.max_attempts:
             state, retry_at = FAILED, now
-            log.warning("webhook %s (%s) of %s: gave up on delivery %s after %d attempts: %s", hook.name,
-                        hook.hook_url, hook.service, delivery.id, delivery.attempts + 1, attempt.error)
+            log.warning("%s %s to %s: gave up after %d attempts: %s", delivery.kind, delivery.id, outgoing.url,
+                        delivery.attempts + 1, attempt.error)
         else:
-            state, retry_at = PENDING, now + self.backoff(delivery.attempts + 1)
-            log.info("webhook %s of %s: delivery %s failed (%s); trying again in %.0f s", hook.name,
-                     hook.service, delivery.id, attempt.error, retry_at - now)
-        self.outbox.record(delivery, self.name, attempt, state, retry_at)
+            state, retry_at = PENDING, now + backoff(policy, delivery.attempts + 1)
+            log.info("%s %s to %s failed (%s); trying again in %.0f s", delivery.kind, delivery.id, outgoing.url,
+                     attempt.error, retry_at - now)
+        recorded = await asyncio.to_thread(self.outbox.record, delivery, self.name, attempt, state, retry_at)
+        if state == FAILED and recorded:
+            await channel.given_up(delivery, attempt.error or "")
         return state
 
-    def backoff(self, tried: int) -> float:
-        """Seconds until the next try after ``tried`` failed ones: doubling, capped, with a
-        little jitter so receivers coming back are not hit by every server at once."""
-        delay = min(self.settings.webhook_retry_cap, self.settings.webhook_retry_base * 2 ** (tried - 1))
-        return delay * random.uniform(0.9, 1.0)
-
-    def _attempt(self, delivery: Delivery, hook: Webhook) -> Attempt:
+    def _attempt(self, outgoing: Outgoing) -> Attempt:
         started = time.time()
-        problem = url_problem(hook.hook_url, self.settings.allow_private_urls)
+        problem = url_problem(outgoing.url, self.settings.allow_private_urls)
         if problem:
-            return Attempt(started, None, f"{hook.hook_url} {problem}")
-        body, headers = encode(hook, {**self.payload(delivery, hook), "deliveryId": delivery.id})
+            return Attempt(started, None, f"{outgoing.url} {problem}")
         try:
-            code = post(hook.hook_url, body, headers, self.settings.webhook_timeout)
+            code = post(outgoing.url, outgoing.body, outgoing.headers, self.settings.webhook_timeout)
         except Exception as exc:         # refused, timed out, TLS: not delivered
             return Attempt(started, None, str(getattr(exc, "reason", None) or exc) or type(exc).__name__)
         return Attempt(started, code, None if 200 <= code < 300 else f"HTTP {code}")
+
+
+def backoff(policy: Policy, tried: int) -> float:
+    """Seconds until the next try after ``tried`` failed ones: doubling, capped, with a little
+    jitter so a receiver coming back is not hit by every server at once."""
+    return min(policy.cap, policy.base * 2 ** (tried - 1)) * random.uniform(0.9, 1.0)

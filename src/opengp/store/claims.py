@@ -64,7 +64,7 @@ class ClaimsMixin:
             return None
         job = job_from_row(rows[0])
         self._changed(job.id)
-        return job
+        return self._started(job)
 
     def next_queued(self, service: str) -> str | None:
         rows = self._snapshot(lambda execute: execute(_NEXT, {"service": service}))

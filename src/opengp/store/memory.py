@@ -37,6 +37,7 @@ class MemoryStore:
             self._jobs[job.id] = job.evolve(inputs=decode_inputs(inputs, stored))
             if apart:
                 self._values[job.id] = {(role, name): value for role, name, value in apart}
+            self.outbox.add_callbacks(job)
         return job
 
     def settled_time(self) -> float:
@@ -76,6 +77,7 @@ class MemoryStore:
             self._jobs[job_id] = job
             if dst.terminal and dst not in src:
                 self.outbox.enqueue(job)
+                self.outbox.callbacks_at_end(job)
             return job
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
@@ -100,6 +102,7 @@ class MemoryStore:
                 heartbeat=now, attempts=job.attempts + 1,
             )
             self._jobs[job_id] = job
+            self.outbox.wake_started(job)
             return job
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
@@ -133,6 +136,7 @@ class MemoryStore:
             job = queued[0].evolve(status=Status.EXECUTING, started=now, updated=now, worker=worker,
                                    heartbeat=now, attempts=queued[0].attempts + 1)
             self._jobs[job.id] = job
+            self.outbox.wake_started(job)
             return job
 
     def next_queued(self, service: str) -> str | None:

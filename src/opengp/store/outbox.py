@@ -19,11 +19,15 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from ..core import Conflict, Job, Kind
+from ..core import Conflict, Job, Kind, Status
 from .engine import run
 from .webhooks import Webhook
 
-PENDING, DELIVERED, FAILED, DROPPED = "pending", "delivered", "failed", "dropped"
+WAITING, PENDING, DELIVERED, FAILED, DROPPED = "waiting", "pending", "delivered", "failed", "dropped"
+WEBHOOK, CALLBACK = "webhook", "callback"
+# A callback's events (a job's ``options["callbacks"]``: {event: URL}), each sent at most once
+STARTED, SUCCEEDED_EVENT, FAILED_EVENT = "started", "succeeded", "failed"
+CALLBACK_EVENTS = (STARTED, SUCCEEDED_EVENT, FAILED_EVENT)
 HISTORY = 20            # attempts kept per delivery (the first ones and the latest are what matter)
 
 # Run in the transaction of a job's end (statements both databases take as they are).
@@ -36,6 +40,45 @@ ENQUEUE = (
     "WHERE j.id = :id AND j.kind = 'gp' AND w.active = true "
     "ON CONFLICT (id) DO NOTHING"
 )
+
+# A job's callbacks, written with the job (waiting for their event), then woken by the move
+# that is their event: ``WAKE_STARTED`` as it is claimed (a write of its own: a crash between
+# the two leaves it to the end, which sends it then), ``CALLBACKS_AT_END`` with its end (the
+# end's event, and "started" if it ever ran; the rest are dropped).
+CALLBACK_INSERT = (
+    "INSERT INTO outbox (id, kind, target, url, job_id, service, task, status, event_time, state, attempts, "
+    "next_attempt, updated) VALUES (:id, 'callback', :target, :url, :job_id, :service, :task, '', 0, 'waiting', 0, "
+    "0, :now)"
+)
+WAKE_STARTED = (
+    "UPDATE outbox SET state = 'pending', status = 'executing', event_time = :now, next_attempt = :now, "
+    "updated = :now WHERE job_id = :id AND kind = 'callback' AND target = 'started' AND state = 'waiting'"
+)
+CALLBACKS_AT_END = (
+    "UPDATE outbox SET state = CASE WHEN target = :event OR (target = 'started' AND "
+    "(SELECT started FROM jobs WHERE id = :id) IS NOT NULL) THEN 'pending' ELSE 'dropped' END, "
+    "status = :status, event_time = :now, updated = :now, "
+    "next_attempt = CASE WHEN target = 'started' THEN :now - 0.001 ELSE :now END "
+    "WHERE job_id = :id AND kind = 'callback' AND state = 'waiting'"
+)
+
+
+def callback_rows(job: Job) -> list[dict[str, Any]]:
+    """The outbox rows of a job's callbacks (``options["callbacks"]``), as created."""
+    wanted = (job.options or {}).get("callbacks") or {}
+    return [{"id": f"{job.id}:{event}", "target": event, "url": wanted[event], "job_id": job.id,
+             "service": job.service, "task": job.task, "now": job.created}
+            for event in CALLBACK_EVENTS if wanted.get(event)]
+
+
+def has_started_callback(job: Job) -> bool:
+    return bool(((job.options or {}).get("callbacks") or {}).get(STARTED))
+
+
+def at_end(job_id: str, status: Status) -> dict[str, Any]:
+    """``CALLBACKS_AT_END``'s parameters for a job ending in ``status``."""
+    event = SUCCEEDED_EVENT if status is Status.SUCCEEDED else FAILED_EVENT
+    return {"id": job_id, "event": event, "status": status.value, "now": time.time()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +103,8 @@ class Delivery:
     attempts: int = 0
     next_attempt: float = 0.0
     history: tuple[Attempt, ...] = ()
-    kind: str = "webhook"
+    kind: str = WEBHOOK
+    url: str | None = None          # a callback's
 
 
 class OutboxStore(Protocol):
@@ -91,7 +135,7 @@ def _delivery(row: Any) -> Delivery:
     m = row._mapping
     return Delivery(id=m["id"], target=m["target"], job_id=m["job_id"], service=m["service"], task=m["task"],
                     status=m["status"], event_time=m["event_time"], state=m["state"], attempts=m["attempts"],
-                    next_attempt=m["next_attempt"], history=_attempts(m["history"]), kind=m["kind"])
+                    next_attempt=m["next_attempt"], history=_attempts(m["history"]), kind=m["kind"], url=m["url"])
 
 
 class SqlOutbox:
@@ -206,6 +250,30 @@ class MemoryOutbox:
                 if hook.active and key not in self._rows:
                     self._rows[key] = Delivery(key, hook.id, job.id, job.service, job.task, job.status.value,
                                                job.finished or job.updated, next_attempt=job.updated)
+
+    def add_callbacks(self, job: Job) -> None:
+        with self._lock:
+            for row in callback_rows(job):
+                self._rows[row["id"]] = Delivery(row["id"], row["target"], job.id, job.service, job.task, "", 0.0,
+                                                 state=WAITING, kind=CALLBACK, url=row["url"])
+
+    def wake_started(self, job: Job) -> None:
+        with self._lock:
+            row = self._rows.get(f"{job.id}:{STARTED}")
+            if row is not None and row.state == WAITING:
+                now = time.time()
+                self._rows[row.id] = replace(row, state=PENDING, status=Status.EXECUTING.value, event_time=now,
+                                             next_attempt=now)
+
+    def callbacks_at_end(self, job: Job) -> None:
+        params = at_end(job.id, job.status)
+        with self._lock:
+            for row in [r for r in self._rows.values() if r.job_id == job.id and r.kind == CALLBACK
+                        and r.state == WAITING]:
+                sent = row.target == params["event"] or (row.target == STARTED and job.started is not None)
+                self._rows[row.id] = replace(row, state=PENDING if sent else DROPPED, status=job.status.value,
+                                             event_time=params["now"], next_attempt=params["now"] - (
+                                                 0.001 if row.target == STARTED else 0))
 
     # -- OutboxStore
     def claim_due(self, worker: str, lease: float, limit: int = 20) -> list[Delivery]:

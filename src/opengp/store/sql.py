@@ -25,7 +25,7 @@ from .base import JobQuery, check_fields
 from .claims import ClaimsMixin
 from .postgres import PgConnections
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
-from .outbox import ENQUEUE
+from .outbox import CALLBACK_INSERT, CALLBACKS_AT_END, ENQUEUE, WAKE_STARTED, at_end, callback_rows, has_started_callback
 from .sqlite import SqliteConnections, pragmas
 from .tables import dismissed_jobs, jobs, storable_id
 
@@ -142,6 +142,9 @@ class SqlStore(ClaimsMixin):
     def create(self, job: Job, *, stamp: bool = False) -> Job:
         row, values = encode_job(job)       # (encoded outside the writer's lock: inputs may be large)
         after = ((sql.VALUES_INSERT, values),) if values else ()     # its large values, in the same transaction
+        callbacks = callback_rows(job)
+        if callbacks:                       # and its callbacks, waiting for their events
+            after += ((CALLBACK_INSERT, callbacks),)
         try:
             if stamp and self.is_sqlite:    # stamped and stored under the one writer's lock
                 with self._write_lock:
@@ -269,8 +272,8 @@ class SqlStore(ClaimsMixin):
         if if_worker is not None:
             where, extra = where + " AND worker = :if_worker", {"if_worker": if_worker}
         after = ((sql.VALUES_INSERT, value_rows(job_id, large)),) if large else ()
-        if dst.terminal and dst not in src:     # it ends: its webhooks' deliveries commit with it
-            after += ((ENQUEUE, [{"id": job_id}]),)
+        if dst.terminal and dst not in src:     # it ends: what its webhooks and callbacks are owed commits with it
+            after += ((ENQUEUE, [{"id": job_id}]), (CALLBACKS_AT_END, [at_end(job_id, dst)]))
         rows = self._update(job_id, values, where, messages, before=announce, extra=extra, after=after)
         if not rows:
             return None
@@ -310,7 +313,13 @@ class SqlStore(ClaimsMixin):
         if not rows:
             return None
         self._changed(job_id)
-        return job_from_row(rows[0])
+        return self._started(job_from_row(rows[0]))
+
+    def _started(self, job: Job) -> Job:
+        """A job just claimed: its "started" callback, if it has one, is due (store/outbox.py)."""
+        if has_started_callback(job):
+            self._write_sql(WAKE_STARTED, {"id": job.id, "now": time.time()})
+        return job
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
         rows = self._write_sql(sql.HEARTBEAT.format(clock=self.clock), {"id": job_id, "worker": worker,

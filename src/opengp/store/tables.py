@@ -185,14 +185,15 @@ outbox = Table(
     "outbox",
     metadata,
     Column("id", String(160), primary_key=True),        # the delivery id: "<job id>:<webhook id>"
-    Column("kind", String(16), nullable=False),         # "webhook" (room for OGC callbacks)
-    Column("target", String(64), nullable=False),       # the webhook's id
+    Column("kind", String(16), nullable=False),         # "webhook", or "callback" (OGC API - Processes)
+    Column("target", String(64), nullable=False),       # the webhook's id; a callback's event
+    Column("url", Text),                                # a callback's URL (a webhook's is its own)
     Column("job_id", String(64), nullable=False),
     Column("service", String(255), nullable=False),
     Column("task", String(255), nullable=False),
     Column("status", String(16), nullable=False),       # the job's end
     Column("event_time", Float, nullable=False),        # when it ended
-    Column("state", String(16), nullable=False),        # pending, delivered, failed, dropped
+    Column("state", String(16), nullable=False),        # waiting (a callback's event), pending, delivered, failed, dropped
     Column("attempts", Integer, nullable=False),
     Column("next_attempt", Float, nullable=False),
     Column("leased_by", String(255)),
@@ -203,6 +204,7 @@ outbox = Table(
     Column("updated", Float, nullable=False),
     Index("ix_outbox_due", "state", "next_attempt"),
     Index("ix_outbox_target_time", "target", "event_time"),
+    Index("ix_outbox_job", "job_id"),
 )
 
 

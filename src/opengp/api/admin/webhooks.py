@@ -18,6 +18,7 @@ from typing import Any
 from starlette.requests import Request
 
 from ...config import Settings
+from ...jobs.deliveries import Outgoing, Policy, encode
 from ...core import InvalidInput, NotFound, Status
 from ...store.outbox import Delivery, OutboxStore
 from ...store.webhooks import FORM, JSON, Webhook, WebhookStore
@@ -43,21 +44,36 @@ def webhook_json(hook: Webhook) -> dict[str, Any]:
             "url": f"{ADMIN_BASE}/services/{hook.service}.GPServer/webhooks/{hook.id}"}
 
 
-def payload(settings: Settings) -> Any:
-    """What a webhook is sent of a delivery (jobs/deliveries.py adds ``deliveryId``): the job that
-    ended, for the receiver to fetch (``jobUrl`` when ``public_url`` says where the server is)."""
-    def build(delivery: Delivery, hook: Webhook) -> dict[str, Any]:
+class WebhookChannel:
+    """The webhooks' ``Channel`` (jobs/deliveries.py): the job that ended, for the receiver to
+    fetch (``jobUrl`` when ``public_url`` says where the server is), signed with the webhook's
+    key; a delivery whose webhook was deleted or deactivated meanwhile is dropped."""
+
+    def __init__(self, hooks: WebhookStore, jobs: Any, settings: Settings) -> None:
+        self.hooks, self.jobs, self.settings = hooks, jobs, settings
+        self.policy = Policy(settings.webhook_retry_base, settings.webhook_retry_cap, settings.webhook_max_attempts)
+
+    async def render(self, delivery: Delivery) -> Outgoing | str:
+        hook = await self.jobs.io(self.hooks.get, delivery.target)
+        if hook is None or not hook.active:
+            return "the webhook was deleted" if hook is None else "the webhook was deactivated"
+        body, headers = encode(hook, {**self.payload(delivery, hook), "deliveryId": delivery.id})
+        return Outgoing(hook.hook_url, body, headers)
+
+    def payload(self, delivery: Delivery, hook: Webhook) -> dict[str, Any]:
         folder, _, name = delivery.service.rpartition("/")
         body: dict[str, Any] = {
             "changeType": "JobCompleted", "webhookId": hook.id, "webhookName": hook.name,
             "folderName": folder or "/", "serviceName": name, "serviceType": "GPServer",
             "taskName": delivery.task, "jobId": delivery.job_id,
             "jobStatus": JOB_STATUS[Status(delivery.status)], "time": _ms(delivery.event_time)}
-        if settings.public_url:
-            body["jobUrl"] = (f"{settings.public_url.rstrip('/')}/arcgis/rest/services/{delivery.service}"
+        if self.settings.public_url:
+            body["jobUrl"] = (f"{self.settings.public_url.rstrip('/')}/arcgis/rest/services/{delivery.service}"
                               f"/GPServer/{delivery.task}/jobs/{delivery.job_id}")
         return body
-    return build
+
+    async def given_up(self, delivery: Delivery, why: str) -> None:
+        """Nothing more: the webhook's ``notificationStatus`` shows it, and it was logged."""
 
 
 def _flag(params: dict[str, str], name: str, default: bool | None) -> bool | None:

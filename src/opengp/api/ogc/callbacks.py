@@ -3,28 +3,26 @@ client's URIs as the job moves — ``inProgressUri`` once when it starts running
 ``successUri`` with the results document when it succeeds, ``failedUri`` with
 its status when it fails or is dismissed.
 
-Delivery runs beside the job, never in its way: a few tries with a timeout,
-then it gives up, logs why and notes it on the job.  Callback URIs must be
-http(s); addresses on this machine or a private network are refused unless
-``allow_private_urls`` allows them (system.urls, the one outbound guard).
+They go through the outbox, as webhooks do (store/outbox.py): written with the job, woken
+by the move that is their event (the end's in its own transaction), delivered by any API
+server (jobs/deliveries.py), so a restart loses none.  A few tries with a timeout, then
+it gives up, logs why and notes it on the job.  Callback URIs must be http(s); addresses
+on this machine or a private network are refused unless ``allow_private_urls`` allows
+them (system.urls, the one outbound guard).
 """
 from __future__ import annotations
 
-import asyncio
-import logging
-import urllib.request
-from collections.abc import Awaitable
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
-from ...core import InvalidInput, Job, Level, Message, Status
-from ...core.status import RUNNING
+from ...core import InvalidInput, Level, Message, Status
+from ...jobs.deliveries import DELIVERY_HEADER, Outgoing, Policy
+from ...store.outbox import FAILED_EVENT, STARTED, SUCCEEDED_EVENT, Delivery
 from ...system.urls import url_problem
+from .common import BASE, status_info
+from .results import results_document
 
-log = logging.getLogger("opengp.ogc.callbacks")
-TRIES = (0.0, 1.0, 4.0)          # delay before each try, seconds
-TIMEOUT = 10.0
 URIS = ("successUri", "inProgressUri", "failedUri")
 
 
@@ -42,46 +40,47 @@ def check_subscriber(subscriber: Any, allow_private: bool) -> dict[str, str] | N
     return uris or None
 
 
-def _post(uri: str, body: bytes) -> int:
-    request = urllib.request.Request(uri, data=body, method="POST", headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:   # noqa: S310 (scheme checked)
-        return response.status
+EVENTS = {"inProgressUri": STARTED, "successUri": SUCCEEDED_EVENT, "failedUri": FAILED_EVENT}
+URI_OF = {event: name for name, event in EVENTS.items()}
 
 
-async def deliver(jobs: Any, job_id: str, uris: dict[str, str], status_info: Callable[[Job], dict[str, Any]],
-                  results: Callable[[Job], Awaitable[bytes]]) -> None:
-    """Follow the job and POST each callback once (a background task per subscribed job)."""
-    started_sent = False
-    async for job in jobs.watch(job_id):
-        if job.status in RUNNING and not started_sent:
-            started_sent = True
-            if "inProgressUri" in uris:
-                await _send(jobs, job, uris["inProgressUri"], status_info(job), "inProgressUri")
-        if not job.status.terminal:
-            continue
-        if not started_sent and job.started is not None and "inProgressUri" in uris:
-            # it ran and ended between two looks: still say it started, first
-            ran = job.evolve(status=Status.EXECUTING, finished=None, results=None, error=None)
-            await _send(jobs, job, uris["inProgressUri"], status_info(ran), "inProgressUri")
-        if job.status is Status.SUCCEEDED and "successUri" in uris:
-            await _send(jobs, job, uris["successUri"], await results(job), "successUri")
-        elif job.status is not Status.SUCCEEDED and "failedUri" in uris:
-            await _send(jobs, job, uris["failedUri"], status_info(job), "failedUri")
-        return
+def job_callbacks(uris: dict[str, str] | None) -> dict[str, str]:
+    """The job's ``options["callbacks"]`` (store/outbox.py's events) of a checked subscriber."""
+    return {EVENTS[name]: uri for name, uri in (uris or {}).items()}
 
 
-async def _send(jobs: Any, job: Job, uri: str, payload: dict[str, Any] | bytes, name: str) -> None:
-    body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    why = ""
-    for delay in TRIES:
-        await asyncio.sleep(delay)
-        try:
-            code = await asyncio.to_thread(_post, uri, body)
-            if 200 <= code < 300:
-                return
-            why = f"HTTP {code}"
-        except Exception as exc:      # refused, timed out, HTTP error: try again, then give up
-            why = str(exc) or type(exc).__name__
-    log.warning("job %s: the %s callback to %s failed after %d tries: %s", job.id, name, uri, len(TRIES), why)
-    await jobs.note(job.id, Message.now(Level.WARNING,
-                                        f"The {name} callback to {uri} failed after {len(TRIES)} tries: {why}"))
+class CallbackChannel:
+    """The callbacks' ``Channel`` (jobs/deliveries.py): a few quick tries, as a client's own
+    endpoint is either listening or not; the last failure is noted on the job."""
+
+    policy = Policy(base=1.0, cap=4.0, max_attempts=3)
+
+    def __init__(self, jobs: Any) -> None:
+        self.jobs = jobs
+
+    async def render(self, delivery: Delivery) -> Outgoing | str:
+        jobs = self.jobs
+        job = await jobs.io(jobs.find, delivery.job_id)
+        assert delivery.url is not None
+        if job is None and delivery.target != FAILED_EVENT:
+            return "the job was dismissed"
+        if job is None:                     # dismissed: what a client polling it would learn
+            body = orjson.dumps({"jobID": delivery.job_id, "status": "dismissed", "type": "process"})
+        elif delivery.target == SUCCEEDED_EVENT:
+            service = jobs.registry.services.get(job.service)
+            task = service.tools.get(job.task) if service is not None else None
+            if task is None:
+                return "its process is no longer published"
+            body = await results_document(jobs, job, task)
+        else:
+            if delivery.target == STARTED:      # as it was when it started, whatever it is now
+                job = job.evolve(status=Status.EXECUTING, finished=None, results=None, error=None)
+            base = str((job.options or {}).get("base_url", "")).rstrip("/") + BASE
+            body = orjson.dumps(status_info(job, base, jobs.registry.show_messages(job.service)))
+        return Outgoing(delivery.url, body, {"Content-Type": "application/json", "User-Agent": "opengp-callbacks",
+                                             DELIVERY_HEADER: delivery.id})
+
+    async def given_up(self, delivery: Delivery, why: str) -> None:
+        name = URI_OF.get(delivery.target, delivery.target)
+        await self.jobs.note(delivery.job_id, Message.now(Level.WARNING, (
+            f"The {name} callback to {delivery.url} failed after {self.policy.max_attempts} tries: {why}")))

@@ -8,7 +8,6 @@ with its results or its job, results are answered in ``results``, the job list i
 """
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -27,7 +26,7 @@ from .dialect import OGC_STATUS, REL, Problem
 from .inputs import Sources, gp_form
 from .joblist import MAX_LIMIT, MAX_OFFSET, int_param, job_list
 from .modes import RESPOND_ASYNC, preferences, wait_bound
-from .results import results_document, results_response
+from .results import results_response
 
 CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core",
@@ -137,11 +136,12 @@ async def execute(request: Request) -> Response:
         jobs, settings.allow_private_urls, settings.max_request_bytes, settings.max_upload_bytes))
     options = job_options(request, settings, {})
     options["ogc"] = {"response": response_mode, "outputs": outputs}
+    if subscriber:                  # delivered through the outbox (callbacks.py)
+        options["callbacks"] = callbacks.job_callbacks(subscriber)
     owner = claims.user.name if claims else None
     base = options["base_url"].rstrip("/") + BASE          # face_url(request), already worked out
     prefs = preferences(request.headers)
     job = await jobs.submit(service.key, task.name, form, synchronous=None, owner=owner, options=options)
-    _follow(request, job.id, task, subscriber, base)
     bound = wait_bound(prefs, service, settings)
     if bound > 0:
         try:
@@ -169,24 +169,6 @@ async def _body(request: Request) -> bytes:
         chunks.append(message.get("body", b""))
         if not message.get("more_body"):
             return b"".join(chunks)
-
-
-def _follow(request: Request, job_id: str, task: Any, uris: dict[str, str] | None, base: str) -> None:
-    """Deliver the job's callbacks in the background (kept referenced until done)."""
-    if not uris:
-        return
-    state = request.app.state
-    tasks: set[asyncio.Task[None]] | None = getattr(state, "ogc_callbacks", None)
-    if tasks is None:
-        tasks = state.ogc_callbacks = set()
-
-    jobs = request.app.state.jobs
-    shows = jobs.registry.show_messages
-    t = asyncio.create_task(callbacks.deliver(jobs, job_id, uris,
-                                              lambda job: status_info(job, base, shows(job.service)),
-                                              lambda job: results_document(jobs, job, task)))
-    tasks.add(t)
-    t.add_done_callback(tasks.discard)
 
 
 def _job(request: Request) -> tuple[Any, Job]:

@@ -1,4 +1,4 @@
-"""GP service webhooks and the outbox their deliveries wait in.
+"""GP service webhooks, and the outbox their deliveries (and OGC callbacks) wait in.
 
 Revision ID: 0009
 Revises: 0008
@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(160), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("target", sa.String(64), nullable=False),
+        sa.Column("url", sa.Text),
         sa.Column("job_id", sa.String(64), nullable=False),
         sa.Column("service", sa.String(255), nullable=False),
         sa.Column("task", sa.String(255), nullable=False),
@@ -52,6 +53,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outbox", ["state", "next_attempt"])
     op.create_index("ix_outbox_target_time", "outbox", ["target", "event_time"])
+    op.create_index("ix_outbox_job", "outbox", ["job_id"])
 
 
 def downgrade() -> None:
