@@ -547,6 +547,14 @@ def test_a_synchronous_request_that_outlasts_its_wait_is_answered_with_the_job(o
     assert ogc.get(f"/jobs/{info['jobID']}/results").text == "rested"
 
 
+@pytest.mark.parametrize("prefer", [b"wait=\xb2", b"wait=99999999999999999999", b"wait=-1, respond-async"])
+def test_a_wait_that_is_no_number_of_seconds_is_ignored(ogc, prefer):
+    """RFC 7240: a preference the server cannot honour is ignored (here: answered as if absent),
+    never a 500."""
+    r = ogc.post("/processes/Test.Jobs.Noop/execution", json={"inputs": {}}, headers={"Prefer": prefer})
+    assert r.status_code in (200, 201), r.text
+
+
 def test_a_failing_job_of_a_synchronous_request_is_a_problem_with_the_tools_message(ogc):
     found = problem(execute(ogc, "Test.Jobs.Fail", {"inputs": {"message": "failed in a job"}}), 500)
     assert "failed in a job" in found["detail"]

@@ -24,7 +24,8 @@ ADMIN = "/arcgis/admin/services"
 HOOKS = f"{ADMIN}/Test/Jobs.GPServer/webhooks"
 GP = "/arcgis/rest/services/Test/Jobs/GPServer"
 ROOT_PASSWORD = "root password"
-FAST_RETRIES = "[server]\nwebhook_retry_base = 0.3\nwebhook_retry_cap = 1.0\nwebhook_poll = 0.1\n"
+FAST_RETRIES = ("[server]\nwebhook_retry_base = 0.3\nwebhook_retry_cap = 1.0\nwebhook_max_attempts = 8\n"
+                "webhook_poll = 0.1\n")
 
 
 class Receiver:
@@ -183,7 +184,8 @@ def test_a_webhook_fires_once_per_ended_job_signed_with_its_key(root, receiver, 
     assert first["headers"]["content-type"] == "application/json"
     good = "sha256=" + base64.b64encode(hmac.new(b"s3cret", first["body"], hashlib.sha256).digest()).decode()
     wrong = "sha256=" + base64.b64encode(hmac.new(b"not it", first["body"], hashlib.sha256).digest()).decode()
-    assert first["headers"]["x-esrihook-signature"] == good != wrong
+    assert first["headers"]["x-esrihook-signature"] == good       # verifies with the key...
+    assert first["headers"]["x-esrihook-signature"] != wrong      # ...and not with another
     status = root.get(f"{HOOKS}/{hook['id']}/notificationStatus", params={"f": "json"}).json()
     assert status["total"] == 4 and {d["state"] for d in status["notificationStatus"]} == {"delivered"}
     assert all(d["history"][-1]["httpStatusCode"] == 200 for d in status["notificationStatus"])
@@ -282,3 +284,39 @@ def test_an_ogc_callback_owed_when_the_server_is_killed_is_delivered_after_resta
         assert receiver.got[0]["headers"]["x-opengp-delivery"] == f"{job}:succeeded"
     finally:
         server.stop()
+
+
+def notifications(root: httpx.Client, hook: dict[str, Any]) -> list[dict[str, Any]]:
+    return root.get(f"{HOOKS}/{hook['id']}/notificationStatus", params={"f": "json"}).json()["notificationStatus"]
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_on_and_shown(root, receiver, hook):
+    receiver.status = 500
+    job = ended(root, "Noop")
+    deadline = time.monotonic() + 30
+    while not [d for d in notifications(root, hook) if d["jobId"] == job and d["state"] == "failed"]:
+        assert time.monotonic() < deadline, notifications(root, hook)
+        time.sleep(0.2)
+    (failed,) = [d for d in notifications(root, hook) if d["jobId"] == job]
+    assert failed["attempts"] == 8 == len(receiver.got) and failed["nextAttempt"] is None
+    assert {a["httpStatusCode"] for a in failed["history"]} == {500}
+
+
+def test_a_delivery_whose_webhook_is_deactivated_meanwhile_is_dropped(root, receiver, hook):
+    receiver.down()
+    job = ended(root, "Noop")
+    post(root, f"{HOOKS}/{hook['id']}/edit", active="false")
+    receiver.up()
+    deadline = time.monotonic() + 20
+    while [d["state"] for d in notifications(root, hook) if d["jobId"] == job] != ["dropped"]:
+        assert time.monotonic() < deadline, notifications(root, hook)
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert receiver.got == []
+
+
+@pytest.mark.parametrize("start", ["²", "99999999999999999999", "-1", "x"])
+def test_a_bad_start_is_a_400(root, hook, start):
+    for path in (HOOKS, f"{HOOKS}/{hook['id']}/notificationStatus"):
+        body = root.get(path, params={"f": "json", "start": start}).json()
+        assert body["status"] == "error" and body["code"] == 400 and "start" in " ".join(body["messages"]), body

@@ -61,8 +61,7 @@ def test_every_kind_of_end_is_owed(store, boxes, status):
     hooks, box = boxes
     hooks.add(hook("a"))
     job = ended_job(store, status)
-    assert [d.status for d in box.claim_due("me", lease=30)] == [status.value]
-    assert job.id
+    assert [(d.job_id, d.status) for d in box.claim_due("me", lease=30)] == [(job.id, status.value)]
 
 
 def test_a_queued_job_cancelled_or_failed_is_owed_too(store, boxes):

@@ -24,6 +24,8 @@ import socket
 import time
 import urllib.error
 import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -36,8 +38,9 @@ from ..store.webhooks import FORM, Webhook
 from ..system.urls import url_problem
 
 log = logging.getLogger("opengp.webhooks")
-LEASE_MARGIN = 20.0         # seconds a lease outlasts the receiver's timeout
-BATCH = 20
+LEASE_MARGIN = 20.0         # seconds a lease outlasts its deliveries' bounds
+BATCH = 8                   # deliveries leased at once, and threads to post them
+PURGE_EVERY = 3600.0        # seconds between purges of old finished deliveries
 SIGNATURE_HEADER = "x-esriHook-Signature"
 DELIVERY_HEADER = "X-OpenGP-Delivery"
 
@@ -118,23 +121,40 @@ class Deliverer:
 
     def __init__(self, outbox: OutboxStore, channels: dict[str, Channel], settings: Settings) -> None:
         self.outbox, self.channels, self.settings = outbox, channels, settings
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
-        self.lease = settings.webhook_timeout + LEASE_MARGIN
+        # unique even where host names and pids repeat (containers): it owns the leases it takes
+        self.name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.attempt_time = settings.webhook_timeout + 5.0     # a POST's whole bound (urllib's is per read)
+        # a job's deliveries go one after another (a callback's "started", then its end's): two at most
+        self.lease = 2 * self.attempt_time + LEASE_MARGIN
+        # POSTs wait on receivers: a pool of their own, so a slow receiver never holds up the
+        # threads that serve results and uploads (the event loop's default executor)
+        self.pool = ThreadPoolExecutor(max_workers=BATCH, thread_name_prefix="opengp-deliver")
+        self._purged = 0.0
 
     async def run(self) -> None:
-        while True:
-            try:
-                if await self.deliver_due():
-                    continue            # there may be more
-            except asyncio.CancelledError:
-                raise
-            except Exception:           # the store is down: try again at the next poll
-                log.exception("delivering webhooks and callbacks failed")
-            await asyncio.sleep(self.settings.webhook_poll)
+        try:
+            while True:
+                try:
+                    await self._purge_now_and_then()
+                    if await self.deliver_due():
+                        continue            # there may be more
+                except asyncio.CancelledError:
+                    raise
+                except Exception:           # the store is down: try again at the next poll
+                    log.exception("delivering webhooks and callbacks failed")
+                await asyncio.sleep(self.settings.webhook_poll)
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _purge_now_and_then(self) -> None:
+        if time.monotonic() - self._purged > PURGE_EVERY:
+            self._purged = time.monotonic()
+            await asyncio.to_thread(self.outbox.purge)
 
     async def deliver_due(self) -> int:
-        """Lease what is due and deliver it: a job's deliveries one after another, in the order
-        of their events (a callback's "started" before its end), different jobs' at once."""
+        """Lease what is due (as many as there are threads to post them) and deliver it: a job's
+        deliveries one after another, oldest event first; different jobs' at once.  (Order is
+        kept within a lease: a retry may still come after a later event's first try.)"""
         due = await asyncio.to_thread(self.outbox.claim_due, self.name, self.lease, BATCH)
         by_job: dict[str, list[Delivery]] = {}
         for delivery in due:
@@ -147,31 +167,49 @@ class Deliverer:
             await self.deliver(delivery)
 
     async def deliver(self, delivery: Delivery) -> str:
-        """Try one delivery once and record what came of it; returns its new state."""
+        """Try one delivery once and record what came of it; returns its new state.  Whatever
+        goes wrong on the way (a payload that cannot be made) is a failed attempt, retried and
+        given up on like a receiver's error, never a lease left to run out again and again."""
         channel = self.channels.get(delivery.kind)
         now = time.time()
-        outgoing = await channel.render(delivery) if channel is not None else f"no channel {delivery.kind!r}"
-        if isinstance(outgoing, str):
-            await asyncio.to_thread(self.outbox.record, delivery, self.name, Attempt(now, None, outgoing),
-                                    DROPPED, now)
-            return DROPPED
-        assert channel is not None
-        attempt = await asyncio.to_thread(self._attempt, outgoing)
+        if channel is None:
+            return await self._record(delivery, Attempt(now, None, f"no channel {delivery.kind!r}"), DROPPED, now)
+        try:
+            outgoing = await channel.render(delivery)
+            if isinstance(outgoing, str):
+                return await self._record(delivery, Attempt(now, None, outgoing), DROPPED, now)
+            loop = asyncio.get_running_loop()
+            attempt = await asyncio.wait_for(loop.run_in_executor(self.pool, self._attempt, outgoing),
+                                             self.attempt_time)
+        except asyncio.TimeoutError:
+            outgoing, attempt = None, Attempt(now, None, f"no answer in {self.attempt_time:g} s")
+        except Exception as exc:
+            log.exception("%s %s: could not be made", delivery.kind, delivery.id)
+            outgoing, attempt = None, Attempt(now, None, f"{type(exc).__name__}: {exc}")
         policy = channel.policy
+        where = outgoing.url if outgoing is not None else delivery.id
         if attempt.error is None:
             state, retry_at = DELIVERED, now
         elif delivery.attempts + 1 >= policy.max_attempts:
             state, retry_at = FAILED, now
-            log.warning("%s %s to %s: gave up after %d attempts: %s", delivery.kind, delivery.id, outgoing.url,
+            log.warning("%s %s (%s): gave up after %d attempts: %s", delivery.kind, delivery.id, where,
                         delivery.attempts + 1, attempt.error)
         else:
             state, retry_at = PENDING, now + backoff(policy, delivery.attempts + 1)
-            log.info("%s %s to %s failed (%s); trying again in %.0f s", delivery.kind, delivery.id, outgoing.url,
+            log.info("%s %s (%s) failed (%s); trying again in %.0f s", delivery.kind, delivery.id, where,
                      attempt.error, retry_at - now)
-        recorded = await asyncio.to_thread(self.outbox.record, delivery, self.name, attempt, state, retry_at)
-        if state == FAILED and recorded:
-            await channel.given_up(delivery, attempt.error or "")
+        recorded = await self._record(delivery, attempt, state, retry_at)
+        if state == FAILED and recorded == FAILED:
+            try:
+                await channel.given_up(delivery, attempt.error or "")
+            except Exception:
+                log.exception("%s %s: saying it failed failed", delivery.kind, delivery.id)
         return state
+
+    async def _record(self, delivery: Delivery, attempt: Attempt, state: str, retry_at: float) -> str:
+        """Record the attempt; returns ``state``, or "" when the lease was lost meanwhile."""
+        held = await asyncio.to_thread(self.outbox.record, delivery, self.name, attempt, state, retry_at)
+        return state if held else ""
 
     def _attempt(self, outgoing: Outgoing) -> Attempt:
         started = time.time()

@@ -156,8 +156,7 @@ def config_from_json(payload: Any, current: ServiceConfig | None, folder: str | 
 class ServiceManager:
     """Publishes services from the store into the registry, and changes them as admin jobs."""
 
-    def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings,
-                 webhooks: WebhookStore | None = None) -> None:
+    def __init__(self, jobs: JobService, store: ServiceStore, settings: Settings, webhooks: WebhookStore) -> None:
         self.jobs, self.store, self.settings, self.webhooks = jobs, store, settings, webhooks
         self.registry = jobs.registry
         self.ops = AdminOperations(jobs.store, jobs.io)
@@ -402,8 +401,8 @@ class ServiceManager:
             self.broken.pop(key, None)
             self._services_changed()
             removed.append(await self._remove_jobs(key))
-            if self.webhooks is not None:       # a service published later under the name starts without them
-                await self.jobs.io(self.webhooks.remove_service, key)
+            # its webhooks too: a service published later under the name starts without them
+            await self.jobs.io(self.webhooks.remove_service, key)
             log.info("service %s deleted with its %d job(s)", key, removed[0])
 
         def deleted() -> dict[str, Any]:

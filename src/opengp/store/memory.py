@@ -186,6 +186,7 @@ class MemoryStore:
     def delete(self, job_id: str) -> bool:
         with self._lock:
             self._values.pop(job_id, None)
+            self.outbox.forget_waiting(job_id)
             return self._jobs.pop(job_id, None) is not None
 
     def values(self, job_id: str, role: str, name: str | None = None) -> dict[str, bytes]:

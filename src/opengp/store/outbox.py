@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from ..core import Conflict, Job, Kind, Status
 from .engine import run
-from .webhooks import Webhook
+from .webhooks import Webhook, name_taken
 
 WAITING, PENDING, DELIVERED, FAILED, DROPPED = "waiting", "pending", "delivered", "failed", "dropped"
 WEBHOOK, CALLBACK = "webhook", "callback"
@@ -61,6 +61,10 @@ CALLBACKS_AT_END = (
     "next_attempt = CASE WHEN target = 'started' THEN :now - 0.001 ELSE :now END "
     "WHERE job_id = :id AND kind = 'callback' AND state = 'waiting'"
 )
+
+# A job deleted before its events: its callbacks that still wait go with it
+FORGET_WAITING = "DELETE FROM outbox WHERE job_id = :id AND state = 'waiting'"
+KEEP_DAYS = 7           # finished deliveries (their attempts: notificationStatus) are kept this long
 
 
 def callback_rows(job: Job) -> list[dict[str, Any]]:
@@ -119,6 +123,9 @@ class OutboxStore(Protocol):
     def history(self, target: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Delivery]]:
         """``(total, a page)`` of a webhook's deliveries, newest event first."""
 
+    def purge(self, age: float = KEEP_DAYS * 86400) -> int:
+        """Forget deliveries that ended (delivered, failed, dropped) over ``age`` seconds ago."""
+
     def release(self) -> int:
         """Let go of every lease (a local server starting: nobody else delivers)."""
 
@@ -142,9 +149,12 @@ class SqlOutbox:
     """The outbox over the job store's engine; times on the database's clock on PostgreSQL
     (servers' clocks may differ), on this machine's on SQLite (one machine)."""
 
-    def __init__(self, engine: Engine, is_sqlite: bool) -> None:
+    def __init__(self, engine: Engine, is_sqlite: bool, clock: str, writer: Any = None) -> None:
+        """``clock``: the job store's SQL for now; ``writer``: SQLite's one writer's lock (the
+        job store's), so a delivery never makes the event loop's job writes wait for the file."""
         self.engine = engine
-        now = ":now" if is_sqlite else "extract(epoch from clock_timestamp())"
+        self._writer = writer
+        now = clock
         skip = "" if is_sqlite else " FOR UPDATE SKIP LOCKED"
         self._claim = text(
             f"UPDATE outbox SET leased_by = :worker, lease_until = {now} + :lease WHERE id IN ("
@@ -153,13 +163,18 @@ class SqlOutbox:
             "RETURNING *")
         # a read first: most polls find nothing, and then take no write lock (SQLite) or row locks
         self._any_due = text(f"SELECT 1 FROM outbox WHERE state = 'pending' AND next_attempt <= {now} LIMIT 1")
+        self._purge = text(f"DELETE FROM outbox WHERE state IN ('delivered', 'failed', 'dropped') "
+                           f"AND updated < {now} - :age")
         self._record = text(
-            "UPDATE outbox SET state = :state, attempts = attempts + 1, next_attempt = :next_attempt, "
+            f"UPDATE outbox SET state = :state, attempts = attempts + 1, next_attempt = {now} + :delay, "
             "last_code = :code, last_error = :error, history = :history, leased_by = NULL, lease_until = NULL, "
             f"updated = {now} WHERE id = :id AND leased_by = :worker")
         self._is_sqlite = is_sqlite
 
     def _run(self, fn: Any, write: bool = False) -> Any:
+        if write and self._writer is not None:
+            with self._writer:
+                return run(self.engine, fn, write=write, what="outbox")
         return run(self.engine, fn, write=write, what="outbox")
 
     def _params(self, **params: Any) -> dict[str, Any]:
@@ -176,7 +191,7 @@ class SqlOutbox:
 
     def record(self, delivery: Delivery, worker: str, attempt: Attempt, state: str, next_attempt: float) -> bool:
         history = _kept(delivery.history + (attempt,))
-        params = self._params(id=delivery.id, worker=worker, state=state, next_attempt=next_attempt,
+        params = self._params(id=delivery.id, worker=worker, state=state, delay=max(0.0, next_attempt - time.time()),
                               code=attempt.code, error=attempt.error,
                               history=orjson.dumps([(a.time, a.code, a.error) for a in history]).decode())
         return self._run(lambda c: c.execute(self._record, params).rowcount == 1, write=True)
@@ -188,6 +203,9 @@ class SqlOutbox:
                                   "LIMIT :limit OFFSET :offset"), {"t": target, "limit": limit, "offset": offset})
             return int(total), [_delivery(r) for r in rows]
         return self._run(read)
+
+    def purge(self, age: float = KEEP_DAYS * 86400) -> int:
+        return self._run(lambda c: c.execute(self._purge, self._params(age=age)).rowcount, write=True)
 
     def release(self) -> int:
         return self._run(lambda c: c.execute(text(
@@ -207,10 +225,12 @@ class MemoryOutbox:
 
     # -- WebhookStore
     def list(self, service: str) -> list[Webhook]:
-        return sorted((h for h in self._hooks.values() if h.service == service), key=lambda h: (h.created, h.id))
+        with self._lock:
+            return sorted((h for h in self._hooks.values() if h.service == service), key=lambda h: (h.created, h.id))
 
     def get(self, hook_id: str) -> Webhook | None:
-        return self._hooks.get(hook_id)
+        with self._lock:
+            return self._hooks.get(hook_id)
 
     def add(self, hook: Webhook) -> None:
         with self._lock:
@@ -226,7 +246,7 @@ class MemoryOutbox:
 
     def _check_name(self, hook: Webhook) -> None:
         if any(h.service == hook.service and h.name == hook.name and h.id != hook.id for h in self._hooks.values()):
-            raise Conflict(f"Service '{hook.service}' already has a webhook named '{hook.name}'.")
+            raise name_taken(hook)
 
     def remove(self, hook_id: str) -> bool:
         with self._lock:
@@ -297,8 +317,23 @@ class MemoryOutbox:
             return True
 
     def history(self, target: str, offset: int = 0, limit: int = 50) -> tuple[int, list[Delivery]]:
-        mine = sorted((d for d in self._rows.values() if d.target == target), key=lambda d: (-d.event_time, d.id))
+        with self._lock:
+            mine = sorted((d for d in self._rows.values() if d.target == target), key=lambda d: (-d.event_time, d.id))
         return len(mine), mine[offset:offset + limit]
+
+    def forget_waiting(self, job_id: str) -> None:
+        with self._lock:
+            for key in [k for k, d in self._rows.items() if d.job_id == job_id and d.state == WAITING]:
+                del self._rows[key]
+
+    def purge(self, age: float = KEEP_DAYS * 86400) -> int:
+        with self._lock:
+            # (the in-memory rows keep no ``updated``: the event's time stands in for it)
+            old = [k for k, d in self._rows.items() if d.state in (DELIVERED, FAILED, DROPPED)
+                   and d.event_time < time.time() - age]
+            for k in old:
+                del self._rows[k]
+            return len(old)
 
     def release(self) -> int:
         with self._lock:
@@ -315,4 +350,5 @@ def open_outbox(job_store: Any) -> tuple[Any, Any]:
         return job_store.outbox, job_store.outbox
     from .webhooks import SqlWebhookStore
 
-    return SqlWebhookStore(engine), SqlOutbox(engine, job_store.is_sqlite)
+    return SqlWebhookStore(engine), SqlOutbox(engine, job_store.is_sqlite, job_store.clock,
+                                              job_store._write_lock if job_store.is_sqlite else None)

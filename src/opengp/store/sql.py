@@ -25,7 +25,8 @@ from .base import JobQuery, check_fields
 from .claims import ClaimsMixin
 from .postgres import PgConnections
 from .rows import dumps, encode_fields, encode_job, job_from_row, results_column, value_rows
-from .outbox import CALLBACK_INSERT, CALLBACKS_AT_END, ENQUEUE, WAKE_STARTED, at_end, callback_rows, has_started_callback
+from .outbox import (CALLBACK_INSERT, CALLBACKS_AT_END, ENQUEUE, FORGET_WAITING, WAKE_STARTED, at_end,
+                     callback_rows, has_started_callback)
 from .sqlite import SqliteConnections, pragmas
 from .tables import dismissed_jobs, jobs, storable_id
 
@@ -295,7 +296,8 @@ class SqlStore(ClaimsMixin):
         # told "deleted" that asks another server next finds that server already told.
         announce = () if self.events is None else ((sql.NOTIFY, {"id": job_id}),)
         gone = bool(self._write_sql(sql.DELETE, {"id": job_id}, before=announce,
-                                    after=((sql.VALUES_DELETE, [{"id": job_id}]),)))
+                                    after=((sql.VALUES_DELETE, [{"id": job_id}]),
+                                           (FORGET_WAITING, [{"id": job_id}]))))
         if gone and self.cache is not None:
             self.cache.invalidate((job_id,))
         return gone
@@ -309,16 +311,23 @@ class SqlStore(ClaimsMixin):
 
     # -- claims by id (by service: claims.py) ------------------------------
     def claim(self, job_id: str, worker: str) -> Job | None:
-        rows = self._write_sql(sql.CLAIM, {"id": job_id, "worker": worker, "now": time.time()})
+        now = time.time()       # its "started" callback, if it has one, is due from the same commit
+        rows = self._write_sql(sql.CLAIM, {"id": job_id, "worker": worker, "now": now},
+                               after=((WAKE_STARTED, [{"id": job_id, "now": now}]),))
         if not rows:
             return None
         self._changed(job_id)
-        return self._started(job_from_row(rows[0]))
+        return job_from_row(rows[0])
 
     def _started(self, job: Job) -> Job:
-        """A job just claimed: its "started" callback, if it has one, is due (store/outbox.py)."""
+        """A job ``claim_next`` just claimed (the claim committed): its "started" callback, if it
+        has one, is due.  A failure here must not undo the claim in the caller's eyes: the
+        callback then goes with the job's end (store/outbox.py)."""
         if has_started_callback(job):
-            self._write_sql(WAKE_STARTED, {"id": job.id, "now": time.time()})
+            try:
+                self._write_sql(WAKE_STARTED, {"id": job.id, "now": time.time()})
+            except StoreError as exc:
+                log.warning("job %s: its started callback waits for the job's end: %s", job.id, exc)
         return job
 
     def heartbeat(self, job_id: str, worker: str) -> bool:

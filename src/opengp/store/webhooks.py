@@ -7,7 +7,7 @@ A webhook belongs to a service (by key); its deliveries wait in the outbox (``ou
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -30,7 +30,7 @@ class Webhook:
     service: str
     name: str
     hook_url: str
-    signature_key: str | None = None
+    signature_key: str | None = field(default=None, repr=False)     # never in a log or a traceback
     active: bool = True
     content_type: str = JSON
     payload_format: str = "json"            # or "pjson"
@@ -62,7 +62,7 @@ class WebhookStore(Protocol):
         """Remove every webhook of a service (it was deleted); returns how many."""
 
 
-def _conflict(hook: Webhook) -> Conflict:
+def name_taken(hook: Webhook) -> Conflict:
     return Conflict(f"Service '{hook.service}' already has a webhook named '{hook.name}'.")
 
 
@@ -100,7 +100,7 @@ class SqlWebhookStore:
         try:
             self._run(lambda c: c.execute(insert(webhooks), to_row(hook)), write=True)
         except IntegrityError:
-            raise _conflict(hook) from None
+            raise name_taken(hook) from None
 
     def replace(self, hook: Webhook) -> None:
         values = to_row(hook)
@@ -109,7 +109,7 @@ class SqlWebhookStore:
         try:
             changed = self._run(lambda c: c.execute(stmt).rowcount, write=True)
         except IntegrityError:
-            raise _conflict(hook) from None
+            raise name_taken(hook) from None
         if changed != 1:
             raise StoreError(f"webhook '{hook.id}' vanished while it was being changed")
 

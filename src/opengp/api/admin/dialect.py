@@ -20,7 +20,7 @@ for _status, _name in ADMIN_STATUS.items():
     BY_ADMIN_STATUS.setdefault(_name, set()).add(_status)
 
 
-def _ms(t: float | None) -> int:
+def epoch_ms(t: float | None) -> int:
     return 0 if t is None else int(t * 1000)
 
 
@@ -45,9 +45,9 @@ def admin_job_json(request: Request, job: Job) -> dict[str, Any]:
     out: dict[str, Any] = {
         "jobid": job.id, "requestID": job.request_id, "operationURI": job.operation_uri, "name": job.task,
         "resource": {"name": f"{job.service}.GPServer"}, "status": ADMIN_STATUS[job.status],
-        "starttime": _ms(job.started or job.created), "endtime": _ms(job.finished),
-        "updatedtime": _ms(job.updated), "expires": _ms(job.expires), "username": job.owner,
-        "messages": [{"type": m.level.value.upper(), "time": _ms(m.time), "message": m.text} for m in job.messages],
+        "starttime": epoch_ms(job.started or job.created), "endtime": epoch_ms(job.finished),
+        "updatedtime": epoch_ms(job.updated), "expires": epoch_ms(job.expires), "username": job.owner,
+        "messages": [{"type": m.level.value.upper(), "time": epoch_ms(m.time), "message": m.text} for m in job.messages],
         "progress": {"percent": job.progress.percent, "stage": job.progress.stage,
                      "stages": [{"name": n, "state": s} for n, s in job.progress.stages]},
         "url": f"{base}/arcgis/admin/jobs/{job.id}",

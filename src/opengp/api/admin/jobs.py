@@ -71,16 +71,17 @@ def parse_time(name: str, raw: str) -> float:
     return seconds
 
 
-def _int(params: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+def whole_number(params: dict[str, str], name: str, default: int, low: int, high: int,
+                 what: str = "Unable to query jobs.") -> int:
     raw = (params.get(name) or "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a whole number, not {raw!r}."]) from None
+        raise InvalidInput(what, [f"'{name}' must be a whole number, not {raw!r}."]) from None
     if not low <= value <= high:
-        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be between {low} and {high}."])
+        raise InvalidInput(what, [f"'{name}' must be between {low} and {high}."])
     return value
 
 
@@ -95,8 +96,8 @@ async def query_json(jobs: Any, key: str, params: dict[str, str]) -> dict[str, A
         statuses = frozenset({status})
     start_time = parse_time("startTime", params["startTime"]) if params.get("startTime") else None
     user = (params.get("userName") or "").strip() or None
-    number = _int(params, "number", 10, 1, MAX_PAGE)
-    start = _int(params, "start", 1, 1, 2**31 - 1)
+    number = whole_number(params, "number", 10, 1, MAX_PAGE)
+    start = whole_number(params, "start", 1, 1, 2**31 - 1)
     if params.get("endTime"):
         end_time = parse_time("endTime", params["endTime"])
         # pages with the same endTime are the same set: the jobs created up to it have all been

@@ -18,7 +18,7 @@ from ..kit.html import admin_error_answer
 from ..kit.params import read_params
 from .common import admin_respond
 from .dialect import ADMIN_STATUS, BY_ADMIN_STATUS, admin_job_json
-from .jobs import MAX_PAGE, _int
+from .jobs import MAX_PAGE, whole_number
 
 async def admin_jobs_route(request: Request) -> Response:
     params = await read_params(request)
@@ -66,8 +66,8 @@ async def _list(request: Request, claims: Any, params: dict[str, str]) -> dict[s
         if owner not in (None, claims.user.name):
             raise InvalidInput("Unable to list jobs.", ["Publishers can list only their own admin jobs."])
         owner = claims.user.name
-    number = _int(params, "number", 10, 1, MAX_PAGE)
-    start = _int(params, "start", 1, 1, 2**31 - 1)
+    number = whole_number(params, "number", 10, 1, MAX_PAGE)
+    start = whole_number(params, "start", 1, 1, 2**31 - 1)
     total, page = await request.app.state.jobs.query_async(JobQuery(
         kind=Kind.ADMIN.value, service=resource, task=(params.get("operation") or "").strip() or None,
         statuses=frozenset(statuses) or None, owner=owner, offset=start - 1, limit=number))

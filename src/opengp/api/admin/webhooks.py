@@ -11,6 +11,7 @@ it: the ``arcgis`` package edits by posting back what it read.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from typing import Any
@@ -23,15 +24,14 @@ from ...core import InvalidInput, NotFound, Status
 from ...store.outbox import Delivery, OutboxStore
 from ...store.webhooks import FORM, JSON, Webhook, WebhookStore
 from ...system.urls import url_problem
+from ...tools.gptypes import flag
 from ..kit.esrijob import JOB_STATUS
 from ..kit.paths import ADMIN_BASE
+from .dialect import epoch_ms
+from .jobs import whole_number
 
 CHANGE_TYPES = ("*", "JobCompleted")      # a GP webhook has one event: a job ended
 PAGE = 25
-
-
-def _ms(t: float) -> int:
-    return int(t * 1000)
 
 
 def webhook_json(hook: Webhook) -> dict[str, Any]:
@@ -39,7 +39,7 @@ def webhook_json(hook: Webhook) -> dict[str, Any]:
     return {"id": hook.id, "name": hook.name, "folderName": folder or "/", "serviceName": name,
             "serviceType": "GPServer", "hookUrl": hook.hook_url, "signed": bool(hook.signature_key),
             "active": hook.active, "contentType": hook.content_type, "payloadFormat": hook.payload_format,
-            "changeTypes": list(hook.change_types), "created": _ms(hook.created), "modified": _ms(hook.modified),
+            "changeTypes": list(hook.change_types), "created": epoch_ms(hook.created), "modified": epoch_ms(hook.modified),
             "ownerId": hook.owner, "modifiedId": hook.modified_by,
             "url": f"{ADMIN_BASE}/services/{hook.service}.GPServer/webhooks/{hook.id}"}
 
@@ -66,7 +66,7 @@ class WebhookChannel:
             "changeType": "JobCompleted", "webhookId": hook.id, "webhookName": hook.name,
             "folderName": folder or "/", "serviceName": name, "serviceType": "GPServer",
             "taskName": delivery.task, "jobId": delivery.job_id,
-            "jobStatus": JOB_STATUS[Status(delivery.status)], "time": _ms(delivery.event_time)}
+            "jobStatus": JOB_STATUS[Status(delivery.status)], "time": epoch_ms(delivery.event_time)}
         if self.settings.public_url:
             body["jobUrl"] = (f"{self.settings.public_url.rstrip('/')}/arcgis/rest/services/{delivery.service}"
                               f"/GPServer/{delivery.task}/jobs/{delivery.job_id}")
@@ -76,16 +76,7 @@ class WebhookChannel:
         """Nothing more: the webhook's ``notificationStatus`` shows it, and it was logged."""
 
 
-def _flag(params: dict[str, str], name: str, default: bool | None) -> bool | None:
-    raw = (params.get(name) or "").strip().lower()
-    if not raw:
-        return default
-    if raw not in ("true", "false"):
-        raise InvalidInput("Invalid webhook.", [f"'{name}' must be true or false, not {params[name]!r}."])
-    return raw == "true"
-
-
-def _settings_from(params: dict[str, str], hook: Webhook, allow_private: bool) -> Webhook:
+async def _settings_from(params: dict[str, str], hook: Webhook, allow_private: bool) -> Webhook:
     """``hook`` with what the request sets, each checked (create: every field; edit: those given)."""
     changes: dict[str, Any] = {}
     if "name" in params:
@@ -94,14 +85,17 @@ def _settings_from(params: dict[str, str], hook: Webhook, allow_private: bool) -
             raise InvalidInput("Invalid webhook.", ["'name' must be 1 to 255 characters."])
         changes["name"] = name
     if "hookUrl" in params:
-        problem = url_problem(params["hookUrl"].strip(), allow_private)
+        # it resolves the host name: off the event loop
+        problem = await asyncio.to_thread(url_problem, params["hookUrl"].strip(), allow_private)
         if problem:
             raise InvalidInput("Invalid webhook.", [f"'hookUrl' {problem}."])
         changes["hook_url"] = params["hookUrl"].strip()
     if params.get("signatureKey"):         # empty or left out: unchanged (see the module's docstring)
         changes["signature_key"] = params["signatureKey"]
-    active = _flag(params, "active", None)
-    if active is not None:
+    if (params.get("active") or "").strip():
+        active = flag(params["active"], True)
+        if active is None:
+            raise InvalidInput("Invalid webhook.", [f"'active' must be true or false, not {params['active']!r}."])
         changes["active"] = active
     content_type = (params.get("contentType") or params.get("content_type") or "").strip()
     if content_type:
@@ -133,7 +127,7 @@ async def dispatch(request: Request, key: str, rest: list[str], params: dict[str
     service = jobs.registry.services.get(key)
     if not rest:
         listed = await jobs.io(hooks.list, key)
-        start = max(1, int(params["start"])) if (params.get("start") or "").isdigit() else 1
+        start = whole_number(params, "start", 1, 1, 2**31 - 1, "Unable to list webhooks.")
         page = listed[start - 1:start - 1 + PAGE]
         following = start + len(page)
         return {"webhooks": [webhook_json(h) for h in page], "total": len(listed), "start": start, "num": PAGE,
@@ -150,7 +144,7 @@ async def dispatch(request: Request, key: str, rest: list[str], params: dict[str
                 raise InvalidInput("Invalid webhook.", [f"'{required}' is required."])
         now = time.time()
         blank = Webhook(uuid.uuid4().hex, key, "", "", owner=who, modified_by=who, created=now, modified=now)
-        hook = _settings_from(params, blank, settings.allow_private_urls)
+        hook = await _settings_from(params, blank, settings.allow_private_urls)
         await jobs.io(hooks.add, hook)
         return webhook_json(hook)
     if rest in (["deleteAll"], ["activateAll"], ["deactivateAll"]):
@@ -167,8 +161,8 @@ async def dispatch(request: Request, key: str, rest: list[str], params: dict[str
     if len(rest) == 1:
         return webhook_json(hook)
     if rest[1:] == ["edit"]:
-        changed = _settings_from(params, hook, settings.allow_private_urls).evolve(modified=time.time(),
-                                                                                    modified_by=who)
+        changed = (await _settings_from(params, hook, settings.allow_private_urls)).evolve(
+            modified=time.time(), modified_by=who)
         await jobs.io(hooks.replace, changed)
         return webhook_json(changed)
     if rest[1:] == ["delete"]:
@@ -176,7 +170,7 @@ async def dispatch(request: Request, key: str, rest: list[str], params: dict[str
         return {"status": "success"}
     if rest[1:] == ["notificationStatus"]:
         outbox: OutboxStore = state.outbox
-        start = max(1, int(params["start"])) if (params.get("start") or "").isdigit() else 1
+        start = whole_number(params, "start", 1, 1, 2**31 - 1, "Unable to read notifications.")
         total, page = await jobs.io(outbox.history, hook.id, start - 1, PAGE)
         following = start + len(page)
         return {"notificationStatus": [_delivery_json(d) for d in page], "total": total, "start": start,
@@ -186,6 +180,6 @@ async def dispatch(request: Request, key: str, rest: list[str], params: dict[str
 
 def _delivery_json(d: Delivery) -> dict[str, Any]:
     return {"deliveryId": d.id, "jobId": d.job_id, "taskName": d.task, "jobStatus": JOB_STATUS[Status(d.status)],
-            "eventTime": _ms(d.event_time), "state": d.state, "attempts": d.attempts,
-            "nextAttempt": _ms(d.next_attempt) if d.state == "pending" else None,
-            "history": [{"time": _ms(a.time), "httpStatusCode": a.code, "error": a.error} for a in d.history]}
+            "eventTime": epoch_ms(d.event_time), "state": d.state, "attempts": d.attempts,
+            "nextAttempt": epoch_ms(d.next_attempt) if d.state == "pending" else None,
+            "history": [{"time": epoch_ms(a.time), "httpStatusCode": a.code, "error": a.error} for a in d.history]}

@@ -37,7 +37,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ...auth import Claims, Scope, TokenError
-from ...core import Forbidden, InvalidInput, NotFound, OpenGPError, TokenRequired, User, is_username
+from ...core import Forbidden, InvalidInput, NotFound, OpenGPError, TokenRequired, User, is_username, folded_username
 from ..auth import caller, client_ip, issue_token, require_same_origin
 from ..kit.answers import CURRENT_VERSION, respond
 from ..kit.html import frame, render
@@ -94,7 +94,7 @@ async def community_user(request: Request) -> Response:
     params = await read_params(request)
     claims = _signed_in(request, params)
     name = request.path_params["username"]
-    if name.lower() == claims.user.name.lower():
+    if folded_username(name) == folded_username(claims.user.name):
         return respond(user_json(claims.user), params)
     # a name no user can have (control characters...) is not looked up (the store may refuse it)
     user = (request.app.state.auth.users.get(name) if Scope.USERS_ADMIN in claims.scopes and is_username(name)

@@ -49,7 +49,7 @@ def preferences(headers: Headers) -> Preferences:
             name, value = name.strip().lower(), value.strip().strip('"')
             if name == RESPOND_ASYNC:
                 respond_async = True
-            elif name == "wait" and value.isdigit():
+            elif name == "wait" and value.isascii() and value.isdigit() and len(value) < 10:
                 wait = int(value)
     return Preferences(respond_async, wait)
 
