@@ -23,12 +23,12 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import InvalidStateError
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
 
-from .guards import call as guarded_call, loopback_only
+from .guards import call, loopback_only
 from conftest import add_user, require
 from conftest import Server as OpengpProcess
 from tls import self_signed
@@ -45,7 +45,6 @@ except Exception as exc:  # noqa: BLE001 - any import failure means the client i
 else:
     _IMPORT_ERROR = None
 
-DEADLINE = 60.0
 ALICE, ALICE_PASSWORD = "alice", "alice password 7"
 BOB, BOB_PASSWORD = "bob", "bob password 77"
 ADMIN, ADMIN_PASSWORD = "siteadmin", "site admin password 7"
@@ -61,10 +60,6 @@ toolbox = "opengp.toolboxes.demo"
 execution_type = "asynchronous"
 allowed = ["alice"]
 """
-
-
-def call(fn: Callable[..., Any], *args: Any, timeout: float = DEADLINE, **kwargs: Any) -> Any:
-    return guarded_call(fn, *args, timeout=timeout, **kwargs)
 
 
 # -- fixtures --------------------------------------------------------------------------------------
