@@ -52,14 +52,19 @@ def test_owslib_default_execute_of_an_asynchronous_service_returns_its_results(p
     assert out["result"]["value"]["features"][0]["geometry"]["type"] == "Polygon"
 
 
-def test_owslib_executes_a_synchronous_service_as_a_job_when_asked(processes, server):
-    status = processes.execute("Demo.ToolsSync.Echo", inputs={"text": "as a job"}, async_=True)
-    assert status["type"] == "process" and status["status"] in ("accepted", "running", "successful")
-    url = f"{server.url}/ogcapi/jobs/{status['jobID']}"
+def finished(url: str) -> str:
+    """Poll an OGC job until it ends; its URL, once it succeeded."""
     deadline = time.monotonic() + 30
     while (info := httpx.get(url).json())["status"] not in ("successful", "failed") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert info["status"] == "successful", info
+    return url
+
+
+def test_owslib_executes_a_synchronous_service_as_a_job_when_asked(processes, server):
+    status = processes.execute("Demo.ToolsSync.Echo", inputs={"text": "as a job"}, async_=True)
+    assert status["type"] == "process" and status["status"] in ("accepted", "running", "successful")
+    url = finished(f"{server.url}/ogcapi/jobs/{status['jobID']}")
     assert httpx.get(f"{url}/results").json()["out_text"] == "as a job"
 
 
@@ -69,11 +74,7 @@ def test_owslib_executes_asynchronously_and_the_job_runs_to_its_results(processe
     status = processes.execute("Demo.Tools.BufferFeatures", inputs={"input_features": {"value": features}},
                                async_=True)
     assert status["type"] == "process" and status["status"] in ("accepted", "running", "successful")
-    url = f"{server.url}/ogcapi/jobs/{status['jobID']}"
-    deadline = time.monotonic() + 30
-    while (info := httpx.get(url).json())["status"] not in ("successful", "failed") and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert info["status"] == "successful", info
+    url = finished(f"{server.url}/ogcapi/jobs/{status['jobID']}")
     results = httpx.get(f"{url}/results").json()
     assert results["result"]["mediaType"] == "application/geo+json"
     assert results["result"]["value"]["features"][0]["geometry"]["type"] == "Polygon"
