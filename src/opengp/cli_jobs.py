@@ -9,6 +9,7 @@ outcome (``cli_watch.EXIT_CODES``).  docs/operations.md has the whole story.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .cli_remote import ADMIN_SERVICES, JobRef, Remote, RemoteError, UsageError, read_password, service_url
+from .cli_remote import ADMIN_SERVICES, JobRef, Remote, RemoteError, UsageError, service_url
 from .cli_watch import INTERRUPTED, watch as watch_job
 
 jobs_app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -48,7 +49,7 @@ def _session(url: str, token: Optional[str], user: Optional[str], password_file:
     try:
         if token and user:
             raise UsageError("Pass --token or --user, not both (OPENGP_TOKEN and OPENGP_USER count too).")
-        password = read_password(password_file, os.environ.get("OPENGP_PASSWORD"), user) if user else None
+        password = _password(password_file, user) if user else None
         with Remote(url, token=token or None, user=user, password=password) as remote:
             yield remote
     except UsageError as exc:
@@ -56,8 +57,27 @@ def _session(url: str, token: Optional[str], user: Optional[str], password_file:
     except RemoteError as exc:
         _fail(str(exc), 1)
     except KeyboardInterrupt:
-        err.print("stopped (the job goes on)")
+        err.print("interrupted")
         raise typer.Exit(INTERRUPTED) from None
+
+
+def _password(password_file: Optional[Path], user: str) -> str:
+    """From ``--password-file`` (its first line), else ``OPENGP_PASSWORD``, else asked on the
+    terminal; never from the command line, where others could read it."""
+    if password_file is not None:
+        try:
+            lines = password_file.read_text().splitlines()
+        except OSError as exc:
+            raise UsageError(f"Cannot read --password-file: {exc.strerror or exc}") from None
+        if not lines or not lines[0]:
+            raise UsageError(f"--password-file {password_file} is empty.")
+        return lines[0]
+    password = os.environ.get("OPENGP_PASSWORD")
+    if password is not None:
+        return password
+    if not sys.stdin.isatty():
+        raise UsageError(f"No password for {user}: pass --password-file FILE or set OPENGP_PASSWORD.")
+    return str(typer.prompt(f"Password for {user}", hide_input=True))
 
 
 def _fail(text: str, code: int) -> None:
@@ -100,8 +120,9 @@ def list_(
     as_json: bool = JsonOpt, url: str = UrlOpt, token: Optional[str] = TokenOpt, user: Optional[str] = UserOpt,
     password_file: Optional[Path] = PasswordFileOpt,
 ) -> None:
-    """A page of a service's jobs, newest first (the admin API's jobs query: administrators,
-    and publishers for their services)."""
+    """A page of a service's jobs, newest first.
+
+    The admin API's jobs query: for administrators, and publishers for their services."""
     query = {"jobStatus": status, "userName": owner, "startTime": since, "endTime": until, "number": number,
              "start": start}
     with _session(url, token, user, password_file) as remote:
@@ -231,8 +252,10 @@ def watch(
     url: str = UrlOpt, token: Optional[str] = TokenOpt, user: Optional[str] = UserOpt,
     password_file: Optional[Path] = PasswordFileOpt,
 ) -> None:
-    """Follow a job live until it ends (progress, stage, new messages); exit 0 if it succeeded,
-    3 failed, 4 cancelled, 5 timed out."""
+    """Follow a job live until it ends; exit with its outcome.
+
+    A progress bar with the current stage, and each new message.
+    Exit code 0: succeeded, 3: failed, 4: cancelled, 5: timed out."""
     with _session(url, token, user, password_file) as remote:
         raise typer.Exit(watch_job(remote, remote.locate(job_id), err))
 
@@ -245,7 +268,7 @@ def cancel(
     url: str = UrlOpt, token: Optional[str] = TokenOpt, user: Optional[str] = UserOpt,
     password_file: Optional[Path] = PasswordFileOpt,
 ) -> None:
-    """Cancel a job that has not ended (`watch` shows when it has stopped)."""
+    """Cancel a job that has not ended (watch shows when it has stopped)."""
     with _session(url, token, user, password_file) as remote:
         ref = remote.locate(job_id)
         answer = remote.post(f"{ref.url}/cancel")
@@ -258,8 +281,9 @@ def delete(
     url: str = UrlOpt, token: Optional[str] = TokenOpt, user: Optional[str] = UserOpt,
     password_file: Optional[Path] = PasswordFileOpt,
 ) -> None:
-    """Delete a job and its files, cancelling it first if it runs (the admin API's: administrators,
-    and publishers for their services)."""
+    """Delete a job and its files, cancelling it first if it runs.
+
+    The admin API's delete: for administrators, and publishers for their services."""
     with _session(url, token, user, password_file) as remote:
         ref = remote.locate(job_id)
         remote.post(f"{ADMIN_SERVICES}/{quote(ref.service)}.GPServer/jobs/{quote(ref.id, safe='')}/delete")

@@ -7,7 +7,8 @@ contract "The jobs CLI talks to a server over HTTP" in pyproject.toml keeps it t
 """
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ class RemoteError(Exception):
 
 class UsageError(Exception):
     """What the command was given cannot work (exit code 2, as for a bad option)."""
+
+
+class StreamUnavailable(Exception):
+    """A stream was asked for and something else came back (a proxy's refusal)."""
 
 
 def server_root(url: str) -> str:
@@ -135,17 +140,40 @@ class Remote:
         self._set_token(str(body["token"]))
 
     def request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
-        """One request; a refusal raises RemoteError with the server's message.  A token that
-        expired meanwhile (error 498) is renewed once when the password is known."""
+        """One request; a refusal raises RemoteError with the server's message."""
         response = self._send(method, path, **kwargs)
         problem = error_text(response)
-        if problem is not None and retry and self._credentials is not None and "(error 498)" in problem:
-            self._sign_in()
+        if problem is not None and retry and self._renewed(problem):
             response = self._send(method, path, **kwargs)
             problem = error_text(response)
         if problem is not None:
             raise RemoteError(problem)
         return response
+
+    def _renewed(self, problem: str) -> bool:
+        """A token that expired meanwhile (error 498) is renewed when the password is known."""
+        if self._credentials is None or "(error 498)" not in problem:
+            return False
+        self._sign_in()
+        return True
+
+    @contextmanager
+    def stream(self, path: str, params: dict[str, Any], read_timeout: float) -> Iterator[httpx.Response]:
+        """A server-sent event stream, open.  The server's refusal (no such job, no token) raises
+        RemoteError; any other answer that is not a stream, StreamUnavailable."""
+        timeout = httpx.Timeout(TIMEOUT.connect, read=read_timeout)
+        for attempt in (1, 2):
+            with self.client.stream("GET", path, params=params, timeout=timeout,
+                                    headers={"Accept": "text/event-stream"}) as response:
+                if response.headers.get("content-type", "").startswith("text/event-stream"):
+                    yield response
+                    return
+                response.read()
+            problem = error_text(response)
+            if problem is None or response.status_code >= 500:
+                raise StreamUnavailable(problem or f"HTTP {response.status_code}")
+            if attempt == 2 or not self._renewed(problem):
+                raise RemoteError(problem)
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -228,23 +256,3 @@ class Remote:
             partial.unlink(missing_ok=True)
             if not same:
                 client.close()
-
-
-def read_password(password_file: Path | None, env_password: str | None, user: str) -> str:
-    """From ``--password-file`` (its first line), else ``OPENGP_PASSWORD``, else asked on the
-    terminal; never from the command line, where others could read it."""
-    if password_file is not None:
-        try:
-            lines = password_file.read_text().splitlines()
-        except OSError as exc:
-            raise UsageError(f"Cannot read --password-file: {exc.strerror or exc}") from None
-        if not lines or not lines[0]:
-            raise UsageError(f"--password-file {password_file} is empty.")
-        return lines[0]
-    if env_password is not None:
-        return env_password
-    if not sys.stdin.isatty():
-        raise UsageError(f"No password for {user}: pass --password-file FILE or set OPENGP_PASSWORD.")
-    import typer
-
-    return str(typer.prompt(f"Password for {user}", hide_input=True))

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from .cli_remote import JobRef, Remote, RemoteError, error_text
+from .cli_remote import JobRef, Remote, RemoteError, StreamUnavailable
 from .core import Status
 
 # The job's outcome as the watching command's exit code (docs/operations.md); 1 is an error
@@ -33,15 +33,15 @@ _COLOR = {Status.SUCCEEDED: "green", Status.FAILED: "red", Status.TIMED_OUT: "re
 _LEVEL = {"info": "dim", "warning": "yellow", "error": "red"}
 
 
-class StreamUnavailable(Exception):
-    """The answer to a stream request was not a stream."""
-
-
 def watch(remote: Remote, job: JobRef, console: Console) -> int:
     """Follow ``job`` until it ends, showing it on ``console``; the exit code of its outcome."""
     view = LiveView(console, job)
-    with view:
-        state = _follow(remote, job, view)
+    try:
+        with view:
+            state = _follow(remote, job, view)
+    except KeyboardInterrupt:
+        console.print(f"stopped watching; the job goes on (opengp jobs cancel {job.id} stops it)", soft_wrap=True)
+        return INTERRUPTED
     status = Status(state["status"])
     console.print(f"Job {job.id} [{_COLOR.get(status, 'bold')}]{escape(str(state.get('label', status.value)))}[/]"
                   + (f" after {state['duration']}" if state.get("duration") else ""))
@@ -90,15 +90,7 @@ def _poll(remote: Remote, job: JobRef, view: LiveView) -> dict[str, Any]:
 
 def stream(remote: Remote, path: str, after: int) -> Iterator[dict[str, Any]]:
     """The states a server-sent event stream carries (each event's ``data``, JSON)."""
-    timeout = httpx.Timeout(30.0, read=QUIET_SECONDS)
-    with remote.client.stream("GET", path, params={"after": after}, timeout=timeout,
-                              headers={"Accept": "text/event-stream"}) as response:
-        if not response.headers.get("content-type", "").startswith("text/event-stream"):
-            response.read()
-            problem = error_text(response)
-            if problem is not None and response.status_code < 500:
-                raise RemoteError(problem)      # the server's own refusal (no such job, no token)
-            raise StreamUnavailable(problem or f"HTTP {response.status_code}")
+    with remote.stream(path, {"after": after}, QUIET_SECONDS) as response:
         data: list[str] = []
         for line in response.iter_lines():
             if line.startswith("data:"):

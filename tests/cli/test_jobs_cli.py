@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +21,7 @@ import pytest
 from api.helpers import wait
 from conftest import Server, add_user, client_as, free_port
 
-PASSWORDS = {"root": "root password", "alice": "alice password"}
+PASSWORDS = {"root": "root password", "alice": "alice password", "bob": "bob password"}
 JOB_ID = re.compile(r"^j[0-9a-f]{32}$")
 
 
@@ -28,6 +30,7 @@ def srv(tmp_path_factory):
     server = Server(tmp_path_factory.mktemp("jobs-cli"), demo=False)
     add_user(server.data_dir, "root", "administrator", PASSWORDS["root"])
     add_user(server.data_dir, "alice", "user", PASSWORDS["alice"])
+    add_user(server.data_dir, "bob", "user", PASSWORDS["bob"])      # his tokens are revoked
     server.start()
     yield server
     server.stop()
@@ -55,7 +58,7 @@ TASK = "/arcgis/rest/services/Test/Jobs/GPServer/{}"
 def as_(srv):
     """``as_[name]``: an HTTP client of the server signed in as ``name`` (for jobs a test needs
     but does not submit with the CLI, which costs a process start each)."""
-    clients = {name: client_as(srv, name, password) for name, password in PASSWORDS.items()}
+    clients = {name: client_as(srv, name, PASSWORDS[name]) for name in ("root", "alice")}
     yield clients
     for c in clients.values():
         c.close()
@@ -198,34 +201,56 @@ class _RefusesStreams(BaseHTTPRequestHandler):
         pass
 
 
-def test_watch_polls_when_the_stream_is_refused(srv):
+@contextmanager
+def refusing_streams(srv: Server) -> Iterator[tuple[str, list[str]]]:
+    """A proxy to ``srv`` that refuses event streams: its URL, and the paths asked of it."""
     _RefusesStreams.upstream, _RefusesStreams.paths = srv.url, []
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), _RefusesStreams)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     try:
-        url = f"http://127.0.0.1:{proxy.server_address[1]}"
-        done = jobs(srv, "submit", "Test/Jobs", "Stages", "count=2", "pause=0.5", "--watch", env={"OPENGP_URL": url})
+        yield f"http://127.0.0.1:{proxy.server_address[1]}", _RefusesStreams.paths
     finally:
         proxy.shutdown()
+
+
+def test_watch_polls_when_the_stream_is_refused(srv):
+    with refusing_streams(srv) as (url, paths):
+        done = jobs(srv, "submit", "Test/Jobs", "Stages", "count=2", "pause=0.5", "--watch", env={"OPENGP_URL": url})
     assert done.returncode == 0, done.stderr
     assert "Succeeded" in done.stderr
-    events = [p for p in _RefusesStreams.paths if "/events" in p]
+    events = [p for p in paths if "/events" in p]
     assert "once=true" not in events[0] and any("once=true" in p for p in events), events
+
+
+def test_a_revoked_token_is_renewed_while_watching(srv):
+    """The CLI signs in again with the password it was given (a token expiring during a long
+    watch is refused the same way)."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPENGP_")}, **srv.env}
+    with refusing_streams(srv) as (url, paths):       # polling: a request each second
+        watching = subprocess.Popen(
+            [sys.executable, "-m", "opengp", "jobs", "submit", "Test/Jobs", "Sleep", "seconds=2.5", "--watch"],
+            env=_env(srv, "bob", {"OPENGP_URL": url}), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        subprocess.run([sys.executable, "-m", "opengp", "users", "revoke", "bob", "--data-dir", str(srv.data_dir)],
+                       env=env, check=True, capture_output=True, timeout=60)
+        _, stderr = watching.communicate(timeout=30)
+    assert watching.returncode == 0, stderr
+    assert sum("generateToken" in p for p in paths) == 2, paths
 
 
 def test_list_filters_pages_and_needs_an_administrator(srv, as_):
     before = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
     time.sleep(1.0)     # the filter takes whole seconds
     mine = [submitted(as_["alice"], "Noop", value=i) for i in range(3)]
+    submitted(as_["root"], "Noop")      # someone else's
 
-    done = jobs(srv, "list", "Test/Jobs", "--owner", "alice", "--json")
+    done = jobs(srv, "list", "Test/Jobs", "--owner", "alice", "--since", before, "--json")
     assert done.returncode == 0, done.stderr
     page = orjson.loads(done.stdout)
     assert set(page["results"]) == set(mine) and page["total"] == 3
-
-    since = orjson.loads(jobs(srv, "list", "Test/Jobs", "--owner", "alice", "--since", before, "--json").stdout)
     until = orjson.loads(jobs(srv, "list", "Test/Jobs", "--owner", "alice", "--until", before, "--json").stdout)
-    assert (since["total"], until["total"]) == (3, 0)
+    assert until["total"] == 0
 
     table = jobs(srv, "list", "Test/Jobs", "--owner", "alice", "-n", "2")
     assert table.returncode == 0, table.stderr
@@ -249,14 +274,14 @@ def test_delete_removes_the_job(srv, as_):
 
 def test_results_download_writes_files_and_values(srv, as_, tmp_path):
     file_job = submitted(as_["root"], "WriteFile", True, text="hello from the cli")  # root's: the file needs the token
-    value_job = submitted(as_["root"], "Add", True, a=40)
+    value_job = submitted(as_["root"], "Noop", True, value="forty-two")
     done = jobs(srv, "results", file_job, "--download", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(tmp_path / "out" / "out.txt")]
     assert (tmp_path / "out" / "out.txt").read_text() == "hello from the cli"
     done = jobs(srv, "results", value_job, "--download", str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
-    assert orjson.loads((tmp_path / "out" / "result.json").read_bytes()) == 42
+    assert orjson.loads((tmp_path / "out" / "result.json").read_bytes()) == "forty-two"
 
 
 def test_signing_in_with_a_token_or_a_password_file(srv, as_, tmp_path):
@@ -276,9 +301,7 @@ def test_signing_in_with_a_token_or_a_password_file(srv, as_, tmp_path):
     (["show", "j0"], "root", {"OPENGP_TOKEN": "not a token"}, 2, "--token or --user, not both"),
     (["show", "j0", "--token", "not a token"], None, {}, 1, "The token is invalid"),
     (["show", "j0", "--user", "alice"], None, {}, 2, "No password for alice"),     # and no terminal to ask on
-    (["show", "j0"], "root", {}, 1, "No job 'j0'"),
     (["submit", "Test/Jobs", "Add", "a"], "root", {}, 2, "Parameters are name=value, not 'a'"),
-    (["submit", "Test/Jobs", "Add", "a=x"], "root", {}, 1, "Invalid value for parameter 'a'"),
     (["submit", "Test/Jobs", "Add", "--params", "/no/such/file.json"], "root", {}, 2, "Cannot read --params"),
     (["show", "j0", "--url", "ftp://example.com"], None, {}, 2, "--url must be an http://"),
     (["results", "j0", "--url", "http://127.0.0.1:{free}"], None, {}, 1, "Cannot reach http://127.0.0.1:"),
