@@ -22,10 +22,21 @@ ADMIN_SERVICES = "/arcgis/admin/services"
 OGC_JOBS = "/ogcapi/jobs"
 GENERATE_TOKEN = "/arcgis/tokens/generateToken"
 TIMEOUT = httpx.Timeout(30.0)
+# a token the server no longer takes: 498 Invalid Token in the REST and admin dialects; the OGC
+# face answers 401 for it (and for no token at all, which a signed-in session never sends)
+TOKEN_REFUSED = frozenset({498, 401})
 
 
 class RemoteError(Exception):
-    """The server refused (its own message, in one line) or could not be reached."""
+    """The server refused: its own message in one line, and its error ``code``."""
+
+    def __init__(self, text: str, code: int | None = None) -> None:
+        super().__init__(text)
+        self.code = code
+
+
+class Unreachable(RemoteError):
+    """The server could not be reached (or stopped answering mid-way)."""
 
 
 class UsageError(Exception):
@@ -50,8 +61,8 @@ def server_root(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{path.rstrip('/')}"
 
 
-def error_text(response: httpx.Response) -> str | None:
-    """The server's refusal in one line, in whichever face's shape it came (None: not one).
+def refusal(response: httpx.Response) -> RemoteError | None:
+    """The server's refusal, in whichever face's shape it came (None: not one).
 
     ArcGIS REST ``{"error": {"code", "message", "details"}}`` (over HTTP 200, as ArcGIS sends
     it), the admin API's ``{"status": "error", "messages", "code"}``, an OGC problem
@@ -65,22 +76,23 @@ def error_text(response: httpx.Response) -> str | None:
     if isinstance(body, dict):
         if isinstance(body.get("error"), dict):
             error = body["error"]
-            return _line(error.get("code"), [error.get("message"), *(error.get("details") or [])])
+            return _refused(error.get("code"), [error.get("message"), *(error.get("details") or [])])
         if body.get("status") == "error":
-            return _line(body.get("code"), list(body.get("messages") or []))
+            return _refused(body.get("code"), list(body.get("messages") or []))
         if response.status_code >= 400 and ("title" in body or "detail" in body):
-            return _line(body.get("status") or response.status_code, [body.get("title"), body.get("detail")])
+            return _refused(body.get("status") or response.status_code, [body.get("title"), body.get("detail")])
     if response.status_code >= 400:
         first = response.text.strip().splitlines()[0][:200] if response.text.strip() else response.reason_phrase
-        return _line(response.status_code, [first])
+        return _refused(response.status_code, [first])
     return None
 
 
-def _line(code: Any, texts: list[Any]) -> str:
+def _refused(code: Any, texts: list[Any]) -> RemoteError:
     """``message: detail; detail (error N)``."""
     said = [str(t).strip() for t in texts if t and str(t).strip()] or ["The server refused the request."]
     text = said[0].rstrip(".:") + ": " + "; ".join(said[1:]) if len(said) > 1 else said[0]
-    return f"{text} (error {code})" if code else text
+    number = code if isinstance(code, int) else int(code) if str(code).isdigit() else None
+    return RemoteError(f"{text} (error {code})" if code else text, number)
 
 
 @dataclass(frozen=True)
@@ -142,17 +154,17 @@ class Remote:
     def request(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> httpx.Response:
         """One request; a refusal raises RemoteError with the server's message."""
         response = self._send(method, path, **kwargs)
-        problem = error_text(response)
+        problem = refusal(response)
         if problem is not None and retry and self._renewed(problem):
             response = self._send(method, path, **kwargs)
-            problem = error_text(response)
+            problem = refusal(response)
         if problem is not None:
-            raise RemoteError(problem)
+            raise problem
         return response
 
-    def _renewed(self, problem: str) -> bool:
-        """A token that expired meanwhile (error 498) is renewed when the password is known."""
-        if self._credentials is None or "(error 498)" not in problem:
+    def _renewed(self, problem: RemoteError) -> bool:
+        """A token refused as expired or revoked is renewed when the password is known."""
+        if self._credentials is None or problem.code not in TOKEN_REFUSED:
             return False
         self._sign_in()
         return True
@@ -169,17 +181,17 @@ class Remote:
                     yield response
                     return
                 response.read()
-            problem = error_text(response)
+            problem = refusal(response)
             if problem is None or response.status_code >= 500:
-                raise StreamUnavailable(problem or f"HTTP {response.status_code}")
+                raise StreamUnavailable(str(problem or f"HTTP {response.status_code}"))
             if attempt == 2 or not self._renewed(problem):
-                raise RemoteError(problem)
+                raise problem
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             return self.client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"Cannot reach {self.url}: {exc or type(exc).__name__}") from None
+            raise Unreachable(f"Cannot reach {self.url}: {exc or type(exc).__name__}") from None
 
     def _json(self, method: str, path: str, *, retry: bool = True, **kwargs: Any) -> Any:
         response = self.request(method, path, retry=retry, **kwargs)
@@ -243,15 +255,15 @@ class Remote:
             with client.stream("GET", absolute) as response:
                 if response.status_code >= 400 or "json" in response.headers.get("content-type", ""):
                     response.read()
-                    problem = error_text(response)
+                    problem = refusal(response)
                     if problem is not None:
-                        raise RemoteError(f"Cannot download {absolute}: {problem}")
+                        raise RemoteError(f"Cannot download {absolute}: {problem}", problem.code)
                 with partial.open("wb") as out:
                     for chunk in response.iter_bytes():
                         out.write(chunk)
             partial.replace(target)
         except httpx.HTTPError as exc:
-            raise RemoteError(f"Cannot download {absolute}: {exc or type(exc).__name__}") from None
+            raise Unreachable(f"Cannot download {absolute}: {exc or type(exc).__name__}") from None
         finally:
             partial.unlink(missing_ok=True)
             if not same:

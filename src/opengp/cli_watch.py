@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from .cli_remote import JobRef, Remote, RemoteError, StreamUnavailable
+from .cli_remote import JobRef, Remote, StreamUnavailable, Unreachable
 from .core import Status
 
 # The job's outcome as the watching command's exit code (docs/operations.md); 1 is an error
@@ -75,8 +75,8 @@ def _poll(remote: Remote, job: JobRef, view: LiveView) -> dict[str, Any]:
     while True:
         try:
             state = remote.get(f"{job.url}/events", once="true", after=view.shown)
-        except RemoteError as exc:
-            if not str(exc).startswith("Cannot reach") or failures >= POLL_FAILURES:
+        except Unreachable:
+            if failures >= POLL_FAILURES:
                 raise
             failures += 1
             time.sleep(3)
