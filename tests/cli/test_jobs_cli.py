@@ -131,7 +131,7 @@ def test_cancel_ends_a_watched_job_cancelled(srv, as_):
     watching = subprocess.Popen([sys.executable, "-m", "opengp", "jobs", "watch", job_id], env=_env(srv, "root", None),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        wait(as_["root"], TASK.format("Sleep"), job_id, until={"esriJobExecuting"})
         cancelled = jobs(srv, "cancel", job_id)
         assert cancelled.returncode == 0, cancelled.stderr
         assert re.match(rf"{job_id} Cancel(ling|led)$", cancelled.stdout.strip()), cancelled.stdout
@@ -139,7 +139,7 @@ def test_cancel_ends_a_watched_job_cancelled(srv, as_):
     finally:
         watching.kill()
     assert watching.returncode == 4, stderr
-    assert "Cancel requested." in stderr and f"Job {job_id} Cancelled" in stderr     # a message that came live
+    assert "Cancel requested." in stderr and f"Job {job_id} Cancelled" in stderr
 
 
 def test_watch_shows_each_stage_as_the_stream_brings_it(srv):
@@ -240,8 +240,7 @@ def test_a_revoked_token_is_renewed_while_watching(srv):
 
 
 def test_list_filters_pages_and_needs_an_administrator(srv, as_):
-    before = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    time.sleep(1.0)     # the filter takes whole seconds
+    before = datetime.now(timezone.utc).isoformat()
     mine = [submitted(as_["alice"], "Noop", value=i) for i in range(3)]
     submitted(as_["root"], "Noop")      # someone else's
 
