@@ -18,12 +18,14 @@ console = Console(stderr=True)
 
 def _add_users_commands() -> None:
     from .cli_deployment import deployment_app
+    from .cli_jobs import jobs_app
     from .cli_services import services_app
     from .cli_users import users_app
 
     app.add_typer(users_app, name="users")
     app.add_typer(services_app, name="services")
     app.add_typer(deployment_app, name="deployment")
+    app.add_typer(jobs_app, name="jobs")
 
 
 _add_users_commands()
