@@ -31,6 +31,22 @@ def greet(url: str) -> str | None:
         return None
 
 
+WAVE = '''
+
+@tool(name="Wave")
+def wave(name: str = "World") -> str:
+    return f"*waves at {name}*"
+'''
+
+
+def lists_wave(url: str) -> bool:
+    try:
+        service = httpx.get(f"{url}/arcgis/rest/services/MyTools/Starter/GPServer", params={"f": "json"}).json()
+    except (httpx.HTTPError, ValueError):
+        return False
+    return "Wave" in service.get("tasks", [])
+
+
 def test_an_edited_toolbox_is_served_as_edited(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-m", "opengp", "init", "proj"], cwd=tmp_path, check=True, capture_output=True)
     project, port = tmp_path / "proj", free_port()
@@ -42,9 +58,11 @@ def test_an_edited_toolbox_is_served_as_edited(tmp_path: Path) -> None:
         wait_http(proc, url, None, "opengp serve --reload", 60)
         assert greet(url) == "Hello, World!"
         toolbox = project / "my_toolbox.py"
-        toolbox.write_text(toolbox.read_text().replace('f"Hello, {name}!"', 'f"Hi, {name}!"'))
+        # a changed body, and a new task: workers may run the new body as soon as they next load the
+        # file, but only the restarted server lists the new task
+        toolbox.write_text(toolbox.read_text().replace('f"Hello, {name}!"', 'f"Hi, {name}!"') + WAVE)
         deadline = time.monotonic() + 60
-        while (said := greet(url)) != "Hi, World!":
+        while (said := greet(url)) != "Hi, World!" or not lists_wave(url):
             assert time.monotonic() < deadline, f"still answering {said!r} a minute after the edit"
             time.sleep(0.5)
     finally:
