@@ -88,8 +88,8 @@ def create_app(settings: Settings) -> FastAPI:
         server = await open_api_server(settings, app.state.datasets)
         app.state.auth, app.state.logins = server.tokens, server.logins
         app.state.jobs, app.state.services = server.jobs, server.services
-        app.state.webhooks, app.state.outbox = server.webhooks, server.outbox
-        deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, server.jobs, settings),
+        app.state.webhooks = server.webhooks
+        deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, settings),
                                               CALLBACK: CallbackChannel(server.jobs)}, settings)
         tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
                  asyncio.create_task(_refresh_services_forever(server.services)),

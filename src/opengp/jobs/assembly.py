@@ -34,7 +34,6 @@ from ..store.cache import JobCache
 from ..store.outbox import OutboxStore, open_outbox
 from ..store.services import open_service_store
 from ..store.users import UserStore, open_user_store
-from ..store.webhooks import WebhookStore
 from ..system.files import private_data_dir
 from ..system.urls import set_policy
 from ..tools.registry import Registry
@@ -42,6 +41,7 @@ from .publishing import ServiceManager, import_config_file
 from .reconcile import Reconciler
 from .service import JobService
 from .signals import JobSignals
+from .webhooks import WebhookManager
 
 log = logging.getLogger("opengp")
 
@@ -60,7 +60,7 @@ class ApiServer:
     logins: LoginGuard
     reconciler: Reconciler | None               # scale-out only
     closers: list[Callable[[], Any]]            # what ``close`` undoes, last first
-    webhooks: WebhookStore                      # GP service webhooks (the admin face)
+    webhooks: WebhookManager                    # GP service webhooks (the admin face)
     outbox: OutboxStore                         # what they are owed (jobs/deliveries.py delivers it)
 
     @property
@@ -137,8 +137,9 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
                       # feature inputs by URL: our own layers checked against the caller at submit
                       feature_inputs=submit_inputs(catalog, users, settings.allow_private_urls))
     closers.append(jobs.close)
-    webhooks, outbox = open_outbox(store)
-    services = ServiceManager(jobs, service_store, settings, webhooks)
+    hook_store, outbox = open_outbox(store)
+    services = ServiceManager(jobs, service_store, settings, hook_store)
+    webhooks = WebhookManager(hook_store, outbox, jobs, settings)
     services.load()
     tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
                          max_minutes=settings.token_max_minutes)

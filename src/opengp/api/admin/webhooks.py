@@ -5,25 +5,23 @@ Enterprise (11.1+) lays them out: list, ``create``, ``deleteAll``, ``activateAll
 
 A webhook fires when a job of the service ends: succeeded, failed, timed out or cancelled
 (the outbox row is written with the end: store/outbox.py; jobs/deliveries.py delivers).
-Only asynchronous services take webhooks, as in ArcGIS.  The signature key is never shown
+What a webhook must be is ``jobs/webhooks.WebhookManager``'s; this face reads the requests
+and words the answers.  The signature key is never shown
 again once set (``signed`` says whether there is one), and an edit that leaves it out keeps
 it: the ``arcgis`` package edits by posting back what it read.
 """
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
 from typing import Any
 
 from starlette.requests import Request
 
 from ...config import Settings
-from ...jobs.deliveries import Outgoing, Policy, encode
 from ...core import InvalidInput, NotFound, Status
-from ...store.outbox import Delivery, OutboxStore
-from ...store.webhooks import FORM, JSON, Webhook, WebhookStore
-from ...system.urls import url_problem
+from ...jobs.deliveries import Outgoing, Policy, encode
+from ...jobs.webhooks import INVALID, WebhookManager
+from ...store.outbox import Delivery
+from ...store.webhooks import FORM, JSON, Webhook
 from ...tools.gptypes import flag
 from ..kit.esrijob import JOB_STATUS
 from ..kit.paths import ADMIN_BASE
@@ -49,12 +47,12 @@ class WebhookChannel:
     fetch (``jobUrl`` when ``public_url`` says where the server is), signed with the webhook's
     key; a delivery whose webhook was deleted or deactivated meanwhile is dropped."""
 
-    def __init__(self, hooks: WebhookStore, jobs: Any, settings: Settings) -> None:
-        self.hooks, self.jobs, self.settings = hooks, jobs, settings
+    def __init__(self, webhooks: WebhookManager, settings: Settings) -> None:
+        self.webhooks, self.settings = webhooks, settings
         self.policy = Policy(settings.webhook_retry_base, settings.webhook_retry_cap, settings.webhook_max_attempts)
 
     async def render(self, delivery: Delivery) -> Outgoing | str:
-        hook = await self.jobs.io(self.hooks.get, delivery.target)
+        hook = await self.webhooks.find(delivery.target)
         if hook is None or not hook.active:
             return "the webhook was deleted" if hook is None else "the webhook was deactivated"
         body, headers = encode(hook, {**self.payload(delivery, hook), "deliveryId": delivery.id})
@@ -76,105 +74,82 @@ class WebhookChannel:
         """Nothing more: the webhook's ``notificationStatus`` shows it, and it was logged."""
 
 
-async def _settings_from(params: dict[str, str], hook: Webhook, allow_private: bool) -> Webhook:
-    """``hook`` with what the request sets, each checked (create: every field; edit: those given)."""
+def _changes(params: dict[str, str], creating: bool) -> dict[str, Any]:
+    """What the request sets (``Webhook``'s fields), each read and checked for its form; the
+    rules a webhook must meet are the job layer's (jobs/webhooks.py).  Creating, an empty
+    ``name`` or ``hookUrl`` is left out (so it is "required")."""
     changes: dict[str, Any] = {}
-    if "name" in params:
+    if "name" in params and (params["name"].strip() or not creating):
         name = params["name"].strip()
         if not name or len(name) > 255:
-            raise InvalidInput("Invalid webhook.", ["'name' must be 1 to 255 characters."])
+            raise InvalidInput(INVALID, ["'name' must be 1 to 255 characters."])
         changes["name"] = name
-    if "hookUrl" in params:
-        # it resolves the host name: off the event loop
-        problem = await asyncio.to_thread(url_problem, params["hookUrl"].strip(), allow_private)
-        if problem:
-            raise InvalidInput("Invalid webhook.", [f"'hookUrl' {problem}."])
+    if "hookUrl" in params and (params["hookUrl"].strip() or not creating):
         changes["hook_url"] = params["hookUrl"].strip()
     if params.get("signatureKey"):         # empty or left out: unchanged (see the module's docstring)
         changes["signature_key"] = params["signatureKey"]
     if (params.get("active") or "").strip():
         active = flag(params["active"], True)
         if active is None:
-            raise InvalidInput("Invalid webhook.", [f"'active' must be true or false, not {params['active']!r}."])
+            raise InvalidInput(INVALID, [f"'active' must be true or false, not {params['active']!r}."])
         changes["active"] = active
     content_type = (params.get("contentType") or params.get("content_type") or "").strip()
     if content_type:
         if content_type not in (JSON, FORM):
-            raise InvalidInput("Invalid webhook.", [f"'contentType' must be {JSON} or {FORM}."])
+            raise InvalidInput(INVALID, [f"'contentType' must be {JSON} or {FORM}."])
         changes["content_type"] = content_type
     payload_format = (params.get("payloadFormat") or "").strip().lower()
     if payload_format:
         if payload_format not in ("json", "pjson"):
-            raise InvalidInput("Invalid webhook.", ["'payloadFormat' must be json or pjson."])
+            raise InvalidInput(INVALID, ["'payloadFormat' must be json or pjson."])
         changes["payload_format"] = payload_format
     if params.get("changeTypes", "").strip():
         types = tuple(t.strip() for t in params["changeTypes"].strip("[]").replace('"', "").split(",") if t.strip())
         unknown = [t for t in types if t not in CHANGE_TYPES]
         if unknown or not types:
-            raise InvalidInput("Invalid webhook.", [
+            raise InvalidInput(INVALID, [
                 f"A GP service's webhooks fire when a job ends: 'changeTypes' is * or JobCompleted, not "
                 f"{', '.join(unknown) or 'nothing'}."])
         changes["change_types"] = types
-    return hook.evolve(**changes)
+    return changes
+
+
+def _paging(start: int, total: int, shown: int) -> dict[str, Any]:
+    """The paging fields of a page from ``start`` (1-based) showing ``shown`` of ``total``."""
+    following = start + shown
+    return {"total": total, "start": start, "num": PAGE, "nextStart": following if following <= total else -1}
 
 
 async def dispatch(request: Request, key: str, rest: list[str], params: dict[str, str], who: str) -> Any:
     """The answer to ``webhooks/<rest>`` of service ``key`` (the caller may administer it)."""
-    state = request.app.state
-    hooks: WebhookStore = state.webhooks
-    jobs = state.jobs
-    settings: Settings = state.settings
-    service = jobs.registry.services.get(key)
+    webhooks: WebhookManager = request.app.state.webhooks
     if not rest:
-        listed = await jobs.io(hooks.list, key)
+        listed = await webhooks.list(key)
         start = whole_number(params, "start", 1, 1, 2**31 - 1, "Unable to list webhooks.")
-        page = listed[start - 1:start - 1 + PAGE]
-        following = start + len(page)
-        return {"webhooks": [webhook_json(h) for h in page], "total": len(listed), "start": start, "num": PAGE,
-                "nextStart": following if following <= len(listed) else -1}
+        shown = listed[start - 1:start - 1 + PAGE]
+        return {"webhooks": [webhook_json(h) for h in shown], **_paging(start, len(listed), len(shown))}
     if request.method != "POST" and rest[-1] in ("create", "deleteAll", "activateAll", "deactivateAll",
                                                  "edit", "delete"):
         raise InvalidInput(f"'{rest[-1]}' changes the server: send it as a POST.")
     if rest == ["create"]:
-        if service is not None and service.synchronous:
-            raise InvalidInput("Invalid webhook.", [
-                "Only asynchronous services take webhooks: a synchronous one answers with its results."])
-        for required in ("name", "hookUrl"):
-            if not (params.get(required) or "").strip():
-                raise InvalidInput("Invalid webhook.", [f"'{required}' is required."])
-        now = time.time()
-        blank = Webhook(uuid.uuid4().hex, key, "", "", owner=who, modified_by=who, created=now, modified=now)
-        hook = await _settings_from(params, blank, settings.allow_private_urls)
-        await jobs.io(hooks.add, hook)
-        return webhook_json(hook)
-    if rest in (["deleteAll"], ["activateAll"], ["deactivateAll"]):
-        for hook in await jobs.io(hooks.list, key):
-            if rest == ["deleteAll"]:
-                await jobs.io(hooks.remove, hook.id)
-            else:
-                await jobs.io(hooks.replace, hook.evolve(active=rest == ["activateAll"], modified=time.time(),
-                                                         modified_by=who))
+        return webhook_json(await webhooks.create(key, _changes(params, creating=True), who))
+    if rest == ["deleteAll"]:
+        await webhooks.remove_all(key)
         return {"status": "success"}
-    hook = await jobs.io(hooks.get, rest[0])
-    if hook is None or hook.service != key:
-        raise NotFound(f"Webhook '{rest[0]}' not found on '{key}.GPServer'.")
+    if rest in (["activateAll"], ["deactivateAll"]):
+        await webhooks.activate_all(key, rest == ["activateAll"], who)
+        return {"status": "success"}
     if len(rest) == 1:
-        return webhook_json(hook)
+        return webhook_json(await webhooks.get(key, rest[0]))
     if rest[1:] == ["edit"]:
-        changed = (await _settings_from(params, hook, settings.allow_private_urls)).evolve(
-            modified=time.time(), modified_by=who)
-        await jobs.io(hooks.replace, changed)
-        return webhook_json(changed)
+        return webhook_json(await webhooks.edit(key, rest[0], _changes(params, creating=False), who))
     if rest[1:] == ["delete"]:
-        await jobs.io(hooks.remove, hook.id)
+        await webhooks.remove(key, rest[0])
         return {"status": "success"}
     if rest[1:] == ["notificationStatus"]:
-        outbox: OutboxStore = state.outbox
         start = whole_number(params, "start", 1, 1, 2**31 - 1, "Unable to read notifications.")
-        total, page = await jobs.io(outbox.history, hook.id, start - 1, PAGE)
-        following = start + len(page)
-        return {"notificationStatus": [_delivery_json(d) for d in page], "total": total, "start": start,
-                "num": PAGE, "nextStart": following if following <= total else -1}
+        total, shown = await webhooks.notifications(key, rest[0], start - 1, PAGE)
+        return {"notificationStatus": [_delivery_json(d) for d in shown], **_paging(start, total, len(shown))}
     raise NotFound(f"Resource 'webhooks/{'/'.join(rest)}' not found.")
 
 
