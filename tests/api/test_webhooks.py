@@ -1,4 +1,4 @@
-"""GP service webhooks over HTTP, with a real receiver (a small HTTP server in this test):
+"""GP service webhooks over HTTP, with a real receiver (a small HTTP server: tests/receiver.py):
 managed through the admin API, fired once per ended job, signed, retried while the receiver
 is down, and kept through a server killed before it could deliver."""
 from __future__ import annotations
@@ -8,16 +8,15 @@ import hashlib
 import hmac
 import json
 import signal
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from conftest import Server, add_user, client_as, free_port
+from conftest import Server, add_user, client_as
+from receiver import Receiver
 from .helpers import submit, wait
 
 ADMIN = "/arcgis/admin/services"
@@ -26,50 +25,6 @@ GP = "/arcgis/rest/services/Test/Jobs/GPServer"
 ROOT_PASSWORD = "root password"
 FAST_RETRIES = ("[server]\nwebhook_retry_base = 0.3\nwebhook_retry_cap = 1.0\nwebhook_max_attempts = 8\n"
                 "webhook_poll = 0.1\n")
-
-
-class Receiver:
-    """Records every POST; answers ``status``; can go down and come back on the same port."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        self.status = 200
-        self.got: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
-        self.up()
-
-    def up(self) -> None:
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:      # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.got.append({"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body})
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        assert self._server is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._server = None
-
-    def payloads(self) -> list[dict[str, Any]]:
-        return [json.loads(g["body"]) for g in self.got]
-
-    def wait_for(self, n: int, timeout: float = 20) -> list[dict[str, Any]]:
-        """Until ``n`` POSTs have come (or ``timeout``); what came."""
-        deadline = time.monotonic() + timeout
-        while len(self.got) < n and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return list(self.got)
 
 
 @pytest.fixture(scope="module")

@@ -7,15 +7,16 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
+from ...auth import Claims
 from ...auth.access import may_administer
-from ...core import Forbidden, InvalidInput, Kind, OpenGPError, TokenRequired
+from ...core import InvalidInput, Kind, OpenGPError
 from ...store import JobQuery
 from ..auth import admin_caller, is_administrator
 from ..kit.esrijob import JOB_STATUS, LABELS
-from ..kit.html import duration, frame, render, stamp
+from ..kit.html import duration, error_page, frame, render, stamp
 from .dialect import ADMIN_STATUS
 from .jobs import query_json
 
@@ -23,19 +24,28 @@ _CSS = {"COMPLETED": "succeeded", "FAILED": "failed", "CANCELLED": "cancelled", 
         "CANCELLING": "cancelling", "SUBMITTED": "submitted"}
 
 
+def console_caller(request: Request, params: dict[str, str], back: str | None = None) -> Claims | Response:
+    """Who may see the console's pages (administrators, and publishers for their own services),
+    or the answer for one who may not: the sign-in page first (then back to ``back``, by
+    default the page asked for), else a page saying why not."""
+    try:
+        return admin_caller(request, params)
+    except OpenGPError as exc:
+        return error_page(request, exc, back=back)
+
+
+def administered(request: Request, claims: Claims) -> list[str]:
+    """The keys of the services the caller may administer, the console's service choices."""
+    return [r.key for r in request.app.state.services.records() if may_administer(r.owner, claims)]
+
+
 async def console(request: Request) -> Response:
     params = dict(request.query_params)
-    here = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
-    try:
-        claims = admin_caller(request, params)
-    except TokenRequired:
-        return RedirectResponse(f"/arcgis/login?{urlencode({'next': here})}", status_code=303)
-    except (Forbidden, OpenGPError) as exc:
-        ctx = frame(request, None, "Admin console", [("Admin console", None)])
-        return render("error.html", {**ctx, "message": exc.message if isinstance(exc, OpenGPError) else str(exc),
-                                     "details": []}, status_code=403)
-    manager, jobs = request.app.state.services, request.app.state.jobs
-    keys = [r.key for r in manager.records() if may_administer(r.owner, claims)]
+    claims = console_caller(request, params)
+    if isinstance(claims, Response):
+        return claims
+    jobs = request.app.state.jobs
+    keys = administered(request, claims)
     service = params.get("service") or (keys[0] if keys else None)
     ctx = frame(request, claims, "Admin console", [("Services", "/arcgis/rest/services?f=html"),
                                                     ("Admin console", None)])

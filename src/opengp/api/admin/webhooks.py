@@ -29,6 +29,8 @@ from .dialect import epoch_ms
 from .jobs import whole_number
 
 CHANGE_TYPES = ("*", "JobCompleted")      # a GP webhook has one event: a job ended
+CONTENT_TYPES = (JSON, FORM)
+PAYLOAD_FORMATS = ("json", "pjson")
 PAGE = 25
 
 
@@ -95,12 +97,12 @@ def _changes(params: dict[str, str], creating: bool) -> dict[str, Any]:
         changes["active"] = active
     content_type = (params.get("contentType") or params.get("content_type") or "").strip()
     if content_type:
-        if content_type not in (JSON, FORM):
+        if content_type not in CONTENT_TYPES:
             raise InvalidInput(INVALID, [f"'contentType' must be {JSON} or {FORM}."])
         changes["content_type"] = content_type
     payload_format = (params.get("payloadFormat") or "").strip().lower()
     if payload_format:
-        if payload_format not in ("json", "pjson"):
+        if payload_format not in PAYLOAD_FORMATS:
             raise InvalidInput(INVALID, ["'payloadFormat' must be json or pjson."])
         changes["payload_format"] = payload_format
     if params.get("changeTypes", "").strip():

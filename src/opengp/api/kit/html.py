@@ -51,12 +51,14 @@ def duration(job: Job) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def error_page(request: Request, exc: OpenGPError) -> Response:
-    """An error, for a person: sign in first when a token is needed, else say what went wrong."""
+def error_page(request: Request, exc: OpenGPError, back: str | None = None) -> Response:
+    """An error, for a person: sign in first when a token is needed, else say what went wrong.
+    After signing in they come back to ``back`` (a page's path; by default the one asked for:
+    a form's POST gives the page the form was on, as its own URL takes no GET)."""
     status = answer_for(exc).page
     if status is None:
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]   # never into next=
-        here = str(request.url.path) + ("?" + urlencode(query) if query else "")
+        here = back or str(request.url.path) + ("?" + urlencode(query) if query else "")
         response = RedirectResponse(f"/arcgis/login?next={quote(here, safe='')}", status_code=303)
         if isinstance(exc, InvalidToken) and COOKIE in request.cookies:
             response.delete_cookie(COOKIE, path="/arcgis")     # expired or revoked: sign in afresh
