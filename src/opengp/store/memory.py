@@ -8,8 +8,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL, folded_username
-from ..system.metrics import job_claimed, job_ended
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
+from ..system.metrics import job_claimed, job_ended
 from .base import Backlog, JobQuery, Lease, check_fields
 from .outbox import MemoryOutbox
 from .values import Encoded, decode_inputs, decode_results, split_inputs
