@@ -36,6 +36,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -213,6 +214,11 @@ class Settings(BaseSettings):
     files_url: str | None = None            # None: under data_dir; or "s3://bucket/prefix" (opengp[s3])
     s3_endpoint_url: str | None = None      # MinIO, Ceph...: "http://minio:9000"; None: AWS
     s3_region: str | None = None            # None: from the AWS environment (AWS_REGION...)
+    # -- metrics (docs/operations.md "Metrics"): /metrics answers 403 unless one of the first two is set
+    metrics_token: str | None = None        # Prometheus sends "Authorization: Bearer <it>" (an administrator's token works too)
+    metrics_address: str | None = None      # "host:port": a listener of its own serving only /metrics, without a token
+    metrics_dir: Path | None = None         # where this machine's opengp processes write metrics; default data_dir/metrics/<host>
+    worker_metrics_address: str | None = None   # "host:port": an `opengp worker` serves its /metrics there (no token)
     services: list[ServiceConfig] = []
     datasets: list[DatasetConfig] = []
     product_services: list[ProductServiceConfig] = []
@@ -272,6 +278,34 @@ class Settings(BaseSettings):
                 "the jobs of the others as interrupted")
         return self
 
+    @field_validator("metrics_address", "worker_metrics_address")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is None or v == "":
+            return None
+        listen_address(v)
+        return v
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_enough(cls, v: str | None) -> str | None:
+        if v is not None and len(v) < 16:
+            raise ValueError("metrics_token must have at least 16 characters (it guards the server's numbers)")
+        return v or None
+
+    @model_validator(mode="after")
+    def _metrics_port_of_its_own(self) -> "Settings":
+        if self.metrics_address is not None and listen_address(self.metrics_address)[1] == self.port:
+            raise ValueError(f"metrics_address needs a port of its own, not the server's ({self.port})")
+        return self
+
+    @property
+    def metrics_directory(self) -> Path:
+        """Where this machine's opengp processes write their metrics (system/metrics.py).  By
+        host name: on a data_dir shared by several machines each has its own."""
+        return Path(self.metrics_dir).expanduser().resolve() if self.metrics_dir is not None else (
+            self.data_dir / "metrics" / socket.gethostname())
+
     @model_validator(mode="after")
     def _tls_needs_both_files(self) -> "Settings":
         """A certificate without its key (or the reverse) would serve plain HTTP by mistake."""
@@ -308,6 +342,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return sqlite_url(self.data_dir)
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9100`` for IPv6) as ``(host, port)``; ValueError says what is wrong."""
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (e.g. 0.0.0.0:9100)")
+    return host, int(port)
 
 
 DEMO_SERVICES = [

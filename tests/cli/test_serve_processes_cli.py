@@ -40,8 +40,9 @@ def test_one_process_is_the_default_everywhere(tmp_path: Path) -> None:
 
 
 # -- the parent's rules, with a stand-in for the server process (no database needed) ----------------
-def _stand_in(settings_json: str, sock, ready, log_level: str, parent: int) -> None:
-    """Runs in each spawned process instead of uvicorn: as $STAND_IN says."""
+def _stand_in(settings_json: str, socks, ready, log_level: str, parent: int) -> None:
+    """Runs in each spawned process instead of uvicorn: as $STAND_IN says (``socks``: the
+    server's port, then metrics_address's when set)."""
     import signal
     import time
 
@@ -53,6 +54,7 @@ def _stand_in(settings_json: str, sock, ready, log_level: str, parent: int) -> N
         time.sleep(0.05)
         os._exit(1)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sock = socks[0]
     sock.listen(16)
     while True:                 # each connection hears which process took it
         conn, _ = sock.accept()

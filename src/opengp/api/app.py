@@ -37,6 +37,7 @@ from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
+from .metrics import Metered
 from .arcgis.fastpath import JobStatusFastPath
 from .ogc.fastpath import OgcFastPath
 from .arcgis.openapi import openapi_document
@@ -146,12 +147,14 @@ def create_app(settings: Settings) -> FastAPI:
 def asgi_app(settings: Settings) -> Any:
     """What ``opengp serve`` runs: the app behind the job status fast path, which
     sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
-    mode, behind ``FreshServices``); the body-size limit and the error guard around all."""
+    mode, behind ``FreshServices``); the body-size limit and the error guard around all,
+    and the metrics (api/metrics.py) around that."""
     app = create_app(settings)
     fast = JobStatusFastPath(app, next=OgcFastPath(app))
     inner = FreshServices(fast, app) if settings.scale_out else fast
-    # the guard again outside: the fast paths answer before FastAPI's middleware
-    return ErrorGuard(BodyLimit(inner, settings))
+    # the guard again outside: the fast paths answer before FastAPI's middleware; metrics
+    # outside all, so every answer is counted, and /metrics costs no other layer
+    return Metered(ErrorGuard(BodyLimit(inner, settings)), app, settings)
 
 
 class FreshServices:

@@ -38,7 +38,8 @@ from typing import Any
 
 import uvicorn
 
-from ..config import Settings
+from ..config import Settings, listen_address
+from ..system import metrics
 from ..system.processes import die_with_parent
 
 log = logging.getLogger("opengp.serve")
@@ -90,10 +91,38 @@ def serve(settings: Settings, log_level: str) -> int:
     """Serve until stopped; returns the exit status."""
     from .app import asgi_app
 
-    if settings.processes == 1:
+    metrics.use_directory(settings.metrics_directory)     # before any process writes a metric
+    if settings.processes > 1:
+        return Processes(settings, log_level).run()
+    if settings.metrics_address is None:
         uvicorn.run(asgi_app(settings), **uvicorn_options(settings, log_level))
         return 0
-    return Processes(settings, log_level).run()
+    try:
+        socks = listening(settings)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        return 1
+    uvicorn.Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings, log_level))).run(sockets=socks)
+    return 0
+
+
+def listening(settings: Settings) -> list[socket.socket]:
+    """The sockets a server accepts on: its port, and ``metrics_address`` when set (the app
+    tells them apart by the port a request came in on: api/metrics.py).  OSError says which
+    could not be bound."""
+    socks: list[socket.socket] = []
+    try:
+        for host, port in [(settings.host, settings.port)] + (
+                [listen_address(settings.metrics_address)] if settings.metrics_address else []):
+            try:
+                socks.append(_bind(host, port))
+            except OSError as exc:
+                raise OSError(f"{host}:{port}: {exc.strerror or exc}") from None
+    except OSError:
+        for sock in socks:
+            sock.close()
+        raise
+    return socks
 
 
 @dataclass
@@ -125,9 +154,9 @@ class Processes:
 
     def run(self) -> int:
         try:
-            sock = _bind(self.settings.host, self.settings.port)
+            socks = listening(self.settings)
         except OSError as exc:
-            log.error("cannot listen on %s:%s: %s", self.settings.host, self.settings.port, exc)
+            log.error("cannot listen on %s", exc)
             return 1
         wake_r, wake_w = os.pipe()
         os.set_blocking(wake_w, False)
@@ -135,7 +164,7 @@ class Processes:
         old_wakeup = signal.set_wakeup_fd(wake_w)
         status = 0
         try:
-            self._children = [self._start(sock) for _ in range(self.settings.processes)]
+            self._children = [self._start(socks) for _ in range(self.settings.processes)]
             log.info("started %d server processes: %s", len(self._children),
                      " ".join(str(c.process.pid) for c in self._children))
             while not self._stopping:
@@ -143,7 +172,7 @@ class Processes:
                 for ended in wait([*by_sentinel, wake_r], timeout=1.0):
                     if ended == wake_r:
                         os.read(wake_r, 512)
-                    elif not self._stopping and not self._replace(by_sentinel[ended], sock):
+                    elif not self._stopping and not self._replace(by_sentinel[ended], socks):
                         status = 1
                         self._stopping = True
         finally:
@@ -153,7 +182,8 @@ class Processes:
                 signal.signal(sig, handler)
             os.close(wake_r)
             os.close(wake_w)
-            sock.close()
+            for sock in socks:
+                sock.close()
         return status
 
     def pids(self) -> list[int]:
@@ -162,19 +192,20 @@ class Processes:
     def _on_signal(self, signum: int, frame: Any) -> None:
         self._stopping = True
 
-    def _start(self, sock: socket.socket) -> _Child:
+    def _start(self, socks: list[socket.socket]) -> _Child:
         ready, tell = self._ctx.Pipe(duplex=False)
         process = self._ctx.Process(target=self._target, name="opengp-server",
-                                    args=(self._settings_json, sock, tell, self.log_level, os.getpid()))
+                                    args=(self._settings_json, socks, tell, self.log_level, os.getpid()))
         process.start()
         tell.close()
         return _Child(process, ready)
 
-    def _replace(self, child: _Child, sock: socket.socket) -> bool:
+    def _replace(self, child: _Child, socks: list[socket.socket]) -> bool:
         """A server process ended on its own: start another, unless it never served or
         processes keep dying; False means stop them all."""
         child.process.join()
         pid, code = child.process.pid, child.process.exitcode
+        metrics.process_dead(pid)       # its gauges leave the sums (its counts stay)
         served = child.served()
         child.ready.close()
         if not served:
@@ -187,7 +218,7 @@ class Processes:
         if len(self._restarts) > RESTARTS:
             log.error("server processes died %d times within %g s: stopping", len(self._restarts), RESTART_WINDOW)
             return False
-        replacement = self._start(sock)
+        replacement = self._start(socks)
         self._children[self._children.index(child)] = replacement
         log.warning("server process %d died (status %s): started %d instead", pid, code, replacement.process.pid)
         return True
@@ -234,7 +265,8 @@ class _Server(uvicorn.Server):
             self._ready.send_bytes(b"serving")
 
 
-def _server_process(settings_json: str, sock: socket.socket, ready: Connection, log_level: str, parent: int) -> None:
+def _server_process(settings_json: str, socks: list[socket.socket], ready: Connection, log_level: str,
+                    parent: int) -> None:
     """One server process (spawned): its own app, lifespan and event loop on the shared socket."""
     die_with_parent(parent)
     configure_logging(log_level)
@@ -242,6 +274,6 @@ def _server_process(settings_json: str, sock: socket.socket, ready: Connection, 
 
     settings = Settings.model_validate_json(settings_json)
     server = _Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings, log_level)), ready)
-    server.run(sockets=[sock])
+    server.run(sockets=socks)
     if not server.started:
         sys.exit(3)     # uvicorn's own status for a start that failed

@@ -29,8 +29,10 @@ from celery import Celery, bootsteps, signals
 from celery.worker.control import control_command
 
 from .. import lifecycle
-from ..config import ServiceConfig, Settings
-from ..core import Status
+from ..config import ServiceConfig, Settings, listen_address
+from ..core import Status, StoreError
+from ..system import metrics
+from ..system.metrics import BROKER_ERRORS
 from ..tools.context import JobContext
 from .worker import _Layers, slot_name
 
@@ -160,7 +162,9 @@ def ring_if_queued(app: Celery, settings: Settings, store: Any, service: str) ->
         hint = store.next_queued(service)
         if hint is not None:
             ring(app, settings, service, hint)
-    except Exception:       # the reconciler rings for a stalled service
+    except Exception as exc:       # the reconciler rings for a stalled service
+        if not isinstance(exc, StoreError):     # (the store counts its own)
+            BROKER_ERRORS.labels("ring").inc()
         log.warning("could not ring for %s", service, exc_info=True)
 
 
@@ -259,6 +263,7 @@ def make_worker_app(settings: Settings) -> Celery:
     def _drained(**_: Any) -> None:
         if _SUPERVISOR is not None:
             _SUPERVISOR.stop()
+        metrics.process_dead(os.getpid())       # its slots leave the sums
 
     app.steps["consumer"].add(ServiceQueues)
     app.steps["worker"].add(SupervisorStep)
@@ -273,6 +278,17 @@ def _pool_pids(w: Any) -> list[int]:
         return []
 
 
+def serve_metrics(address: str) -> None:
+    """``worker_metrics_address``: this worker's /metrics (its processes', summed; no token: a
+    private network's), on a thread of the main process, for a Prometheus that cannot reach
+    the API servers' metrics directory (a worker on another machine)."""
+    from prometheus_client import start_http_server
+
+    host, port = listen_address(address)
+    start_http_server(port, host, registry=metrics.registry())
+    log.info("worker metrics at http://%s:%d/metrics", host, port)
+
+
 @control_command(args=[("job_id", str)], signature="<job_id>")
 def opengp_cancel(state: Any, job_id: str) -> dict[str, str]:
     """Broadcast by an API server after it set a job's cancel flag: look now, not at the next tick."""
@@ -283,6 +299,9 @@ def opengp_cancel(state: Any, job_id: str) -> dict[str, str]:
 
 def run_worker(settings: Settings, concurrency: int, loglevel: str = "info") -> int:
     """``opengp worker``: start a Celery worker for this deployment; returns its exit code."""
+    metrics.use_directory(settings.metrics_directory)   # before the pool forks: its children write there too
+    if settings.worker_metrics_address is not None:
+        serve_metrics(settings.worker_metrics_address)
     app = make_worker_app(settings)
     queues = sorted(app.published_queues() | {settings.queue_prefix})       # type: ignore[attr-defined]
     # the node name carries the pid: several workers may run on one machine

@@ -16,7 +16,9 @@ import threading
 from typing import Any
 
 from ..config import Settings
+from ..core import StoreError
 from ..store import ClaimStore
+from ..system.metrics import BROKER_ERRORS
 
 log = logging.getLogger("opengp.executor")
 RESCAN_RINGS = 20           # doorbells per service with queued jobs after a service change
@@ -73,5 +75,7 @@ class CeleryExecutor:
                     for backlog in self.store.backlog():   # surplus doorbells claim nothing: cheap
                         for _ in range(min(backlog.queued, RESCAN_RINGS)):
                             ring(self.app, self.settings, backlog.service)
-            except Exception:       # the broker is away: the reconciler rings stalled services again
+            except Exception as exc:       # the broker is away: the reconciler rings stalled services again
+                if not isinstance(exc, StoreError):     # (the store counts its own)
+                    BROKER_ERRORS.labels(item[0]).inc()
                 log.warning("publishing %s failed", item[0], exc_info=True)

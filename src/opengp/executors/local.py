@@ -26,6 +26,7 @@ from .. import lifecycle
 from ..config import Settings
 from ..core import Status
 from ..store import Store
+from ..system.metrics import set_slots
 from ..tools.registry import Registry
 from .base import DoneCallback
 from .worker import RUN_TAG, slot_name, worker_main
@@ -67,6 +68,7 @@ class LocalExecutor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._stopping = False
+        self._shown: tuple[int, int] | None = None
 
     # -- Executor protocol ---------------------------------------------
     def start(self) -> None:
@@ -214,6 +216,20 @@ class LocalExecutor:
         """Hand queued jobs to idle workers, oldest first, honouring max_instances."""
         if self._stopping:
             return
+        try:
+            self._hand_out()
+        finally:
+            self._show_slots()
+
+    def _show_slots(self) -> None:
+        """The pool's busy and free worker processes, as metrics (when they changed)."""
+        busy = sum(1 for s in self._slots if s.job_id is not None)
+        free = sum(1 for s in self._slots if s.job_id is None and s.ready and not s.killed)
+        if (busy, free) != self._shown:
+            self._shown = (busy, free)
+            set_slots("local", busy, free)
+
+    def _hand_out(self) -> None:
         idle = [s for s in self._slots if s.job_id is None and not s.killed and s.ready]
         for item in list(self._pending):
             job_id, service = item

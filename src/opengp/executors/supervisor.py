@@ -32,6 +32,7 @@ from ..core.status import RUNNING
 from ..store import Lease, Store
 from ..runtime.storage import open_file_store
 from ..store.services import open_service_store
+from ..system.metrics import set_slots
 from .worker import slot_name
 
 log = logging.getLogger("opengp.supervisor")
@@ -95,6 +96,7 @@ class Supervisor:
                                       self._cancelling.get(lease.id))
             if why is not None:
                 self._stop(lease, pid, why)
+        set_slots("celery", len(leases), max(0, len(pids) - len(leases)))
         running = {lease.id for lease in leases}
         for job_id in list(self._cancelling):
             if job_id not in running:

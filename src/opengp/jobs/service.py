@@ -24,6 +24,7 @@ from ..core import (
 from ..core.status import OPEN, QUEUED, RUNNING
 from ..executors.base import Executor
 from ..system.files import UPLOAD_RETENTION
+from ..system.metrics import JOBS_SUBMITTED
 from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
 from ..store.values import INPUT, PREVIEW
@@ -163,6 +164,7 @@ class JobService:
                                                   kind=kind, retention=service.config.retention, job_id=job_id,
                                                   status=Status.SUBMITTED, first_message="Submitted."))
         self.executor.submit(job.id, service.key)
+        JOBS_SUBMITTED.labels(job.service, job.task).inc()
         return job
 
     def _insert(self, job: Job) -> Job:
@@ -275,6 +277,16 @@ class JobService:
 
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}
+
+    def queue_depths(self) -> dict[str, tuple[int, int]]:
+        """``{service: (waiting, running)}`` of every published service's jobs, from the store's
+        counts (the unfinished jobs, through the status index): what every API server reads
+        alike, whichever process or machine runs them."""
+        def count(key: str, statuses: frozenset[Status]) -> int:
+            return self.store.query(JobQuery(service=key, kind=self.jobs_kind(key).value, statuses=statuses,
+                                             limit=0))[0]
+
+        return {key: (count(key, QUEUED), count(key, RUNNING)) for key in list(self.registry.services)}
 
     async def dismiss(self, job_id: str) -> Job:
         """OGC's dismiss: cancel the job if it still runs, then remove it and its files,

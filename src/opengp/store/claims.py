@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import Job, Status, StoreError
 from ..core.status import OPEN, RUNNING
+from ..system.metrics import job_claimed
 from .base import Backlog, Lease
 from .rows import job_from_row
 from .statements import ASYNC_COMMIT
@@ -64,6 +65,7 @@ class ClaimsMixin:
             return None
         job = job_from_row(rows[0])
         self._changed(job.id)
+        job_claimed(job)
         return self._started(job)
 
     def next_queued(self, service: str) -> str | None:

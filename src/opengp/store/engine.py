@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..core import StoreError
+from ..system.metrics import store_error
 
 T = TypeVar("T")
 
@@ -21,4 +22,5 @@ def run(engine: Engine, fn: Callable[[Connection], T], *, write: bool, what: str
     except IntegrityError:
         raise
     except SQLAlchemyError as exc:
-        raise StoreError(f"{what} store {'write' if write else 'read'} failed: {exc}") from exc
+        op = "write" if write else "read"
+        raise store_error(StoreError(f"{what} store {op} failed: {exc}"), op) from exc

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL, folded_username
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
+from ..system.metrics import job_claimed, job_ended
 from .base import Backlog, JobQuery, Lease, check_fields
 from .outbox import MemoryOutbox
 from .values import Encoded, decode_inputs, decode_results, split_inputs
@@ -78,6 +79,7 @@ class MemoryStore:
             if dst.terminal and dst not in src:
                 self.outbox.enqueue(job)
                 self.outbox.callbacks_at_end(job)
+                job_ended(job)
             return job
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
@@ -103,6 +105,7 @@ class MemoryStore:
             )
             self._jobs[job_id] = job
             self.outbox.wake_started(job)
+            job_claimed(job)
             return job
 
     def heartbeat(self, job_id: str, worker: str) -> bool:
@@ -137,6 +140,7 @@ class MemoryStore:
                                    heartbeat=now, attempts=queued[0].attempts + 1)
             self._jobs[job.id] = job
             self.outbox.wake_started(job)
+            job_claimed(job)
             return job
 
     def next_queued(self, service: str) -> str | None:

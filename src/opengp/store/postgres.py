@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..core import Conflict, StoreError, StoreUnavailable
+from ..system.metrics import store_error
 from .base import JobQuery
 from .counts import FOLD_LOCK, FOLD_POSTGRES, pg_count_sql
 from .queries import page_sql
@@ -135,7 +136,7 @@ class PgConnections:
             except psycopg.Error as exc:
                 self.drop()
                 if attempt == 2:
-                    raise StoreError(f"job store read failed: {exc}") from exc
+                    raise store_error(StoreError(f"job store read failed: {exc}"), "read") from exc
         raise AssertionError("unreachable")
 
     def get_row(self, job_id: str) -> Any:
@@ -188,11 +189,11 @@ class PgConnections:
                     c.execute(_text(then), then_params)
                 return rows
         except OperationalError as exc:
-            raise StoreUnavailable(f"job store write failed: {exc}") from exc
+            raise store_error(StoreUnavailable(f"job store write failed: {exc}"), "write") from exc
         except IntegrityError as exc:
-            raise _refused(exc)(f"job store write failed: {exc}") from exc
+            raise store_error(_refused(exc)(f"job store write failed: {exc}"), "write") from exc
         except (SQLAlchemyError, UnicodeError) as exc:    # UnicodeError: text the driver cannot encode
-            raise StoreError(f"job store write failed: {exc}") from exc
+            raise store_error(StoreError(f"job store write failed: {exc}"), "write") from exc
 
     def _write_one(self, sql: str, params: dict[str, Any], before: Sequence[tuple[str, dict[str, Any]]],
                    after: Sequence[tuple[str, list[dict[str, Any]]]] = ()) -> list[Any]:
@@ -229,7 +230,7 @@ class PgConnections:
                 again = not committing and isinstance(exc, (psycopg.OperationalError, psycopg.errors.FeatureNotSupported))
                 if attempt == 2 or not again:
                     error = StoreUnavailable if isinstance(exc, psycopg.OperationalError) else _refused(exc)
-                    raise error(f"job store write failed: {exc}") from exc
+                    raise store_error(error(f"job store write failed: {exc}"), "write") from exc
         raise AssertionError("unreachable")
 
     def fold(self) -> None:

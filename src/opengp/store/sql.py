@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import Conflict, Job, Message, Progress, Status, StoreError, TERMINAL
+from ..system.metrics import job_claimed, job_ended, store_error
 from ..core.status import RUNNING, check_move
 from . import counts, queries, statements as sql
 from .base import JobQuery, check_fields
@@ -117,7 +118,7 @@ class SqlStore(ClaimsMixin):
             with self.engine.connect() as conn:
                 return fn(conn)
         except SQLAlchemyError as exc:
-            raise StoreError(f"job store read failed: {exc}") from exc
+            raise store_error(StoreError(f"job store read failed: {exc}"), "read") from exc
 
     def _other_write(self, fn: Callable[[Connection], T]) -> T:
         """A write to a table beside the jobs (taking the writer's turn on SQLite)."""
@@ -125,7 +126,7 @@ class SqlStore(ClaimsMixin):
             with self._write_lock, self.engine.begin() as c:
                 return fn(c)
         except SQLAlchemyError as exc:
-            raise StoreError(f"job store write failed: {exc}") from exc
+            raise store_error(StoreError(f"job store write failed: {exc}"), "write") from exc
 
     def _changed(self, job_id: str) -> None:
         """A committed write changed (or deleted) the job: forget it here, announce it to other
@@ -279,7 +280,10 @@ class SqlStore(ClaimsMixin):
         if not rows:
             return None
         self._changed(job_id)
-        return job_from_row(rows[0])
+        job = job_from_row(rows[0])
+        if dst.terminal and dst not in src:     # counted where it commits, once, whoever asked for it
+            job_ended(job)
+        return job
 
     def report(self, job_id: str, messages: Sequence[Message] = (), progress: Progress | None = None) -> None:
         values: dict[str, Any] = {"updated": time.time()}
@@ -317,7 +321,9 @@ class SqlStore(ClaimsMixin):
         if not rows:
             return None
         self._changed(job_id)
-        return job_from_row(rows[0])
+        job = job_from_row(rows[0])
+        job_claimed(job)
+        return job
 
     def _started(self, job: Job) -> Job:
         """A job ``claim_next`` just claimed (the claim committed): its "started" callback, if it
@@ -370,7 +376,7 @@ class SqlStore(ClaimsMixin):
         try:
             self._db.fold()
         except (sqlite3.Error, SQLAlchemyError) as exc:
-            raise StoreError(f"job store write failed: {exc}") from exc
+            raise store_error(StoreError(f"job store write failed: {exc}"), "write") from exc
 
     def after_fork(self) -> None:
         """In a forked child: the engine's pooled connections are the parent's, dropped

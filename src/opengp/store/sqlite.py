@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..core import Conflict, StoreError, StoreUnavailable
+from ..system.metrics import store_error
 from .counts import fold_sqlite
 
 T = TypeVar("T")
@@ -73,14 +74,14 @@ class SqliteConnections:
         try:
             return self.reader().execute(GET_SQL, (job_id,)).fetchone()
         except sqlite3.Error as exc:
-            raise StoreError(f"job store read failed: {exc}") from exc
+            raise store_error(StoreError(f"job store read failed: {exc}"), "read") from exc
 
     def rows(self, sql: str, params: dict[str, Any]) -> list[Any]:
         """One read statement on this thread's reader."""
         try:
             return self.reader().execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"job store read failed: {exc}") from exc
+            raise store_error(StoreError(f"job store read failed: {exc}"), "read") from exc
 
     def snapshot(self, fn: Callable[[Execute], T]) -> T:
         """``fn(execute)`` in one read transaction: one snapshot of the file."""
@@ -92,7 +93,7 @@ class SqliteConnections:
             finally:
                 conn.execute("COMMIT")
         except (sqlite3.Error, SQLAlchemyError) as exc:
-            raise StoreError(f"job store read failed: {exc}") from exc
+            raise store_error(StoreError(f"job store read failed: {exc}"), "read") from exc
 
     def write(self, sql: str, params: dict[str, Any] | list[dict[str, Any]],
               before: Sequence[tuple[str, dict[str, Any]]] = (),
@@ -113,12 +114,12 @@ class SqliteConnections:
                     conn.execute("ROLLBACK")
                     raise
         except sqlite3.OperationalError as exc:        # busy, locked
-            raise StoreUnavailable(f"job store write failed: {exc}") from exc
+            raise store_error(StoreUnavailable(f"job store write failed: {exc}"), "write") from exc
         except sqlite3.IntegrityError as exc:
             error = Conflict if getattr(exc, "sqlite_errorname", None) in _DUPLICATE else StoreError
-            raise error(f"job store write failed: {exc}") from exc
+            raise store_error(error(f"job store write failed: {exc}"), "write") from exc
         except (sqlite3.Error, UnicodeError) as exc:    # UnicodeError: text the driver cannot encode
-            raise StoreError(f"job store write failed: {exc}") from exc
+            raise store_error(StoreError(f"job store write failed: {exc}"), "write") from exc
         return rows
 
     def fold(self) -> None:
