@@ -9,8 +9,8 @@ caller passing them.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
-import uuid
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -34,7 +34,8 @@ JOB: ContextVar[JobScope | None] = ContextVar("opengp_job", default=None)
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits (``os.urandom``: a sixth of ``uuid4``'s cost, on every request)."""
+    return os.urandom(16).hex()
 
 
 def sane_request_id(raw: str | None) -> str | None:
