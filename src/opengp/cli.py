@@ -87,7 +87,8 @@ def serve(
                                 "as interrupted."),
 ) -> None:
     """Serve the configured toolboxes over HTTP."""
-    from .api.serving import check_tls, configure_logging, serve as run_servers
+    from .api.serving import check_tls, serve as run_servers
+    from .system.logsetup import configure_logging
     from .config import load_settings
     from .tools.registry import Registry
 
@@ -120,7 +121,7 @@ def serve(
         console.print(f"[red]Cannot start:[/] {exc}")
         raise typer.Exit(2) from None
     _check_deployment(settings, api_server=True)
-    configure_logging(log_level)
+    configure_logging(log_level, settings.log_format)
     several = f", {settings.processes} processes" if settings.processes > 1 else ""
     console.print(f"opengp serving {_published(settings)} at "
                   f"{settings.scheme}://{settings.host}:{settings.port}/arcgis/rest/services (data in {settings.data_dir}{several})")
@@ -161,11 +162,13 @@ def _serve_reloading(settings, config: Optional[Path], log_level: str) -> int:  
 
 def _serve_child(settings_json: str, log_level: str) -> None:
     """One run of ``serve --reload``'s server (in a spawned process)."""
-    from .api.serving import configure_logging, serve as run_servers
+    from .api.serving import serve as run_servers
     from .config import Settings
+    from .system.logsetup import configure_logging
 
-    configure_logging(log_level)
-    run_servers(Settings.model_validate_json(settings_json), log_level)
+    settings = Settings.model_validate_json(settings_json)
+    configure_logging(log_level, settings.log_format)
+    run_servers(settings, log_level)
 
 
 def _published(settings) -> str:  # type: ignore[no-untyped-def]
@@ -304,9 +307,9 @@ def worker(
     private_data_dir(settings.data_dir)
     _check_file_store(settings)
     _check_deployment(settings, api_server=False)
-    from .api.serving import configure_logging
+    from .system.logsetup import configure_logging
 
-    configure_logging(log_level)
+    configure_logging(log_level, settings.log_format)
     console.print(f"opengp worker: {concurrency} process(es), queues {settings.queue_prefix}.*, "
                   f"data in {settings.data_dir}")
     raise typer.Exit(run_worker(settings, concurrency, log_level))

@@ -210,6 +210,14 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(15, ge=1)
     webhook_timeout: float = Field(10.0, gt=0)      # for the receiver to answer
     webhook_poll: float = Field(1.0, gt=0)          # how often an API server looks for deliveries due
+    # -- logs (docs/operations.md "Logs") ----------------------------------------------------------
+    log_format: Literal["text", "json"] = "text"    # servers' and workers' stderr: text, or one JSON object a line
+    # what the store keeps for the admin API's logs/query, from every server and worker: records at this
+    # level and above (ArcGIS's SEVERE, WARNING, INFO, FINE, VERBOSE, DEBUG; or OFF).  WARNING, ArcGIS
+    # Server's default: normal operation writes almost nothing
+    log_store_level: str = "WARNING"
+    log_store_rows: int = Field(100_000, ge=1)      # at most this many records kept (the oldest go) ...
+    log_store_days: float = Field(90.0, gt=0)       # ... and none older (ArcGIS's maxLogFileAge, in days)
     # -- where job files and uploads live (runtime/storage.py, docs/deployment.md "File storage") ------
     files_url: str | None = None            # None: under data_dir; or "s3://bucket/prefix" (opengp[s3])
     s3_endpoint_url: str | None = None      # MinIO, Ceph...: "http://minio:9000"; None: AWS
@@ -250,6 +258,14 @@ class Settings(BaseSettings):
                                                                             "redis://", "rediss://")):
             raise ValueError("broker_url must be an amqp:// (RabbitMQ) or redis:// URL")
         return self
+
+    @field_validator("log_store_level")
+    @classmethod
+    def _log_level(cls, v: str) -> str:
+        from .system.logsetup import level_number
+
+        level_number(v)         # ValueError names the levels
+        return v.strip().upper()
 
     @field_validator("files_url")
     @classmethod

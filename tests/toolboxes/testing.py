@@ -1,6 +1,7 @@
 """Tools the test suite publishes: each exercises one behaviour of the server."""
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -104,3 +105,12 @@ def read_file(data: DataFile) -> str:
 def pass_file(data: DataFile) -> DataFile:
     return data
 
+
+
+@tool(name="LogLines", description="Logs lines with Python's logging (the server log: admin logs/query).")
+def log_lines(message: str = "a line", level: str = "warning", count: int = 1, pause: float = 0.0) -> int:
+    logger = logging.getLogger("tests.tool")
+    for i in range(count):
+        logger.log(logging.getLevelName(level.upper()), "%s %d", message, i)
+        time.sleep(pause)
+    return count

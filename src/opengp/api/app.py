@@ -19,10 +19,12 @@ from ..core import OpenGPError
 from ..datasets.catalog import Catalog
 from ..jobs.assembly import open_api_server
 from ..jobs.deliveries import Deliverer
+from ..jobs.logs import ServerLog
 from ..store.outbox import CALLBACK, WEBHOOK
 from ..jobs.publishing import ServiceManager
 from ..jobs.reconcile import Reconciler
 from ..jobs.service import JobService
+from .admin.logs import routes as admin_log_routes
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
 from .admin.webhooks import WebhookChannel
@@ -38,6 +40,7 @@ from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
 from .metrics import Metered
+from .requestid import RequestIds
 from .arcgis.fastpath import JobStatusFastPath
 from .ogc.fastpath import OgcFastPath
 from .arcgis.openapi import openapi_document
@@ -52,7 +55,7 @@ log = logging.getLogger("opengp")
 SERVICE_REFRESH = 2.0       # seconds between checks for service changes made by other servers
 
 
-async def _purge_forever(jobs: JobService, interval: float) -> None:
+async def _purge_forever(jobs: JobService, logs: ServerLog, interval: float) -> None:
     while True:
         try:
             purged = await jobs.purge_expired()
@@ -60,6 +63,10 @@ async def _purge_forever(jobs: JobService, interval: float) -> None:
                 log.info("purged %d expired jobs", purged)
         except Exception:
             log.exception("purging expired jobs failed")
+        try:        # the server log's row cap and age (store/logs.py)
+            await logs.trim()
+        except Exception:
+            log.exception("trimming the server log failed")
         await asyncio.sleep(interval)
 
 
@@ -91,9 +98,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.auth, app.state.logins = server.tokens, server.logins
         app.state.jobs, app.state.services = server.jobs, server.services
         app.state.webhooks = server.webhooks
+        app.state.logs = server.logs
         deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, settings),
                                               CALLBACK: CallbackChannel(server.jobs)}, settings)
-        tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
+        tasks = [asyncio.create_task(_purge_forever(server.jobs, server.logs, settings.purge_interval)),
                  asyncio.create_task(_refresh_services_forever(server.services)),
                  asyncio.create_task(deliverer.run())]
         if server.reconciler is not None:
@@ -141,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(ogc_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
+    app.router.routes.extend(admin_log_routes)
     return app
 
 
@@ -148,13 +157,14 @@ def asgi_app(settings: Settings) -> Any:
     """What ``opengp serve`` runs: the app behind the job status fast path, which
     sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
     mode, behind ``FreshServices``); the body-size limit and the error guard around all,
-    and the metrics (api/metrics.py) around that."""
+    the metrics (api/metrics.py) around that, and outside all the request's id (``requestid.py``:
+    the guard's lines carry it too)."""
     app = create_app(settings)
     fast = JobStatusFastPath(app, next=OgcFastPath(app))
     inner = FreshServices(fast, app) if settings.scale_out else fast
     # the guard again outside: the fast paths answer before FastAPI's middleware; metrics
-    # outside all, so every answer is counted, and /metrics costs no other layer
-    return Metered(ErrorGuard(BodyLimit(inner, settings)), app, settings)
+    # outside it, so every answer is counted, and /metrics costs no other layer
+    return RequestIds(Metered(ErrorGuard(BodyLimit(inner, settings)), app, settings))
 
 
 class FreshServices:

@@ -40,6 +40,7 @@ import uvicorn
 
 from ..config import Settings, listen_address
 from ..system import metrics
+from ..system.logsetup import configure_logging
 from ..system.processes import die_with_parent
 
 log = logging.getLogger("opengp.serve")
@@ -47,17 +48,13 @@ GRACE = 5                   # seconds open requests get when a server process st
 STOP_TIMEOUT = 20.0         # then the process's shutdown (publisher, store) has until this
 RESTARTS = 5                # replacements of crashed processes allowed ...
 RESTART_WINDOW = 60.0       # ... within this many seconds
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-
-
-def configure_logging(log_level: str) -> None:
-    logging.basicConfig(level=log_level.upper(), format=LOG_FORMAT)
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
-
 
 def uvicorn_options(settings: Settings, log_level: str) -> dict[str, Any]:
     # the client address binds tokens and throttles logins: only named proxies may rewrite it
+    # log_config None: uvicorn's lines go through this process's one logging set-up (system/logsetup.py),
+    # in its format (JSON too) and into the store's log
     options = {"host": settings.host, "port": settings.port, "log_level": log_level, "access_log": False,
+               "log_config": None,
                "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": GRACE,
                "proxy_headers": bool(settings.trusted_proxies), "forwarded_allow_ips": settings.trusted_proxies or ""}
     if settings.ssl_certfile is not None:
@@ -269,10 +266,10 @@ def _server_process(settings_json: str, socks: list[socket.socket], ready: Conne
                     parent: int) -> None:
     """One server process (spawned): its own app, lifespan and event loop on the shared socket."""
     die_with_parent(parent)
-    configure_logging(log_level)
     from .app import asgi_app
 
     settings = Settings.model_validate_json(settings_json)
+    configure_logging(log_level, settings.log_format)
     server = _Server(uvicorn.Config(asgi_app(settings), **uvicorn_options(settings, log_level)), ready)
     server.run(sockets=socks)
     if not server.started:

@@ -32,6 +32,7 @@ from .. import lifecycle
 from ..config import ServiceConfig, Settings, listen_address
 from ..core import Status, StoreError
 from ..system import metrics
+from ..system.logcontext import job_scope
 from ..system.metrics import BROKER_ERRORS
 from ..tools.context import JobContext
 from .worker import _Layers, slot_name
@@ -150,7 +151,8 @@ class _Child:
             # outage outlasting its retries).  This process would then renew the job's lease for
             # as long as it lives: it exits instead, and the supervisor settles the job as lost
             # (and rings for the service's next job).
-            log.exception("job %s: run_job raised; this pool process exits", job.id)
+            with job_scope(job.id, job.request_id, job.service, job.owner):
+                log.exception("job %s: run_job raised; this pool process exits", job.id)
             os._exit(os.EX_SOFTWARE)
         finally:
             if limit is not None:       # a slot is free: the oldest waiting job may run
@@ -183,6 +185,7 @@ def make_worker_app(settings: Settings) -> Celery:
     app = make_celery(settings)
     main_store = SqlStore(settings.store_url)       # migrates (under a lock) if this worker is the first
     announce_changes(main_store, settings.store_url)    # the Supervisor's kills (its thread starts on first use)
+    _log_to_store(main_store, settings)
     service_store = open_service_store(main_store)
 
     @app.task(name=TASK, ignore_result=True)
@@ -269,6 +272,18 @@ def make_worker_app(settings: Settings) -> Celery:
     app.steps["worker"].add(SupervisorStep)
     app.published_queues = published       # type: ignore[attr-defined]
     return app
+
+
+def _log_to_store(store: Any, settings: Settings) -> None:
+    """This worker's records at ``log_store_level`` go to the deployment's log (store/logs.py),
+    from the main process and from each pool child (the handler starts its thread again in a
+    forked child, on the engine ``after_fork`` renewed)."""
+    from ..store.logs import CappedWriter, open_log_store
+    from ..system.logsetup import attach_store, level_number
+
+    level = level_number(settings.log_store_level)
+    if level is not None:
+        attach_store(CappedWriter(open_log_store(store), settings.log_store_rows, settings.log_store_days), level)
 
 
 def _pool_pids(w: Any) -> list[int]:

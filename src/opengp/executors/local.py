@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -26,6 +27,8 @@ from .. import lifecycle
 from ..config import Settings
 from ..core import Status
 from ..store import Store
+from ..system.logcontext import job_scope
+from ..system.logsetup import stderr_level
 from ..system.metrics import set_slots
 from ..tools.registry import Registry
 from .base import DoneCallback
@@ -56,10 +59,13 @@ class LocalExecutor:
     """All methods run on the event loop that called :meth:`start`."""
 
     def __init__(self, store: Store, registry: Registry, settings: Settings,
-                 on_done: DoneCallback | None = None, on_change: DoneCallback | None = None) -> None:
+                 on_done: DoneCallback | None = None, on_change: DoneCallback | None = None,
+                 on_logs: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
+        """``on_logs``: takes the log records workers send for the store (``jobs/logs.ServerLog``)."""
         self.store, self.registry, self.settings = store, registry, settings
         self.on_done = on_done or (lambda job_id: None)
         self.on_change = on_change or (lambda job_id: None)
+        self.on_logs = on_logs or (lambda rows: None)
         self._ctx = mp.get_context("spawn")
         self._pending: deque[tuple[str, str]] = deque()     # (job_id, service), FIFO
         self._waiting: set[str] = set()
@@ -121,7 +127,8 @@ class LocalExecutor:
         rpc_parent, rpc_child = self._ctx.Pipe()
         process = self._ctx.Process(
             target=worker_main,
-            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir), RUN_TAG),
+            args=(cmd_child, rpc_child, self.settings.model_dump_json(), str(self.settings.data_dir), RUN_TAG,
+                  stderr_level()),
             name="opengp-worker", daemon=True,
         )
         process.start()
@@ -166,6 +173,8 @@ class LocalExecutor:
                     slot.rpc.send(reply)
                     if method in _CHANGES and args:
                         self.on_change(args[0])     # live pages hear of progress and messages at once
+                elif msg[0] == "logs":
+                    self.on_logs(msg[1])
                 elif msg[0] == "ready":
                     slot.ready = True
                     self._dispatch()
@@ -186,10 +195,11 @@ class LocalExecutor:
         if slot in self._slots:
             self._slots.remove(slot)
         if job_id is not None and not slot.killed:
-            try:
-                self._lost(job_id, service or "", code)
-            except Exception:       # the store failing too: the process is replaced all the same
-                log.exception("job %s: settling it after its worker process ended failed", job_id)
+            with job_scope(job_id, service=service):
+                try:
+                    self._lost(job_id, service or "", code)
+                except Exception:       # the store failing too: the process is replaced all the same
+                    log.exception("job %s: settling it after its worker process ended failed", job_id)
         if not self._stopping:
             self._slots.append(self._spawn())
             self._dispatch()
@@ -205,6 +215,7 @@ class LocalExecutor:
         if job.status.queued:
             self._pending.appendleft((job_id, service))
             return
+        log.warning("job %s: the worker process running it died (exit code %s)", job_id, code)
         svc = self.registry.services.get(service)
         why = f"The worker process running this job died unexpectedly (exit code {code})."
         if lifecycle.settle_lost(self.store, job, svc.config.retries if svc is not None else None,

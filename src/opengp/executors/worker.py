@@ -58,14 +58,18 @@ def slot_name(pid: int, run_tag: str = RUN_TAG) -> str:
     return f"{_HOST}:{pid}.{run_tag}"
 
 
-def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str, run_tag: str) -> None:
-    """Entry point of a worker process (spawned, so it imports fresh: ``run_tag`` is the server's)."""
+def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: str, run_tag: str,
+                log_level: str = "warning") -> None:
+    """Entry point of a worker process (spawned, so it imports fresh: ``run_tag`` is the server's,
+    ``log_level`` its stderr's)."""
     from ..config import ServiceConfig, Settings
     from ..runtime.run import run_job
     from ..runtime.storage import open_file_store
     from ..tools.registry import Registry, load_service
 
     settings = Settings.model_validate_json(settings_json)
+    store = _PipeStore(rpc)
+    _log_to_server(store, settings, log_level)
     set_policy(allow_private=settings.allow_private_urls, max_bytes=settings.max_upload_bytes)
     registry = Registry.from_settings(settings)
     loaded = {c.key: c.model_dump_json() for c in settings.services}
@@ -83,7 +87,6 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
             registry.put(load_service(config, settings.config_dir))
             loaded[config.key] = config_json
 
-    store = _PipeStore(rpc)
     name = slot_name(os.getpid(), run_tag)
     todo: queue.SimpleQueue[list[Any] | None] = queue.SimpleQueue()
     current: list[JobContext | None] = [None]
@@ -125,6 +128,17 @@ def worker_main(cmd: Connection, rpc: Connection, settings_json: str, data_dir: 
             traceback.print_exc()
             os._exit(os.EX_SOFTWARE)
         store.notify("done", job.id)
+
+
+def _log_to_server(store: _PipeStore, settings: Any, log_level: str) -> None:
+    """Lines to the server's stderr (inherited) in its format; the records the store keeps go
+    over the pipe to the server, which writes them with its own (the only SQLite writer)."""
+    from ..system.logsetup import attach_store, configure_logging, level_number
+
+    configure_logging(log_level, settings.log_format)
+    level = level_number(settings.log_store_level)
+    if level is not None:
+        attach_store(lambda rows: store.notify("logs", rows), level)
 
 
 class _Layers:

@@ -31,12 +31,14 @@ from ..executors.base import Executor
 from ..runtime.storage import open_file_store
 from ..store import Store, open_store
 from ..store.cache import JobCache
+from ..store.logs import open_log_store
 from ..store.outbox import OutboxStore, open_outbox
 from ..store.services import open_service_store
 from ..store.users import UserStore, open_user_store
 from ..system.files import private_data_dir
 from ..system.urls import set_policy
 from ..tools.registry import Registry
+from .logs import ServerLog
 from .publishing import ServiceManager, import_config_file
 from .reconcile import Reconciler
 from .service import JobService
@@ -62,6 +64,7 @@ class ApiServer:
     closers: list[Callable[[], Any]]            # what ``close`` undoes, last first
     webhooks: WebhookManager                    # GP service webhooks (the admin face)
     outbox: OutboxStore                         # what they are owed (jobs/deliveries.py delivers it)
+    logs: ServerLog                             # the server log in the store (admin logs/query)
 
     @property
     def registry(self) -> Registry:
@@ -119,6 +122,9 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
     cache = JobCache(settings.job_cache) if settings.scale_out and settings.job_cache else None
     store = open_store(settings.store_url, cache=cache)
     closers.append(store.close)
+    logs = ServerLog(open_log_store(store), settings)
+    logs.start()
+    closers.append(logs.stop)       # (before the store closes: what is queued is written)
     service_store = open_service_store(store)
     with store.lock("bootstrap"):       # servers starting together on an empty database take turns
         import_config_file(settings, service_store)
@@ -132,7 +138,8 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
     else:
         from ..executors.local import LocalExecutor
 
-        executor = LocalExecutor(store, registry, settings, on_done=signals.done, on_change=signals.changed)
+        executor = LocalExecutor(store, registry, settings, on_done=signals.done, on_change=signals.changed,
+                                 on_logs=logs.accept)
     jobs = JobService(store, registry, executor, settings.data_dir, open_file_store(settings), signals=signals,
                       # feature inputs by URL: our own layers checked against the caller at submit
                       feature_inputs=submit_inputs(catalog, users, settings.allow_private_urls))
@@ -165,4 +172,4 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
         outbox.release()        # deliveries the last run held: nobody else delivers here
     return ApiServer(settings, store, jobs, services, executor, users, tokens,
                      LoginGuard(settings.login_attempts, settings.login_window), reconciler, closers,
-                     webhooks, outbox)
+                     webhooks, outbox, logs)

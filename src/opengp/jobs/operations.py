@@ -23,6 +23,7 @@ from .. import lifecycle
 from ..core import Conflict, Job, Kind, Level, Message, NotFound, Progress, Status
 from ..core.status import OPEN
 from ..store import JobQuery, Store
+from ..system.logcontext import current_request_id
 
 log = logging.getLogger("opengp.admin")
 ADMIN_JOB_RETENTION = 7 * 24 * 3600.0      # admin jobs are kept a week
@@ -84,7 +85,7 @@ class AdminOperations:
         """Record the operation as a job and start it; returns the job at once."""
         job = Job.new(op.resource, op.name, op.inputs, kind=Kind.ADMIN, owner=op.owner,
                       retention=ADMIN_JOB_RETENTION, operation_uri=op.uri)
-        job = job.evolve(status=Status.SUBMITTED, request_id=job.id[1:17], worker=self.name,
+        job = job.evolve(status=Status.SUBMITTED, request_id=current_request_id() or job.id[1:17], worker=self.name,
                          progress=Progress(0.0, None, None, tuple((s.name, "pending") for s in op.stages)),
                          messages=(Message(job.created, Level.INFO, f"Operation '{op.name}' submitted."),))
         job = await self.io(self.store.create, job, stamp=True)      # stamped as it is stored, as every job

@@ -24,6 +24,7 @@ from ..core import (
 from ..core.status import OPEN, QUEUED, RUNNING
 from ..executors.base import Executor
 from ..system.files import UPLOAD_RETENTION
+from ..system.logcontext import current_request_id
 from ..system.metrics import JOBS_SUBMITTED
 from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
@@ -162,7 +163,9 @@ class JobService:
             raise InvalidInput("Invalid or missing input parameters.", str(exc).split("; ")) from None
         job = await self.io(self._insert, Job.new(service.key, spec.name, inputs, owner=owner, options=options,
                                                   kind=kind, retention=service.config.retention, job_id=job_id,
-                                                  status=Status.SUBMITTED, first_message="Submitted."))
+                                                  status=Status.SUBMITTED, first_message="Submitted.",
+                                                  # its log lines name the request that submitted it
+                                                  request_id=current_request_id()))
         self.executor.submit(job.id, service.key)
         JOBS_SUBMITTED.labels(job.service, job.task).inc()
         return job

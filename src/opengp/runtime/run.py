@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -24,6 +23,7 @@ from ..tools.gptypes import DumpEnv, FeatureSource, ParseEnv
 from ..tools.registry import Registry
 from ..tools.context import FLUSH_INTERVAL, JobContext
 from ..system.files import job_dir, job_files_url
+from ..system.logcontext import job_scope
 from .storage import FileStore, SharedFolder
 
 log = logging.getLogger("opengp.runtime")
@@ -61,7 +61,15 @@ def run_job(
     job = job_id if isinstance(job_id, Job) else store.claim(job_id, worker)
     if job is None:
         return None
-    files = files if files is not None else SharedFolder(data_dir)
+    # every line logged while it runs (the tool's own, the runtime's) is about this job
+    with job_scope(job.id, job.request_id, job.service, job.owner):
+        return _run_claimed(job, store, registry, data_dir, worker, heartbeat_interval, on_context, features,
+                            files if files is not None else SharedFolder(data_dir))
+
+
+def _run_claimed(job: Job, store: Store, registry: Registry, data_dir: Path, worker: str, heartbeat_interval: float,
+                 on_context: Callable[[JobContext | None], None] | None, features: FeatureSource | None,
+                 files: FileStore) -> Status | None:
     start = time.time()
     try:
         service = registry.service(job.service)
@@ -88,7 +96,8 @@ def run_job(
         except Exception as exc:
             if not ctx.cancelled:
                 text = str(exc) or type(exc).__name__
-                log.info("job %s failed: %s\n%s", job.id, text, traceback.format_exc())
+                # SEVERE in logs/query, as ArcGIS Server logs a failed geoprocessing job
+                log.error("job %s (%s/%s) failed: %s", job.id, job.service, job.task, text, exc_info=True)
                 ctx.error(text)
                 ctx.error(f"Failed to execute ({job.task}).")
                 status, fields = Status.FAILED, {"error": text}

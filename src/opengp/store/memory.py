@@ -11,6 +11,7 @@ from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL, fol
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
 from ..system.metrics import job_claimed, job_ended
 from .base import Backlog, JobQuery, Lease, check_fields
+from .logs import MemoryLogStore
 from .outbox import MemoryOutbox
 from .values import Encoded, decode_inputs, decode_results, split_inputs
 
@@ -27,6 +28,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
         self.outbox = MemoryOutbox()        # webhooks and their deliveries (store/outbox.py)
+        self.logs = MemoryLogStore()        # the server log (store/logs.py)
 
     def create(self, job: Job, *, stamp: bool = False) -> Job:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them

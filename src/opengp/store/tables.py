@@ -208,6 +208,29 @@ outbox = Table(
 )
 
 
+# The server log kept in the store (store/logs.py, migration 0010): every API server's and
+# worker's records at log_store_level and above, bounded by rows and age (trimmed by the purge)
+logs = Table(
+    "logs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("time", BigInteger, nullable=False),         # epoch milliseconds (ArcGIS's log times)
+    Column("level", Integer, nullable=False),           # a Python level (logging.WARNING: 30)
+    Column("logger", String(255), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("machine", String(255), nullable=False),
+    Column("process", Integer, nullable=False),
+    Column("thread", String(64), nullable=False),
+    Column("method", String(255), nullable=False),
+    Column("job_id", String(64)),                       # the job the line is about
+    Column("request_id", String(64)),                   # the request served, or that submitted the job
+    Column("service", String(255)),
+    Column("username", String(255)),
+    Index("ix_logs_time", "time"),
+    Index("ix_logs_job", "job_id"),
+)
+
+
 def storable_id(job_id: str) -> bool:
     """Could a job have this id?  Not with a NUL in it: PostgreSQL text cannot hold one, and
     its driver refuses such a parameter, so a client's junk id is unknown, never sent."""

@@ -52,9 +52,10 @@ async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], param
     raise NotFound(f"Resource '{'/'.join(rest)}' not found.")
 
 
-def parse_time(name: str, raw: str) -> float:
-    """``yyyy-mm-ddThh:mm:ss`` (UTC unless an offset is given) or epoch seconds
-    (numbers past year 5000 are taken as milliseconds, as ArcGIS clients send)."""
+def parse_time(name: str, raw: str, what: str = "Unable to query jobs.") -> float:
+    """``yyyy-mm-ddThh:mm:ss`` (UTC unless an offset is given; ArcGIS's ``,123`` milliseconds
+    too) or epoch seconds (numbers past year 5000 are taken as milliseconds, as ArcGIS clients
+    send); ``what`` heads the error."""
     text = raw.strip()
     try:
         number = float(text)
@@ -62,12 +63,12 @@ def parse_time(name: str, raw: str) -> float:
         try:
             when = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise InvalidInput("Unable to query jobs.", [
+            raise InvalidInput(what, [
                 f"'{name}' must be yyyy-mm-ddThh:mm:ss or seconds since the epoch, not {text!r}."]) from None
         return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
     seconds = number / 1000 if abs(number) >= 1e11 else number
     if not _EARLIEST <= seconds <= _LATEST:     # also NaN and infinities
-        raise InvalidInput("Unable to query jobs.", [f"'{name}' must be a time between the years 1 and 9999."])
+        raise InvalidInput(what, [f"'{name}' must be a time between the years 1 and 9999."])
     return seconds
 
 
