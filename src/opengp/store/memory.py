@@ -11,6 +11,7 @@ from ..core import Conflict, Job, Kind, Message, Progress, Status, TERMINAL, fol
 from ..core.status import OPEN, QUEUED, RUNNING, check_move
 from .base import Backlog, JobQuery, Lease, check_fields
 from .outbox import MemoryOutbox
+from .reports import MemoryReportStore
 from .values import Encoded, decode_inputs, decode_results, split_inputs
 
 
@@ -26,6 +27,7 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
         self.outbox = MemoryOutbox()        # webhooks and their deliveries (store/outbox.py)
+        self.reports = MemoryReportStore()  # usage report definitions (store/reports.py)
 
     def create(self, job: Job, *, stamp: bool = False) -> Job:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them
