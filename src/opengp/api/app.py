@@ -25,6 +25,7 @@ from ..jobs.reconcile import Reconciler
 from ..jobs.service import JobService
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .admin.usagereports import routes as usage_report_routes
 from .admin.webhooks import WebhookChannel
 from .ogc.callbacks import CallbackChannel
 from .features.routes import routes as feature_routes
@@ -89,6 +90,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.auth, app.state.logins = server.tokens, server.logins
         app.state.jobs, app.state.services = server.jobs, server.services
         app.state.webhooks = server.webhooks
+        app.state.usage_reports, app.state.activity = server.usage_reports, server.activity
         deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, settings),
                                               CALLBACK: CallbackChannel(server.jobs)}, settings)
         tasks = [asyncio.create_task(_purge_forever(server.jobs, settings.purge_interval)),
@@ -138,6 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(ogc_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
+    app.router.routes.extend(usage_report_routes)
     return app
 
 

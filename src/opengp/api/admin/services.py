@@ -122,10 +122,12 @@ async def admin_root(request: Request) -> Response:
     params = await read_params(request)
     try:
         admin_caller(request, params)
-        root: dict[str, Any] = {"resources": ["services", "jobs", "system"], "currentVersion": CURRENT_VERSION,
+        root: dict[str, Any] = {"resources": ["services", "jobs", "system", "usagereports"],
+                                "currentVersion": CURRENT_VERSION,
                                 "fullVersion": "11.1.0"}
         if wants_html(request, params):     # a person's page: where each resource is, and the console
-            root = {**root, "resources": [f"{ADMIN_BASE}/{r}" for r in ("services", "jobs", "system/jobs")],
+            root = {**root, "resources": [f"{ADMIN_BASE}/{r}" for r in ("services", "jobs", "system/jobs",
+                                                                         "usagereports")],
                     "console": f"{ADMIN_BASE}/console"}
         return admin_respond(request, root, params, "opengp administration")
     except Exception as exc:
