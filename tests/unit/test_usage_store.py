@@ -99,6 +99,8 @@ def test_a_percentile_is_exact_when_each_run_has_its_own_class():
     classes = [DurationClass("S", duration_class(v), 1, v, v) for v in (0.3, 1.0, 5.0, 100.0, 5000.0)]
     assert percentile(classes, 0.5) == 5.0
     assert percentile(classes, 0.0) == 0.3 and percentile(classes, 1.0) == 5000.0
+    assert percentile(classes, 0.9) == pytest.approx(100.0 + 0.6 * 4900.0)       # numpy: linear between ranks
+    assert percentile(classes[:1], 0.99) == 0.3
     assert percentile([], 0.5) is None
     assert duration_class(DURATION_BOUNDS[-1] + 1) == len(DURATION_BOUNDS)
 

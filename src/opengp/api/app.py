@@ -32,6 +32,7 @@ from .features.routes import routes as feature_routes
 from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
 from .admin.console import routes as console_routes
+from .admin.dashboard import routes as dashboard_routes
 from .web.pages import routes as page_routes
 from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.append(Route("/arcgis/admin/generateToken", admin_generate_token, methods=["GET", "POST"]))
     app.router.routes.extend(page_routes)
     app.router.routes.extend(console_routes)
+    app.router.routes.extend(dashboard_routes)
     app.router.routes.extend(ogc_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)

@@ -132,22 +132,27 @@ def duration_class(seconds: float) -> int:
 
 
 def percentile(classes: Iterable[DurationClass], q: float) -> float | None:
-    """The ``q`` (0..1) percentile of the run times in ``classes`` (one service's): the class it
-    falls in is exact, within it the value is interpolated between the class's own shortest and
-    longest run.  None when nothing ran."""
+    """The ``q`` (0..1) percentile of the run times in ``classes`` (one service's), interpolated
+    between the runs either side of its rank as numpy's "linear" method does; each run's value
+    is read from its class: exact for a class's shortest and longest, spread evenly between
+    them.  None when nothing ran."""
     ordered = sorted(classes, key=lambda c: c.index)
     total = sum(c.count for c in ordered)
     if total == 0:
         return None
-    rank = q * (total - 1)          # 0-based rank, as numpy's "linear" percentile
-    seen = 0
-    for c in ordered:
-        if rank < seen + c.count:
-            if c.count == 1:
-                return c.shortest
-            return c.shortest + (c.longest - c.shortest) * (rank - seen) / (c.count - 1)
-        seen += c.count
-    return ordered[-1].longest
+
+    def value(k: int) -> float:         # the k-th shortest run (0-based)
+        seen = 0
+        for c in ordered:
+            if k < seen + c.count:
+                return c.shortest if c.count == 1 else c.shortest + (c.longest - c.shortest) * (k - seen) / (c.count - 1)
+            seen += c.count
+        return ordered[-1].longest
+
+    rank = q * (total - 1)
+    low = math.floor(rank)
+    high = min(low + 1, total - 1)
+    return value(low) + (value(high) - value(low)) * (rank - low)
 
 
 def open_usage(job_store: Any) -> UsageStore:
