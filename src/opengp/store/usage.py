@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -292,11 +292,3 @@ class MemoryUsage:
         failed.sort(key=lambda j: (-(j.finished or 0), j.id))
         return [Failure(j.id, j.service, j.task, j.status, j.finished or 0.0, j.error) for j in failed[:limit]]
 
-
-def series(rows: Sequence[Ended], slices: int) -> dict[tuple[str, Status], list[Ended | None]]:
-    """``rows`` laid out by (service, status), one place per slice (None: nothing ended)."""
-    out: dict[tuple[str, Status], list[Ended | None]] = {}
-    for r in rows:
-        if 0 <= r.slice < slices:
-            out.setdefault((r.service, r.status), [None] * slices)[r.slice] = r
-    return out
