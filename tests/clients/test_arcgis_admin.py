@@ -470,3 +470,33 @@ def test_a_wrong_password_reaches_the_user_as_the_servers_message(opengp: Opengp
     wrong = open_site(opengp, ADMIN, "not the password")
     with pytest.raises(Exception, match="Invalid username or password"):
         call(wrong._con.get, wrong.url + "/services", {"f": "json"})
+
+
+def test_usage_reports_through_the_client(opengp, site, service):
+    """``Server.usage`` (a ``ReportManager``, there because the admin root lists "usagereports"):
+    ``create`` posts the definition (metrics as one comma-separated string, as its docstring
+    shows), ``list`` reads the reports' ``metrics``, ``Report.query`` the data with
+    ``filter={"machines": "*"}``, and ``quick_report`` does all three and deletes its report."""
+    from arcgis.gis.server.admin._usagereports import Report
+
+    wait_idle(service)                  # the other tests' jobs end before the report's window starts
+    since = int(time.time() * 1000) + 1
+    time.sleep(0.01)
+    done = [submit(opengp, "Noop"), submit(opengp, "Fail")]
+    for jid in done:
+        wait_status(service, jid, {"esriJobSucceeded", "esriJobFailed"})
+    usage = call(lambda: site.usage)
+    assert usage is not None
+    report = call(usage.create, reportname="client-report", since="CUSTOM", from_value=since,
+                  to_value=int(time.time() * 1000) + 60_000, aggregation_interval="60",
+                  queries=[{"resourceURIs": ["services/Ops/Jobs.GPServer"], "metrics": ["RequestCount,RequestsFailed"]}])
+    assert isinstance(report, Report), report
+    assert "client-report" in [r.url.rsplit("/", 1)[-1] for r in call(usage.list)]
+    data = call(report.query)["report"]
+    counts = {s["metric-type"]: sum(v for v in s["data"] if v) for s in data["report-data"][0]}
+    assert counts == {"RequestCount": 2, "RequestsFailed": 1}
+    quick = call(usage.quick_report, since="LAST_DAY", queries="services/Ops/Jobs.GPServer", metrics="RequestCount")
+    assert sum(v for v in quick["report"]["report-data"][0][0]["data"] if v) >= 2
+    assert call(report.delete) == {"status": "success"}
+    # the quick report deleted itself too (a new ReportManager: properties are cached, quirk 3)
+    assert [r.url for r in call(call(lambda: site.usage).list)] == []

@@ -27,6 +27,7 @@ from ..jobs.service import JobService
 from .admin.logs import routes as admin_log_routes
 from .admin.operations import routes as admin_operation_routes
 from .admin.services import routes as admin_service_routes
+from .admin.usagereports import routes as usage_report_routes
 from .admin.webhooks import WebhookChannel
 from .ogc.callbacks import CallbackChannel
 from .features.routes import routes as feature_routes
@@ -34,6 +35,7 @@ from .ogc.routes import routes as ogc_routes
 from .products.routes import routes as product_routes
 from .admin.console import routes as console_routes
 from .admin.console_webhooks import routes as webhook_page_routes
+from .admin.dashboard import routes as dashboard_routes
 from .web.pages import routes as page_routes
 from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
@@ -99,6 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.jobs, app.state.services = server.jobs, server.services
         app.state.webhooks = server.webhooks
         app.state.logs = server.logs
+        app.state.usage_reports, app.state.activity = server.usage_reports, server.activity
         deliverer = Deliverer(server.outbox, {WEBHOOK: WebhookChannel(server.webhooks, settings),
                                               CALLBACK: CallbackChannel(server.jobs)}, settings)
         tasks = [asyncio.create_task(_purge_forever(server.jobs, server.logs, settings.purge_interval)),
@@ -146,10 +149,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.router.routes.extend(page_routes)
     app.router.routes.extend(console_routes)
     app.router.routes.extend(webhook_page_routes)
+    app.router.routes.extend(dashboard_routes)
     app.router.routes.extend(ogc_routes)
     app.router.routes.extend(admin_service_routes)
     app.router.routes.extend(admin_operation_routes)
     app.router.routes.extend(admin_log_routes)
+    app.router.routes.extend(usage_report_routes)
     return app
 
 

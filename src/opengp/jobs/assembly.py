@@ -33,16 +33,20 @@ from ..store import Store, open_store
 from ..store.cache import JobCache
 from ..store.logs import open_log_store
 from ..store.outbox import OutboxStore, open_outbox
+from ..store.reports import open_reports
 from ..store.services import open_service_store
+from ..store.usage import open_usage
 from ..store.users import UserStore, open_user_store
 from ..system.files import private_data_dir
 from ..system.urls import set_policy
 from ..tools.registry import Registry
+from .activity import Activity
 from .logs import ServerLog
 from .publishing import ServiceManager, import_config_file
 from .reconcile import Reconciler
 from .service import JobService
 from .signals import JobSignals
+from .usage import UsageReports
 from .webhooks import WebhookManager
 
 log = logging.getLogger("opengp")
@@ -65,6 +69,8 @@ class ApiServer:
     webhooks: WebhookManager                    # GP service webhooks (the admin face)
     outbox: OutboxStore                         # what they are owed (jobs/deliveries.py delivers it)
     logs: ServerLog                             # the server log in the store (admin logs/query)
+    usage_reports: UsageReports                 # the admin API's usagereports
+    activity: Activity                          # service statistics and the console's dashboard
 
     @property
     def registry(self) -> Registry:
@@ -147,6 +153,8 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
     hook_store, outbox = open_outbox(store)
     services = ServiceManager(jobs, service_store, settings, hook_store)
     webhooks = WebhookManager(hook_store, outbox, jobs, settings)
+    usage = open_usage(store)
+    usage_reports = UsageReports(open_reports(store), usage, jobs, services)
     services.load()
     tokens = TokenIssuer(load_secret(settings.secret_key, settings.data_dir), users,
                          max_minutes=settings.token_max_minutes)
@@ -172,4 +180,4 @@ async def _open(settings: Settings, catalog: Catalog, closers: list[Callable[[],
         outbox.release()        # deliveries the last run held: nobody else delivers here
     return ApiServer(settings, store, jobs, services, executor, users, tokens,
                      LoginGuard(settings.login_attempts, settings.login_window), reconciler, closers,
-                     webhooks, outbox, logs)
+                     webhooks, outbox, logs, usage_reports, Activity(usage, jobs, settings))

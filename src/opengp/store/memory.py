@@ -13,6 +13,7 @@ from ..system.metrics import job_claimed, job_ended
 from .base import Backlog, JobQuery, Lease, check_fields
 from .logs import MemoryLogStore
 from .outbox import MemoryOutbox
+from .reports import MemoryReportStore
 from .values import Encoded, decode_inputs, decode_results, split_inputs
 
 
@@ -29,6 +30,7 @@ class MemoryStore:
         self._named_locks: dict[str, threading.Lock] = {}      # lock(name)
         self.outbox = MemoryOutbox()        # webhooks and their deliveries (store/outbox.py)
         self.logs = MemoryLogStore()        # the server log (store/logs.py)
+        self.reports = MemoryReportStore()  # usage report definitions (store/reports.py)
 
     def create(self, job: Job, *, stamp: bool = False) -> Job:
         inputs, stored, apart = split_inputs(job.inputs)      # kept as the SQL store keeps them

@@ -66,7 +66,7 @@ def time_conds(q: JobQuery) -> list[str]:
 def filter_conds(q: JobQuery) -> list[str]:
     """Conditions the count tables do not answer: the time window, the machine, several
     processes, run time."""
-    conds = time_conds(q) + ([] if q.machine is None else ["lower(worker) LIKE :machine ESCAPE '\\'"])
+    conds = time_conds(q) + ([] if q.machine is None else [MACHINE_COND.format(name="machine")])
     if q.processes is not None:
         pairs = [f"(service = :ps{i} AND task = :pt{i})" for i in range(len(q.processes))]
         conds.append(f"({' OR '.join(pairs)})" if pairs else "1 = 0")
@@ -95,9 +95,18 @@ def params(q: JobQuery) -> dict[str, Any]:
         out[f"ps{i}"], out[f"pt{i}"] = service, task
     out.update(now=time.time(), min_duration=q.min_duration, max_duration=q.max_duration)
     if q.machine is not None:
-        escaped = q.machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        out["machine"] = escaped + ":%"
+        out["machine"] = machine_pattern(q.machine)
     return out
+
+
+# A job ran on a machine when its ``worker`` ("host:pid.run") starts with the host and a colon
+MACHINE_COND = "lower(worker) LIKE :{name} ESCAPE '\\'"
+
+
+def machine_pattern(machine: str) -> str:
+    """The LIKE pattern of MACHINE_COND for jobs run on ``machine`` (any letter case)."""
+    escaped = machine.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + ":%"
 
 
 def page_sql(q: JobQuery, postgres: bool) -> str:

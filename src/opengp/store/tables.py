@@ -26,6 +26,8 @@ def status_literals(statuses: Iterable[Status]) -> str:
 # the claims' SQL must use the very same text for the databases to use the index.
 CLAIMABLE = f"status IN ({status_literals(QUEUED)}) AND kind <> 'admin'"
 
+FINISHED = "finished IS NOT NULL"         # the predicate of ix_jobs_finished (migration 0011)
+
 metadata = MetaData()
 
 jobs = Table(
@@ -65,6 +67,9 @@ jobs = Table(
     # the jobs a worker may claim, oldest first per service (migration 0006)
     Index("ix_jobs_queued", "service", "created", "id",
           postgresql_where=text(CLAIMABLE), sqlite_where=text(CLAIMABLE)),
+    # ended jobs by when they ended: usage reports, statistics, the dashboard (store/usage.py,
+    # migration 0011); partial, so a job costs it nothing until it ends
+    Index("ix_jobs_finished", "finished", postgresql_where=text(FINISHED), sqlite_where=text(FINISHED)),
 )
 
 # A job's values too large for its row (store/values.py, migration 0008): its JSON, unparsed.
@@ -228,6 +233,18 @@ logs = Table(
     Column("username", String(255)),
     Index("ix_logs_time", "time"),
     Index("ix_logs_job", "job_id"),
+)
+
+
+# Usage report definitions (admin API usagereports, store/reports.py, migration 0011)
+usage_reports = Table(
+    "usage_reports",
+    metadata,
+    Column("name", String(255), primary_key=True),      # ArcGIS's reportname: the report's URL
+    Column("definition", Text, nullable=False),         # since, from, to, aggregationInterval, queries, metadata (JSON)
+    Column("owner", String(255)),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
 )
 
 

@@ -1,5 +1,5 @@
 """``/arcgis/admin/services``: list, read, create, edit, start, stop and delete
-GP services, and (under ``<Svc>.GPServer/jobs``) their jobs.
+GP services, their ``statistics``, and (under ``<Svc>.GPServer/jobs``) their jobs.
 
 Every operation that changes a service runs as an admin job; with
 ``runAsync=true`` the answer is the job id at once, otherwise the request
@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...core import InvalidInput, NotFound
+from ...jobs.activity import ServiceStatistics
 from ...jobs.operations import Operation
 from ...jobs.publishing import ServiceManager
 from ..auth import admin_caller, is_administrator
@@ -25,7 +26,7 @@ from ..kit.params import read_params, wants_html
 from ..kit.paths import ADMIN_BASE
 from . import jobs as service_jobs, webhooks
 from .common import as_admin_form_answer, admin_respond, require_administer
-from .dialect import admin_job_json, operation_answer
+from .dialect import admin_job_json, epoch_ms, operation_answer
 
 _SERVICE = re.compile(r"^(?P<key>[^/]+(?:/[^/]+)?)\.GPServer(?:/(?P<rest>.*))?$")
 _OPERATIONS = {"edit", "start", "stop", "delete"}
@@ -53,6 +54,9 @@ async def services_route(request: Request) -> Response:
         if rest[0] == "webhooks":
             data = await webhooks.dispatch(request, key, rest[1:], params, who)
             return admin_respond(request, data, params, f"{key} webhooks")
+        if rest == ["statistics"]:
+            stats = await request.app.state.activity.statistics(key)
+            return admin_respond(request, statistics_json(stats), params, f"{key} statistics")
         if rest == ["status"]:
             described = manager.describe(key)
             return admin_respond(request, {"configuredState": described["configuredState"],
@@ -101,6 +105,23 @@ async def _folder_level(request: Request, manager: ServiceManager, path: str, pa
     return admin_respond(request, data, params, f"Services{' in ' + folder if folder else ''}")
 
 
+def statistics_json(stats: ServiceStatistics) -> dict[str, Any]:
+    """ArcGIS's service ``statistics`` (its ``summary``), with what the job store can honestly say:
+    ``busy`` (jobs running), ``max`` (the service's instances), ``transactions`` and
+    ``totalBusyTime`` (ms) over the jobs that ended since ``startTime``, and opengp's ``waiting``
+    (jobs queued).  ArcGIS's ``free``, ``initializing`` and ``notCreated`` count warm service
+    instances, which opengp's shared worker pool does not have per service: left out, as is
+    ``max`` when it is not known here; ``perMachine`` is not kept."""
+    folder, _, name = stats.service.rpartition("/")
+    summary: dict[str, Any] = {"folderName": folder or "/", "serviceName": name, "type": "GPServer",
+                               "startTime": epoch_ms(stats.start), "busy": stats.busy, "waiting": stats.waiting,
+                               "transactions": stats.transactions, "totalBusyTime": round(stats.busy_time * 1000),
+                               "isStatisticsAvailable": True}
+    if stats.max_instances is not None:
+        summary["max"] = stats.max_instances
+    return {"summary": summary}
+
+
 def _description(manager: ServiceManager, record: Any) -> str:
     published = manager.registry.services.get(record.key)      # its toolbox's docstring when not set
     return published.config.description if published is not None else record.config.description
@@ -122,10 +143,11 @@ async def admin_root(request: Request) -> Response:
     params = await read_params(request)
     try:
         admin_caller(request, params)
-        root: dict[str, Any] = {"resources": ["services", "jobs", "system", "logs"], "currentVersion": CURRENT_VERSION,
-                                "fullVersion": "11.1.0"}
+        root: dict[str, Any] = {"resources": ["services", "jobs", "system", "logs", "usagereports"],
+                                "currentVersion": CURRENT_VERSION, "fullVersion": "11.1.0"}
         if wants_html(request, params):     # a person's page: where each resource is, and the console
-            root = {**root, "resources": [f"{ADMIN_BASE}/{r}" for r in ("services", "jobs", "system/jobs", "logs")],
+            root = {**root, "resources": [f"{ADMIN_BASE}/{r}" for r in ("services", "jobs", "system/jobs", "logs",
+                                                                         "usagereports")],
                     "console": f"{ADMIN_BASE}/console"}
         return admin_respond(request, root, params, "opengp administration")
     except Exception as exc:
