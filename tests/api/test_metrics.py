@@ -15,6 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, Server, add_user, free_port
 
+from opengp.system.tally import EVERY
+
 from .helpers import TERMINAL, submit, wait
 
 TOKEN = "metrics-token-for-the-tests-0123"
@@ -49,7 +51,11 @@ def parse(text: str) -> Samples:
             for family in text_string_to_metric_families(text) for s in family.samples}
 
 
-def scrape(url: str, token: str | None = TOKEN) -> Samples:
+def scrape(url: str, token: str | None = TOKEN, settled: bool = False) -> Samples:
+    """A scrape; ``settled``: once every process has added the counts it made until now (each
+    does at the latest a second later: system/tally.py; the answering process at once)."""
+    if settled:
+        time.sleep(EVERY + 0.5)
     r = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"} if token else {}, timeout=30)
     assert r.status_code == 200, r.text
     assert r.headers["content-type"].startswith("text/plain; version=")     # the text format
@@ -61,12 +67,12 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 
 def test_a_job_is_counted_submitted_and_ended_with_its_labels_and_timed(srv, http):
-    before = scrape(srv.url)
+    before = scrape(srv.url, settled=True)
     job_id = submit(http, f"{JOBS}/Add", a="1", b="2")
     assert wait(http, f"{JOBS}/Add", job_id)["jobStatus"] == "esriJobSucceeded"
     failed = submit(http, f"{JOBS}/Fail")
     assert wait(http, f"{JOBS}/Fail", failed)["jobStatus"] == "esriJobFailed"
-    after = scrape(srv.url)
+    after = scrape(srv.url, settled=True)     # in scale-out, the Celery workers count the ends
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -87,13 +93,13 @@ def test_a_job_is_counted_submitted_and_ended_with_its_labels_and_timed(srv, htt
 def test_requests_are_counted_by_route_class_and_status_and_timed(srv, http):
     job_id = submit(http, f"{JOBS}/Add", a="2")
     wait(http, f"{JOBS}/Add", job_id)
-    before = scrape(srv.url)
+    before = scrape(srv.url, settled=True)
     for _ in range(3):
         assert http.get(f"{JOBS}/Add/jobs/{job_id}", params={"f": "json"}).status_code == 200   # a poll
     assert http.get(f"{JOBS}/Add/jobs/{job_id}/results/result", params={"f": "json"}).status_code == 200
     assert http.get("/ogcapi/jobs/no-such-job").status_code == 404
     assert http.get("/no/such/thing").status_code == 404
-    after = scrape(srv.url)
+    after = scrape(srv.url, settled=True)     # in scale-out, two API servers answered
 
     def grew(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
@@ -236,11 +242,17 @@ def test_with_two_processes_every_scrape_sums_both(tmp_path):
         def info_requests(samples: Samples) -> float:
             return value(samples, "opengp_http_requests_total", route="services", code="200")
 
-        before = {pid: info_requests(scrape_through(pid)) for pid in pids}
+        def settled() -> dict[int, float]:
+            """What each process's scrape shows once every process has added its last counts
+            (each does, at the latest, a second after counting: system/tally.py)."""
+            time.sleep(EVERY + 0.5)
+            return {pid: info_requests(scrape_through(pid)) for pid in pids}
+
+        before = settled()
         assert len(set(before.values())) == 1, before
         for i in range(10):         # five answered by each process
             call(held[pids[i % 2]], "/arcgis/rest/info")
-        after = {pid: info_requests(scrape_through(pid)) for pid in pids}
+        after = settled()
         assert after == {pid: before[pid] + 10 for pid in pids}
     finally:
         dep.stop()

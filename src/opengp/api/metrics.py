@@ -2,8 +2,8 @@
 
 :class:`Metered` is the outermost ASGI layer of the app (``app.asgi_app``), so what the fast
 paths answer and what the error guard answers are counted like the rest.  Its work per request
-is a few prefix checks (:func:`route_class`), two ``perf_counter`` calls and one cached label
-child each of a counter and a histogram (memory-mapped writes, system/metrics.py).
+is a few prefix checks (:func:`route_class`), two ``perf_counter`` calls and two tallies
+(system/tally.py: added to the metrics once a second, not written per request).
 
 Who may read ``/metrics`` (settings, docs/operations.md "Metrics"): Prometheus with
 ``Authorization: Bearer <metrics_token>``, or an administrator's opengp token, on the server's
@@ -26,10 +26,12 @@ from starlette.requests import Request
 from ..config import Settings, listen_address
 from ..core import OpenGPError
 from ..system.metrics import HTTP_DURATION, HTTP_REQUESTS, exposition, ready_labels
+from ..system.tally import TALLY
 from .auth import caller, is_administrator
 
 log = logging.getLogger("opengp.metrics")
 PATH = "/metrics"
+_CODES = {code: str(code) for code in range(100, 600)}     # the code label, made once
 _GP, _SERVICES = "/GPServer", "/arcgis/rest/services"
 _SUBMITS = ("/submitJob", "/execute", "/submitJob/", "/execute/")
 HOW_TO_ENABLE = ("/metrics is not enabled on this port. Set metrics_token (OPENGP_METRICS_TOKEN) and send it "
@@ -97,8 +99,6 @@ class Metered:
         self.inner, self.app, self.settings = inner, app, settings
         self.token = settings.metrics_token.encode() if settings.metrics_token else None
         self.port = listen_address(settings.metrics_address)[1] if settings.metrics_address else None
-        self._children: dict[tuple[str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
         ready_labels()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -128,15 +128,8 @@ class Metered:
             else:
                 await self.inner(scope, receive, sending)
         finally:
-            elapsed = time.perf_counter() - start
-            timer = self._timers.get(route)
-            if timer is None:
-                timer = self._timers[route] = HTTP_DURATION.labels(route)
-            timer.observe(elapsed)
-            child = self._children.get((route, status))
-            if child is None:
-                child = self._children[(route, status)] = HTTP_REQUESTS.labels(route, str(status))
-            child.inc()
+            TALLY.observe(HTTP_DURATION, (route,), time.perf_counter() - start)
+            TALLY.inc(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)))
 
     def _refused(self, scope: dict) -> str | None:
         """Why this /metrics request on the server's port is refused; None: it may read."""

@@ -25,7 +25,7 @@ from ..core.status import OPEN, QUEUED, RUNNING
 from ..executors.base import Executor
 from ..system.files import UPLOAD_RETENTION
 from ..system.logcontext import current_request_id
-from ..system.metrics import JOBS_SUBMITTED
+from ..system.metrics import job_submitted
 from ..runtime.storage import FileStore, SharedFolder, Upload
 from ..store import JobQuery, Store
 from ..store.values import INPUT, PREVIEW
@@ -167,7 +167,7 @@ class JobService:
                                                   # its log lines name the request that submitted it
                                                   request_id=current_request_id()))
         self.executor.submit(job.id, service.key)
-        JOBS_SUBMITTED.labels(job.service, job.task).inc()
+        job_submitted(job)
         return job
 
     def _insert(self, job: Job) -> Job:

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, valu
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ..core import Conflict, Job, StoreUnavailable
+from .tally import TALLY
 
 log = logging.getLogger("opengp.metrics")
 E = TypeVar("E", bound=Exception)
@@ -103,6 +104,7 @@ def registry(*collectors: Any) -> CollectorRegistry:
 
 def exposition(*collectors: Any) -> bytes:
     """The text format of :func:`registry`; the collectors are registered for this scrape only."""
+    TALLY.flush()       # this process's last second first (system/tally.py)
     reg = registry(*collectors)
     try:
         return prometheus_client.generate_latest(reg)
@@ -144,17 +146,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def job_submitted(job: Job) -> None:
+    """A job accepted by the job service (stored and queued)."""
+    TALLY.inc(JOBS_SUBMITTED, (job.service, job.task))
+
+
 def job_ended(job: Job) -> None:
     """A job's move to a final status committed (counted once, where it commits: the store)."""
-    JOBS_ENDED.labels(job.service, job.task, job.status.value).inc()
+    TALLY.inc(JOBS_ENDED, (job.service, job.task, job.status.value))
     if job.started is not None and job.finished is not None:
-        JOB_DURATION.labels(job.service).observe(max(0.0, job.finished - job.started))
+        TALLY.observe(JOB_DURATION, (job.service,), max(0.0, job.finished - job.started))
 
 
 def job_claimed(job: Job) -> None:
     """A worker's claim committed: how long the job waited for it."""
     if job.started is not None:
-        JOB_QUEUE_WAIT.labels(job.service).observe(max(0.0, job.started - job.created))
+        TALLY.observe(JOB_QUEUE_WAIT, (job.service,), max(0.0, job.started - job.created))
 
 
 def store_error(error: E, op: str) -> E:

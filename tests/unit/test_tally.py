@@ -1,0 +1,45 @@
+"""system/tally.py: what is tallied and flushed reads, in a scrape, exactly as if each value had
+been written to its metric at once (bucket by bucket, sums, counts)."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from opengp.system.tally import Tally
+
+BUCKETS = (0.001, 0.01, 0.1, 1.0)
+# below the first bound, on each bound (observe() counts a value equal to a bound in it), between
+# bounds, above the last
+VALUES = (0.0, 0.0005, 0.001, 0.002, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 1e9)
+
+
+def scrape(registry: CollectorRegistry) -> list[str]:
+    """The text format, but the times the series were made (which differ by construction)."""
+    return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+
+
+def metrics() -> tuple[CollectorRegistry, Counter, Histogram]:
+    registry = CollectorRegistry()
+    counter = Counter("c", "a counter", ["route", "code"], registry=registry)
+    histogram = Histogram("h", "a histogram", ["route"], buckets=BUCKETS, registry=registry)
+    return registry, counter, histogram
+
+
+def test_tallied_values_read_as_values_written_at_once():
+    direct, counter, histogram = metrics()
+    for value in VALUES:
+        histogram.labels("gp_job").observe(value)
+        counter.labels("gp_job", "200").inc()
+    counter.labels("ogc", "404").inc(2.5)
+
+    tallied, counter2, histogram2 = metrics()
+    tally = Tally(every=3600)       # flushed by hand only
+    for value in VALUES:
+        tally.observe(histogram2, ("gp_job",), value)
+        tally.inc(counter2, ("gp_job", "200"))
+    tally.inc(counter2, ("ogc", "404"), 2.5)
+    assert scrape(tallied) != scrape(direct)     # nothing until the flush
+    tally.flush()
+
+    assert scrape(tallied) == scrape(direct)
+    tally.flush()       # a flush with nothing new adds nothing
+    assert scrape(tallied) == scrape(direct)
