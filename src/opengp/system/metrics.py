@@ -23,7 +23,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ..core import Conflict, Job, StoreUnavailable
+from ..core import Conflict, Job, Kind, StoreUnavailable
 
 log = logging.getLogger("opengp.metrics")
 E = TypeVar("E", bound=Exception)
@@ -144,8 +144,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _counted(job: Job) -> bool:
+    """A service's job (a tool run or a product), not an admin operation (createService,
+    edit...): those run as jobs too, under the service's key, but are no work of the service's."""
+    return job.kind is not Kind.ADMIN
+
+
 def job_ended(job: Job) -> None:
     """A job's move to a final status committed (counted once, where it commits: the store)."""
+    if not _counted(job):
+        return
     JOBS_ENDED.labels(job.service, job.task, job.status.value).inc()
     if job.started is not None and job.finished is not None:
         JOB_DURATION.labels(job.service).observe(max(0.0, job.finished - job.started))
@@ -153,7 +161,7 @@ def job_ended(job: Job) -> None:
 
 def job_claimed(job: Job) -> None:
     """A worker's claim committed: how long the job waited for it."""
-    if job.started is not None:
+    if _counted(job) and job.started is not None:
         JOB_QUEUE_WAIT.labels(job.service).observe(max(0.0, job.started - job.created))
 
 
