@@ -81,8 +81,24 @@ class LogStore(Protocol):
         """Forget every line (``logs/clean``)."""
 
 
+# each text column's width (None: unbounded), read from the table itself
+_WIDTHS: dict[str, int | None] = {c.name: getattr(c.type, "length", None) for c in logs.columns}
+
+
 def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row.get(name) for name in _COLUMNS}
+    """A line as its columns can hold it: every text without NUL (PostgreSQL's text cannot hold
+    one) and cut to its column's width (PostgreSQL refuses a longer value).  A line is anything
+    a logger was given (a thread's name, a client's request id): one odd line must not fail the
+    batch written with it."""
+    return {name: _fit(row.get(name), _WIDTHS[name]) for name in _COLUMNS}
+
+
+def _fit(value: Any, width: int | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value if width is None else value[:width]
 
 
 class SqlLogStore:
