@@ -130,6 +130,28 @@ def test_requests_are_counted_by_route_class_and_status_and_timed(srv, http):
     assert not any("no-such-job" in v or "/no/such" in v for _, labels in after for _, v in labels)
 
 
+def test_a_live_event_stream_is_counted_apart_and_not_timed(srv, http):
+    """A job's server-sent events stay open for the job's life: they are requests of their own
+    class, counted, and kept out of the latency histogram (a poll's latency stays a poll's)."""
+    job_id = submit(http, f"{JOBS}/Sleep", seconds="1")
+    before = scrape(srv.url)
+    with http.stream("GET", f"{JOBS}/Sleep/jobs/{job_id}/events") as events:
+        assert events.status_code == 200 and events.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in events.iter_lines() if line.startswith("data:")]
+    assert json.loads(lines[-1][5:])["terminal"] is True
+    assert http.get(f"{JOBS}/Sleep/jobs/{job_id}", params={"f": "json"}).status_code == 200
+    after = scrape(srv.url)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("opengp_http_requests_total", route="gp_events", code="200") == 1
+    assert grew("opengp_http_requests_total", route="gp_job", code="200") == 1          # the poll alone
+    assert grew("opengp_http_request_duration_seconds_count", route="gp_job") == 1
+    assert not any(name.startswith("opengp_http_request_duration_seconds") and ("route", "gp_events") in labels
+                   for name, labels in after)
+
+
 def test_reading_metrics_takes_the_metrics_token_or_an_administrators(srv, http):
     refused = http.get("/metrics")
     assert refused.status_code == 403

@@ -2,7 +2,7 @@
 
 :class:`Metered` is the outermost ASGI layer of the app (``app.asgi_app``), so what the fast
 paths answer and what the error guard answers are counted like the rest.  Its work per request
-is a few prefix checks (:func:`route_class`), two ``perf_counter`` calls and one cached label
+is a few prefix and suffix checks (:func:`route_class`), two ``perf_counter`` calls and one cached label
 child each of a counter and a histogram (memory-mapped writes, system/metrics.py).
 
 Who may read ``/metrics`` (settings, docs/operations.md "Metrics"): Prometheus with
@@ -32,6 +32,10 @@ log = logging.getLogger("opengp.metrics")
 PATH = "/metrics"
 _GP, _SERVICES = "/GPServer", "/arcgis/rest/services"
 _SUBMITS = ("/submitJob", "/execute", "/submitJob/", "/execute/")
+_EVENTS = ("/events", "/events/")
+# open for as long as what they follow lasts (a job's server-sent events: its lifetime), so
+# their time says nothing of the server's latency: counted, never timed
+UNTIMED = ("gp_events",)
 HOW_TO_ENABLE = ("/metrics is not enabled on this port. Set metrics_token (OPENGP_METRICS_TOKEN) and send it "
                  "as 'Authorization: Bearer <token>' (an administrator's token works too), or set "
                  "metrics_address (OPENGP_METRICS_ADDRESS, host:port) to serve /metrics without a token on "
@@ -44,6 +48,8 @@ def route_class(path: str) -> str:
     if path.startswith(_SERVICES):
         if _GP in path:
             if "/jobs/" in path:
+                if path.endswith(_EVENTS):
+                    return "gp_events"
                 return "gp_results" if "/results" in path else "gp_job"
             return "gp_submit" if path.endswith(_SUBMITS) else "gp"
         if "/FeatureServer" in path:
@@ -89,6 +95,13 @@ class JobGauges:
         yield running
 
 
+class _Untimed:
+    """The timer of a route class left out of the latency histogram."""
+
+    def observe(self, amount: float) -> None:
+        pass
+
+
 class Metered:
     """ASGI: counts and times every HTTP request of ``inner``, and answers ``/metrics``.
     ``app``: the FastAPI app (its ``state``: the job service, the token issuer)."""
@@ -98,7 +111,8 @@ class Metered:
         self.token = settings.metrics_token.encode() if settings.metrics_token else None
         self.port = listen_address(settings.metrics_address)[1] if settings.metrics_address else None
         self._children: dict[tuple[str, int], Any] = {}
-        self._timers: dict[str, Any] = {}
+        # an untimed class's timer observes nothing (set here: the per-request path stays as it is)
+        self._timers: dict[str, Any] = {route: _Untimed() for route in UNTIMED}
         ready_labels()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
