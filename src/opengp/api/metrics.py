@@ -78,19 +78,20 @@ def route_class(path: str) -> str:
 
 class JobGauges:
     """Jobs waiting and running per service, read from the store at scrape time (so every API
-    server and every process reports the same numbers, whoever runs the jobs)."""
+    server and every process reports the same numbers, whoever runs the jobs): the one count
+    the dashboard and a service's statistics read too (``jobs/activity.Activity``)."""
 
-    def __init__(self, jobs: Any) -> None:
-        self.jobs = jobs
+    def __init__(self, activity: Any) -> None:
+        self.activity = activity
 
     def collect(self) -> Any:
         waiting = GaugeMetricFamily("opengp_jobs_waiting", "Jobs queued, not yet running, per service.",
                                     labels=["service"])
         running = GaugeMetricFamily("opengp_jobs_running", "Jobs running (or being cancelled), per service.",
                                     labels=["service"])
-        for service, (queued, busy) in sorted(self.jobs.queue_depths().items()):
-            waiting.add_metric([service], queued)
-            running.add_metric([service], busy)
+        for queue in self.activity.queues_now():
+            waiting.add_metric([queue.service], queue.waiting)
+            running.add_metric([queue.service], queue.running)
         yield waiting
         yield running
 
@@ -170,8 +171,8 @@ class Metered:
                 "administrator's token.\n")
 
     async def _scrape(self) -> tuple[int, bytes]:
-        jobs = getattr(self.app.state, "jobs", None)
-        collectors = [JobGauges(jobs)] if jobs is not None else []
+        activity = getattr(self.app.state, "activity", None)
+        collectors = [JobGauges(activity)] if activity is not None else []
         try:
             return 200, await asyncio.to_thread(exposition, *collectors)
         except Exception:       # the store failing, say: the scrape fails, plainly; never a 500
