@@ -109,10 +109,7 @@ class SqlLogStore:
         self.engine, self._writer = engine, writer
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        if write and self._writer is not None:
-            with self._writer:
-                return run(self.engine, fn, write=True, what="log")
-        return run(self.engine, fn, write=write, what="log")
+        return run(self.engine, fn, write=write, what="log", writer=self._writer)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -217,4 +214,4 @@ def open_log_store(job_store: Any) -> LogStore:
     engine = getattr(job_store, "engine", None)
     if engine is None:
         return job_store.logs
-    return SqlLogStore(engine, job_store._write_lock if job_store.is_sqlite else None)
+    return SqlLogStore(engine, job_store.writer())
