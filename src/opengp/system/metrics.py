@@ -88,28 +88,31 @@ def multiprocess() -> bool:
     return bool(os.environ.get(ENV))
 
 
+class _ThisProcess:
+    """This process's own metrics (prometheus_client's global registry), read through."""
+
+    def collect(self) -> Any:
+        return prometheus_client.REGISTRY.collect()
+
+
 def registry(*collectors: Any) -> CollectorRegistry:
-    """What a scrape reads: every process's samples (or this process's alone, outside
-    multiprocess mode, as in tests that build the app themselves), with ``collectors``."""
+    """What a scrape reads, a registry of its own with ``collectors``: every process's samples
+    (or this process's alone, outside multiprocess mode, as in tests that build the app
+    themselves).  Never the global registry itself: two scrapes at once would each register
+    their collectors there, and the second would fail ("Duplicated timeseries")."""
+    reg = CollectorRegistry()
     if multiprocess():
-        reg = CollectorRegistry()
         MultiProcessCollector(reg)
     else:
-        reg = prometheus_client.REGISTRY
+        reg.register(_ThisProcess())
     for collector in collectors:
         reg.register(collector)
     return reg
 
 
 def exposition(*collectors: Any) -> bytes:
-    """The text format of :func:`registry`; the collectors are registered for this scrape only."""
-    reg = registry(*collectors)
-    try:
-        return prometheus_client.generate_latest(reg)
-    finally:
-        if reg is prometheus_client.REGISTRY:
-            for collector in collectors:
-                reg.unregister(collector)
+    """The text format of :func:`registry` (``collectors`` read for this scrape only)."""
+    return prometheus_client.generate_latest(registry(*collectors))
 
 
 def ready_labels() -> None:
