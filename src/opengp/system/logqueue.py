@@ -60,7 +60,8 @@ class BatchHandler(logging.Handler):
         super().__init__(level)
         self.sink, self.capacity, self.batch, self.interval = sink, capacity, batch, interval
         self.dropped_total = 0
-        self._dropped = 0
+        self._dropped = 0           # since the last WARNING row; emitting threads add, the writer takes
+        self._dropped_lock = threading.Lock()       # (taken only when dropping: never on a kept record)
         self._rows: deque[dict[str, Any]] = deque()
         self._wake = threading.Event()
         self._stopping = False
@@ -87,7 +88,8 @@ class BatchHandler(logging.Handler):
         self._running()
         room = max(0, self.capacity - len(self._rows))
         if len(rows) > room:
-            self._dropped += len(rows) - room
+            with self._dropped_lock:
+                self._dropped += len(rows) - room
             rows = rows[:room]
         self._rows.extend(rows)
         if len(self._rows) >= self.batch:
@@ -121,7 +123,8 @@ class BatchHandler(logging.Handler):
             while self._rows and len(batch) < self.batch:
                 batch.append(self._rows.popleft())
             if self._dropped:
-                count, self._dropped = self._dropped, 0
+                with self._dropped_lock:
+                    count, self._dropped = self._dropped, 0
                 self.dropped_total += count
                 batch.append(_dropped_row(count))
                 self._complain("%d log record(s) dropped: the log store's queue was full", count)
