@@ -3,6 +3,7 @@ them: administrators every service, publishers their own, nobody without signing
 from __future__ import annotations
 
 import json
+from urllib.parse import quote, unquote
 from typing import Iterator
 
 import httpx
@@ -61,3 +62,15 @@ def test_the_figures_are_the_jobs_run_and_each_sees_their_services(srv):
         part = root.get(DASHBOARD, params={"part": "charts"})
         assert part.text.count('data-series="succeeded"') >= 1 and "<html" not in part.text
         assert json.loads(root.get(DASHBOARD, params={"f": "pjson"}).text)["queues"] is not None
+
+
+def test_a_stale_sign_in_goes_to_sign_in_again(srv):
+    """A token that expired or was revoked (in the URL, or the sign-in cookie) is sent to sign in,
+    as the console's other pages do, and the way back leaves the stale token out."""
+    r = httpx.get(f"{srv.url}{DASHBOARD}", params={"token": "stale", "part": "charts"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/arcgis/login?next=")
+    back = unquote(r.headers["location"].split("next=", 1)[1])
+    assert back == f"{DASHBOARD}?part=charts"
+    r = httpx.get(f"{srv.url}{DASHBOARD}", cookies={"agstoken": "stale"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == f"/arcgis/login?next={quote(DASHBOARD, safe='')}"
+    assert 'agstoken=""' in r.headers.get("set-cookie", "")        # the stale cookie is dropped

@@ -158,6 +158,13 @@ def test_the_request_id_is_echoed_made_when_missing_and_replaced_when_not_sane(s
     {"pageSize": "10001"}, {"filter": "{not json"}, {"filter": "[1, 2]"}, {"filter": '{"service": ["Test/Jobs"]}'},
     {"filter": '{"services": [{"a": 1}]}'}, {"filter": '{"processIds": ["one"]}'}, {"filterType": "xml"},
     {"startTime": "1000000000000", "endTime": "2000000000000"}, {"sinceServerStart": "maybe"},
+    # a process number no column holds (once a 500: too large for SQLite, or PostgreSQL's integer)
+    {"filter": json.dumps({"processIds": [str(10**30)]})}, {"filter": json.dumps({"processIds": [2**31]})},
+    {"filter": json.dumps({"processIds": [-1]})},
+    # a NUL no text column holds (PostgreSQL's driver refuses the parameter)
+    {"filter": json.dumps({"jobIds": ["j\x00"]})}, {"filter": json.dumps({"requestIds": ["r\x00"]})},
+    {"filter": json.dumps({"services": ["Test/Jobs\x00"]})}, {"filter": json.dumps({"machines": ["m\x00"]})},
+    {"jobId": "j\x00"},
 ])
 def test_bad_parameters_answer_in_the_admin_error_format(admin, params):
     r = admin.get(f"{LOGS}/query", params={"f": "json", **params})

@@ -90,6 +90,28 @@ def test_a_job_is_counted_submitted_and_ended_with_its_labels_and_timed(srv, htt
     assert not any(job_id in v for _, labels in after for _, v in labels)
 
 
+def admin_token(srv: Server) -> str:
+    password = (srv.data_dir / "demo-admin-password").read_text().strip()
+    return httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
+        "username": "admin", "password": password, "client": "requestip", "f": "json"}).json()["token"]
+
+
+def test_an_admin_operation_is_not_counted_as_a_services_job(srv, http):
+    """A service's ``edit`` runs as an admin job: it is no job of the service's (no
+    submission, no end, no duration, no queue wait in /metrics)."""
+    before = scrape(srv.url)
+    edited = http.post("/arcgis/admin/services/Test/Jobs.GPServer/edit", data={
+        "f": "json", "service": json.dumps({"description": "Edited while counting."})},
+        headers={"X-Esri-Authorization": f"Bearer {admin_token(srv)}"}).json()
+    assert edited["status"] == "success", edited
+    after = scrape(srv.url)
+    for name in ("opengp_jobs_ended_total", "opengp_jobs_submitted_total", "opengp_job_duration_seconds_count",
+                 "opengp_job_queue_wait_seconds_count"):
+        grown = {labels: v - before.get((n, labels), 0.0) for (n, labels), v in after.items()
+                 if n == name and v != before.get((n, labels), 0.0)}
+        assert grown == {}, (name, grown)
+
+
 def test_requests_are_counted_by_route_class_and_status_and_timed(srv, http):
     job_id = submit(http, f"{JOBS}/Add", a="2")
     wait(http, f"{JOBS}/Add", job_id)
@@ -114,6 +136,28 @@ def test_requests_are_counted_by_route_class_and_status_and_timed(srv, http):
     assert not any("no-such-job" in v or "/no/such" in v for _, labels in after for _, v in labels)
 
 
+def test_a_live_event_stream_is_counted_apart_and_not_timed(srv, http):
+    """A job's server-sent events stay open for the job's life: they are requests of their own
+    class, counted, and kept out of the latency histogram (a poll's latency stays a poll's)."""
+    job_id = submit(http, f"{JOBS}/Sleep", seconds="1")
+    before = scrape(srv.url)
+    with http.stream("GET", f"{JOBS}/Sleep/jobs/{job_id}/events") as events:
+        assert events.status_code == 200 and events.headers["content-type"].startswith("text/event-stream")
+        lines = [line for line in events.iter_lines() if line.startswith("data:")]
+    assert json.loads(lines[-1][5:])["terminal"] is True
+    assert http.get(f"{JOBS}/Sleep/jobs/{job_id}", params={"f": "json"}).status_code == 200
+    after = scrape(srv.url)
+
+    def grew(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("opengp_http_requests_total", route="gp_events", code="200") == 1
+    assert grew("opengp_http_requests_total", route="gp_job", code="200") == 1          # the poll alone
+    assert grew("opengp_http_request_duration_seconds_count", route="gp_job") == 1
+    assert not any(name.startswith("opengp_http_request_duration_seconds") and ("route", "gp_events") in labels
+                   for name, labels in after)
+
+
 def test_reading_metrics_takes_the_metrics_token_or_an_administrators(srv, http):
     refused = http.get("/metrics")
     assert refused.status_code == 403
@@ -121,10 +165,7 @@ def test_reading_metrics_takes_the_metrics_token_or_an_administrators(srv, http)
     assert http.get("/metrics", headers={"Authorization": "Bearer not-the-token-at-all"}).status_code == 403
     assert scrape(srv.url, TOKEN)
 
-    password = (srv.data_dir / "demo-admin-password").read_text().strip()
-    admin = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
-        "username": "admin", "password": password, "client": "requestip", "f": "json"}).json()["token"]
-    assert scrape(srv.url, admin)
+    assert scrape(srv.url, admin_token(srv))
 
     add_user(srv.data_dir, "watcher", "user", "watcher-password-1")
     user = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={

@@ -134,8 +134,9 @@ def test_the_machine_filter(root, jobs_run):
 
     assert count(None) == count('{"machines": "*"}') == 5
     assert count('{"machines": ["no-such-host"]}') == 0
-    bad = root.get(url, params={"f": "json", "filter": '{"machines": 7}'}).json()
-    assert bad["status"] == "error" and bad["code"] == 400 and "machines" in bad["messages"][-1]
+    for junk in ('{"machines": 7}', '{"machines": ["host\\u0000"]}', '{"machines": "a,b\\u0000"}'):
+        bad = root.get(url, params={"f": "json", "filter": junk}).json()
+        assert bad["status"] == "error" and bad["code"] == 400 and "machines" in bad["messages"][-1], junk
 
 
 def test_a_report_is_listed_read_edited_and_deleted(root):
@@ -189,6 +190,13 @@ BAD = [
     ({"reportname": "b", "since": "LAST_YEAR", "aggregationInterval": 1,
       "queries": [{"resourceURIs": ["services/"], "metrics": ["RequestCount"]}]}, "time slices"),
     ({"reportname": "add", "queries": [{"resourceURIs": ["services/"], "metrics": ["RequestCount"]}]}, "add"),
+    # past the year 9999: too large for a float (once a 500), or for a date
+    ({"reportname": "b", "since": "CUSTOM", "from": 0, "to": "1" + "0" * 400,
+      "queries": [{"resourceURIs": ["services/"], "metrics": ["RequestCount"]}]}, "'to'"),
+    ({"reportname": "b", "since": "CUSTOM", "from": 0, "to": 10**17, "aggregationInterval": 10**9,
+      "queries": [{"resourceURIs": ["services/"], "metrics": ["RequestCount"]}]}, "'to'"),
+    ({"reportname": "b\x00", "queries": [{"resourceURIs": ["services/"], "metrics": ["RequestCount"]}]},
+     "reportname"),
 ]
 
 

@@ -81,3 +81,34 @@ def test_the_dashboard_charts_the_jobs_and_refreshes_live(page, srv):
                            ".reduce((n, r) => n + Number(r.dataset.value), 0) === 3", timeout=15_000)
     assert page.evaluate("window.__sameDocument === true"), "the dashboard reloaded"
     httpx.post(f"{srv.url}{retry}/jobs/{running}/cancel", data={"f": "json"})
+
+
+DASHBOARD = "/arcgis/admin/console/dashboard"
+
+
+def test_signed_out_elsewhere_the_dashboard_goes_to_sign_in(page, srv):
+    """Signed out in another tab: the next refresh finds no charts to show, and the page goes to
+    sign in (not a sign-in form drawn inside the dashboard)."""
+    page.goto(DASHBOARD)
+    expect(page).to_have_url(re.compile(r"/arcgis/login\?next="))
+    page.get_by_label("User name").fill("root")
+    page.get_by_label("Password").fill("root password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    other = page.context.new_page()
+    other.goto("/arcgis/admin/console")
+    other.get_by_role("button", name="Sign out").click()
+    other.close()
+    expect(page).to_have_url(re.compile(r"/arcgis/login\?next="), timeout=15_000)
+    expect(page.get_by_label("User name")).to_be_visible()
+    expect(page.locator("#dashboard")).to_have_count(0)
+
+
+def test_a_dashboard_opened_with_a_token_keeps_it_when_it_refreshes(page, srv):
+    token = httpx.post(f"{srv.url}/arcgis/tokens/generateToken", data={
+        "username": "root", "password": "root password", "client": "requestip", "f": "json"}).json()["token"]
+    page.goto(f"{DASHBOARD}?token={token}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    page.wait_for_function("() => document.getElementById('dashboard').dataset.refreshed", timeout=15_000)
+    expect(page.locator("#jobs-per-minute")).to_have_count(1)
+    expect(page.locator("#dashboard form")).to_have_count(0)        # no sign-in form swapped in

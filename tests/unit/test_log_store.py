@@ -19,8 +19,9 @@ from opengp.system.logqueue import BatchHandler, record_row
 
 
 def row(message: str, t: int, level: int = logging.WARNING, **about: object) -> dict:
-    return {"time": t, "level": level, "logger": "tests", "message": message, "machine": about.pop("machine", "m1"),
-            "process": about.pop("process", 1), "thread": "MainThread", "method": "f", **about}
+    return {"time": t, "level": level, "logger": about.pop("logger", "tests"), "message": message,
+            "machine": about.pop("machine", "m1"), "process": about.pop("process", 1),
+            "thread": about.pop("thread", "MainThread"), "method": about.pop("method", "f"), **about}
 
 
 @pytest.fixture
@@ -55,6 +56,21 @@ def test_filters_by_time_service_machine_process_job_and_request(logs):
     assert messages(logs.query(LogQuery(request_ids=("r1",)))) == ["a"]
     [a] = logs.query(LogQuery(job_ids=("j1",)))
     assert (a.service, a.request_id, a.machine, a.time, a.level) == ("S/One", "r1", "m1", 1000, logging.WARNING)
+
+
+def test_an_odd_record_is_kept_fitted_and_never_loses_the_batch_written_with_it(logs):
+    """PostgreSQL holds no NUL in text and refuses a value wider than its column: such a record
+    once failed its whole batch (the good records with it).  Every text is kept without NUL and
+    cut to its column's width (store/tables.py ``logs``)."""
+    odd = row("a NUL \x00 in the message", 1000, logger="l" * 300 + "\x00", machine="m\x00" + "m" * 300,
+              thread="t\x00" * 100, method="f" * 300, job_id="j\x00" + "j" * 100, request_id="r" * 100,
+              service="S/\x00One", username="u" * 300)
+    logs.add([row("good", 2000), odd])
+    good, kept = logs.query(LogQuery(limit=None))
+    assert good.message == "good"
+    assert kept.message == "a NUL  in the message" and kept.logger == "l" * 255
+    assert kept.machine == "m" * 255 and kept.thread == "t" * 64 and kept.method == "f" * 255
+    assert (kept.job_id, kept.request_id, kept.service, kept.username) == ("j" * 64, "r" * 64, "S/One", "u" * 255)
 
 
 def test_trim_keeps_the_newest_rows_within_the_cap_and_the_age(logs):

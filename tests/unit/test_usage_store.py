@@ -154,3 +154,26 @@ def test_report_definitions_are_kept_by_name(store):
     assert reports.get("Daily") is None
     with pytest.raises(StoreError):
         reports.replace(first)
+
+
+def test_report_writes_take_sqlites_one_writers_turn(tmp_path):
+    """On SQLite, a report definition's write waits for the job store's writer (as the log's and
+    the outbox's do) instead of fighting it for the file."""
+    import threading
+
+    from opengp.store.sql import SqlStore
+
+    store = SqlStore(f"sqlite:///{tmp_path}/jobs.db")
+    try:
+        reports = open_reports(store)
+        written = threading.Event()
+        lock = store.writer()
+        assert lock is not None
+        with lock:
+            threading.Thread(target=lambda: (reports.add(StoredReport("Daily", {}, None, T0, T0)), written.set()),
+                             daemon=True).start()
+            assert not written.wait(0.3), "the report was written while the job store's writer held the file"
+        assert written.wait(5)
+        assert reports.get("Daily") is not None
+    finally:
+        store.close()

@@ -2,8 +2,8 @@
 
 :class:`Metered` is the outermost ASGI layer of the app (``app.asgi_app``), so what the fast
 paths answer and what the error guard answers are counted like the rest.  Its work per request
-is a few prefix checks (:func:`route_class`), two ``perf_counter`` calls and two tallies
-(system/tally.py: added to the metrics once a second, not written per request).
+is a few prefix and suffix checks (:func:`route_class`), two ``perf_counter`` calls and two
+tallies (system/tally.py: added to the metrics once a second, not written per request).
 
 Who may read ``/metrics`` (settings, docs/operations.md "Metrics"): Prometheus with
 ``Authorization: Bearer <metrics_token>``, or an administrator's opengp token, on the server's
@@ -34,6 +34,10 @@ PATH = "/metrics"
 _CODES = {code: str(code) for code in range(100, 600)}     # the code label, made once
 _GP, _SERVICES = "/GPServer", "/arcgis/rest/services"
 _SUBMITS = ("/submitJob", "/execute", "/submitJob/", "/execute/")
+_EVENTS = ("/events", "/events/")
+# open for as long as what they follow lasts (a job's server-sent events: its lifetime), so
+# their time says nothing of the server's latency: counted, never timed
+UNTIMED = frozenset({"gp_events"})
 HOW_TO_ENABLE = ("/metrics is not enabled on this port. Set metrics_token (OPENGP_METRICS_TOKEN) and send it "
                  "as 'Authorization: Bearer <token>' (an administrator's token works too), or set "
                  "metrics_address (OPENGP_METRICS_ADDRESS, host:port) to serve /metrics without a token on "
@@ -46,6 +50,8 @@ def route_class(path: str) -> str:
     if path.startswith(_SERVICES):
         if _GP in path:
             if "/jobs/" in path:
+                if path.endswith(_EVENTS):
+                    return "gp_events"
                 return "gp_results" if "/results" in path else "gp_job"
             return "gp_submit" if path.endswith(_SUBMITS) else "gp"
         if "/FeatureServer" in path:
@@ -74,19 +80,20 @@ def route_class(path: str) -> str:
 
 class JobGauges:
     """Jobs waiting and running per service, read from the store at scrape time (so every API
-    server and every process reports the same numbers, whoever runs the jobs)."""
+    server and every process reports the same numbers, whoever runs the jobs): the one count
+    the dashboard and a service's statistics read too (``jobs/activity.Activity``)."""
 
-    def __init__(self, jobs: Any) -> None:
-        self.jobs = jobs
+    def __init__(self, activity: Any) -> None:
+        self.activity = activity
 
     def collect(self) -> Any:
         waiting = GaugeMetricFamily("opengp_jobs_waiting", "Jobs queued, not yet running, per service.",
                                     labels=["service"])
         running = GaugeMetricFamily("opengp_jobs_running", "Jobs running (or being cancelled), per service.",
                                     labels=["service"])
-        for service, (queued, busy) in sorted(self.jobs.queue_depths().items()):
-            waiting.add_metric([service], queued)
-            running.add_metric([service], busy)
+        for queue in self.activity.queues_now():
+            waiting.add_metric([queue.service], queue.waiting)
+            running.add_metric([queue.service], queue.running)
         yield waiting
         yield running
 
@@ -128,7 +135,8 @@ class Metered:
             else:
                 await self.inner(scope, receive, sending)
         finally:
-            TALLY.observe(HTTP_DURATION, (route,), time.perf_counter() - start)
+            if route not in UNTIMED:
+                TALLY.observe(HTTP_DURATION, (route,), time.perf_counter() - start)
             TALLY.inc(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)))
 
     def _refused(self, scope: dict) -> str | None:
@@ -149,8 +157,8 @@ class Metered:
                 "administrator's token.\n")
 
     async def _scrape(self) -> tuple[int, bytes]:
-        jobs = getattr(self.app.state, "jobs", None)
-        collectors = [JobGauges(jobs)] if jobs is not None else []
+        activity = getattr(self.app.state, "activity", None)
+        collectors = [JobGauges(activity)] if activity is not None else []
         try:
             return 200, await asyncio.to_thread(exposition, *collectors)
         except Exception:       # the store failing, say: the scrape fails, plainly; never a 500

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ..config import Settings
 from ..core import Status, TERMINAL
 from ..core.status import QUEUED, RUNNING
-from ..store.usage import DurationClass, Failure, UsageStore, Window, percentile
+from ..store.usage import DurationClass, Failure, OpenCount, UsageStore, Window, percentile
 from .service import JobService
 
 STATISTICS_WINDOW = 86400.0     # a service's transactions and busy time: the jobs that ended in the last day
@@ -105,9 +105,23 @@ class Activity:
             by_service.setdefault(c.service, []).append(c)
         durations = [ServiceDurations(s, sum(c.count for c in cs), tuple(percentile(cs, q) for q in PERCENTILES))
                      for s, cs in sorted(by_service.items())]
-        queues: dict[str, list[int]] = {}
-        for o in open_jobs:
-            counts = queues.setdefault(o.service, [0, 0])
-            counts[0 if o.status in QUEUED else 1] += o.count
         return Dashboard(now, [minutes.start + 60 * (i + 1) for i in range(MINUTES)], per_minute, durations,
-                         [ServiceQueue(s, w, r) for s, (w, r) in sorted(queues.items())], failures)
+                         _queues(open_jobs), failures)
+
+    def queues_now(self) -> list[ServiceQueue]:
+        """Jobs waiting and running per service now: every published service (at zero when idle:
+        a gauge that vanished would read as stale) and any other with open jobs.  Blocking (one
+        grouped count): for a thread, as a ``/metrics`` scrape runs."""
+        queues = {q.service: q for q in _queues(self.usage.open_jobs())}
+        for key in list(self.jobs.registry.services):
+            queues.setdefault(key, ServiceQueue(key, 0, 0))
+        return [queues[key] for key in sorted(queues)]
+
+
+def _queues(open_jobs: list[OpenCount]) -> list[ServiceQueue]:
+    """Open jobs' counts by service and status as waiting and running per service, by service."""
+    queues: dict[str, list[int]] = {}
+    for o in open_jobs:
+        counts = queues.setdefault(o.service, [0, 0])
+        counts[0 if o.status in QUEUED else 1] += o.count
+    return [ServiceQueue(s, w, r) for s, (w, r) in sorted(queues.items())]

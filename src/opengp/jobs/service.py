@@ -281,16 +281,6 @@ class JobService:
         return {"total": count(), "cancelled": count(Status.CANCELLED), "failed": count(Status.FAILED),
                 "succeeded": count(Status.SUCCEEDED)}
 
-    def queue_depths(self) -> dict[str, tuple[int, int]]:
-        """``{service: (waiting, running)}`` of every published service's jobs, from the store's
-        counts (the unfinished jobs, through the status index): what every API server reads
-        alike, whichever process or machine runs them."""
-        def count(key: str, statuses: frozenset[Status]) -> int:
-            return self.store.query(JobQuery(service=key, kind=self.jobs_kind(key).value, statuses=statuses,
-                                             limit=0))[0]
-
-        return {key: (count(key, QUEUED), count(key, RUNNING)) for key in list(self.registry.services)}
-
     async def dismiss(self, job_id: str) -> Job:
         """OGC's dismiss: cancel the job if it still runs, then remove it and its files,
         remembering its id (until it would have expired) so it reads as gone, not unknown."""

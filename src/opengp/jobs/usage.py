@@ -22,7 +22,9 @@ from typing import Any
 
 from ..core import InvalidInput, NotFound
 from ..core.status import Status
+from ..core.times import within_dates
 from ..store.reports import ReportStore, StoredReport
+from ..store.tables import storable_text
 from ..store.usage import MAX_SLICES, Ended, UsageStore, Window
 from .publishing import ServiceManager
 from .service import JobService
@@ -107,8 +109,8 @@ class UsageReports:
             raise InvalidInput(INVALID, ["'usagereport' must be a JSON object."])
         problems: list[str] = []
         name = raw.get("reportname")
-        if not isinstance(name, str) or not name.strip() or len(name) > 255 or "/" in name:
-            problems.append("'reportname' is required: 1 to 255 characters, no '/'.")
+        if not isinstance(name, str) or not name.strip() or len(name) > 255 or "/" in name or not storable_text(name):
+            problems.append("'reportname' is required: 1 to 255 characters, no '/' and no NUL.")
         elif name.strip() in RESERVED:
             problems.append(f"'{name.strip()}' names an operation of usagereports: choose another reportname.")
         since = str(raw.get("since") or "LAST_DAY").strip().upper()
@@ -262,14 +264,16 @@ def _span(definition: dict[str, Any], now: float) -> tuple[float, int]:
 
 
 def _millis(value: Any, field: str, problems: list[str]) -> int | None:
+    """A CUSTOM report's ``from`` or ``to``: epoch milliseconds from 1970 to the year 9999 (past
+    it, a span would not fit a float)."""
     try:
         ms = int(str(value))
-        if ms < 0:
+        if ms < 0 or not within_dates(ms // 1000):
             raise ValueError
         return ms
     except ValueError:
-        problems.append(f"'{field}' must be a time in milliseconds since the epoch when 'since' is CUSTOM, "
-                        f"not {value!r}.")
+        problems.append(f"'{field}' must be a time in milliseconds since the epoch, from 1970 to the year "
+                        f"9999, when 'since' is CUSTOM, not {str(value)[:40]!r}.")
         return None
 
 

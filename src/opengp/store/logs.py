@@ -81,8 +81,24 @@ class LogStore(Protocol):
         """Forget every line (``logs/clean``)."""
 
 
+# each text column's width (None: unbounded), read from the table itself
+_WIDTHS: dict[str, int | None] = {c.name: getattr(c.type, "length", None) for c in logs.columns}
+
+
 def _row(row: dict[str, Any]) -> dict[str, Any]:
-    return {name: row.get(name) for name in _COLUMNS}
+    """A line as its columns can hold it: every text without NUL (PostgreSQL's text cannot hold
+    one) and cut to its column's width (PostgreSQL refuses a longer value).  A line is anything
+    a logger was given (a thread's name, a client's request id): one odd line must not fail the
+    batch written with it."""
+    return {name: _fit(row.get(name), _WIDTHS[name]) for name in _COLUMNS}
+
+
+def _fit(value: Any, width: int | None) -> Any:
+    if not isinstance(value, str):
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return value if width is None else value[:width]
 
 
 class SqlLogStore:
@@ -93,10 +109,7 @@ class SqlLogStore:
         self.engine, self._writer = engine, writer
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        if write and self._writer is not None:
-            with self._writer:
-                return run(self.engine, fn, write=True, what="log")
-        return run(self.engine, fn, write=write, what="log")
+        return run(self.engine, fn, write=write, what="log", writer=self._writer)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         if rows:
@@ -201,4 +214,4 @@ def open_log_store(job_store: Any) -> LogStore:
     engine = getattr(job_store, "engine", None)
     if engine is None:
         return job_store.logs
-    return SqlLogStore(engine, job_store._write_lock if job_store.is_sqlite else None)
+    return SqlLogStore(engine, job_store.writer())

@@ -172,10 +172,7 @@ class SqlOutbox:
         self._is_sqlite = is_sqlite
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        if write and self._writer is not None:
-            with self._writer:
-                return run(self.engine, fn, write=write, what="outbox")
-        return run(self.engine, fn, write=write, what="outbox")
+        return run(self.engine, fn, write=write, what="outbox", writer=self._writer)
 
     def _params(self, **params: Any) -> dict[str, Any]:
         if self._is_sqlite:
@@ -350,5 +347,4 @@ def open_outbox(job_store: Any) -> tuple[Any, Any]:
         return job_store.outbox, job_store.outbox
     from .webhooks import SqlWebhookStore
 
-    return SqlWebhookStore(engine), SqlOutbox(engine, job_store.is_sqlite, job_store.clock,
-                                              job_store._write_lock if job_store.is_sqlite else None)
+    return SqlWebhookStore(engine), SqlOutbox(engine, job_store.is_sqlite, job_store.clock, job_store.writer())

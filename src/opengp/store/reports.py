@@ -65,13 +65,15 @@ def _record(row: Row) -> StoredReport:
 
 
 class SqlReportStore:
-    """Report definitions over the job store's engine (migrations already applied by SqlStore)."""
+    """Report definitions over the job store's engine (migrations already applied by SqlStore).
+    ``writer``: SQLite's one writer's lock (the job store's), so these writes queue behind job
+    writes instead of fighting them for the file."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, writer: Any = None) -> None:
+        self.engine, self._writer = engine, writer
 
     def _run(self, fn: Any, write: bool = False) -> Any:
-        return run(self.engine, fn, write=write, what="usage report")
+        return run(self.engine, fn, write=write, what="usage report", writer=self._writer)
 
     def list(self) -> list[StoredReport]:
         stmt = select(usage_reports).order_by(usage_reports.c.name)
@@ -135,4 +137,4 @@ def open_reports(job_store: Any) -> ReportStore:
     engine = getattr(job_store, "engine", None)
     if engine is None:
         return job_store.reports
-    return SqlReportStore(engine)
+    return SqlReportStore(engine, job_store.writer())

@@ -83,6 +83,12 @@ class SqlStore(ClaimsMixin):
         if migrate:
             self.fold_counts()
 
+    def writer(self) -> threading.RLock | None:
+        """SQLite's one writer's lock, for the stores of the tables beside the jobs (logs, report
+        definitions, the outbox): their writes queue behind job writes instead of fighting them
+        for the file (and failing as busy).  None on PostgreSQL, whose rows lock themselves."""
+        return self._write_lock if self.is_sqlite else None
+
     # -- plumbing -------------------------------------------------------
     def _write_sql(self, statement: str, params: dict[str, Any] | list[dict[str, Any]],
                    before: Sequence[tuple[str, dict[str, Any]]] = (),

@@ -248,7 +248,16 @@ usage_reports = Table(
 )
 
 
+INT4_MAX = 2**31 - 1            # the largest value of an Integer column on PostgreSQL
+
+
+def storable_text(value: str) -> bool:
+    """Could a text column hold this, or be searched for it?  Not with a NUL in it: PostgreSQL
+    text cannot hold one, and its driver refuses such a parameter, so a client's value with one
+    is refused (or, as an id, unknown), never sent."""
+    return "\x00" not in value
+
+
 def storable_id(job_id: str) -> bool:
-    """Could a job have this id?  Not with a NUL in it: PostgreSQL text cannot hold one, and
-    its driver refuses such a parameter, so a client's junk id is unknown, never sent."""
-    return "\x00" not in job_id
+    """Could a job have this id (``storable_text``)?  A client's junk id is unknown, never sent."""
+    return storable_text(job_id)

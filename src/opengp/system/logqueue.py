@@ -31,13 +31,14 @@ _self = logging.getLogger(SELF)
 
 
 def record_row(record: logging.LogRecord) -> dict[str, Any]:
-    """What the store keeps of a record (store/logs.py's columns)."""
+    """What the store keeps of a record (store/logs.py's columns; the store fits each text to
+    its column)."""
     message = record.getMessage()
     if record.exc_info:
         message = f"{message}\n{logging.Formatter().formatException(record.exc_info)}"
     return {"time": int(record.created * 1000), "level": record.levelno, "logger": record.name,
             "message": message[:MAX_MESSAGE], "machine": HOST, "process": record.process or 0,
-            "thread": (record.threadName or "")[:64], "method": (record.funcName or "")[:255],
+            "thread": record.threadName or "", "method": record.funcName or "",
             "job_id": getattr(record, "job_id", None), "request_id": getattr(record, "request_id", None),
             "service": getattr(record, "service", None), "username": getattr(record, "user", None)}
 
@@ -45,7 +46,7 @@ def record_row(record: logging.LogRecord) -> dict[str, Any]:
 def _dropped_row(count: int) -> dict[str, Any]:
     return {"time": int(time.time() * 1000), "level": logging.WARNING, "logger": SELF,
             "message": f"{count} log record(s) were dropped: the queue of records waiting for the store was full.",
-            "machine": HOST, "process": os.getpid(), "thread": threading.current_thread().name[:64],
+            "machine": HOST, "process": os.getpid(), "thread": threading.current_thread().name,
             "method": "", "job_id": None, "request_id": None, "service": None, "username": None}
 
 
@@ -59,7 +60,8 @@ class BatchHandler(logging.Handler):
         super().__init__(level)
         self.sink, self.capacity, self.batch, self.interval = sink, capacity, batch, interval
         self.dropped_total = 0
-        self._dropped = 0
+        self._dropped = 0           # since the last WARNING row; emitting threads add, the writer takes
+        self._dropped_lock = threading.Lock()       # (taken only when dropping: never on a kept record)
         self._rows: deque[dict[str, Any]] = deque()
         self._wake = threading.Event()
         self._stopping = False
@@ -86,7 +88,8 @@ class BatchHandler(logging.Handler):
         self._running()
         room = max(0, self.capacity - len(self._rows))
         if len(rows) > room:
-            self._dropped += len(rows) - room
+            with self._dropped_lock:
+                self._dropped += len(rows) - room
             rows = rows[:room]
         self._rows.extend(rows)
         if len(self._rows) >= self.batch:
@@ -120,7 +123,8 @@ class BatchHandler(logging.Handler):
             while self._rows and len(batch) < self.batch:
                 batch.append(self._rows.popleft())
             if self._dropped:
-                count, self._dropped = self._dropped, 0
+                with self._dropped_lock:
+                    count, self._dropped = self._dropped, 0
                 self.dropped_total += count
                 batch.append(_dropped_row(count))
                 self._complain("%d log record(s) dropped: the log store's queue was full", count)

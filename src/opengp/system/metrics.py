@@ -23,7 +23,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ..core import Conflict, Job, StoreUnavailable
+from ..core import Conflict, Job, Kind, StoreUnavailable
 from .tally import TALLY
 
 log = logging.getLogger("opengp.metrics")
@@ -89,29 +89,32 @@ def multiprocess() -> bool:
     return bool(os.environ.get(ENV))
 
 
+class _ThisProcess:
+    """This process's own metrics (prometheus_client's global registry), read through."""
+
+    def collect(self) -> Any:
+        return prometheus_client.REGISTRY.collect()
+
+
 def registry(*collectors: Any) -> CollectorRegistry:
-    """What a scrape reads: every process's samples (or this process's alone, outside
-    multiprocess mode, as in tests that build the app themselves), with ``collectors``."""
+    """What a scrape reads, a registry of its own with ``collectors``: every process's samples
+    (or this process's alone, outside multiprocess mode, as in tests that build the app
+    themselves).  Never the global registry itself: two scrapes at once would each register
+    their collectors there, and the second would fail ("Duplicated timeseries")."""
+    reg = CollectorRegistry()
     if multiprocess():
-        reg = CollectorRegistry()
         MultiProcessCollector(reg)
     else:
-        reg = prometheus_client.REGISTRY
+        reg.register(_ThisProcess())
     for collector in collectors:
         reg.register(collector)
     return reg
 
 
 def exposition(*collectors: Any) -> bytes:
-    """The text format of :func:`registry`; the collectors are registered for this scrape only."""
+    """The text format of :func:`registry` (``collectors`` read for this scrape only)."""
     TALLY.flush()       # this process's last second first (system/tally.py)
-    reg = registry(*collectors)
-    try:
-        return prometheus_client.generate_latest(reg)
-    finally:
-        if reg is prometheus_client.REGISTRY:
-            for collector in collectors:
-                reg.unregister(collector)
+    return prometheus_client.generate_latest(registry(*collectors))
 
 
 def ready_labels() -> None:
@@ -146,6 +149,12 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _counted(job: Job) -> bool:
+    """A service's job (a tool run or a product), not an admin operation (createService,
+    edit...): those run as jobs too, under the service's key, but are no work of the service's."""
+    return job.kind is not Kind.ADMIN
+
+
 def job_submitted(job: Job) -> None:
     """A job accepted by the job service (stored and queued)."""
     TALLY.inc(JOBS_SUBMITTED, (job.service, job.task))
@@ -153,6 +162,8 @@ def job_submitted(job: Job) -> None:
 
 def job_ended(job: Job) -> None:
     """A job's move to a final status committed (counted once, where it commits: the store)."""
+    if not _counted(job):
+        return
     TALLY.inc(JOBS_ENDED, (job.service, job.task, job.status.value))
     if job.started is not None and job.finished is not None:
         TALLY.observe(JOB_DURATION, (job.service,), max(0.0, job.finished - job.started))
@@ -160,7 +171,7 @@ def job_ended(job: Job) -> None:
 
 def job_claimed(job: Job) -> None:
     """A worker's claim committed: how long the job waited for it."""
-    if job.started is not None:
+    if _counted(job) and job.started is not None:
         TALLY.observe(JOB_QUEUE_WAIT, (job.service,), max(0.0, job.started - job.created))
 
 

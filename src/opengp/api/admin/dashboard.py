@@ -4,27 +4,25 @@ queue depth per service now.  Charts are SVG drawn here (kit/charts.py); the pag
 charts (``?part=charts``) every few seconds (web/static/dashboard.js), and ``f=json`` gives
 the same figures to a program.
 
-Administrators see every service, publishers the services they administer, as in the console;
-a browser without a token is sent to sign in.
+Who may see it, and what, is the console's rule (console.py): administrators every service,
+publishers the services they administer; without a token, or with one expired, to sign in.
 """
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from ...auth.access import may_administer
-from ...core import Forbidden, OpenGPError, TokenRequired
 from ...jobs.activity import ENDS, PERCENTILES, Dashboard
-from ..auth import admin_caller, is_administrator
+from ..auth import is_administrator
 from ..kit.answers import respond
 from ..kit.charts import grouped_hbars, stacked_bars
 from ..kit.esrijob import LABELS
 from ..kit.html import frame, render, stamp
+from .console import administered, console_caller
 from .dialect import epoch_ms
 
 REFRESH_SECONDS = 5
@@ -74,17 +72,10 @@ def charts(d: Dashboard) -> dict[str, Any]:
 
 async def dashboard(request: Request) -> Response:
     params = dict(request.query_params)
-    here = str(request.url.path) + ("?" + request.url.query if request.url.query else "")
-    try:
-        claims = admin_caller(request, params)
-    except TokenRequired:
-        return RedirectResponse(f"/arcgis/login?{urlencode({'next': here})}", status_code=303)
-    except (Forbidden, OpenGPError) as exc:
-        ctx = frame(request, None, "Dashboard", [("Dashboard", None)])
-        return render("error.html", {**ctx, "message": exc.message if isinstance(exc, OpenGPError) else str(exc),
-                                     "details": []}, status_code=403)
-    services = None if is_administrator(claims) else tuple(
-        r.key for r in request.app.state.services.records() if may_administer(r.owner, claims))
+    claims = console_caller(request, params)
+    if isinstance(claims, Response):
+        return claims
+    services = None if is_administrator(claims) else tuple(administered(request, claims))
     d = await request.app.state.activity.dashboard(services)
     if params.get("f") in ("json", "pjson"):
         return respond(dashboard_json(d), params)

@@ -13,12 +13,12 @@ from typing import Any
 from starlette.requests import Request
 
 from ...core import InvalidInput, Job, NotFound, ShowMessages
+from ...core.times import within_dates
 from ...store import JobQuery
 from ..kit.esrijob import JOB_STATUS, messages_json
 
 _STATUS_BY_NAME = {name.lower(): status for status, name in JOB_STATUS.items()}
 MAX_PAGE = 10_000
-_EARLIEST, _LATEST = -62135596800.0, 253402300799.0     # 0001-01-01 .. 9999-12-31T23:59:59 UTC
 
 
 async def dispatch(request: Request, jobs: Any, key: str, rest: list[str], params: dict[str, str]) -> Any:
@@ -67,7 +67,7 @@ def parse_time(name: str, raw: str, what: str = "Unable to query jobs.") -> floa
                 f"'{name}' must be yyyy-mm-ddThh:mm:ss or seconds since the epoch, not {text!r}."]) from None
         return (when if when.tzinfo else when.replace(tzinfo=timezone.utc)).timestamp()
     seconds = number / 1000 if abs(number) >= 1e11 else number
-    if not _EARLIEST <= seconds <= _LATEST:     # also NaN and infinities
+    if not within_dates(seconds):
         raise InvalidInput(what, [f"'{name}' must be a time between the years 1 and 9999."])
     return seconds
 

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from ...core import Forbidden, InvalidInput, NotAllowed, NotFound
 from ...jobs.logs import LogPage, ServerLog
 from ...store.logs import LogQuery, LogRecord
+from ...store.tables import INT4_MAX, storable_text
 from ...system.logsetup import LEVELS, level_name
 from ..auth import admin_caller, is_administrator
 from ..kit.html import admin_error_answer
@@ -97,6 +98,8 @@ def parse_query(params: dict[str, str]) -> tuple[LogQuery, bool]:
         raise InvalidInput(QUERY_FAILED, [f"'sinceServerStart' is true or false, not {since!r}."])
     filters = _filters(params)
     job_id = (params.get("jobId") or "").strip()
+    if not storable_text(job_id):
+        raise InvalidInput(QUERY_FAILED, ["'jobId' must not hold a NUL character."])
     if job_id:
         filters["job_ids"] = (*filters.get("job_ids", ()), job_id)
     size = whole_number(params, "pageSize", 1000, 1, MAX_PAGE, QUERY_FAILED)
@@ -135,16 +138,27 @@ def _filters(params: dict[str, str]) -> dict[str, Any]:
         values = values if isinstance(values, list) else [values]
         if len(values) > MAX_VALUES or not all(isinstance(v, (str, int)) and not isinstance(v, bool) for v in values):
             raise InvalidInput(QUERY_FAILED, [f"'{key}' must be a list of at most {MAX_VALUES} names."])
+        if any(isinstance(v, str) and not storable_text(v) for v in values):
+            raise InvalidInput(QUERY_FAILED, [f"'{key}' must not hold a NUL character."])
         if key == "processIds":
-            try:
-                found[field] = tuple(int(v) for v in values)
-            except ValueError:
-                raise InvalidInput(QUERY_FAILED, ["'processIds' must be process numbers."]) from None
+            found[field] = _process_numbers(values)
         elif key == "services":     # "Folder/Name.GPServer", as ArcGIS names a service, or its key
             found[field] = tuple(str(v).removesuffix(".GPServer") for v in values)
         else:
             found[field] = tuple(str(v) for v in values)
     return found
+
+
+def _process_numbers(values: list[Any]) -> tuple[int, ...]:
+    """``processIds`` as numbers the logs' process column can hold (PostgreSQL's integer): a
+    larger one is refused here, not sent to fail the query."""
+    try:
+        numbers = tuple(int(v) for v in values)
+    except ValueError:
+        numbers = None
+    if numbers is None or not all(0 <= n <= INT4_MAX for n in numbers):
+        raise InvalidInput(QUERY_FAILED, [f"'processIds' must be process numbers (0 to {INT4_MAX})."])
+    return numbers
 
 
 def page_json(page: LogPage) -> dict[str, Any]:

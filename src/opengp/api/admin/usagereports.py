@@ -22,6 +22,7 @@ from ...auth.access import FORBIDDEN
 from ...core import Forbidden, InvalidInput, NotFound
 from ...jobs.usage import INVALID, ReportData, UsageReports
 from ...store.reports import StoredReport
+from ...store.tables import storable_text
 from ..auth import admin_caller, is_administrator
 from ..kit.html import admin_error_answer
 from ..kit.params import read_params
@@ -67,6 +68,9 @@ def machines_filter(raw: str | None) -> tuple[str, ...] | None:
     except orjson.JSONDecodeError:
         value = None
     machines = value.get("machines", "*") if isinstance(value, dict) else None
+    given = machines if isinstance(machines, list) else [machines]
+    if any(isinstance(m, str) and not storable_text(m) for m in given):
+        machines = None         # no host has a NUL in its name (nor could the store be asked for one)
     if isinstance(machines, str):
         names = [m.strip() for m in machines.split(",") if m.strip()]
         return None if names in ([], ["*"]) else tuple(names)
