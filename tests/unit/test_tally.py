@@ -2,7 +2,7 @@
 been written to its metric at once (bucket by bucket, sums, counts)."""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from opengp.system.tally import Tally
 
@@ -17,25 +17,28 @@ def scrape(registry: CollectorRegistry) -> list[str]:
     return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
 
 
-def metrics() -> tuple[CollectorRegistry, Counter, Histogram]:
+def metrics() -> tuple[CollectorRegistry, Counter, Histogram, Gauge]:
     registry = CollectorRegistry()
     counter = Counter("c", "a counter", ["route", "code"], registry=registry)
     histogram = Histogram("h", "a histogram", ["route"], buckets=BUCKETS, registry=registry)
-    return registry, counter, histogram
+    gauge = Gauge("g", "a gauge", ["state"], registry=registry)
+    return registry, counter, histogram, gauge
 
 
 def test_tallied_values_read_as_values_written_at_once():
-    direct, counter, histogram = metrics()
+    direct, counter, histogram, gauge = metrics()
     for value in VALUES:
         histogram.labels("gp_job").observe(value)
         counter.labels("gp_job", "200").inc()
+        gauge.labels("busy").set(value)
     counter.labels("ogc", "404").inc(2.5)
 
-    tallied, counter2, histogram2 = metrics()
+    tallied, counter2, histogram2, gauge2 = metrics()
     tally = Tally(every=3600)       # flushed by hand only
     for value in VALUES:
         tally.observe(histogram2, ("gp_job",), value)
         tally.inc(counter2, ("gp_job", "200"))
+        tally.set(gauge2, ("busy",), value)     # the last value set is the gauge's
     tally.inc(counter2, ("ogc", "404"), 2.5)
     assert scrape(tallied) != scrape(direct)     # nothing until the flush
     tally.flush()

@@ -41,8 +41,8 @@ from . import heavy
 from .errors import ErrorGuard, error_answer, http_error
 from .headers import PageHeaders
 from .limits import BodyLimit
-from .metrics import Metered
-from .requestid import RequestIds
+from .envelope import Envelope
+from .metrics import MetricsEndpoint
 from .arcgis.fastpath import JobStatusFastPath
 from .ogc.fastpath import OgcFastPath
 from .arcgis.openapi import openapi_document
@@ -162,14 +162,14 @@ def asgi_app(settings: Settings) -> Any:
     """What ``opengp serve`` runs: the app behind the job status fast path, which
     sits outside FastAPI's middleware stack so polls skip all of it (and, in scale-out
     mode, behind ``FreshServices``); the body-size limit and the error guard around all,
-    the metrics (api/metrics.py) around that, and outside all the request's id (``requestid.py``:
-    the guard's lines carry it too)."""
+    and outside all the envelope (``envelope.py``: every request's id, which the guard's lines
+    carry too, and its count and time in the metrics; ``/metrics`` itself)."""
     app = create_app(settings)
     fast = JobStatusFastPath(app, next=OgcFastPath(app))
     inner = FreshServices(fast, app) if settings.scale_out else fast
-    # the guard again outside: the fast paths answer before FastAPI's middleware; metrics
-    # outside it, so every answer is counted, and /metrics costs no other layer
-    return RequestIds(Metered(ErrorGuard(BodyLimit(inner, settings)), app, settings))
+    # the guard again outside: the fast paths answer before FastAPI's middleware; the envelope
+    # outside it, so every answer is counted and carries its id, and /metrics costs no other layer
+    return Envelope(ErrorGuard(BodyLimit(inner, settings)), MetricsEndpoint(app, settings))
 
 
 class FreshServices:

@@ -1,9 +1,10 @@
 """``/metrics`` in Prometheus's text format, and the count and time of every HTTP request.
 
-:class:`Metered` is the outermost ASGI layer of the app (``app.asgi_app``), so what the fast
-paths answer and what the error guard answers are counted like the rest.  Its work per request
-is a few prefix and suffix checks (:func:`route_class`), two ``perf_counter`` calls and two
-tallies (system/tally.py: added to the metrics once a second, not written per request).
+The outermost ASGI layer (api/envelope.py) calls :func:`request_done` for every request,
+whoever answered it (the fast paths, the error guard, FastAPI), and hands ``/metrics`` to
+:class:`MetricsEndpoint`.  The work per request is a few prefix and suffix checks
+(:func:`route_class`) and two tallies (system/tally.py: added to the metrics once a second,
+not written per request).
 
 Who may read ``/metrics`` (settings, docs/operations.md "Metrics"): Prometheus with
 ``Authorization: Bearer <metrics_token>``, or an administrator's opengp token, on the server's
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -98,46 +98,36 @@ class JobGauges:
         yield running
 
 
-class Metered:
-    """ASGI: counts and times every HTTP request of ``inner``, and answers ``/metrics``.
-    ``app``: the FastAPI app (its ``state``: the job service, the token issuer)."""
+def request_done(route: str, status: int, seconds: float) -> None:
+    """One HTTP request answered (api/envelope.py): counted by route class and status, and
+    timed unless its class is an open stream."""
+    if route not in UNTIMED:
+        TALLY.observe(HTTP_DURATION, (route,), seconds)
+    TALLY.inc(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)))
 
-    def __init__(self, inner: Any, app: Any, settings: Settings) -> None:
-        self.inner, self.app, self.settings = inner, app, settings
+
+class MetricsEndpoint:
+    """ASGI: ``/metrics`` on the server's port (a token needed), and everything that reaches
+    the private listener of ``metrics_address`` (``/metrics`` alone, no token).
+    ``app``: the FastAPI app (its ``state``: the job figures, the token issuer)."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app, self.settings = app, settings
         self.token = settings.metrics_token.encode() if settings.metrics_token else None
         self.port = listen_address(settings.metrics_address)[1] if settings.metrics_address else None
         ready_labels()
 
+    def private(self, scope: dict) -> bool:
+        """Whether the request came in on the private listener."""
+        return self.port is not None and bool(scope.get("server")) and scope["server"][1] == self.port
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.inner(scope, receive, send)
-            return
-        path = scope["path"]
-        if self.port is not None and scope.get("server") and scope["server"][1] == self.port:
-            # the private listener: /metrics only, without a token
-            await self._answer(send, *((await self._scrape()) if path == PATH else
+        if self.private(scope):
+            await self._answer(send, *((await self._scrape()) if scope["path"] == PATH else
                                        (404, b"This listener serves only /metrics.\n")))
             return
-        route = route_class(path)
-        status = 500        # unless the app says otherwise before it fails
-        start = time.perf_counter()
-
-        async def sending(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            if path == PATH:
-                refused = self._refused(scope)
-                await self._answer(sending, *((403, refused.encode()) if refused else await self._scrape()))
-            else:
-                await self.inner(scope, receive, sending)
-        finally:
-            if route not in UNTIMED:
-                TALLY.observe(HTTP_DURATION, (route,), time.perf_counter() - start)
-            TALLY.inc(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)))
+        refused = self._refused(scope)
+        await self._answer(send, *((403, refused.encode()) if refused else await self._scrape()))
 
     def _refused(self, scope: dict) -> str | None:
         """Why this /metrics request on the server's port is refused; None: it may read."""

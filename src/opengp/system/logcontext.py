@@ -1,6 +1,6 @@
 """What a log line is about: the HTTP request being served and the job being run.
 
-Two context variables, set by the HTTP layer (``api/requestid.py``: every request's id) and
+Two context variables, set by the HTTP layer (``api/envelope.py``: every request's id) and
 by whoever runs a job (``runtime.run_job``, the executors: :func:`job_scope`).  The logging
 set-up (``logsetup.py``) stamps them on every record as it is made, so any logger's line (a
 tool's own, the runtime's, a library's) carries ``job_id`` and ``request_id`` without the

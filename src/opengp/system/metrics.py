@@ -126,8 +126,9 @@ def ready_labels() -> None:
 
 
 def set_slots(executor: str, busy: int, free: int) -> None:
-    WORKER_SLOTS.labels(executor, "busy").set(busy)
-    WORKER_SLOTS.labels(executor, "free").set(free)
+    """An executor's worker processes, busy with a job or free (set as jobs come and go)."""
+    TALLY.set(WORKER_SLOTS, (executor, "busy"), busy)
+    TALLY.set(WORKER_SLOTS, (executor, "free"), free)
 
 
 def _writers(directory: Path) -> set[int]:

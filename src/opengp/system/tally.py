@@ -36,6 +36,7 @@ class Tally:
         self._counts: dict[tuple[Any, tuple[str, ...]], float] = {}
         # (histogram, labels) -> one count per bucket, then the sum of the values
         self._timings: dict[tuple[Any, tuple[str, ...]], list[float]] = {}
+        self._levels: dict[tuple[Any, tuple[str, ...]], float] = {}      # gauges: the last value set
         self._flusher: threading.Thread | None = None
         os.register_at_fork(after_in_child=self._forget)
         atexit.register(self.flush)
@@ -61,11 +62,19 @@ class Tally:
         if self._flusher is None:
             self._start()
 
+    def set(self, gauge: Any, labels: tuple[str, ...], value: float) -> None:
+        """``gauge.labels(*labels).set(value)``, soon (the last value set wins)."""
+        with self._lock:
+            self._levels[(gauge, labels)] = value
+        if self._flusher is None:
+            self._start()
+
     def flush(self) -> None:
         """Add what was tallied to the metrics (the flusher's work; a scrape calls it too)."""
         with self._lock:
             counts, self._counts = self._counts, {}
             timings, self._timings = self._timings, {}
+            levels, self._levels = self._levels, {}
         for (counter, labels), amount in counts.items():
             counter.labels(*labels).inc(amount)
         for (histogram, labels), row in timings.items():
@@ -77,6 +86,8 @@ class Tally:
                 if count:
                     bucket.inc(count)
             child._sum.inc(row[-1])
+        for (gauge, labels), value in levels.items():
+            gauge.labels(*labels).set(value)
 
     def _start(self) -> None:
         with self._lock:
@@ -95,7 +106,7 @@ class Tally:
     def _forget(self) -> None:
         """In a forked child: the parent's tallies are the parent's, and its thread is not here."""
         self._lock = threading.Lock()
-        self._counts, self._timings, self._flusher = {}, {}, None
+        self._counts, self._timings, self._levels, self._flusher = {}, {}, {}, None
 
 
 TALLY = Tally()
