@@ -32,13 +32,18 @@ def test_tallied_values_read_as_values_written_at_once():
         counter.labels("gp_job", "200").inc()
         gauge.labels("busy").set(value)
     counter.labels("ogc", "404").inc(2.5)
+    counter.labels("gp_events", "200").inc()
 
     tallied, counter2, histogram2, gauge2 = metrics()
     tally = Tally(every=3600)       # flushed by hand only
-    for value in VALUES:
-        tally.observe(histogram2, ("gp_job",), value)
-        tally.inc(counter2, ("gp_job", "200"))
+    for i, value in enumerate(VALUES):
+        if i % 2:
+            tally.observe(histogram2, ("gp_job",), value)
+            tally.inc(counter2, ("gp_job", "200"))
+        else:
+            tally.count_and_time(counter2, ("gp_job", "200"), histogram2, ("gp_job",), value)
         tally.set(gauge2, ("busy",), value)     # the last value set is the gauge's
+    tally.count_and_time(counter2, ("gp_events", "200"), None, ("gp_events",), 60.0)    # counted, not timed
     tally.inc(counter2, ("ogc", "404"), 2.5)
     assert scrape(tallied) != scrape(direct)     # nothing until the flush
     tally.flush()

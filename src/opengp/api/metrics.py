@@ -101,9 +101,8 @@ class JobGauges:
 def request_done(route: str, status: int, seconds: float) -> None:
     """One HTTP request answered (api/envelope.py): counted by route class and status, and
     timed unless its class is an open stream."""
-    if route not in UNTIMED:
-        TALLY.observe(HTTP_DURATION, (route,), seconds)
-    TALLY.inc(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)))
+    TALLY.count_and_time(HTTP_REQUESTS, (route, _CODES.get(status) or str(status)),
+                         None if route in UNTIMED else HTTP_DURATION, (route,), seconds)
 
 
 class MetricsEndpoint:

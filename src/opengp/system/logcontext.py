@@ -9,6 +9,7 @@ caller passing them.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 from collections.abc import Iterator
@@ -33,9 +34,28 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("opengp_request_id", default=Non
 JOB: ContextVar[JobScope | None] = ContextVar("opengp_job", default=None)
 
 
+class _Ids:
+    """Request ids: 16 random hex digits drawn once per process, then a counter in 16 more (made
+    on every request: half the cost of ``os.urandom(16).hex()``, a twelfth of ``uuid4``'s;
+    unique across processes and restarts by the random half)."""
+
+    def __init__(self) -> None:
+        self._fresh()
+        os.register_at_fork(after_in_child=self._fresh)      # a forked child draws its own
+
+    def _fresh(self) -> None:
+        self.prefix, self.count = os.urandom(8).hex(), itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.count):016x}"
+
+
+_IDS = _Ids()
+
+
 def new_request_id() -> str:
-    """32 random hex digits (``os.urandom``: a sixth of ``uuid4``'s cost, on every request)."""
-    return os.urandom(16).hex()
+    """32 hex digits, unique (see :class:`_Ids`)."""
+    return _IDS.next()
 
 
 def sane_request_id(raw: str | None) -> str | None:

@@ -51,16 +51,30 @@ class Tally:
 
     def observe(self, histogram: Any, labels: tuple[str, ...], value: float) -> None:
         """``histogram.labels(*labels).observe(value)``, soon."""
-        key = (histogram, labels)
-        bounds = histogram._upper_bounds        # the buckets' upper bounds, +Inf last
         with self._lock:
-            row = self._timings.get(key)
-            if row is None:
-                row = self._timings[key] = [0.0] * (len(bounds) + 1)
-            row[bisect.bisect_left(bounds, value)] += 1     # observe(): the first bound >= value
-            row[-1] += value
+            self._observe((histogram, labels), histogram._upper_bounds, value)
         if self._flusher is None:
             self._start()
+
+    def count_and_time(self, counter: Any, counter_labels: tuple[str, ...], histogram: Any | None,
+                       histogram_labels: tuple[str, ...], value: float) -> None:
+        """:meth:`inc` of ``counter`` and, unless ``histogram`` is None, :meth:`observe` of
+        ``value``, together (one lock: every HTTP request does both)."""
+        key = (counter, counter_labels)
+        with self._lock:
+            self._counts[key] = self._counts.get(key, 0.0) + 1.0
+            if histogram is not None:
+                self._observe((histogram, histogram_labels), histogram._upper_bounds, value)
+        if self._flusher is None:
+            self._start()
+
+    def _observe(self, key: tuple[Any, tuple[str, ...]], bounds: Any, value: float) -> None:
+        """(the lock held) ``bounds``: the buckets' upper bounds, +Inf last."""
+        row = self._timings.get(key)
+        if row is None:
+            row = self._timings[key] = [0.0] * (len(bounds) + 1)
+        row[bisect.bisect_left(bounds, value)] += 1     # observe(): the first bound >= value
+        row[-1] += value
 
     def set(self, gauge: Any, labels: tuple[str, ...], value: float) -> None:
         """``gauge.labels(*labels).set(value)``, soon (the last value set wins)."""
