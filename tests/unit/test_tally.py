@@ -13,8 +13,9 @@ VALUES = (0.0, 0.0005, 0.001, 0.002, 0.01, 0.05, 0.1, 0.5, 1.0, 3.0, 1e9)
 
 
 def scrape(registry: CollectorRegistry) -> list[str]:
-    """The text format, but the times the series were made (which differ by construction)."""
-    return [line for line in generate_latest(registry).decode().splitlines() if "_created" not in line]
+    """The text format's samples, in order, but the times the series were made (which differ
+    by construction)."""
+    return sorted(line for line in generate_latest(registry).decode().splitlines() if "_created" not in line)
 
 
 def metrics() -> tuple[CollectorRegistry, Counter, Histogram, Gauge]:
