@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+
+from conftest import Server, add_user
 
 TERMINAL = {"esriJobSucceeded", "esriJobFailed", "esriJobCancelled", "esriJobTimedOut"}
 
@@ -96,3 +99,17 @@ def on_one_connection(base_url: str, *requests: tuple[str, str]) -> list[tuple[i
             answers.append((status, body))
             assert headers.get("connection") != "close", f"{method} {path} closed the connection"
     return answers
+
+
+# an administrator and a publisher (tests of who sees what in the admin API and console)
+PASSWORDS = {"root": "root password", "pat": "pat password"}
+
+
+def started_with_users(data: Path, **kwargs: Any) -> Server:
+    """A server of its own (``Server`` arguments in ``kwargs``) with the users of PASSWORDS:
+    ``root`` an administrator, ``pat`` a publisher."""
+    server = Server(data, **kwargs)
+    add_user(server.data_dir, "root", "administrator", PASSWORDS["root"])
+    add_user(server.data_dir, "pat", "publisher", PASSWORDS["pat"])
+    server.start()
+    return server

@@ -9,19 +9,15 @@ from typing import Iterator
 import httpx
 import pytest
 
-from conftest import Server, add_user, client_as
-from .helpers import submit, wait
+from conftest import Server, client_as
+from .helpers import PASSWORDS, started_with_users, submit, wait
 
 DASHBOARD = "/arcgis/admin/console/dashboard"
-PASSWORDS = {"root": "root password", "pat": "pat password"}
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("dashboard"), demo=False)
-    add_user(server.data_dir, "root", "administrator", PASSWORDS["root"])
-    add_user(server.data_dir, "pat", "publisher", PASSWORDS["pat"])
-    server.start()
+    server = started_with_users(tmp_path_factory.mktemp("dashboard"), demo=False)
     yield server
     server.stop()
 

@@ -10,20 +10,16 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from conftest import SCALEOUT, Server, add_user, client_as
-from .helpers import submit, wait
+from conftest import SCALEOUT, Server, client_as
+from .helpers import PASSWORDS, started_with_users, submit, wait
 
 ADMIN = "/arcgis/admin/services"
 GP = "/arcgis/rest/services/Test/Jobs/GPServer"
-PASSWORDS = {"root": "root password", "pat": "pat password"}
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("statistics"), demo=False, workers=3)
-    add_user(server.data_dir, "root", "administrator", PASSWORDS["root"])
-    add_user(server.data_dir, "pat", "publisher", PASSWORDS["pat"])
-    server.start()
+    server = started_with_users(tmp_path_factory.mktemp("statistics"), demo=False, workers=3)
     yield server
     server.stop()
 

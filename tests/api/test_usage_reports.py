@@ -11,22 +11,18 @@ from typing import Any, Iterator
 import httpx
 import pytest
 
-from conftest import SCALEOUT, Server, add_user, client_as
-from .helpers import submit, wait
+from conftest import SCALEOUT, Server, client_as
+from .helpers import PASSWORDS, started_with_users, submit, wait
 
 REPORTS = "/arcgis/admin/usagereports"
 GP = "/arcgis/rest/services"
-PASSWORDS = {"root": "root password", "pat": "pat password"}
 METRICS = ["RequestCount", "RequestsFailed", "RequestsTimedOut", "RequestMaxResponseTime", "RequestAvgResponseTime",
            "RequestMaxWaitTime"]
 
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory) -> Iterator[Server]:
-    server = Server(tmp_path_factory.mktemp("usage"), demo=False)
-    add_user(server.data_dir, "root", "administrator", PASSWORDS["root"])
-    add_user(server.data_dir, "pat", "publisher", PASSWORDS["pat"])
-    server.start()
+    server = started_with_users(tmp_path_factory.mktemp("usage"), demo=False)
     yield server
     server.stop()
 

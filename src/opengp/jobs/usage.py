@@ -25,7 +25,7 @@ from ..core.status import Status
 from ..core.times import within_dates
 from ..store.reports import ReportStore, StoredReport
 from ..store.tables import storable_text
-from ..store.usage import MAX_SLICES, Ended, UsageStore, Window
+from ..store.usage import FAILED_STATUSES, MAX_SLICES, Ended, UsageStore, Window
 from .publishing import ServiceManager
 from .service import JobService
 
@@ -237,7 +237,7 @@ def metric_value(metric: str, rows: list[Ended]) -> float | int | None:
     if metric == "RequestCount":
         return sum(r.count for r in rows)
     if metric == "RequestsFailed":
-        return sum(r.count for r in rows if r.status in (Status.FAILED, Status.TIMED_OUT))
+        return sum(r.count for r in rows if r.status in FAILED_STATUSES)
     if metric == "RequestsTimedOut":
         return sum(r.count for r in rows if r.status is Status.TIMED_OUT)
     ran = [r for r in rows if r.ran]
